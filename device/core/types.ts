@@ -1,0 +1,108 @@
+// The contract between the device core and the host that runs it (ESP32
+// firmware, Node bridge, test harness). The core is `handle(event, now) →
+// effects`: hosts turn their callbacks into events, carry out the effects in
+// order, and call `handle({type: 'tick'}, now)` when `nextDeadline()` comes.
+// `now` is a monotonic millisecond clock chosen by the host; the core never
+// reads a clock, owns a timer or touches a socket.
+
+import type { Dialect, LedPattern, PortInfo, PrinterState } from '../../protocol/device-messages.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+
+export interface LinkTimings {
+  /** First backoff ceiling, doubled per failed attempt. */
+  readonly backoffBase: number;
+  /** Backoff ceiling never exceeds this. */
+  readonly backoffCap: number;
+  /** Online this long before the attempt counter resets (a flapping link keeps backing off). */
+  readonly stableAfter: number;
+  /** A socket that is not open after this long is abandoned. */
+  readonly connectTimeout: number;
+  /** After the socket opens, the server's welcome must arrive within this. */
+  readonly helloTimeout: number;
+  /** Send an application ping when nothing was sent for this long. */
+  readonly pingInterval: number;
+  /** Declare the link dead when nothing was received for this long. */
+  readonly deadAfter: number;
+}
+
+export interface PortConfig {
+  readonly port: number;
+  readonly dialect: Dialect;
+  readonly name?: string;
+}
+
+export interface DeviceConfig {
+  readonly id: string;
+  readonly token: string;
+  /** Base URL of the server, e.g. ws://10.0.0.2:8080; the core appends /v1/device. */
+  readonly server: string;
+  readonly fw: string;
+  readonly ports: readonly PortConfig[];
+  /** Credit window offered to the server per job, in bytes: the most job data the device buffers. */
+  readonly window?: number;
+  /** Largest job-data payload per frame. */
+  readonly maxChunk?: number;
+  readonly timings?: Partial<LinkTimings>;
+  /** How often to send a status report while online even when nothing changed. */
+  readonly statusInterval?: number;
+  /** Capabilities announced in hello. */
+  readonly caps?: readonly string[];
+}
+
+export type DeviceEvent =
+  | { readonly type: 'boot' }
+  | { readonly type: 'network'; readonly up: boolean }
+  | { readonly type: 'ws.open' }
+  | { readonly type: 'ws.text'; readonly text: string }
+  | { readonly type: 'ws.binary'; readonly bytes: Uint8Array }
+  /** The socket is gone, whoever closed it; the host must not use it again. */
+  | { readonly type: 'ws.closed'; readonly code?: number; readonly reason?: string }
+  /** The port can take `room` more bytes right now (replaces any earlier figure). */
+  | { readonly type: 'port.writable'; readonly port: number; readonly room: number }
+  | { readonly type: 'port.data'; readonly port: number; readonly bytes: Uint8Array }
+  /** The host's view of the port: opened (online), closed or failing (offline). */
+  | { readonly type: 'port.state'; readonly port: number; readonly state: PrinterState; readonly detail?: string }
+  | { readonly type: 'host.stats'; readonly heap?: number; readonly rssi?: number }
+  | { readonly type: 'tick' };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type DeviceEffect =
+  /** Open a new socket (never reuse an old one). The host may carry the token as a header or leave it in the URL. */
+  | { readonly type: 'ws.connect'; readonly url: string; readonly token: string }
+  | { readonly type: 'ws.send'; readonly data: string | Uint8Array }
+  /** Close the current socket; the host still reports ws.closed when it is gone. */
+  | { readonly type: 'ws.close'; readonly code: number; readonly reason: string }
+  /** Never more bytes than the last room the host reported, less what was written since. */
+  | { readonly type: 'port.write'; readonly port: number; readonly bytes: Uint8Array }
+  | { readonly type: 'led'; readonly pattern: LedPattern }
+  | { readonly type: 'log'; readonly level: LogLevel; readonly message: string }
+  /** Persist settings changed by a config control message, then reconnect with them. */
+  | { readonly type: 'persist'; readonly settings: Readonly<Record<string, string>> }
+  | { readonly type: 'restart'; readonly reason: string };
+
+export type LinkState = 'offline' | 'connecting' | 'handshaking' | 'online' | 'backoff';
+
+export interface PortSnapshot {
+  readonly port: number;
+  readonly dialect: Dialect;
+  readonly state: PrinterState;
+  readonly detail?: string | undefined;
+  readonly job?: { readonly id: string; readonly size: number; readonly received: number; readonly written: number } | undefined;
+}
+
+export interface DeviceSnapshot {
+  readonly link: LinkState;
+  readonly attempt: number;
+  readonly led: LedPattern;
+  readonly ports: readonly PortSnapshot[];
+}
+
+export interface DeviceCore {
+  handle(event: DeviceEvent, now: number): DeviceEffect[];
+  /** Absolute time (same clock as `now`) at which the host must deliver a tick, or undefined if none is due. */
+  nextDeadline(): number | undefined;
+  snapshot(): DeviceSnapshot;
+}
+
+export type { ErrorCode, PortInfo };

@@ -1,0 +1,180 @@
+// Text messages between a device (bridge) and the server on /v1/device.
+// Every message is a JSON object whose "t" names its type. Job data itself
+// travels in binary frames (frames.ts); these messages set up, acknowledge
+// and finish jobs around it.
+//
+// A session: device connects (id + token in the upgrade), sends hello; the
+// server answers welcome (or closes VERSION). Then, per printer port, the
+// server offers one job at a time with job.start; the device answers
+// job.accept telling how many bytes of that job it already holds and how many
+// reached the printer, the server streams data frames from there, never more
+// than `window` bytes beyond the last job.ack, and the device ends the job
+// with job.done or job.fail. Either side may ping; any message counts as
+// proof of life.
+
+import { type ErrorCode, isErrorCode } from './errors.js';
+import {
+  arr, bool, decodeWith, int, isObj, oneOf, optInt, optObj, optStr, str, strArr, version,
+  type Decoded, type Obj, FieldError,
+} from './fields.js';
+import { protocolError } from './errors.js';
+import type { Version } from './version.js';
+
+export const DIALECTS = ['raw', 'escpos', 'tspl', 'zpl', 'gcode'] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+export const PRINTER_STATES = ['online', 'offline', 'busy', 'paper-out', 'paper-low', 'cover-open', 'error', 'unknown'] as const;
+export type PrinterState = (typeof PRINTER_STATES)[number];
+
+export const LED_PATTERNS = ['off', 'on', 'no-network', 'no-server', 'online', 'printing', 'printer-error', 'identify'] as const;
+export type LedPattern = (typeof LED_PATTERNS)[number];
+
+export interface PortInfo {
+  readonly port: number;
+  readonly dialect: Dialect;
+  readonly name?: string | undefined;
+}
+
+export interface PortStatus {
+  readonly port: number;
+  readonly state: PrinterState;
+  readonly detail?: string | undefined;
+  /** Id of the job on this port, if any. */
+  readonly job?: string | undefined;
+}
+
+export interface HeldJob {
+  readonly id: string;
+  readonly port: number;
+  readonly received: number;
+  readonly written: number;
+}
+
+export type DeviceMessage =
+  | {
+      t: 'hello';
+      v: Version;
+      id: string;
+      fw: string;
+      caps: string[];
+      /** Credit window in bytes per job. */
+      window: number;
+      /** Largest data frame payload the device can take. */
+      maxChunk: number;
+      ports: PortInfo[];
+    }
+  | { t: 'ping' }
+  | { t: 'pong' }
+  | { t: 'job.accept'; id: string; received: number; written: number; fresh: boolean }
+  | { t: 'job.ack'; id: string; written: number }
+  | { t: 'job.done'; id: string }
+  | { t: 'job.fail'; id: string; code: ErrorCode; message: string }
+  | { t: 'status'; ports: PortStatus[]; led: LedPattern; uptime: number; heap?: number | undefined; rssi?: number | undefined }
+  | { t: 'control.result'; ref: string; ok: boolean; code?: ErrorCode | undefined; message?: string | undefined; data?: Obj | undefined }
+  | { t: 'error'; code: ErrorCode; message: string };
+
+export type ServerMessage =
+  | { t: 'welcome'; v: Version; hb: number; time: number }
+  | { t: 'ping' }
+  | { t: 'pong' }
+  | { t: 'job.start'; id: string; stream: number; port: number; size: number }
+  | { t: 'job.cancel'; id: string }
+  | { t: 'control'; ref: string; name: string; args: Obj }
+  | { t: 'error'; code: ErrorCode; message: string };
+
+const ID_MAX = 128;
+
+function errorCode(o: Obj, key: string): ErrorCode {
+  const v = str(o, key, 64);
+  if (!isErrorCode(v)) throw new FieldError(protocolError('BAD_FIELD', `${key} is not a known error code`));
+  return v;
+}
+
+function portInfo(item: unknown): PortInfo {
+  if (!isObj(item)) throw new FieldError(protocolError('BAD_FIELD', 'ports must hold objects'));
+  return { port: int(item, 'port', 0, 255), dialect: oneOf(item, 'dialect', DIALECTS), name: optStr(item, 'name', 64) };
+}
+
+function portStatus(item: unknown): PortStatus {
+  if (!isObj(item)) throw new FieldError(protocolError('BAD_FIELD', 'ports must hold objects'));
+  return {
+    port: int(item, 'port', 0, 255),
+    state: oneOf(item, 'state', PRINTER_STATES),
+    detail: optStr(item, 'detail', 256),
+    job: optStr(item, 'job', ID_MAX),
+  };
+}
+
+export function decodeDeviceMessage(text: string): Decoded<DeviceMessage> {
+  return decodeWith<DeviceMessage>(text, 't', (t, o) => {
+    switch (t) {
+      case 'hello':
+        return {
+          t, v: version(o, 'v'), id: str(o, 'id', ID_MAX), fw: str(o, 'fw', 64), caps: strArr(o, 'caps', 32, 32),
+          window: int(o, 'window', 64, 1 << 24), maxChunk: int(o, 'maxChunk', 16, 1 << 20),
+          ports: arr(o, 'ports', 16).map(portInfo),
+        };
+      case 'ping':
+        return { t };
+      case 'pong':
+        return { t };
+      case 'job.accept':
+        return { t, id: str(o, 'id', ID_MAX), received: int(o, 'received'), written: int(o, 'written'), fresh: bool(o, 'fresh') };
+      case 'job.ack':
+        return { t, id: str(o, 'id', ID_MAX), written: int(o, 'written') };
+      case 'job.done':
+        return { t, id: str(o, 'id', ID_MAX) };
+      case 'job.fail':
+        return { t, id: str(o, 'id', ID_MAX), code: errorCode(o, 'code'), message: str(o, 'message', 512) };
+      case 'status':
+        return {
+          t, ports: arr(o, 'ports', 16).map(portStatus), led: oneOf(o, 'led', LED_PATTERNS), uptime: int(o, 'uptime'),
+          heap: optInt(o, 'heap'), rssi: optInt(o, 'rssi', -200, 0),
+        };
+      case 'control.result': {
+        const ok = bool(o, 'ok');
+        return {
+          t, ref: str(o, 'ref', ID_MAX), ok, code: ok ? undefined : errorCode(o, 'code'),
+          message: optStr(o, 'message', 512), data: optObj(o, 'data'),
+        };
+      }
+      case 'error':
+        return { t, code: errorCode(o, 'code'), message: str(o, 'message', 512) };
+      default:
+        return undefined;
+    }
+  });
+}
+
+export function decodeServerMessage(text: string): Decoded<ServerMessage> {
+  return decodeWith<ServerMessage>(text, 't', (t, o) => {
+    switch (t) {
+      case 'welcome':
+        return { t, v: version(o, 'v'), hb: int(o, 'hb', 0), time: int(o, 'time') };
+      case 'ping':
+        return { t };
+      case 'pong':
+        return { t };
+      case 'job.start':
+        return { t, id: str(o, 'id', ID_MAX), stream: int(o, 'stream', 0, 0xffff), port: int(o, 'port', 0, 255), size: int(o, 'size', 0, 0xffffffff) };
+      case 'job.cancel':
+        return { t, id: str(o, 'id', ID_MAX) };
+      case 'control':
+        return { t, ref: str(o, 'ref', ID_MAX), name: str(o, 'name', 64), args: optObj(o, 'args') ?? {} };
+      case 'error':
+        return { t, code: errorCode(o, 'code'), message: str(o, 'message', 512) };
+      default:
+        return undefined;
+    }
+  });
+}
+
+/** Encoding is plain JSON; the function exists so the type checker sees every message we send. */
+export function encodeDeviceMessage(m: DeviceMessage): string {
+  return JSON.stringify(m);
+}
+
+export function encodeServerMessage(m: ServerMessage): string {
+  return JSON.stringify(m);
+}
+

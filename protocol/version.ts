@@ -1,0 +1,18 @@
+// The wire version carried in every hello. A peer with another major version
+// is refused (close VERSION); minor versions only add optional fields and
+// message types, which receivers must ignore or answer with UNKNOWN_TYPE.
+export const PROTOCOL_MAJOR = 1;
+export const PROTOCOL_MINOR = 0;
+
+export type Version = readonly [major: number, minor: number];
+
+export const PROTOCOL_VERSION: Version = [PROTOCOL_MAJOR, PROTOCOL_MINOR];
+
+export function compatible(v: Version): boolean {
+  return v[0] === PROTOCOL_MAJOR;
+}
+
+/** Job data frames carry at most this many payload bytes unless the device asks for less. */
+export const DEFAULT_MAX_CHUNK = 1024;
+/** Bytes a device lets the server have in flight per job unless it says otherwise. */
+export const DEFAULT_WINDOW = 8192;

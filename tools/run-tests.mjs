@@ -1,0 +1,35 @@
+// `npm test`: type-check every target, then run every test file under test/
+// with Node's test runner (TypeScript through tsx). Extra arguments narrow the
+// run to files whose path contains one of them, e.g. `npm test -- core`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const filters = process.argv.slice(2);
+
+function find(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...find(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+if (filters.length === 0 && !process.env.PRINTBRIDGE_SKIP_TYPECHECK) {
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.device.json']);
+}
+
+const files = find('test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files]);
