@@ -71,7 +71,7 @@ export type DeviceEffect =
   /** Open a new socket (never reuse an old one). The host may carry the token as a header or leave it in the URL. */
   | { readonly type: 'ws.connect'; readonly url: string; readonly token: string }
   | { readonly type: 'ws.send'; readonly data: string | Uint8Array }
-  /** Close the current socket; the host still reports ws.closed when it is gone. */
+  /** Close the current socket. The core treats it as gone at once: the host reports no more events of it. */
   | { readonly type: 'ws.close'; readonly code: number; readonly reason: string }
   /** Never more bytes than the last room the host reported, less what was written since. */
   | { readonly type: 'port.write'; readonly port: number; readonly bytes: Uint8Array }
