@@ -1,0 +1,333 @@
+// The device core: link + one spool per printer port + LED model + control
+// messages, as one `handle(event, now) → effects` machine (see types.ts for
+// the host contract). Everything the server says is decoded here; anything
+// malformed becomes an error message back to the server, never an exception,
+// so a bad frame cannot stop the firmware's main loop.
+
+import {
+  decodeServerMessage, encodeDeviceMessage, LED_PATTERNS,
+  type DeviceMessage, type LedPattern, type ServerMessage,
+} from '../../protocol/device-messages.js';
+import { CLOSE, protocolError, type ErrorCode } from '../../protocol/errors.js';
+import { decodeDataFrame } from '../../protocol/frames.js';
+import { compatible, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW, PROTOCOL_VERSION } from '../../protocol/version.js';
+import type { Obj } from '../../protocol/fields.js';
+import { ledPattern } from './leds.js';
+import { DEFAULT_TIMINGS, Link } from './link.js';
+import { PortSpool, type Send } from './spooler.js';
+import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot } from './types.js';
+
+const DEFAULT_STATUS_INTERVAL = 60_000;
+const IDENTIFY_DEFAULT_S = 10;
+const IDENTIFY_MAX_S = 300;
+/** Settings keys must fit ESP32 NVS names (15 characters). */
+const SETTING_KEY = /^[a-z][a-zA-Z0-9_]{0,14}$/;
+const SETTING_MAX = 256;
+const PRINTER_TROUBLE = ['offline', 'paper-out', 'cover-open', 'error'];
+
+export interface DeviceOptions {
+  /** [0, 1) like Math.random; drives backoff jitter. */
+  readonly random: () => number;
+}
+
+export function createDevice(config: DeviceConfig, opts: DeviceOptions): DeviceCore {
+  return new Device(config, opts);
+}
+
+class Device implements DeviceCore {
+  private readonly link: Link;
+  private readonly spools: PortSpool[];
+  private readonly window: number;
+  private readonly maxChunk: number;
+  private readonly statusInterval: number;
+  private server: string;
+  private token: string;
+  private network = false;
+  private led: LedPattern = 'off';
+  private identifyUntil: number | undefined;
+  private override: { pattern: LedPattern; until: number | undefined } | undefined;
+  private nextStatus: number | undefined;
+  private statusDirty = false;
+  private bootAt: number | undefined;
+  private heap: number | undefined;
+  private rssi: number | undefined;
+
+  constructor(private readonly config: DeviceConfig, opts: DeviceOptions) {
+    this.server = config.server;
+    this.token = config.token;
+    this.window = config.window ?? DEFAULT_WINDOW;
+    this.maxChunk = config.maxChunk ?? DEFAULT_MAX_CHUNK;
+    this.statusInterval = config.statusInterval ?? DEFAULT_STATUS_INTERVAL;
+    const ackStep = Math.max(1, Math.floor(this.window / 4));
+    this.spools = config.ports.map((p) => new PortSpool(p, this.window, ackStep));
+    this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
+      url: () => `${this.server.replace(/\/+$/, '')}/v1/device?id=${encodeURIComponent(this.config.id)}`,
+      token: () => this.token,
+    });
+  }
+
+  handle(event: DeviceEvent, now: number): DeviceEffect[] {
+    const out: DeviceEffect[] = [];
+    if (this.bootAt === undefined) this.bootAt = now;
+    const send: Send = (m) => this.send(m, now, out);
+    switch (event.type) {
+      case 'boot':
+        out.push({ type: 'log', level: 'info', message: `device ${this.config.id} (${this.config.fw}) starting` });
+        break;
+      case 'network':
+        this.network = event.up;
+        this.link.networkChanged(event.up, now, out);
+        break;
+      case 'ws.open':
+        if (this.link.opened(now)) this.sendHello(now, out);
+        break;
+      case 'ws.text':
+        this.link.received(now);
+        this.onText(event.text, now, out, send);
+        break;
+      case 'ws.binary':
+        this.link.received(now);
+        this.onBinary(event.bytes, send);
+        break;
+      case 'ws.closed': {
+        const retry = event.code === undefined || !isFinalClose(event.code);
+        const before = this.link.state;
+        this.link.closed(now, `closed ${event.code ?? ''} ${event.reason ?? ''}`.trim());
+        if (!retry && before !== this.link.state) {
+          // Replaced, revoked or refused: retrying at once would only repeat it
+          // (or fight a twin with the same id), so wait the longest backoff.
+          this.link.attempt = Math.max(this.link.attempt, 30);
+          out.push({ type: 'log', level: 'warn', message: `server closed with ${event.code}: ${event.reason ?? ''}` });
+        }
+        break;
+      }
+      case 'port.writable':
+        this.spool(event.port)?.writable(event.room);
+        break;
+      case 'port.data':
+        break;
+      case 'port.state': {
+        const spool = this.spool(event.port);
+        if (spool !== undefined && (spool.state !== event.state || spool.detail !== event.detail)) {
+          spool.state = event.state;
+          spool.detail = event.detail;
+          this.statusDirty = true;
+        }
+        break;
+      }
+      case 'host.stats':
+        this.heap = event.heap;
+        this.rssi = event.rssi;
+        break;
+      case 'tick':
+        this.link.tick(now, out, () => send({ t: 'ping' }));
+        break;
+    }
+    for (const spool of this.spools) spool.pump(out, send);
+    this.expire(now);
+    this.updateLed(out);
+    this.maybeSendStatus(now, send);
+    return out;
+  }
+
+  nextDeadline(): number | undefined {
+    let next = this.link.nextDeadline();
+    const consider = (t: number | undefined): void => {
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    };
+    consider(this.identifyUntil);
+    consider(this.override?.until);
+    if (this.link.state === 'online') consider(this.nextStatus);
+    return next;
+  }
+
+  snapshot(): DeviceSnapshot {
+    return { link: this.link.state, attempt: this.link.attempt, led: this.led, ports: this.spools.map((s) => s.snapshot()) };
+  }
+
+  private spool(port: number): PortSpool | undefined {
+    return this.spools.find((s) => s.port === port);
+  }
+
+  private send(m: DeviceMessage, now: number, out: DeviceEffect[]): void {
+    // Only hello may go out before the welcome; everything else waits for the
+    // next session, where job state is re-established by job.start/accept.
+    if (this.link.state !== 'online') return;
+    out.push({ type: 'ws.send', data: encodeDeviceMessage(m) });
+    this.link.sent(now);
+  }
+
+  private sendHello(now: number, out: DeviceEffect[]): void {
+    const hello: DeviceMessage = {
+      t: 'hello', v: PROTOCOL_VERSION, id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? [])],
+      window: this.window, maxChunk: this.maxChunk,
+      ports: this.config.ports.map((p) => ({ port: p.port, dialect: p.dialect, name: p.name })),
+    };
+    out.push({ type: 'ws.send', data: encodeDeviceMessage(hello) });
+    this.link.sent(now);
+  }
+
+  private onText(text: string, now: number, out: DeviceEffect[], send: Send): void {
+    const decoded = decodeServerMessage(text);
+    if (!decoded.ok) {
+      out.push({ type: 'log', level: 'warn', message: `bad message from server: ${decoded.error.message}` });
+      send({ t: 'error', code: decoded.error.code, message: decoded.error.message });
+      return;
+    }
+    this.onMessage(decoded.value, now, out, send);
+  }
+
+  private onMessage(m: ServerMessage, now: number, out: DeviceEffect[], send: Send): void {
+    switch (m.t) {
+      case 'welcome':
+        if (!compatible(m.v)) {
+          this.link.drop(now, CLOSE.VERSION.code, `server speaks ${m.v[0]}.${m.v[1]}`, out);
+          return;
+        }
+        if (this.link.welcomed(now)) {
+          out.push({ type: 'log', level: 'info', message: 'online' });
+          this.statusDirty = true;
+        }
+        return;
+      case 'ping':
+        send({ t: 'pong' });
+        return;
+      case 'pong':
+        return;
+      case 'job.start': {
+        const spool = this.spool(m.port);
+        if (spool === undefined) {
+          const e = protocolError('UNKNOWN_PRINTER', `port ${m.port}`);
+          send({ t: 'job.fail', id: m.id, code: e.code, message: e.message });
+          return;
+        }
+        spool.start(m.id, m.stream, m.size, send, (message) => out.push({ type: 'log', level: 'warn', message }));
+        this.statusDirty = true;
+        return;
+      }
+      case 'job.cancel':
+        for (const spool of this.spools) if (spool.cancel(m.id)) this.statusDirty = true;
+        return;
+      case 'control':
+        this.onControl(m.ref, m.name, m.args, now, out, send);
+        return;
+      case 'error':
+        out.push({ type: 'log', level: 'warn', message: `server reports ${m.code}: ${m.message}` });
+        return;
+    }
+  }
+
+  private onBinary(bytes: Uint8Array, send: Send): void {
+    const decoded = decodeDataFrame(bytes, this.maxChunk);
+    if (!decoded.ok) {
+      send({ t: 'error', code: decoded.error.code, message: decoded.error.message });
+      return;
+    }
+    // Frames of a job we no longer hold (canceled, or from before a resume)
+    // are dropped quietly: the offsets in job.accept already told the server.
+    for (const spool of this.spools) if (spool.data(decoded.frame, send)) return;
+  }
+
+  private onControl(ref: string, name: string, args: Obj, now: number, out: DeviceEffect[], send: Send): void {
+    const fail = (code: ErrorCode, detail: string): void => {
+      const e = protocolError(code, detail);
+      send({ t: 'control.result', ref, ok: false, code: e.code, message: e.message });
+    };
+    const ok = (data?: Obj): void => send({ t: 'control.result', ref, ok: true, data });
+    switch (name) {
+      case 'identify': {
+        const s = seconds(args['seconds'], IDENTIFY_DEFAULT_S);
+        if (s === undefined) return fail('BAD_FIELD', `seconds must be 1..${IDENTIFY_MAX_S}`);
+        this.identifyUntil = now + s * 1000;
+        return ok();
+      }
+      case 'led': {
+        const pattern = args['pattern'];
+        if (pattern === 'auto') {
+          this.override = undefined;
+          return ok();
+        }
+        if (typeof pattern !== 'string' || !(LED_PATTERNS as readonly string[]).includes(pattern)) {
+          return fail('BAD_FIELD', `pattern must be auto or one of ${LED_PATTERNS.join(', ')}`);
+        }
+        const s = args['seconds'] === undefined ? undefined : seconds(args['seconds'], 0);
+        if (args['seconds'] !== undefined && s === undefined) return fail('BAD_FIELD', `seconds must be 1..${IDENTIFY_MAX_S}`);
+        this.override = { pattern: pattern as LedPattern, until: s === undefined ? undefined : now + s * 1000 };
+        return ok();
+      }
+      case 'status':
+        return ok({ ...this.snapshot(), uptime: this.uptime(now) });
+      case 'restart':
+        ok();
+        out.push({ type: 'restart', reason: 'requested by server' });
+        return;
+      case 'config': {
+        const settings: Record<string, string> = {};
+        for (const [key, value] of Object.entries(args)) {
+          if (!SETTING_KEY.test(key) || typeof value !== 'string' || value.length > SETTING_MAX) {
+            return fail('BAD_FIELD', `${key.slice(0, 32)}: settings are short names with string values`);
+          }
+          settings[key] = value;
+        }
+        ok();
+        out.push({ type: 'persist', settings });
+        const server = settings['server'];
+        const token = settings['token'];
+        if (server !== undefined || token !== undefined) {
+          if (server !== undefined) this.server = server;
+          if (token !== undefined) this.token = token;
+          this.link.restart(now, 'settings changed', out);
+        }
+        return;
+      }
+      default:
+        return fail('UNSUPPORTED', `control ${name.slice(0, 64)}`);
+    }
+  }
+
+  private expire(now: number): void {
+    if (this.identifyUntil !== undefined && now >= this.identifyUntil) this.identifyUntil = undefined;
+    if (this.override?.until !== undefined && now >= this.override.until) this.override = undefined;
+  }
+
+  private updateLed(out: DeviceEffect[]): void {
+    const pattern = ledPattern({
+      identify: this.identifyUntil !== undefined,
+      override: this.override?.pattern,
+      network: this.network,
+      server: this.link.state === 'online',
+      printerError: this.spools.some((s) => PRINTER_TROUBLE.includes(s.state)),
+      printing: this.spools.some((s) => s.busy),
+    });
+    if (pattern === this.led) return;
+    this.led = pattern;
+    this.statusDirty = true;
+    out.push({ type: 'led', pattern });
+  }
+
+  private maybeSendStatus(now: number, send: Send): void {
+    if (this.link.state !== 'online') return;
+    if (!this.statusDirty && this.nextStatus !== undefined && now < this.nextStatus) return;
+    this.statusDirty = false;
+    this.nextStatus = now + this.statusInterval;
+    send({
+      t: 'status',
+      ports: this.spools.map((s) => ({ port: s.port, state: s.state, detail: s.detail, job: s.activeJobId })),
+      led: this.led, uptime: this.uptime(now), heap: this.heap, rssi: this.rssi,
+    });
+  }
+
+  private uptime(now: number): number {
+    return Math.floor((now - (this.bootAt ?? now)) / 1000);
+  }
+}
+
+function seconds(v: unknown, fallback: number): number | undefined {
+  if (v === undefined) return fallback > 0 ? fallback : undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > IDENTIFY_MAX_S) return undefined;
+  return v;
+}
+
+function isFinalClose(code: number): boolean {
+  return code === CLOSE.REPLACED.code || code === CLOSE.VERSION.code || code === CLOSE.REVOKED.code;
+}
