@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the tests and the PTY emulator need beyond npm: socat makes
+# the pseudo-terminal pairs that stand in for a printer's serial cable.
+set -euo pipefail
+need=()
+command -v socat >/dev/null 2>&1 || need+=(socat)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
+  exit 1
+fi
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
