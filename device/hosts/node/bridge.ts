@@ -1,0 +1,249 @@
+// The production Node host for the device core: a bridge on a PC or a
+// Raspberry Pi. It owns everything the core must not: the clock
+// (performance.now, monotonic), one timer re-armed for core.nextDeadline()
+// after every batch, the WebSocket, the printer ports and the settings file.
+//
+// Events are handled strictly one at a time: anything that happens while an
+// event's effects are being carried out (a port reporting room during a
+// write) waits in a queue, so the core is never re-entered.
+//
+// A `restart` effect is a soft reboot: the socket is dropped, a fresh core is
+// built from the options plus the saved settings, and it is told the
+// network is up and what each port currently looks like. Printer ports stay
+// open across it, as a UART would across an ESP32 reset.
+
+import { createDevice } from '../../core/device.js';
+import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, LinkTimings, LogLevel } from '../../core/types.js';
+import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
+import { DeviceSocket, type SocketPhase } from './device-socket.js';
+import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-port.js';
+import { openPrinterPort } from './ports/uri.js';
+import { loadSettings, saveSettings, type Settings } from './settings.js';
+
+export interface BridgePrinter {
+  /** tcp://HOST:PORT or serial:/dev/NAME[@BAUD]; see ports/uri.ts. */
+  readonly uri: string;
+  readonly dialect: Dialect;
+  readonly name?: string;
+}
+
+export interface BridgeOptions {
+  /** Base URL of the server, ws://H:P (the core appends /v1/device). */
+  readonly server: string;
+  readonly id: string;
+  readonly token: string;
+  /** Port numbers are positions in this list. */
+  readonly printers: readonly BridgePrinter[];
+  readonly fw?: string;
+  readonly window?: number;
+  readonly maxChunk?: number;
+  readonly statusInterval?: number;
+  readonly timings?: Partial<LinkTimings>;
+  /** Where settings from the server are kept; they override server/token given here. */
+  readonly settingsPath?: string;
+  readonly portOptions?: PortOptions;
+  /** Ready-made ports instead of opening the URIs (same order); the bridge still opens and closes them. */
+  readonly ports?: readonly PrinterPort[];
+  readonly log?: (level: LogLevel, message: string) => void;
+  /** Called after every batch of events, with the state it left. */
+  readonly onChange?: (snapshot: BridgeSnapshot) => void;
+}
+
+export interface PrinterPortView {
+  readonly port: number;
+  readonly label: string;
+  readonly open: boolean;
+  readonly detail?: string | undefined;
+}
+
+export interface BridgeSnapshot extends DeviceSnapshot {
+  readonly socket: SocketPhase;
+  readonly printers: readonly PrinterPortView[];
+}
+
+export interface Bridge {
+  snapshot(): BridgeSnapshot;
+  /** Closes the socket and the ports; no timer is left running. */
+  stop(): Promise<void>;
+}
+
+export const NODE_BRIDGE_FW = 'printbridge-node/0.1.0';
+
+export async function runBridge(opts: BridgeOptions): Promise<Bridge> {
+  const bridge = new NodeBridge(opts);
+  bridge.start();
+  return bridge;
+}
+
+const clock = (): number => performance.now();
+
+class NodeBridge implements Bridge {
+  private core: DeviceCore;
+  private readonly socket: DeviceSocket;
+  private readonly ports: readonly PrinterPort[];
+  private readonly portStates: { state: PortLinkState | undefined; detail: string | undefined }[];
+  private readonly queue: DeviceEvent[] = [];
+  private handling = false;
+  private rebootPending: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private led: LedPattern = 'off';
+  private stopped = false;
+  private readonly log: (level: LogLevel, message: string) => void;
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.log = opts.log ?? ((level, message) => process.stderr.write(`${level}: ${message}\n`));
+    if (opts.ports && opts.ports.length !== opts.printers.length) throw new RangeError('ports must match printers one to one');
+    this.ports = opts.ports ?? opts.printers.map((p) => openPrinterPort(p.uri, opts.portOptions));
+    this.portStates = this.ports.map(() => ({ state: undefined, detail: undefined }));
+    this.socket = new DeviceSocket((e) => this.dispatch(e), this.log);
+    this.core = this.createCore();
+  }
+
+  start(): void {
+    this.ports.forEach((port, i) => {
+      port.onState((state, detail) => {
+        this.portStates[i] = { state, detail };
+        this.log(state === 'online' ? 'info' : 'warn', `printer ${i} (${port.label}) ${state}${detail ? `: ${detail}` : ''}`);
+        this.dispatch({ type: 'port.state', port: i, state, ...(detail === undefined ? {} : { detail }) });
+      });
+      port.onWritable((room) => this.dispatch({ type: 'port.writable', port: i, room }));
+      port.onData((bytes) => this.dispatch({ type: 'port.data', port: i, bytes }));
+    });
+    this.dispatchAll(this.bootEvents());
+    for (const port of this.ports) port.open();
+  }
+
+  snapshot(): BridgeSnapshot {
+    return {
+      ...this.core.snapshot(),
+      led: this.led,
+      socket: this.socket.phase,
+      printers: this.ports.map((p, i) => ({ port: i, label: p.label, open: p.isOpen, detail: this.portStates[i]?.detail })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.queue.length = 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.all([this.socket.shutdown(), ...this.ports.map((p) => p.close())]);
+  }
+
+  private createCore(): DeviceCore {
+    const o = this.opts;
+    const saved: Settings = o.settingsPath ? loadSettings(o.settingsPath) : {};
+    const server = saved['server'] ?? o.server;
+    const token = saved['token'] ?? o.token;
+    if (saved['server'] !== undefined && saved['server'] !== o.server) this.log('info', `using server ${server} from ${o.settingsPath}`);
+    const config: DeviceConfig = {
+      id: o.id,
+      token,
+      server,
+      fw: o.fw ?? NODE_BRIDGE_FW,
+      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, ...(p.name === undefined ? {} : { name: p.name }) })),
+      ...(o.window === undefined ? {} : { window: o.window }),
+      ...(o.maxChunk === undefined ? {} : { maxChunk: o.maxChunk }),
+      ...(o.statusInterval === undefined ? {} : { statusInterval: o.statusInterval }),
+      ...(o.timings === undefined ? {} : { timings: o.timings }),
+    };
+    return createDevice(config, { random: Math.random });
+  }
+
+  /** What a freshly started core needs to hear: it booted, a PC has its own network, and how the ports are. */
+  private bootEvents(): DeviceEvent[] {
+    const events: DeviceEvent[] = [{ type: 'boot' }, { type: 'network', up: true }];
+    this.ports.forEach((port, i) => {
+      const s = this.portStates[i];
+      if (s?.state) events.push({ type: 'port.state', port: i, state: s.state, ...(s.detail === undefined ? {} : { detail: s.detail }) });
+      events.push({ type: 'port.writable', port: i, room: port.room() });
+    });
+    return events;
+  }
+
+  private dispatch(event: DeviceEvent): void {
+    this.dispatchAll([event]);
+  }
+
+  private dispatchAll(events: DeviceEvent[]): void {
+    if (this.stopped) return;
+    this.queue.push(...events);
+    if (this.handling) return;
+    this.handling = true;
+    try {
+      let event: DeviceEvent | undefined;
+      while (!this.stopped && (event = this.queue.shift()) !== undefined) {
+        for (const effect of this.core.handle(event, clock())) {
+          this.perform(effect);
+          if (this.rebootPending !== undefined) break;
+        }
+        if (this.rebootPending !== undefined) this.reboot();
+      }
+    } finally {
+      this.handling = false;
+    }
+    this.arm();
+    this.opts.onChange?.(this.snapshot());
+  }
+
+  private perform(effect: DeviceEffect): void {
+    try {
+      switch (effect.type) {
+        case 'ws.connect':
+          return this.socket.connect(effect.url, effect.token);
+        case 'ws.send':
+          return this.socket.send(effect.data);
+        case 'ws.close':
+          return this.socket.close(effect.code, effect.reason);
+        case 'port.write': {
+          const port = this.ports[effect.port];
+          if (!port?.write(effect.bytes)) this.log('error', `printer ${effect.port} is not open: ${effect.bytes.length} bytes dropped`);
+          return;
+        }
+        case 'led':
+          if (effect.pattern !== this.led) this.log('info', `led ${effect.pattern}`);
+          this.led = effect.pattern;
+          return;
+        case 'log':
+          return this.log(effect.level, effect.message);
+        case 'persist':
+          if (!this.opts.settingsPath) {
+            this.log('warn', `settings not kept (no settings file): ${Object.keys(effect.settings).join(', ')}`);
+            return;
+          }
+          saveSettings(this.opts.settingsPath, effect.settings);
+          this.log('info', `saved ${Object.keys(effect.settings).join(', ')} to ${this.opts.settingsPath}`);
+          return;
+        case 'restart':
+          this.rebootPending = effect.reason;
+          return;
+      }
+    } catch (e) {
+      // An effect that fails in the outside world (disk full, socket gone)
+      // must not stop the bridge; the core learns of it through later events.
+      this.log('error', `${effect.type} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private reboot(): void {
+    const reason = this.rebootPending;
+    this.rebootPending = undefined;
+    this.log('info', `restarting (${reason}): closing the link and starting over`);
+    this.socket.abandon();
+    this.core = this.createCore();
+    this.queue.unshift(...this.bootEvents());
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped) return;
+    const deadline = this.core.nextDeadline();
+    if (deadline === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.dispatch({ type: 'tick' });
+    }, Math.max(0, deadline - clock()));
+  }
+}

@@ -1,0 +1,124 @@
+// The bridge's WebSocket to the server, as the device core wants it: a new
+// `ws` socket per connect effect, the token in an Authorization header, and
+// exactly one ws.closed per socket. A socket that was replaced or abandoned
+// is silenced first, so nothing it says later can reach the core as if it
+// came from the current one.
+
+import WebSocket from 'ws';
+import type { DeviceEvent, LogLevel } from '../../core/types.js';
+
+/** Bounds a server that never answers our close frame. */
+const CLOSE_GRACE_MS = 2_000;
+
+export type SocketPhase = 'none' | 'connecting' | 'open' | 'closing';
+
+export class DeviceSocket {
+  private ws: WebSocket | undefined;
+  /** Abandoned sockets still closing, with their kill timers, so shutdown leaves nothing behind. */
+  private readonly abandoned = new Map<WebSocket, NodeJS.Timeout>();
+
+  constructor(
+    private readonly deliver: (event: DeviceEvent) => void,
+    private readonly log: (level: LogLevel, message: string) => void,
+  ) {}
+
+  get phase(): SocketPhase {
+    switch (this.ws?.readyState) {
+      case WebSocket.CONNECTING:
+        return 'connecting';
+      case WebSocket.OPEN:
+        return 'open';
+      case WebSocket.CLOSING:
+        return 'closing';
+      default:
+        return 'none';
+    }
+  }
+
+  connect(url: string, token: string): void {
+    if (this.ws) {
+      this.log('warn', 'connect while a socket is still alive: abandoning it');
+      this.abandon();
+    }
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    ws.binaryType = 'nodebuffer';
+    this.ws = ws;
+    let lastError: string | undefined;
+    let reported = false;
+    const mine = (): boolean => this.ws === ws;
+
+    ws.on('open', () => {
+      if (mine()) this.deliver({ type: 'ws.open' });
+    });
+    ws.on('message', (data: Buffer, isBinary) => {
+      if (!mine()) return;
+      if (isBinary) this.deliver({ type: 'ws.binary', bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+      else this.deliver({ type: 'ws.text', text: data.toString('utf8') });
+    });
+    // ws always follows 'error' with 'close'; remember why for the close report.
+    ws.on('error', (e) => (lastError = e.message));
+    ws.on('close', (code, reason) => {
+      if (!mine() || reported) return;
+      reported = true;
+      this.ws = undefined;
+      this.deliver({ type: 'ws.closed', code, reason: reason.toString() || lastError || '' });
+    });
+  }
+
+  send(data: string | Uint8Array): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      this.log('debug', 'send with no open socket: dropped');
+      return;
+    }
+    ws.send(data, { binary: typeof data !== 'string' });
+  }
+
+  close(code: number, reason: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    try {
+      ws.close(code, reason);
+    } catch {
+      // A code that may not be sent on the wire (1005, 1006...): just drop the link.
+      ws.terminate();
+    }
+  }
+
+  /** Silences and drops the current socket without telling the core. */
+  abandon(): void {
+    const ws = this.ws;
+    this.ws = undefined;
+    if (!ws) return;
+    ws.on('error', () => {});
+    if (ws.readyState !== WebSocket.OPEN) return void ws.terminate();
+    ws.once('close', () => {
+      clearTimeout(this.abandoned.get(ws));
+      this.abandoned.delete(ws);
+    });
+    this.abandoned.set(ws, setTimeout(() => ws.terminate(), CLOSE_GRACE_MS));
+    ws.close(1001, 'bridge restarting');
+  }
+
+  /** Closes politely and waits, terminating a peer that does not answer. */
+  async shutdown(code = 1001, reason = 'bridge stopping'): Promise<void> {
+    for (const [old, timer] of this.abandoned) {
+      clearTimeout(timer);
+      old.terminate();
+    }
+    this.abandoned.clear();
+    const ws = this.ws;
+    this.ws = undefined;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    ws.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+      else ws.terminate();
+    });
+  }
+}

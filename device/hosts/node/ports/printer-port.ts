@@ -1,0 +1,41 @@
+// One printer connection as the bridge host sees it, whatever carries it
+// (TCP :9100, a serial device, a PTY). The port keeps itself open: after
+// open() it reconnects on failure with capped backoff until close(), and it
+// reports what the device core needs to pace a job:
+//
+//   writable(room)  how many more bytes it takes right now; sent after every
+//                   write and every flush, and 0 while it is not open, so the
+//                   core never queues more than `highWaterMark` bytes in Node
+//   state(s, why)   online when open, offline (with the reason) when not
+//   data(bytes)     what the printer sent back (status answers)
+
+export type PortLinkState = 'online' | 'offline';
+
+export interface PrinterPort {
+  /** Where it goes, for logs: tcp://host:port or serial:/dev/x@baud. */
+  readonly label: string;
+  open(): void;
+  /** Hands bytes to the OS as room allows; returns false (and drops them) when the port is not open. */
+  write(bytes: Uint8Array): boolean;
+  /** Bytes it takes right now: highWaterMark less what Node still buffers; 0 when not open. */
+  room(): number;
+  readonly isOpen: boolean;
+  onWritable(listener: (room: number) => void): void;
+  onData(listener: (bytes: Uint8Array) => void): void;
+  onState(listener: (state: PortLinkState, detail?: string) => void): void;
+  /** Stops reconnecting and closes; pending bytes are discarded. */
+  close(): Promise<void>;
+}
+
+export interface PortOptions {
+  /** Most bytes buffered in Node at once (default 4 KiB). */
+  highWaterMark?: number;
+  /** First reopen delay, doubled per failed attempt (default 250 ms). */
+  backoffBase?: number;
+  /** Reopen delay never exceeds this (default 10 s). */
+  backoffCap?: number;
+  /** Open this long before the attempt count resets (default 10 s). */
+  stableAfter?: number;
+}
+
+export const DEFAULT_HIGH_WATER_MARK = 4096;

@@ -1,0 +1,128 @@
+// `printbridge bridge`: run this machine as a device (bridge) with one or more
+// printers, until SIGINT/SIGTERM. State changes go to stderr, one line each.
+
+import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
+import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
+import { parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
+import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
+
+const HELP = `Usage: printbridge bridge --server ws://H:P --id ID --token T --printer URI [options]
+
+Connects this machine to a printbridge server as device ID and relays print jobs
+to its printers. Printer numbers (DEVICE/0, DEVICE/1, ...) follow the order of
+the --printer options. Runs until Ctrl-C or SIGTERM.
+
+Options:
+  --server URL      the server, ws://H:P (http://H:P also accepted)
+  --id ID           this device's id, as registered with 'printbridge devices add'
+  --token T         its token (or env PRINTBRIDGE_TOKEN, which keeps it out of ps)
+  --printer URI     tcp://HOST:PORT or serial:/dev/NAME[@BAUD] (baud default 9600);
+                    repeat for more printers
+  --dialect D       ${DIALECTS.join(' | ')}: one for all printers or one per
+                    --printer, in the same order (default raw)
+  --name N          a printer name shown to clients (one per --printer, optional)
+  --settings FILE   keep settings pushed by the server (a config control) in FILE;
+                    they override --server/--token on the next start
+  --verbose         also log debug messages
+  -h, --help        show this help`;
+
+function serverUrl(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new UsageError(`--server must be a URL like ws://host:8080, not ${JSON.stringify(value)}`);
+  }
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--server must be ws:// or wss://, not ${u.protocol}`);
+  return u.toString().replace(/\/+$/, '');
+}
+
+function perPrinter<T extends string>(values: T[] | undefined, count: number, flag: string): (T | undefined)[] {
+  if (values === undefined || values.length === 0) return Array.from({ length: count }, () => undefined);
+  if (values.length === 1) return Array.from({ length: count }, () => values[0]);
+  if (values.length !== count) throw new UsageError(`give one ${flag} for all printers or one per --printer (${count}), not ${values.length}`);
+  return values;
+}
+
+/** Turns successive snapshots into one stderr line per change worth a person's attention. */
+function changeLogger(): (s: BridgeSnapshot) => void {
+  let link: string | undefined;
+  const jobs = new Map<number, { id: string; step: number }>();
+  return (s) => {
+    if (s.link !== link) {
+      link = s.link;
+      note(`link ${s.link}${s.link === 'backoff' ? ` (attempt ${s.attempt})` : ''}`);
+    }
+    for (const p of s.ports) {
+      const seen = jobs.get(p.port);
+      if (!p.job) {
+        if (seen) note(`printer ${p.port}: job ${seen.id} ended`);
+        jobs.delete(p.port);
+        continue;
+      }
+      // Quarter steps keep a long job to five lines.
+      const step = p.job.size === 0 ? 4 : Math.floor((p.job.written / p.job.size) * 4);
+      if (seen?.id !== p.job.id || seen.step !== step) {
+        jobs.set(p.port, { id: p.job.id, step });
+        note(`printer ${p.port}: job ${p.job.id} ${p.job.written}/${p.job.size} bytes written`);
+      }
+    }
+  };
+}
+
+export const bridge: Command = {
+  name: 'bridge',
+  summary: 'run this machine as a bridge for serial or network printers',
+  help: HELP,
+  async run(args) {
+    const { values } = parse(args, {
+      server: { type: 'string' },
+      id: { type: 'string' },
+      token: { type: 'string' },
+      printer: { type: 'string', multiple: true },
+      dialect: { type: 'string', multiple: true },
+      name: { type: 'string', multiple: true },
+      settings: { type: 'string' },
+      verbose: { type: 'boolean' },
+    });
+    const server = serverUrl(required(values.server, '--server'));
+    const id = required(values.id, '--id');
+    const token = required(values.token ?? (process.env['PRINTBRIDGE_TOKEN'] || undefined), '--token (or PRINTBRIDGE_TOKEN)');
+    const uris = values.printer ?? [];
+    if (uris.length === 0) throw new UsageError('at least one --printer is required');
+    for (const uri of uris) {
+      try {
+        parsePrinterUri(uri);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
+    for (const d of values.dialect ?? []) {
+      if (!(DIALECTS as readonly string[]).includes(d)) throw new UsageError(`unknown dialect ${JSON.stringify(d)}; use ${DIALECTS.join(', ')}`);
+    }
+    const dialects = perPrinter(values.dialect as Dialect[] | undefined, uris.length, '--dialect');
+    const names = values.name ?? [];
+    if (names.length > 0 && names.length !== uris.length) throw new UsageError(`give one --name per --printer (${uris.length}), not ${names.length}`);
+
+    const verbose = values.verbose === true;
+    const { runBridge } = await import('../../device/hosts/node/bridge.js');
+    const running = await runBridge({
+      server,
+      id,
+      token,
+      printers: uris.map((uri, i) => ({ uri, dialect: dialects[i] ?? 'raw', ...(names[i] === undefined ? {} : { name: names[i] }) })),
+      ...(values.settings === undefined ? {} : { settingsPath: values.settings }),
+      log: (level, message) => {
+        if (level !== 'debug' || verbose) note(`${level}: ${message}`);
+      },
+      onChange: changeLogger(),
+    });
+    note(`bridge ${id} → ${server}, printers: ${uris.map((u, i) => `${i}=${u} (${dialects[i] ?? 'raw'})`).join(', ')}`);
+    const signal = await untilSignal();
+    note(`${signal}: stopping the bridge`);
+    await running.stop();
+    return EXIT_OK;
+  },
+};

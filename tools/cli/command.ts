@@ -1,0 +1,66 @@
+// What every CLI command shares: its help text, argument parsing that turns
+// mistakes into usage errors (exit 2), and failures that print one line on
+// stderr (exit 1). A command returns its exit code; long-running commands
+// return when they have shut down.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export interface Command {
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The full --help text. */
+  readonly help: string;
+  run(args: string[]): Promise<number>;
+}
+
+/** The user called the command wrongly: exit 2 with a pointer to --help. */
+export class UsageError extends Error {}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs in strict mode, with its errors reported as usage errors. */
+export function parse<const O extends Options>(args: string[], options: O, positionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message.replace(/\.?\s*To specify a positional argument.*$/s, '') : String(e));
+  }
+}
+
+export function integer(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined || value === '') throw new UsageError(`${what} is required`);
+  return value;
+}
+
+/** One line on stderr for progress and state; stdout stays for results. */
+export function note(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      const force = (): never => process.exit(EXIT_FAILURE);
+      process.once('SIGINT', force);
+      process.once('SIGTERM', force);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

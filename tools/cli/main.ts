@@ -1,0 +1,79 @@
+// Entry point of the `printbridge` command (bin/printbridge.js loads it
+// through tsx). Picks the command, handles --help, and maps outcomes to exit
+// codes: 0 ok, 1 failure, 2 usage error. Errors are one line on stderr.
+
+import { isErrorCode } from '../../protocol/errors.js';
+import { bridge } from './bridge.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
+import { devices } from './devices.js';
+import { emulate } from './emulate.js';
+import { print } from './print.js';
+import { serve } from './serve.js';
+
+const COMMANDS: readonly Command[] = [serve, devices, bridge, print, emulate];
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'printbridge — connect printers to the web',
+    '',
+    'Usage: printbridge <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'printbridge <command> --help' for a command's options.",
+  ].join('\n');
+}
+
+function wantsHelp(args: string[]): boolean {
+  // Only before a lone `--`, so a file argument named -h can still be passed after it.
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((c) => c.name === args[0]) : undefined;
+    process.stdout.write(`${topic ? topic.help : overview()}\n`);
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === '-V') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return EXIT_OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`printbridge: unknown command ${JSON.stringify(name)} (commands: ${COMMANDS.map((c) => c.name).join(', ')})\n`);
+    return EXIT_USAGE;
+  }
+  if (wantsHelp(args)) {
+    process.stdout.write(`${command.help}\n`);
+    return EXIT_OK;
+  }
+  try {
+    return await command.run(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`printbridge ${name}: ${e.message} (see 'printbridge ${name} --help')\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`printbridge ${name}: ${oneLine(e)}\n`);
+    if (process.env['PRINTBRIDGE_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+function oneLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  const prefix = isErrorCode(code) && !text.startsWith(code) ? `${code}: ` : '';
+  return `${prefix}${text}`.replace(/\s*\n\s*/g, ' ');
+}
+
+// Exit explicitly: a command that returned has closed what it opened, and a
+// stray handle (a slow socket close) must not keep the process alive.
+process.exit(await main(process.argv.slice(2)));

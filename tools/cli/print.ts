@@ -1,0 +1,142 @@
+// `printbridge print`: send a file to a printer through the server's client
+// API and follow the job to its end, so a script learns whether it printed.
+
+import { readFile } from 'node:fs/promises';
+import { FINAL_JOB_STATES, type JobView } from '../../protocol/client-messages.js';
+import { ClientError, clientUrl, connectClient } from '../client/client.js';
+import { EXIT_FAILURE, EXIT_OK, note, parse, required, UsageError, type Command } from './command.js';
+
+const HELP = `Usage: printbridge print --printer DEVICE/PORT [options] FILE
+
+Submits FILE (or - for stdin) as one job and waits until it is done, failed or
+canceled. Prints the job id on stdout (or the final job as JSON with --json);
+progress goes to stderr when it is a terminal.
+Exit status: 0 done, 1 failed or canceled (the error code and message are
+printed), 2 usage error.
+
+Options:
+  --server URL          server address, http://H:P (env PRINTBRIDGE_SERVER,
+                        default http://127.0.0.1:8080)
+  --token T             client token (env PRINTBRIDGE_CLIENT_TOKEN, then
+                        PRINTBRIDGE_ADMIN_TOKEN)
+  --printer DEV/PORT    the printer, e.g. shop-1/0
+  --key K               idempotency key: resubmitting with the same key
+                        returns the existing job instead of printing twice
+  --json                print the final job as JSON on stdout
+  --no-wait             return as soon as the job is queued
+  -h, --help            show this help`;
+
+async function readInput(file: string): Promise<Buffer> {
+  if (file !== '-') return readFile(file);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function isJobView(v: unknown): v is JobView {
+  return typeof v === 'object' && v !== null && typeof (v as JobView).id === 'string' && typeof (v as JobView).state === 'string';
+}
+
+/** The server answers job.submit with the job, bare or as {job}. */
+function submittedJob(result: unknown): JobView {
+  if (isJobView(result)) return result;
+  const inner = (result as { job?: unknown } | null)?.job;
+  if (isJobView(inner)) return inner;
+  throw new Error(`unexpected job.submit reply: ${JSON.stringify(result).slice(0, 200)}`);
+}
+
+const isFinal = (job: JobView): boolean => FINAL_JOB_STATES.includes(job.state);
+
+function kib(n: number): string {
+  return n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+class Progress {
+  private readonly live = process.stderr.isTTY === true;
+  private shown = false;
+
+  show(job: JobView): void {
+    if (!this.live) return;
+    const pct = job.size === 0 ? 100 : Math.floor((job.written / job.size) * 100);
+    process.stderr.write(`\r\x1b[2Kjob ${job.id}  ${job.state.padEnd(8)} ${String(pct).padStart(3)}%  ${kib(job.written)} / ${kib(job.size)}`);
+    this.shown = true;
+  }
+
+  end(): void {
+    if (this.shown) process.stderr.write('\n');
+    this.shown = false;
+  }
+}
+
+export const print: Command = {
+  name: 'print',
+  summary: 'print a file on a printer and wait for the outcome',
+  help: HELP,
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      server: { type: 'string' },
+      token: { type: 'string' },
+      printer: { type: 'string' },
+      key: { type: 'string' },
+      json: { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
+    }, true);
+    const env = process.env;
+    const printer = required(values.printer, '--printer DEVICE/PORT');
+    if (!/^[^/]+\/\d+$/.test(printer)) throw new UsageError(`--printer must be DEVICE/PORT, e.g. shop-1/0, not ${JSON.stringify(printer)}`);
+    const token = required(values.token ?? (env['PRINTBRIDGE_CLIENT_TOKEN'] || env['PRINTBRIDGE_ADMIN_TOKEN']), '--token (or PRINTBRIDGE_CLIENT_TOKEN)');
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'FILE is required (- for stdin)' : 'give exactly one FILE');
+    let url: string;
+    try {
+      url = clientUrl(values.server ?? env['PRINTBRIDGE_SERVER'] ?? 'http://127.0.0.1:8080');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const wait = !values['no-wait'];
+
+    const data = await readInput(positionals[0]!);
+    const client = await connectClient(url, token);
+    const progress = new Progress();
+    try {
+      let finished: (job: JobView) => void = () => {};
+      const final = new Promise<JobView>((resolve) => (finished = resolve));
+      let jobId: string | undefined;
+      const early: JobView[] = [];
+      const onUpdate = (job: JobView): void => {
+        progress.show(job);
+        if (isFinal(job)) finished(job);
+      };
+      client.on('event', (e) => {
+        if (e.event !== 'job.updated') return;
+        if (jobId === undefined) early.push(e.job);
+        else if (e.job.id === jobId) onUpdate(e.job);
+      });
+      const lost = new Promise<never>((_, reject) =>
+        client.on('close', (code) => reject(new ClientError('CLOSED', `connection to the server lost (${code}) before job ${jobId ?? ''} finished; check it with jobs.list`))),
+      );
+      lost.catch(() => {});
+
+      // Subscribe before submitting so no update of our job can slip by.
+      if (wait) await client.request('subscribe');
+      const job = submittedJob(await client.request('job.submit', { printer, data: data.toString('base64'), key: values.key }));
+      jobId = job.id;
+      if (!wait) {
+        process.stdout.write(values.json ? `${JSON.stringify(job)}\n` : `${job.id}\n`);
+        return EXIT_OK;
+      }
+      onUpdate(job);
+      for (const e of early.splice(0)) if (e.id === jobId) onUpdate(e);
+
+      const end = await Promise.race([final, lost]);
+      progress.end();
+      process.stdout.write(values.json ? `${JSON.stringify(end)}\n` : `${end.id}\n`);
+      if (end.state === 'done') return EXIT_OK;
+      const why = end.error ? `${end.error.code}: ${end.error.message}` : 'no reason given';
+      note(`printbridge print: job ${end.id} ${end.state}: ${why}`);
+      return EXIT_FAILURE;
+    } finally {
+      progress.end();
+      await client.close();
+    }
+  },
+};

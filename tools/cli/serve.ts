@@ -1,0 +1,95 @@
+// `printbridge serve`: run the server until SIGINT/SIGTERM, after telling the
+// operator where devices and clients connect and which admin token to use.
+
+import { networkInterfaces } from 'node:os';
+import { resolve } from 'node:path';
+import { EXIT_OK, integer, parse, untilSignal, type Command } from './command.js';
+
+const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json]
+
+Runs the printbridge server: devices (bridges) connect to ws://HOST:PORT/v1/device,
+clients (web apps, back-ends, 'printbridge print') to ws://HOST:PORT/v1/client.
+Stops cleanly on Ctrl-C or SIGTERM.
+
+Options:
+  --host H     address to listen on (env PRINTBRIDGE_HOST, default 0.0.0.0 = all)
+  --port N     TCP port, 0 picks a free one (env PRINTBRIDGE_PORT, default 8080)
+  --data DIR   where the database and the admin token live
+               (env PRINTBRIDGE_DATA, default ./data)
+  --json       print the listening details as one JSON line instead of text
+  -h, --help   show this help
+
+The admin token authenticates clients. Set PRINTBRIDGE_ADMIN_TOKEN to choose it;
+otherwise the first start generates one and keeps it in DIR/admin-token.`;
+
+const ANY_HOST = new Set(['0.0.0.0', '::', '']);
+
+/** Where a person on this machine (first) or the LAN can reach a server bound to `host`. */
+export function reachableHosts(host: string): string[] {
+  if (!ANY_HOST.has(host)) return [host];
+  const lan: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) lan.push(a.address);
+  }
+  return ['127.0.0.1', ...lan];
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'run the server that devices and clients connect to',
+  help: HELP,
+  async run(args) {
+    const { values } = parse(args, {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      data: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    const env = process.env;
+    const host = values.host ?? env['PRINTBRIDGE_HOST'] ?? '0.0.0.0';
+    const port = integer(values.port ?? env['PRINTBRIDGE_PORT'], '--port', 0, 65535) ?? 8080;
+    const dataDir = resolve(values.data ?? env['PRINTBRIDGE_DATA'] ?? './data');
+    const envToken = env['PRINTBRIDGE_ADMIN_TOKEN'] || undefined;
+
+    // Loaded here so that other commands do not pay for (or depend on) the server.
+    const { startServer } = await import('../../server/server.js');
+    const { adminTokenPath } = await import('../../server/admin-token.js');
+    const server = await startServer({ host, port, dataDir, adminToken: envToken });
+    const shown = reachableHosts(server.host).map((h) => `${hostForUrl(h)}:${server.port}`);
+    const main = shown[0]!;
+    const tokenSource = server.adminTokenGenerated
+      ? `generated now and kept in ${adminTokenPath(server.dataDir)}`
+      : envToken !== undefined
+        ? 'from PRINTBRIDGE_ADMIN_TOKEN'
+        : `kept in ${adminTokenPath(server.dataDir)}`;
+
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({
+        event: 'listening', host: server.host, port: server.port, url: `http://${main}`,
+        device: `ws://${main}/v1/device`, client: `ws://${main}/v1/client`, also: shown.slice(1).map((h) => `http://${h}`),
+        adminToken: server.adminToken, adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
+      })}\n`);
+    } else {
+      process.stdout.write([
+        `printbridge server listening on ${hostForUrl(server.host)}:${server.port}`,
+        `  http:    http://${main}`,
+        `  devices: ws://${main}/v1/device`,
+        `  clients: ws://${main}/v1/client`,
+        ...shown.slice(1).map((h) => `  also:    http://${h}`),
+        `  data:    ${server.dataDir}`,
+        `  admin token: ${server.adminToken}`,
+        `    (${tokenSource})`,
+        '',
+      ].join('\n'));
+    }
+
+    const signal = await untilSignal();
+    process.stderr.write(`${signal}: closing the server\n`);
+    await server.close();
+    return EXIT_OK;
+  },
+};

@@ -1,0 +1,87 @@
+// A serial printer on a pseudo-terminal. socat creates the PTY pair and a
+// symlink at `path` to its slave side, which the bridge opens like any
+// serial device; socat copies what the bridge writes to its stdout (read by
+// the intake) and what we write to its stdin back to the bridge. When the
+// intake stops reading, socat's stdout pipe fills, socat stops reading the
+// PTY master, and the bridge's writes block: backpressure end to end.
+//
+// A PTY has no "connection": the bridge may open and close the slave at will
+// and socat keeps running, so there is exactly one HostConnection for the
+// life of the transport.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { HostConnection, Transport, TransportEvents } from './transport.js';
+
+export interface PtyTransport extends Transport {
+  /** The symlink the bridge opens. */
+  readonly path: string;
+  /** The /dev/pts/N it points to. */
+  readonly device: string;
+}
+
+const SOCAT_READY = /starting data transfer loop/;
+const SOCAT_PTY = /PTY is (\S+)/;
+
+export async function openPty(path: string, events: TransportEvents): Promise<PtyTransport> {
+  // socat's address syntax gives these characters meaning; refuse rather than
+  // have socat open something else.
+  if (/[,:!"'\\\s]/.test(path)) throw new Error(`PTY path must not contain , : ! quotes or spaces: ${path}`);
+  if (existsSync(path)) throw new Error(`${path} already exists; remove it or pick another path`);
+
+  const socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${path}`, 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let exited = false;
+  let closing = false;
+  let stderr = '';
+  let device = '';
+
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      stderr += chunk.toString();
+      device = SOCAT_PTY.exec(stderr)?.[1] ?? device;
+      if (SOCAT_READY.test(stderr)) {
+        socat.stderr.off('data', onData);
+        socat.off('exit', onExit);
+        socat.off('error', onError);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null): void => reject(new Error(`socat exited (${code}) before the PTY was ready: ${stderr.trim()}`));
+    const onError = (e: NodeJS.ErrnoException): void =>
+      reject(new Error(e.code === 'ENOENT' ? 'socat is not installed (apt-get install socat)' : `cannot start socat: ${e.message}`));
+    socat.stderr.on('data', onData);
+    socat.once('exit', onExit);
+    socat.once('error', onError);
+  });
+
+  // Keep draining socat's diagnostics so it never blocks on a full stderr pipe.
+  socat.stderr.resume();
+  socat.stdin.on('error', () => {});
+  socat.once('exit', (code, signal) => {
+    exited = true;
+    if (!closing) events.failed(new Error(`socat exited unexpectedly (${signal ?? code})`));
+  });
+
+  const conn: HostConnection = {
+    source: socat.stdout,
+    reply: (bytes) => {
+      if (!exited) socat.stdin.write(bytes);
+    },
+    // There is no host link to cut on a PTY; a dropped "connection" is not
+    // something a serial printer can do.
+    drop: () => {},
+  };
+  events.connected(conn);
+
+  return {
+    path,
+    device,
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        if (exited) return resolve();
+        socat.once('exit', () => resolve());
+        socat.kill('SIGTERM');
+      }),
+  };
+}

@@ -1,0 +1,68 @@
+// A raw TCP printer port (JetDirect/:9100 style). Such printers serve one
+// host connection at a time; a second host waits until the first is done,
+// so later connections are accepted but left unread in a queue, which is
+// what the sender would see from a busy printer's listen backlog.
+
+import net from 'node:net';
+import type { HostConnection, Transport, TransportEvents } from './transport.js';
+
+export interface TcpTransport extends Transport {
+  readonly host: string;
+  readonly port: number;
+}
+
+export async function listenTcp(host: string, port: number, events: TransportEvents): Promise<TcpTransport> {
+  const waiting: net.Socket[] = [];
+  const sockets = new Set<net.Socket>();
+  let active: net.Socket | undefined;
+
+  const serveNext = (): void => {
+    while (active === undefined && waiting.length > 0) {
+      const socket = waiting.shift()!;
+      if (socket.destroyed) continue;
+      active = socket;
+      const conn: HostConnection = {
+        source: socket,
+        reply: (bytes) => {
+          if (!socket.destroyed) socket.write(bytes);
+        },
+        drop: () => socket.destroy(),
+      };
+      socket.once('close', () => {
+        active = undefined;
+        events.disconnected(conn);
+        serveNext();
+      });
+      events.connected(conn);
+    }
+  };
+
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    // A reset from the host is a normal way for a print connection to end.
+    socket.on('error', () => {});
+    waiting.push(socket);
+    serveNext();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (e) => events.failed(e));
+  const address = server.address() as net.AddressInfo;
+
+  return {
+    host: address.address,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
