@@ -1,0 +1,252 @@
+// One device connection, from the authenticated upgrade to the close.
+//
+//   hello ──valid hello──▶ online ──socket gone / we close / replaced──▶ closed
+//     │
+//     └─ anything else, or nothing within helloTimeoutMs ─▶ closed (HELLO_TIMEOUT,
+//        VERSION for another major, POLICY for a hello naming another id)
+//
+// Online, bad input is answered with an error message and the connection
+// stays up; the (maxProtocolErrors + 1)th peer-blamed error closes it with
+// PROTOCOL. The transport decodes and reports; everything decided about a
+// device connection is decided here.
+
+import { encodeServerMessage, type DeviceMessage, type PortInfo, type PortStatus, type LedPattern, type ServerMessage } from '../../protocol/device-messages.js';
+import { CLOSE, ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
+import type { Decoded } from '../../protocol/fields.js';
+import { PROTOCOL_MAJOR, PROTOCOL_VERSION, compatible } from '../../protocol/version.js';
+import { recordHello, touchDevice } from '../store/devices.js';
+import type { Cancel } from './context.js';
+import type { Hub } from './hub.js';
+import type { Peer } from './peer.js';
+
+type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
+
+export interface HelloInfo {
+  readonly fw: string;
+  readonly caps: readonly string[];
+  readonly window: number;
+  readonly maxChunk: number;
+  readonly ports: readonly PortInfo[];
+}
+
+/** What a message that failed to decode said about itself, if it called itself a hello. */
+export interface HelloClaim {
+  readonly major: number | undefined;
+}
+
+export class DeviceSession {
+  phase: 'hello' | 'online' | 'closed' = 'hello';
+  info: HelloInfo | undefined;
+  readonly portStatus = new Map<number, PortStatus>();
+  led: LedPattern | undefined;
+  uptime: number | undefined;
+  heap: number | undefined;
+  rssi: number | undefined;
+  lastSeen: number;
+  private streamSeq = 0;
+  private errors = 0;
+  private cancelHelloTimer: Cancel | undefined;
+
+  constructor(
+    private readonly hub: Hub,
+    readonly id: string,
+    readonly peer: Peer,
+    readonly address: string | undefined,
+  ) {
+    this.lastSeen = hub.clock.now();
+    hub.heartbeat.add(peer);
+    this.cancelHelloTimer = hub.clock.after(hub.helloTimeoutMs, () => {
+      if (this.phase !== 'hello') return;
+      hub.log('info', 'device sent no hello in time', { device: id });
+      this.close(CLOSE.HELLO_TIMEOUT);
+    });
+  }
+
+  /** A text message arrived. `claim` is set when it failed to decode but called itself a hello. */
+  text(decoded: Decoded<DeviceMessage>, claim?: HelloClaim): void {
+    if (this.phase === 'closed') return;
+    this.life();
+    if (this.phase === 'hello') return this.expectHello(decoded, claim);
+    if (!decoded.ok) return this.reject(decoded.error);
+    this.dispatch(decoded.value);
+  }
+
+  binary(): void {
+    if (this.phase === 'closed') return;
+    this.life();
+    if (this.phase === 'hello') return this.refuse(protocolError('HELLO_REQUIRED'), CLOSE.HELLO_TIMEOUT);
+    this.reject(protocolError('BINARY_NOT_EXPECTED'));
+  }
+
+  /** Any sign of the peer (a message, a pong) proves the connection alive. */
+  life(): void {
+    this.lastSeen = this.hub.clock.now();
+    this.hub.heartbeat.life(this.peer);
+  }
+
+  /** The transport's send buffer drained: job data may flow again. */
+  writable(): void {
+    if (this.phase === 'online') this.hub.jobs.pumpSession(this);
+  }
+
+  /** The socket is gone, whoever closed it. */
+  gone(): void {
+    this.teardown();
+  }
+
+  servesPort(port: number): boolean {
+    return this.info?.ports.some((p) => p.port === port) ?? false;
+  }
+
+  /** Stream numbers name a job's data frames on this connection; they wrap at 16 bits. */
+  nextStream(): number {
+    const s = this.streamSeq;
+    this.streamSeq = (this.streamSeq + 1) & 0xffff;
+    return s;
+  }
+
+  send(m: ServerMessage): void {
+    this.sendText(encodeServerMessage(m));
+  }
+
+  sendText(text: string): void {
+    if (this.phase === 'closed') return;
+    if (this.peer.bufferedAmount() > this.hub.limits.maxClientBuffer) {
+      this.hub.log('warn', 'device does not read fast enough', { device: this.id, buffered: this.peer.bufferedAmount() });
+      return this.close(CLOSE.SLOW_CONSUMER);
+    }
+    this.peer.sendText(text);
+  }
+
+  /** Answers bad input and closes the connection once it has caused too many errors. */
+  reject(error: ProtocolError): void {
+    this.send({ t: 'error', code: error.code, message: error.message });
+    if (ERRORS[error.code].blame !== 'peer') return;
+    this.errors += 1;
+    if (this.errors > this.hub.limits.maxProtocolErrors) {
+      this.hub.log('warn', 'device closed after too many protocol errors', { device: this.id, last: error.code });
+      this.close(CLOSE.PROTOCOL);
+    }
+  }
+
+  /** A newer connection of the same device said hello: step aside without marking the device offline. */
+  replaced(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.cancelHelloTimer?.();
+    this.hub.heartbeat.remove(this.peer);
+    this.hub.jobs.detach(this);
+    this.hub.log('info', 'device connection replaced by a newer one', { device: this.id });
+    this.peer.close(CLOSE.REPLACED.code, CLOSE.REPLACED.text);
+  }
+
+  close(entry: CloseEntry): void {
+    this.teardown();
+    this.peer.close(entry.code, entry.text);
+  }
+
+  private refuse(error: ProtocolError, entry: CloseEntry): void {
+    this.send({ t: 'error', code: error.code, message: error.message });
+    this.close(entry);
+  }
+
+  private expectHello(decoded: Decoded<DeviceMessage>, claim: HelloClaim | undefined): void {
+    // A newer major may shape its hello differently; it still gets the VERSION close.
+    if (claim?.major !== undefined && claim.major !== PROTOCOL_MAJOR) {
+      return this.refuse(protocolError('VERSION_UNSUPPORTED', `device speaks ${claim.major}, server ${PROTOCOL_MAJOR}`), CLOSE.VERSION);
+    }
+    if (!decoded.ok) {
+      // A hello with a bad field is answered with what was wrong with it.
+      const error = claim !== undefined ? decoded.error : protocolError('HELLO_REQUIRED');
+      return this.refuse(error, CLOSE.HELLO_TIMEOUT);
+    }
+    const m = decoded.value;
+    if (m.t !== 'hello') return this.refuse(protocolError('HELLO_REQUIRED', `got ${m.t}`), CLOSE.HELLO_TIMEOUT);
+    if (!compatible(m.v)) {
+      return this.refuse(protocolError('VERSION_UNSUPPORTED', `device speaks ${m.v[0]}, server ${PROTOCOL_MAJOR}`), CLOSE.VERSION);
+    }
+    if (m.id !== this.id) return this.refuse(protocolError('BAD_FIELD', 'hello id differs from the id the connection authenticated as'), CLOSE.POLICY);
+    this.online(m);
+  }
+
+  private online(m: Extract<DeviceMessage, { t: 'hello' }>): void {
+    const { hub } = this;
+    this.cancelHelloTimer?.();
+    this.cancelHelloTimer = undefined;
+    const ports: PortInfo[] = [];
+    for (const p of m.ports) {
+      if (!ports.some((q) => q.port === p.port)) ports.push(p);
+    }
+    this.info = { fw: m.fw, caps: m.caps, window: m.window, maxChunk: m.maxChunk, ports };
+    this.phase = 'online';
+    hub.registry.register(this)?.replaced();
+    recordHello(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
+    this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: hub.heartbeatMs, time: hub.clock.now() });
+    hub.log('info', 'device online', { device: this.id, fw: m.fw, ports: ports.length, address: this.address });
+    hub.events.emit({ event: 'device.online', device: hub.views.deviceOf(this) });
+    for (const printer of hub.views.printersOf(this)) hub.events.emit({ event: 'printer.status', printer });
+    hub.jobs.offerAll(this);
+  }
+
+  private dispatch(m: DeviceMessage): void {
+    const { hub } = this;
+    switch (m.t) {
+      case 'hello':
+        return this.reject(protocolError('BAD_MESSAGE', 'hello was already received on this connection'));
+      case 'ping':
+        return this.send({ t: 'pong' });
+      case 'pong':
+        return;
+      case 'job.accept':
+        return hub.jobs.accept(this, m);
+      case 'job.ack':
+        return hub.jobs.ack(this, m);
+      case 'job.done':
+        return hub.jobs.done(this, m);
+      case 'job.fail':
+        return hub.jobs.fail(this, m);
+      case 'status':
+        return this.status(m);
+      case 'control.result':
+        return hub.router.result(this.id, m);
+      case 'error':
+        hub.log('warn', 'device reported an error', { device: this.id, code: m.code, message: m.message });
+        return;
+    }
+  }
+
+  private status(m: Extract<DeviceMessage, { t: 'status' }>): void {
+    const { hub } = this;
+    this.led = m.led;
+    this.uptime = m.uptime;
+    this.heap = m.heap;
+    this.rssi = m.rssi;
+    const changed: number[] = [];
+    for (const s of m.ports) {
+      if (!this.servesPort(s.port)) continue;
+      const before = this.portStatus.get(s.port);
+      if (before?.state !== s.state || before.detail !== s.detail || before.job !== s.job) changed.push(s.port);
+      this.portStatus.set(s.port, s);
+    }
+    hub.events.emit({ event: 'device.status', device: hub.views.deviceOf(this) });
+    for (const info of this.info?.ports ?? []) {
+      if (changed.includes(info.port)) hub.events.emit({ event: 'printer.status', printer: hub.views.printer(this, info) });
+    }
+  }
+
+  private teardown(): void {
+    if (this.phase === 'closed') return;
+    const { hub } = this;
+    const wasOnline = this.phase === 'online';
+    this.phase = 'closed';
+    this.cancelHelloTimer?.();
+    hub.heartbeat.remove(this.peer);
+    if (!wasOnline || !hub.registry.unregister(this)) return;
+    hub.jobs.detach(this);
+    hub.router.deviceOffline(this.id);
+    touchDevice(hub.store, this.id, this.lastSeen);
+    hub.log('info', 'device offline', { device: this.id });
+    hub.events.emit({ event: 'device.offline', device: hub.views.deviceOf(this) });
+    for (const info of this.info?.ports ?? []) hub.events.emit({ event: 'printer.status', printer: hub.views.printer(this, info) });
+  }
+}

@@ -1,0 +1,110 @@
+// Control relay: one control message to one device, a tag or every device,
+// with a delivery report per device. The device message is encoded once and
+// the same text goes to every recipient (one ref for all). Devices that are
+// not connected are reported 'offline' at once; the others get until the
+// timeout to answer with control.result, and whoever has not answered by then
+// is reported 'timeout'. A device that disconnects meanwhile is 'offline'.
+
+import type { DeliveryReport, Target } from '../../protocol/client-messages.js';
+import type { DeviceMessage } from '../../protocol/device-messages.js';
+import type { Obj } from '../../protocol/fields.js';
+import { encodeServerMessage } from '../../protocol/device-messages.js';
+import { randomUUID } from 'node:crypto';
+import { PrintbridgeError } from '../errors.js';
+import { getDevice, listDevices } from '../store/devices.js';
+import type { Cancel, CoreContext } from './context.js';
+
+export interface ControlOutcome {
+  ref: string;
+  reports: DeliveryReport[];
+}
+
+interface Pending {
+  readonly ref: string;
+  readonly targets: string[];
+  readonly reports: Map<string, DeliveryReport>;
+  readonly waiting: Set<string>;
+  dispatching: boolean;
+  cancelTimer: Cancel | undefined;
+  resolve(outcome: ControlOutcome): void;
+}
+
+export class Router {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(private readonly ctx: CoreContext) {}
+
+  send(to: Target, name: string, args: Obj, timeoutMs: number): Promise<ControlOutcome> {
+    const targets = this.resolve(to);
+    const ref = randomUUID();
+    const text = encodeServerMessage({ t: 'control', ref, name, args });
+    return new Promise((resolve) => {
+      const p: Pending = { ref, targets, reports: new Map(), waiting: new Set(), dispatching: true, cancelTimer: undefined, resolve };
+      this.pending.set(ref, p);
+      const online = targets.filter((id) => this.ctx.registry.get(id)?.phase === 'online');
+      for (const id of targets) {
+        if (!online.includes(id)) p.reports.set(id, { device: id, status: 'offline' });
+      }
+      // Waiting is filled before anything is sent: a send can close a slow
+      // device, which reports it offline through deviceOffline().
+      for (const id of online) p.waiting.add(id);
+      for (const id of online) this.ctx.registry.get(id)?.sendText(text);
+      p.dispatching = false;
+      this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
+      if (p.waiting.size === 0) return this.settle(p);
+      p.cancelTimer = this.ctx.clock.after(timeoutMs, () => {
+        for (const id of p.waiting) p.reports.set(id, { device: id, status: 'timeout' });
+        p.waiting.clear();
+        this.settle(p);
+      });
+    });
+  }
+
+  result(device: string, m: Extract<DeviceMessage, { t: 'control.result' }>): void {
+    const p = this.pending.get(m.ref);
+    // After a timeout the answer is late, not wrong: drop it quietly.
+    if (p === undefined || !p.waiting.has(device)) return;
+    p.waiting.delete(device);
+    p.reports.set(device, { device, status: m.ok ? 'ok' : 'error', code: m.code, message: m.message, data: m.data });
+    if (p.waiting.size === 0 && !p.dispatching) this.settle(p);
+  }
+
+  /** Called only when a device really goes offline, not when a newer connection replaces it (that one may still answer). */
+  deviceOffline(device: string): void {
+    for (const p of [...this.pending.values()]) {
+      if (!p.waiting.delete(device)) continue;
+      p.reports.set(device, { device, status: 'offline' });
+      if (p.waiting.size === 0 && !p.dispatching) this.settle(p);
+    }
+  }
+
+  /** Server shutdown: answer everything still waiting as timed out. */
+  stop(): void {
+    for (const p of [...this.pending.values()]) {
+      for (const id of p.waiting) p.reports.set(id, { device: id, status: 'timeout' });
+      p.waiting.clear();
+      this.settle(p);
+    }
+  }
+
+  private resolve(to: Target): string[] {
+    const { store, registry } = this.ctx;
+    if ('device' in to) {
+      if (getDevice(store, to.device) === undefined && !registry.has(to.device)) throw new PrintbridgeError('UNKNOWN_DEVICE', to.device);
+      return [to.device];
+    }
+    const stored = listDevices(store);
+    if ('tag' in to) return stored.filter((d) => d.tags.includes(to.tag)).map((d) => d.id);
+    const ids = new Set(stored.map((d) => d.id));
+    for (const session of registry.all()) ids.add(session.id);
+    return [...ids].sort();
+  }
+
+  private settle(p: Pending): void {
+    if (!this.pending.delete(p.ref)) return;
+    p.cancelTimer?.();
+    const reports = p.targets.map((id) => p.reports.get(id) ?? { device: id, status: 'timeout' as const });
+    this.ctx.events.emit({ event: 'control.delivered', ref: p.ref, reports });
+    p.resolve({ ref: p.ref, reports });
+  }
+}

@@ -1,0 +1,115 @@
+// What clients see of devices, printers and jobs: the stored record (so
+// offline devices and their last-known printers are listed) overlaid with
+// the live session when the device is online.
+
+import type { DeviceView, JobView, PrinterView } from '../../protocol/client-messages.js';
+import type { PortInfo } from '../../protocol/device-messages.js';
+import type { Store } from '../store/db.js';
+import { getDevice, listDevices, type DeviceRecord } from '../store/devices.js';
+import { countUnfinished, printerId, unfinishedByPrinter, type JobRecord } from '../store/jobs.js';
+import type { DeviceSession } from './device-session.js';
+import type { Registry } from './registry.js';
+
+export function jobView(job: JobRecord): JobView {
+  return {
+    id: job.id,
+    printer: job.printer,
+    state: job.state,
+    size: job.size,
+    written: job.written,
+    progress: job.size === 0 ? 1 : job.written / job.size,
+    key: job.key,
+    error: job.error,
+    created: job.created,
+    updated: job.updated,
+  };
+}
+
+export class Views {
+  constructor(
+    private readonly store: Store,
+    private readonly registry: Registry,
+    private readonly activeJob: (printer: string) => string | undefined,
+  ) {}
+
+  device(id: string): DeviceView | undefined {
+    const record = getDevice(this.store, id);
+    const session = this.registry.get(id);
+    if (record === undefined && session === undefined) return undefined;
+    return deviceView(id, record, session);
+  }
+
+  /** The view of a session's device, online or just gone, even if it was removed from the store meanwhile. */
+  deviceOf(session: DeviceSession): DeviceView {
+    return deviceView(session.id, getDevice(this.store, session.id), session);
+  }
+
+  devices(tag?: string): DeviceView[] {
+    return this.merged()
+      .filter(([, record]) => tag === undefined || (record?.tags.includes(tag) ?? false))
+      .map(([id, record, session]) => deviceView(id, record, session));
+  }
+
+  printers(): PrinterView[] {
+    const queued = unfinishedByPrinter(this.store);
+    return this.merged().flatMap(([id, record, session]) =>
+      portsOf(record, session).map((info) => this.printerView(id, info, session, queued.get(printerId(id, info.port)) ?? 0)),
+    );
+  }
+
+  printersOf(session: DeviceSession): PrinterView[] {
+    return (session.info?.ports ?? []).map((info) => this.printer(session, info));
+  }
+
+  printer(session: DeviceSession, info: PortInfo): PrinterView {
+    return this.printerView(session.id, info, session, countUnfinished(this.store, printerId(session.id, info.port)));
+  }
+
+  private printerView(device: string, info: PortInfo, session: DeviceSession | undefined, queued: number): PrinterView {
+    const id = printerId(device, info.port);
+    const online = session !== undefined && session.phase === 'online';
+    const status = online ? session.portStatus.get(info.port) : undefined;
+    return {
+      id,
+      device,
+      port: info.port,
+      dialect: info.dialect,
+      online,
+      status: online ? status?.state ?? 'unknown' : 'offline',
+      detail: status?.detail,
+      job: this.activeJob(id) ?? status?.job,
+      queued,
+    };
+  }
+
+  /** Every known device: registered ones, plus any online one removed from the store meanwhile. */
+  private merged(): [string, DeviceRecord | undefined, DeviceSession | undefined][] {
+    const out = new Map<string, [string, DeviceRecord | undefined, DeviceSession | undefined]>();
+    for (const record of listDevices(this.store)) out.set(record.id, [record.id, record, this.registry.get(record.id)]);
+    for (const session of this.registry.all()) {
+      if (!out.has(session.id)) out.set(session.id, [session.id, undefined, session]);
+    }
+    return [...out.values()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+}
+
+function portsOf(record: DeviceRecord | undefined, session: DeviceSession | undefined): readonly PortInfo[] {
+  return session?.info?.ports ?? record?.ports ?? [];
+}
+
+export function deviceView(id: string, record: DeviceRecord | undefined, session: DeviceSession | undefined): DeviceView {
+  const live = session !== undefined && session.phase === 'online' ? session : undefined;
+  return {
+    id,
+    online: live !== undefined,
+    tags: record?.tags ?? [],
+    fw: live?.info?.fw ?? record?.fw,
+    address: live?.address ?? record?.address,
+    led: live?.led,
+    heap: live?.heap,
+    rssi: live?.rssi,
+    uptime: live?.uptime,
+    ports: [...portsOf(record, live)],
+    lastSeen: live?.lastSeen ?? record?.lastSeen,
+  };
+}

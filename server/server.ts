@@ -1,0 +1,143 @@
+// The composition root: opens the store, assembles the core, starts the HTTP
+// listener and the heartbeat timer. This is the only place that owns real
+// timers and the system clock; the core gets them through `Clock`.
+
+import { resolve } from 'node:path';
+import { CLOSE } from '../protocol/errors.js';
+import { loadOrCreateAdminToken } from './admin-token.js';
+import type { Clock, Log } from './core/context.js';
+import { Hub } from './core/hub.js';
+import { resolveLimits, type Limits } from './limits.js';
+import { openStore } from './store/db.js';
+import { recoverInterruptedJobs } from './store/jobs.js';
+import { createHttpTransport } from './transports/http.js';
+import { SERVER_VERSION } from './version.js';
+
+export { adminTokenPath, loadOrCreateAdminToken } from './admin-token.js';
+export { PrintbridgeError } from './errors.js';
+export { DEFAULT_LIMITS, type Limits } from './limits.js';
+
+export interface ServerOptions {
+  /** Default '0.0.0.0'. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default './data'. Holds printbridge.db and admin-token. */
+  dataDir?: string;
+  /** Else env PRINTBRIDGE_ADMIN_TOKEN, else generated once into <dataDir>/admin-token and reused. */
+  adminToken?: string;
+  limits?: Partial<Limits>;
+  /** Ping interval for devices and clients; also sent to devices in welcome. Default 25000. */
+  heartbeatMs?: number;
+  /** A device must say hello this soon after connecting. Default 10000. */
+  helloTimeoutMs?: number;
+  /** Default time a control.send waits for device answers. Default 5000. */
+  controlTimeoutMs?: number;
+  log?: Log;
+}
+
+export interface RunningServer {
+  port: number;
+  host: string;
+  /** http://host:port */
+  url: string;
+  adminToken: string;
+  /** True when this start created the admin token file (show the token once). */
+  adminTokenGenerated: boolean;
+  dataDir: string;
+  /** Closes every socket with 1001, stops timers, closes the database. */
+  close(): Promise<void>;
+}
+
+/** A peer being closed gets this long to finish the closing handshake. */
+const CLOSE_GRACE_MS = 2000;
+
+const systemClock: Clock = {
+  now: () => Date.now(),
+  after(ms, fn) {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+export const defaultLog: Log = (level, msg, fields) => {
+  if (level === 'debug' && process.env['PRINTBRIDGE_DEBUG'] === undefined) return;
+  const extra = fields === undefined ? '' : ` ${JSON.stringify(fields)}`;
+  process.stderr.write(`${new Date().toISOString()} ${level} ${msg}${extra}\n`);
+};
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const host = opts.host ?? '0.0.0.0';
+  const dataDir = resolve(opts.dataDir ?? './data');
+  const limits = resolveLimits(opts.limits);
+  const log = opts.log ?? defaultLog;
+  const heartbeatMs = positive('heartbeatMs', opts.heartbeatMs ?? 25_000);
+
+  const store = openStore(dataDir);
+  try {
+    const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
+    const recovered = recoverInterruptedJobs(store, systemClock.now());
+    if (recovered > 0) log('info', 'jobs interrupted by the last shutdown wait for their devices', { jobs: recovered });
+
+    const hub = new Hub({
+      store,
+      limits,
+      clock: systemClock,
+      log,
+      heartbeatMs,
+      helloTimeoutMs: positive('helloTimeoutMs', opts.helloTimeoutMs ?? 10_000),
+      controlTimeoutMs: positive('controlTimeoutMs', opts.controlTimeoutMs ?? 5_000),
+      version: SERVER_VERSION,
+    });
+    const transport = createHttpTransport({ hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS });
+    const port = await listen(transport.server, opts.port ?? 8080, host);
+    const heartbeat = setInterval(() => hub.heartbeat.round(), heartbeatMs);
+    heartbeat.unref();
+    log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION });
+
+    let closing: Promise<void> | undefined;
+    return {
+      port,
+      host,
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      adminToken: admin.token,
+      adminTokenGenerated: admin.generated,
+      dataDir,
+      close() {
+        closing ??= (async () => {
+          clearInterval(heartbeat);
+          const stopped = new Promise<void>((done) => transport.server.close(() => done()));
+          hub.stop();
+          // Sessions still run their close handlers (jobs detach, devices go
+          // offline) while the store is open; the store closes last.
+          await transport.closeAll(CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text);
+          transport.server.closeAllConnections();
+          await stopped;
+          store.close();
+          log('info', 'printbridge server closed', { port });
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  return value;
+}
+
+function listen(server: ReturnType<typeof createHttpTransport>['server'], port: number, host: string): Promise<number> {
+  return new Promise((done, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      const address = server.address();
+      done(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}

@@ -1,0 +1,111 @@
+// The embedded store: one SQLite file, <dataDir>/printbridge.db. The server
+// and the CLI (`devices add` while the server runs) open the same file, so it
+// runs in WAL mode with a busy timeout and every schema change is a numbered
+// migration recorded in PRAGMA user_version.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Append only: a released migration is never edited, because databases in
+ * the field have already run it. Entry i moves user_version from i to i + 1.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    tags       TEXT NOT NULL DEFAULT '[]',
+    created    INTEGER NOT NULL,
+    last_seen  INTEGER,
+    fw         TEXT,
+    ports      TEXT NOT NULL DEFAULT '[]',
+    address    TEXT
+  );
+  CREATE TABLE jobs (
+    id            TEXT PRIMARY KEY,
+    printer       TEXT NOT NULL,
+    device        TEXT NOT NULL,
+    port          INTEGER NOT NULL,
+    idem_key      TEXT,
+    state         TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    data          BLOB,
+    written       INTEGER NOT NULL DEFAULT 0,
+    started       INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT,
+    created       INTEGER NOT NULL,
+    updated       INTEGER NOT NULL
+  );
+  CREATE INDEX jobs_queue ON jobs (printer, state, created);
+  CREATE UNIQUE INDEX jobs_idem ON jobs (printer, idem_key) WHERE idem_key IS NOT NULL;
+  CREATE INDEX jobs_created ON jobs (created);
+  `,
+];
+
+export const DB_FILE = 'printbridge.db';
+
+export interface Store {
+  readonly db: Database.Database;
+  readonly dataDir: string;
+  readonly path: string;
+  /** A prepared statement, compiled once per store. */
+  stmt(sql: string): Database.Statement;
+  close(): void;
+}
+
+export function openStore(dataDir: string): Store {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, DB_FILE);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    // FULL, not NORMAL: the `started` flag must be on disk before the first
+    // byte of a job leaves, or a power cut could let the job print twice.
+    db.pragma('synchronous = FULL');
+    migrate(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  const statements = new Map<string, Database.Statement>();
+  return {
+    db,
+    dataDir,
+    path,
+    stmt(sql) {
+      let s = statements.get(sql);
+      if (s === undefined) {
+        s = db.prepare(sql);
+        statements.set(sql, s);
+      }
+      return s;
+    },
+    close() {
+      statements.clear();
+      if (db.open) db.close();
+    },
+  };
+}
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+function migrate(db: Database.Database): void {
+  // IMMEDIATE takes the write lock before reading the version, so a server and
+  // a CLI opening a fresh file at once cannot both run migration 0.
+  db.transaction(() => {
+    const from = schemaVersion(db);
+    if (from > MIGRATIONS.length) {
+      throw new Error(`database schema version ${from} is newer than this server understands (${MIGRATIONS.length}); upgrade printbridge`);
+    }
+    for (let i = from; i < MIGRATIONS.length; i++) {
+      db.exec(MIGRATIONS[i] as string);
+      db.pragma(`user_version = ${i + 1}`);
+    }
+  }).immediate();
+}

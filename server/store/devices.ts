@@ -1,0 +1,103 @@
+// Registered devices. Only a SHA-256 of each token is stored: the token is
+// shown once by `devices add` and a stolen database does not let anyone
+// impersonate a bridge. The last hello (firmware, ports) is kept so that
+// printers of offline devices can still be listed and addressed.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { PortInfo } from '../../protocol/device-messages.js';
+import { PrintbridgeError } from '../errors.js';
+import type { Store } from './db.js';
+
+export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function isValidDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id);
+}
+
+export interface DeviceRecord {
+  id: string;
+  tags: string[];
+  created: number;
+  lastSeen: number | undefined;
+  fw: string | undefined;
+  ports: PortInfo[];
+  address: string | undefined;
+}
+
+interface DeviceRow {
+  id: string;
+  tags: string;
+  created: number;
+  last_seen: number | null;
+  fw: string | null;
+  ports: string;
+  address: string | null;
+}
+
+const TAG = /^[A-Za-z0-9._:-]{1,64}$/;
+
+function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function fromRow(row: DeviceRow): DeviceRecord {
+  return {
+    id: row.id,
+    tags: JSON.parse(row.tags) as string[],
+    created: row.created,
+    lastSeen: row.last_seen ?? undefined,
+    fw: row.fw ?? undefined,
+    ports: JSON.parse(row.ports) as PortInfo[],
+    address: row.address ?? undefined,
+  };
+}
+
+/** Registers a device and returns its token; the token is not stored and cannot be shown again. */
+export function addDevice(store: Store, id: string, tags: string[], now = Date.now()): string {
+  // The CLI passes what a person typed, so these are coded errors, not TypeErrors.
+  if (!isValidDeviceId(id)) throw new PrintbridgeError('BAD_FIELD', `device id must match ${DEVICE_ID}: ${JSON.stringify(id)}`);
+  for (const tag of tags) {
+    if (!TAG.test(tag)) throw new PrintbridgeError('BAD_FIELD', `tag must match ${TAG}: ${JSON.stringify(tag)}`);
+  }
+  const token = randomBytes(32).toString('base64url');
+  const info = store
+    .stmt('INSERT INTO devices (id, token_hash, tags, created) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
+    .run(id, hashToken(token).toString('hex'), JSON.stringify([...new Set(tags)]), now);
+  if (info.changes === 0) throw new PrintbridgeError('DEVICE_EXISTS', id);
+  return token;
+}
+
+export function getDevice(store: Store, id: string): DeviceRecord | undefined {
+  const row = store.stmt('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
+  return row === undefined ? undefined : fromRow(row);
+}
+
+export function listDevices(store: Store): DeviceRecord[] {
+  return (store.stmt('SELECT * FROM devices ORDER BY id').all() as DeviceRow[]).map(fromRow);
+}
+
+/** Returns false when there was no such device. Jobs of the device are kept as history. */
+export function removeDevice(store: Store, id: string): boolean {
+  return store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
+}
+
+// Compared against when the id is unknown, so that a wrong id and a wrong
+// token take the same path and time.
+const NO_DEVICE = hashToken(randomBytes(32).toString('base64url'));
+
+export function verifyDeviceToken(store: Store, id: string, token: string): boolean {
+  const row = store.stmt('SELECT token_hash FROM devices WHERE id = ?').get(id) as { token_hash: string } | undefined;
+  const expected = row === undefined ? NO_DEVICE : Buffer.from(row.token_hash, 'hex');
+  const given = hashToken(token);
+  return expected.length === given.length && timingSafeEqual(expected, given) && row !== undefined;
+}
+
+export function recordHello(store: Store, id: string, hello: { fw: string; ports: readonly PortInfo[]; address?: string | undefined }, now: number): void {
+  store
+    .stmt('UPDATE devices SET fw = ?, ports = ?, address = ?, last_seen = ? WHERE id = ?')
+    .run(hello.fw, JSON.stringify(hello.ports), hello.address ?? null, now, id);
+}
+
+export function touchDevice(store: Store, id: string, now: number): void {
+  store.stmt('UPDATE devices SET last_seen = ? WHERE id = ?').run(now, id);
+}

@@ -1,0 +1,143 @@
+// The HTTP listener: /healthz, and the WebSocket upgrades for /v1/device and
+// /v1/client. Credentials are checked in the upgrade, before a WebSocket
+// exists: a refused request gets a plain HTTP status (401 credentials, 400
+// malformed, 404 path, 503 too many connections) and its socket is dropped,
+// so an unauthenticated peer never costs us a WebSocket, a session or a timer.
+//
+// Each endpoint has its own WebSocketServer so that each has its own frame
+// limit: devices only send small JSON, clients send whole jobs.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
+import type { Hub } from '../core/hub.js';
+import { clientFrameLimit } from '../limits.js';
+import { isValidDeviceId, verifyDeviceToken } from '../store/devices.js';
+import { attachClient } from './ws-client.js';
+import { attachDevice } from './ws-device.js';
+
+export const DEVICE_PATH = '/v1/device';
+export const CLIENT_PATH = '/v1/client';
+
+export interface HttpTransportOptions {
+  hub: Hub;
+  adminToken: string;
+  /** How long a peer we close gets to finish the closing handshake before its socket is dropped. */
+  closeGraceMs: number;
+}
+
+export interface HttpTransport {
+  readonly server: Server;
+  /** Closes every WebSocket with `code` and resolves when all are gone (stragglers are dropped after the grace). */
+  closeAll(code: number, reason: string): Promise<void>;
+}
+
+export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
+  const { hub, closeGraceMs } = opts;
+  const clientFrame = clientFrameLimit(hub.limits);
+  const devices = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxDeviceFrame, perMessageDeflate: false });
+  const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
+  const adminHash = sha256(opts.adminToken);
+
+  const server = createServer((req, res) => handleRequest(hub, req, res));
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const token = bearer(req) ?? url.searchParams.get('token') ?? undefined;
+      const address = req.socket.remoteAddress;
+
+      if (url.pathname === DEVICE_PATH) {
+        const id = url.searchParams.get('id') ?? header(req, 'x-printbridge-device');
+        if (id === undefined || id === '' || token === undefined) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'device id and token are required', 'UNAUTHORIZED');
+        if (!isValidDeviceId(id)) return refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'device id must match [A-Za-z0-9._-]{1,64}', 'BAD_FIELD');
+        if (!verifyDeviceToken(hub.store, id, token)) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'unknown device or wrong token', 'UNAUTHORIZED');
+        // A device that is already connected may always reconnect: its new
+        // connection replaces the old one, which may be half-open.
+        if (devices.clients.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
+          return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many device connections');
+        }
+        return devices.handleUpgrade(req, socket, head, (ws) => attachDevice(hub, ws, id, address, closeGraceMs));
+      }
+
+      if (url.pathname === CLIENT_PATH) {
+        if (token === undefined || !safeEqual(sha256(token), adminHash)) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'missing or wrong admin token', 'UNAUTHORIZED');
+        if (clients.clients.size >= hub.limits.maxClients) return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections');
+        return clients.handleUpgrade(req, socket, head, (ws) => attachClient(hub, ws, address, clientFrame, closeGraceMs));
+      }
+
+      return refuse(socket, UPGRADE_REFUSAL.NOT_FOUND, `no WebSocket endpoint at ${url.pathname}`);
+    } catch (e) {
+      hub.log('warn', 'upgrade failed', { error: e instanceof Error ? e.message : String(e) });
+      return refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'bad upgrade request');
+    }
+  });
+
+  return {
+    server,
+    closeAll(code, reason) {
+      const all = [...devices.clients, ...clients.clients];
+      return Promise.all(all.map((ws) => closeOne(ws, code, reason, closeGraceMs))).then(() => undefined);
+    },
+  };
+}
+
+function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse): void {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    return json(res, 200, { ok: true, devices: hub.onlineDeviceCount, clients: hub.clientCount, version: hub.version });
+  }
+  json(res, 404, { ok: false, error: { message: `no route for ${req.method ?? 'GET'} ${path}` } });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function refuse(socket: Duplex, status: number, message: string, code?: ErrorCode): void {
+  if (!socket.writable) return void socket.destroy();
+  const body = JSON.stringify({ ok: false, error: code === undefined ? { message } : { code, message } });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Connection: close\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header(req, 'authorization') ?? '');
+  return match?.[1];
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Both sides are hashed first, so the comparison takes the same time whatever the token's length. */
+function safeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function closeOne(ws: WebSocket, code: number, reason: string, graceMs: number): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => ws.terminate(), graceMs);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+  });
+}

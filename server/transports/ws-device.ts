@@ -1,0 +1,59 @@
+// /v1/device over WebSocket: decode with the protocol decoders, hand the
+// result to the core's DeviceSession. The connection was authenticated in
+// the upgrade, so the session starts knowing which device it is.
+
+import type { WebSocket } from 'ws';
+import { decodeDeviceMessage } from '../../protocol/device-messages.js';
+import { isObj } from '../../protocol/fields.js';
+import { CLOSE } from '../../protocol/errors.js';
+import type { Hub } from '../core/hub.js';
+import type { DeviceSession, HelloClaim } from '../core/device-session.js';
+import { messageText, WsPeer } from './ws-peer.js';
+
+export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number): void {
+  let session: DeviceSession | undefined;
+  const peer = new WsPeer(ws, closeGraceMs, () => session?.writable());
+  session = hub.connectDevice(id, peer, address);
+  const s = session;
+
+  // Our own failure while handling input must not take the process down or
+  // leave the connection in an unknown state.
+  const guarded = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      hub.log('error', `device ${what} failed`, { device: id, error: e instanceof Error ? e.stack : String(e) });
+      s.close(CLOSE.INTERNAL);
+    }
+  };
+
+  ws.on('message', (data, isBinary) =>
+    guarded('message', () => {
+      if (isBinary) return s.binary();
+      const text = messageText(data);
+      const decoded = decodeDeviceMessage(text);
+      s.text(decoded, decoded.ok ? undefined : helloClaim(text));
+    }),
+  );
+  ws.on('pong', () => s.life());
+  ws.on('close', (code) => {
+    hub.log('debug', 'device socket closed', { device: id, code });
+    guarded('close', () => s.gone());
+  });
+  ws.on('error', (err) => hub.log('info', 'device socket error', { device: id, error: err.message }));
+}
+
+/**
+ * A hello from a newer protocol may not decode as ours; its version still
+ * deserves the VERSION close rather than a generic one.
+ */
+function helloClaim(text: string): HelloClaim | undefined {
+  try {
+    const o: unknown = JSON.parse(text);
+    if (!isObj(o) || o['t'] !== 'hello') return undefined;
+    const v = o['v'];
+    return { major: Array.isArray(v) && Number.isInteger(v[0]) ? (v[0] as number) : undefined };
+  } catch {
+    return undefined;
+  }
+}
