@@ -26,10 +26,41 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** parseArgs in strict mode, with its errors reported as usage errors. */
 export function parse<const O extends Options>(args: string[], options: O, positionals = false) {
   try {
-    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+    return parseArgs({ args: attachValues(args, options), options, allowPositionals: positionals, strict: true });
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message.replace(/\.?\s*To specify a positional argument.*$/s, '') : String(e));
+    const text = e instanceof Error ? e.message : String(e);
+    throw new UsageError(text.split('\n')[0]!.replace(/\.$/, ''));
   }
+}
+
+/**
+ * Generated tokens are base64url and may start with '-', which parseArgs
+ * takes for an option; `--token -abc` becomes `--token=-abc` unless the value
+ * is itself one of the command's options (then the value was forgotten and
+ * parseArgs says so).
+ */
+function attachValues(args: string[], options: Options): string[] {
+  const known = new Set<string>();
+  for (const [name, o] of Object.entries(options)) {
+    known.add(`--${name}`);
+    if (o.short) known.add(`-${o.short}`);
+  }
+  known.add('--help').add('-h');
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    const takesValue = arg.startsWith('--') && options[arg.slice(2)]?.type === 'string';
+    if (takesValue && next !== undefined && next.startsWith('-') && next !== '-' && !known.has(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 export function integer(value: string | undefined, name: string, min: number, max: number): number | undefined {
