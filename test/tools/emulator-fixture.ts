@@ -1,0 +1,73 @@
+// Starting the printer emulator as a real process, for the emulator's own
+// tests and for the Node host's port tests.
+
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Proc, Processes } from '../helpers/processes.js';
+
+export interface TcpEmulator {
+  proc: Proc;
+  port: number;
+  out: string;
+}
+
+export interface PtyEmulator {
+  proc: Proc;
+  path: string;
+  out: string;
+}
+
+/** A fresh temp dir, removed by the returned cleanup. */
+export function tempDir(prefix = 'printbridge-test-'): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export async function tcpEmulator(procs: Processes, dir: string, extra: string[] = []): Promise<TcpEmulator> {
+  const out = join(dir, `tcp-${Date.now()}-${Math.random().toString(36).slice(2)}.bin`);
+  const proc = procs.cli(['emulate', '--dialect', 'escpos', '--tcp', '127.0.0.1:0', '--out', out, ...extra]);
+  const { port } = await proc.waitForEvent<{ event: string; port: number }>('listening');
+  return { proc, port, out };
+}
+
+export async function ptyEmulator(procs: Processes, dir: string, extra: string[] = []): Promise<PtyEmulator> {
+  const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const out = join(dir, `pty-${tag}.bin`);
+  const proc = procs.cli(['emulate', '--dialect', 'escpos', '--pty', join(dir, `tty-${tag}`), '--out', out, ...extra]);
+  const { path } = await proc.waitForEvent<{ event: string; path: string }>('pty');
+  return { proc, path, out };
+}
+
+/** Waits until the emulator reports exactly `bytes` consumed in total. */
+export function received(proc: Proc, bytes: number, from = 0): Promise<unknown> {
+  return proc.waitForEvent({ event: 'received', bytes }, { from, timeout: 60_000 });
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function fileHash(path: string): string {
+  return sha256(readFileSync(path));
+}
+
+/**
+ * Resolves once `probe` has returned the same value on `times` consecutive
+ * looks `everyMs` apart: "nothing moves any more", used to observe a stall.
+ * It measures nothing; a stall that never settles ends in the timeout.
+ */
+export async function settled<T>(probe: () => T, { everyMs = 100, times = 5, timeout = 30_000 } = {}): Promise<T> {
+  const deadline = Date.now() + timeout;
+  let last = JSON.stringify(probe());
+  let same = 0;
+  while (same < times) {
+    if (Date.now() > deadline) throw new Error(`still changing after ${timeout} ms: ${last}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+    const now = JSON.stringify(probe());
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return probe();
+}
