@@ -25,6 +25,7 @@ function run(cmd, args) {
 if (filters.length === 0 && !process.env.PRINTBRIDGE_SKIP_TYPECHECK) {
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.device.json']);
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.moddable.json']);
 }
 
 const files = find('test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
