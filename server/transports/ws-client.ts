@@ -3,7 +3,8 @@
 // upgrade with the admin token.
 
 import type { WebSocket } from 'ws';
-import { decodeClientRequest } from '../../protocol/client-messages.js';
+import { decodeClientRequest, type RequestId } from '../../protocol/client-messages.js';
+import { isObj } from '../../protocol/fields.js';
 import type { Hub } from '../core/hub.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
@@ -13,11 +14,28 @@ export function attachClient(hub: Hub, ws: WebSocket, address: string | undefine
 
   ws.on('message', (data, isBinary) => {
     if (isBinary) return session.binary();
-    session.request(decodeClientRequest(messageText(data), maxText)).catch((e: unknown) => {
+    const text = messageText(data);
+    const decoded = decodeClientRequest(text, maxText);
+    if (!decoded.ok && decoded.id === null) decoded.id = readableId(text);
+    session.request(decoded).catch((e: unknown) => {
       hub.log('error', 'client request crashed', { error: e instanceof Error ? e.stack : String(e) });
     });
   });
   ws.on('pong', () => session.life());
   ws.on('close', () => session.gone());
   ws.on('error', (err) => hub.log('info', 'client socket error', { address, error: err.message }));
+}
+
+/**
+ * The decoder only reads the id of a request that has an op; a JSON object
+ * without one still deserves an error reply its sender can correlate.
+ */
+function readableId(text: string): RequestId {
+  try {
+    const o: unknown = JSON.parse(text);
+    const id = isObj(o) ? o['id'] : undefined;
+    return (typeof id === 'string' && id.length <= 128) || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
+  } catch {
+    return null;
+  }
 }
