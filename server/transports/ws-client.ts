@@ -4,6 +4,7 @@
 
 import type { WebSocket } from 'ws';
 import { decodeClientRequest, type RequestId } from '../../protocol/client-messages.js';
+import { CLOSE } from '../../protocol/errors.js';
 import { isObj } from '../../protocol/fields.js';
 import type { Hub } from '../core/hub.js';
 import { messageText, WsPeer } from './ws-peer.js';
@@ -12,14 +13,22 @@ export function attachClient(hub: Hub, ws: WebSocket, address: string | undefine
   const peer = new WsPeer(ws, closeGraceMs);
   const session = hub.connectClient(peer, address);
 
+  // Our own failure while handling input must not take the process down.
+  const failed = (e: unknown) => {
+    hub.log('error', 'client request crashed', { address, error: e instanceof Error ? e.stack : String(e) });
+    session.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
+  };
+
   ws.on('message', (data, isBinary) => {
-    if (isBinary) return session.binary();
-    const text = messageText(data);
-    const decoded = decodeClientRequest(text, maxText);
-    if (!decoded.ok && decoded.id === null) decoded.id = readableId(text);
-    session.request(decoded).catch((e: unknown) => {
-      hub.log('error', 'client request crashed', { error: e instanceof Error ? e.stack : String(e) });
-    });
+    try {
+      if (isBinary) return session.binary();
+      const text = messageText(data);
+      const decoded = decodeClientRequest(text, maxText);
+      if (!decoded.ok && decoded.id === null) decoded.id = readableId(text);
+      session.request(decoded).catch(failed);
+    } catch (e) {
+      failed(e);
+    }
   });
   ws.on('pong', () => session.life());
   ws.on('close', () => session.gone());

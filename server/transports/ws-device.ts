@@ -11,10 +11,11 @@ import type { DeviceSession, HelloClaim } from '../core/device-session.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
 export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number): void {
-  let session: DeviceSession | undefined;
-  const peer = new WsPeer(ws, closeGraceMs, () => session?.writable());
-  session = hub.connectDevice(id, peer, address);
-  const s = session;
+  // The peer is made before the session it reports drains to.
+  let drained: DeviceSession | undefined;
+  const peer = new WsPeer(ws, closeGraceMs, () => drained?.writable());
+  const s = hub.connectDevice(id, peer, address);
+  drained = s;
 
   // Our own failure while handling input must not take the process down or
   // leave the connection in an unknown state.

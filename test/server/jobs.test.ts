@@ -154,6 +154,30 @@ describe('jobs: streaming', () => {
     client.close();
   });
 
+  it('moves a job mid-stream to a newer connection of the same device, which resumes it', async () => {
+    const client = await TestClient.connect(t);
+    const data = randomBytes(1200);
+    const old = await dev();
+    const { id } = await client.call<Job>('job.submit', { printer: 'p1/0', data: b64(data) });
+    const job = await start(old);
+    old.sendJson({ t: 'job.accept', id, received: 0, written: 0, fresh: true });
+    const part = await receive(old, job, { received: 0, written: 0 }, 256);
+
+    // The same board reconnected (its old socket is not dead yet): the newer connection wins.
+    const fresh = await dev();
+    assert.equal((await old.closed).code, 4001);
+    const again = await start(fresh);
+    assert.equal(again.id, id);
+    fresh.sendJson({ t: 'job.accept', id, received: part.received, written: part.written, fresh: false });
+    const rest = await receive(fresh, again, part);
+    assert.deepEqual(Buffer.concat([part.bytes, rest.bytes]), data);
+    fresh.sendJson({ t: 'job.ack', id, written: data.length });
+    fresh.sendJson({ t: 'job.done', id });
+    await jobState(client, id, 'done');
+    fresh.close();
+    client.close();
+  });
+
   it('fails a started job with JOB_INTERRUPTED when the device comes back without it, and moves on', async () => {
     const client = await TestClient.connect(t);
     const first = await dev();
