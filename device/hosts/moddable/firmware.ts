@@ -106,6 +106,7 @@ export class Firmware {
         case 'ws.send':
           return this.socket.send(effect.data);
         case 'ws.close':
+          this.log('info', `closing the link: ${effect.reason}`);
           return this.socket.drop();
         case 'port.write':
           return this.printer.write(effect.bytes);
