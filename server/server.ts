@@ -126,8 +126,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   }
 }
 
+/** Whole milliseconds (welcome.hb is an integer on the wire) within what Node timers accept. */
 function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  if (!Number.isInteger(value) || value <= 0 || value > 0x7fffffff) throw new RangeError(`${name} must be a whole number of milliseconds from 1 to 2^31-1, got ${value}`);
   return value;
 }
 

@@ -21,11 +21,11 @@
 // `started` is committed before the first data frame leaves, so after a
 // crash we still know whether any byte could have been printed.
 
+import { randomUUID } from 'node:crypto';
 import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.js';
 import type { DeviceMessage } from '../../protocol/device-messages.js';
 import { protocolError, type ProtocolError } from '../../protocol/errors.js';
 import { encodeDataFrame } from '../../protocol/frames.js';
-import { randomUUID } from 'node:crypto';
 import { PrintbridgeError } from '../errors.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {

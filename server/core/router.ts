@@ -5,11 +5,11 @@
 // timeout to answer with control.result, and whoever has not answered by then
 // is reported 'timeout'. A device that disconnects meanwhile is 'offline'.
 
+import { randomUUID } from 'node:crypto';
 import type { DeliveryReport, Target } from '../../protocol/client-messages.js';
 import type { DeviceMessage } from '../../protocol/device-messages.js';
 import type { Obj } from '../../protocol/fields.js';
 import { encodeServerMessage } from '../../protocol/device-messages.js';
-import { randomUUID } from 'node:crypto';
 import { PrintbridgeError } from '../errors.js';
 import { getDevice, listDevices } from '../store/devices.js';
 import type { Cancel, CoreContext } from './context.js';
