@@ -99,6 +99,8 @@ export class XsBoard {
   /** Every socket the firmware opened, in order. */
   readonly socketLog: { id: number; url: string; headers: unknown }[] = [];
   uartBytes = 0;
+  /** Largest server→device frame the board had to take (bytes on the wire, text or binary payload). */
+  maxFrame = 0;
   readonly uartHash = createHash('sha256');
   private worker: Worker | undefined;
   private readonly aps: Set<string>;
@@ -186,15 +188,10 @@ export class XsBoard {
     for (const id of this.sockets.keys()) this.silenced.add(id);
   }
 
-  async memory(): Promise<{ heapCount: number | null; allocate: number | null }> {
-    const r = await this.command([]);
-    return { heapCount: r.meterUsage.currentHeapCount, allocate: r.meterUsage.allocate };
-  }
-
-  /** Evaluates code in the board's XS realm (for measurements); returns the meter readings. */
-  async evaluate(code: string): Promise<{ heapCount: number | null }> {
-    const r = await this.worker!.evaluate(code);
-    return { heapCount: r.meterUsage.currentHeapCount };
+  /** Live XS heap slots after a full collection, for leak checks (not a byte count). */
+  async heapAfterGc(): Promise<number> {
+    const r = await this.worker!.evaluate('gc()');
+    return r.meterUsage.currentHeapCount ?? NaN;
   }
 
   async close(): Promise<void> {
@@ -324,6 +321,7 @@ export class XsBoard {
     });
     ws.on('message', (data: Buffer, isBinary) => {
       if (this.silenced.has(id)) return;
+      this.maxFrame = Math.max(this.maxFrame, data.length);
       if (isBinary) this.push({ k: 'ws.binary', id, bytes: Array.from(data) });
       else this.push({ k: 'ws.text', id, text: data.toString('utf8') });
     });

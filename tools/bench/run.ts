@@ -1,0 +1,25 @@
+// `npm run bench [-- --only device] [-- --quick]`: runs the benchmark
+// harnesses and prints one JSON line per harness. Figures are for reading
+// and comparing across commits, never pass/fail.
+
+import { parseArgs } from 'node:util';
+import { runDeviceBench } from './device.js';
+
+const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
+  device: (quick) => runDeviceBench({
+    ...(quick ? { reconnects: 50, jobs: 10 } : {}),
+    log: (line) => process.stderr.write(`device: ${line}\n`),
+  }),
+};
+
+const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false } } });
+const names = values.only ?? Object.keys(HARNESSES);
+for (const name of names) {
+  const run = HARNESSES[name];
+  if (run === undefined) {
+    process.stderr.write(`unknown harness ${name}; known: ${Object.keys(HARNESSES).join(', ')}\n`);
+    process.exit(2);
+  }
+  const result = await run(values.quick ?? false);
+  process.stdout.write(`${JSON.stringify({ bench: name, ...(result as object) })}\n`);
+}
