@@ -24,7 +24,7 @@ describe('control relay', () => {
   let other: FakeDevice;
 
   before(async () => {
-    t = await startTestServer({ heartbeatMs: 60_000, controlTimeoutMs: 300 });
+    t = await startTestServer({ heartbeatMs: 60_000, controlTimeoutMs: 1000 });
     const tok = {
       ok: registerDevice(t, 'c-ok', ['lobby']),
       silent: registerDevice(t, 'c-silent', ['lobby']),
@@ -61,7 +61,7 @@ describe('control relay', () => {
   });
 
   it('relays to a tag: one identical message for all, offline and silent devices reported', async () => {
-    const pending = client.call<{ ref: string; reports: Reports }>('control.send', { to: { tag: 'lobby' }, name: 'led', args: { pattern: 'identify' }, timeout: 200 });
+    const pending = client.call<{ ref: string; reports: Reports }>('control.send', { to: { tag: 'lobby' }, name: 'led', args: { pattern: 'identify' }, timeout: 1000 });
     const [a, b] = await Promise.all([control(ok), control(silent)]);
     assert.equal(a.raw, b.raw, 'the same encoded message (one ref) goes to every recipient');
     ok.sendJson({ t: 'control.result', ref: a.msg['ref'], ok: true });

@@ -26,7 +26,7 @@ describe('device endpoint: handshake', () => {
   const tokens: Record<string, string> = {};
 
   before(async () => {
-    t = await startTestServer({ helloTimeoutMs: 150, heartbeatMs: 60_000 });
+    t = await startTestServer({ heartbeatMs: 60_000 });
     for (const id of ['good', 'a', 'b']) tokens[id] = registerDevice(t, id);
   });
   after(() => t.close());
@@ -48,19 +48,19 @@ describe('device endpoint: handshake', () => {
     const dev = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
     dev.sendJson({ t: 'ping' });
     assert.equal((await dev.json())['code'], 'HELLO_REQUIRED');
-    assert.equal((await dev.closed).code, 4003);
+    assert.equal(await dev.closeCode(), 4003);
   });
 
   it('closes 4003 when the first frame is binary or not JSON', async () => {
     const bin = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
     bin.sendRaw(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
     assert.equal((await bin.json())['code'], 'HELLO_REQUIRED');
-    assert.equal((await bin.closed).code, 4003);
+    assert.equal(await bin.closeCode(), 4003);
 
     const junk = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
     junk.sendRaw('{not json');
     assert.equal((await junk.json())['code'], 'HELLO_REQUIRED');
-    assert.equal((await junk.closed).code, 4003);
+    assert.equal(await junk.closeCode(), 4003);
   });
 
   it('answers a hello with a bad field with that error and closes 4003', async () => {
@@ -70,30 +70,42 @@ describe('device endpoint: handshake', () => {
     const err = await dev.json();
     assert.equal(err['code'], 'MISSING_FIELD');
     assert.match(String(err['message']), /fw/);
-    assert.equal((await dev.closed).code, 4003);
-  });
-
-  it('closes 4003 when no hello comes within helloTimeoutMs', async () => {
-    const dev = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
-    assert.equal((await dev.closed).code, 4003);
+    assert.equal(await dev.closeCode(), 4003);
   });
 
   it('closes 1008 with BAD_FIELD when hello names another device than the credentials', async () => {
     const dev = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
     dev.sendJson(hello('b'));
     assert.equal((await dev.json())['code'], 'BAD_FIELD');
-    assert.equal((await dev.closed).code, 1008);
+    assert.equal(await dev.closeCode(), 1008);
   });
 
   it('closes 4002 for another major version, even when the rest of its hello is unlike ours', async () => {
     const dev = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
     dev.sendJson(hello('a', { v: [2, 0] }));
     assert.equal((await dev.json())['code'], 'VERSION_UNSUPPORTED');
-    assert.equal((await dev.closed).code, 4002);
+    assert.equal(await dev.closeCode(), 4002);
 
     const future = await FakeDevice.connectRaw(t, 'a', tokens['a'] as string);
     future.sendJson({ t: 'hello', v: [3, 1], device: { name: 'a' } });
-    assert.equal((await future.closed).code, 4002);
+    assert.equal(await future.closeCode(), 4002);
+  });
+});
+
+describe('device endpoint: hello timeout', () => {
+  let t: TestServer;
+  let token: string;
+
+  before(async () => {
+    t = await startTestServer({ helloTimeoutMs: 100, heartbeatMs: 60_000 });
+    token = registerDevice(t, 'mute');
+  });
+  after(() => t.close());
+
+  it('closes 4003 when no hello comes within helloTimeoutMs', async () => {
+    const dev = await FakeDevice.connectRaw(t, 'mute', token);
+    assert.equal(await dev.closeCode(), 4003);
+    assert.equal(dev.inbox.items.length, 0);
   });
 });
 
@@ -127,7 +139,7 @@ describe('device endpoint: bad input after hello', () => {
       await stillServed(dev);
       await stillServed(healthy);
       dev.close();
-      await dev.closed;
+      await dev.closeCode();
     });
   }
 
@@ -140,7 +152,7 @@ describe('device endpoint: bad input after hello', () => {
     await stillServed(dev);
     dev.sendJson({ t: 'nope' });
     assert.equal((await dev.json((m) => m['t'] === 'error', 'error'))['code'], 'UNKNOWN_TYPE');
-    assert.equal((await dev.closed).code, 4007);
+    assert.equal(await dev.closeCode(), 4007);
     await stillServed(healthy);
   });
 
@@ -149,7 +161,7 @@ describe('device endpoint: bad input after hello', () => {
     dev.sendJson({ t: 'error', code: 'INTERNAL', message: 'x'.repeat(1900) }); // just under: fine
     await stillServed(dev);
     dev.sendJson({ t: 'error', code: 'INTERNAL', message: 'x'.repeat(2100) });
-    assert.equal((await dev.closed).code, 1009);
+    assert.equal(await dev.closeCode(), 1009);
     await stillServed(healthy);
   });
 });
@@ -170,7 +182,7 @@ describe('device endpoint: newest connection wins', () => {
     const first = await FakeDevice.connect(t, 'twin', token);
     await client.event('device.online');
     const second = await FakeDevice.connect(t, 'twin', token);
-    assert.equal((await first.closed).code, 4001);
+    assert.equal(await first.closeCode(), 4001);
     await client.event('device.online');
     await stillServed(second);
     const devices = await client.call<{ id: string; online: boolean }[]>('devices.list');
@@ -198,7 +210,7 @@ describe('device endpoint: heartbeat', () => {
   const tokens: Record<string, string> = {};
 
   before(async () => {
-    t = await startTestServer({ heartbeatMs: 80 });
+    t = await startTestServer({ heartbeatMs: 150 });
     for (const id of ['deaf', 'alive']) tokens[id] = registerDevice(t, id);
   });
   after(() => t.close());
@@ -209,8 +221,8 @@ describe('device endpoint: heartbeat', () => {
     const deaf = await FakeDevice.connect(t, 'deaf', tokens['deaf'] as string, { ws: { autoPong: false } });
     const deafClient = new TestClient(new WebSocket(t.wsUrl('/v1/client?token=test-admin-token'), { autoPong: false }));
 
-    assert.equal((await deaf.closed).code, 4004);
-    assert.equal((await deafClient.closed).code, 4004);
+    assert.equal(await deaf.closeCode(), 4004);
+    assert.equal(await deafClient.closeCode(), 4004);
     // By now several rounds have passed; the peers that answer are still served.
     await stillServed(alive);
     assert.equal(await aliveClient.call('ping'), 'pong');

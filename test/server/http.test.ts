@@ -57,7 +57,7 @@ describe('http', () => {
   it('accepts device credentials as headers too', async () => {
     const dev = await FakeDevice.connect(t, 'dev1', token, { headers: true });
     dev.close();
-    await dev.closed;
+    await dev.closeCode();
     assert.equal(await refusedStatus(t.wsUrl('/v1/device'), { headers: { authorization: 'Bearer nope', 'x-printbridge-device': 'dev1' } }), 401);
   });
 
@@ -71,7 +71,7 @@ describe('http', () => {
     assert.equal(await refusedStatus(t.wsUrl('/v1/client'), { headers: { authorization: 'Bearer wrong' } }), 401);
     const viaHeader = await Conn.open(t.wsUrl('/v1/client'), { headers: { authorization: 'Bearer test-admin-token' } });
     viaHeader.close();
-    await viaHeader.closed;
+    await viaHeader.closeCode();
   });
 
   it('refuses upgrades on unknown paths with 404', async () => {
@@ -87,7 +87,7 @@ describe('http', () => {
     const again = await TestClient.connect(t);
     assert.equal(await again.call('ping'), 'pong');
     for (const c of [...clients.slice(1), again]) c.close();
-    await Promise.all([...clients.slice(1), again].map((c) => c.closed));
+    await Promise.all([...clients.slice(1), again].map((c) => c.closeCode()));
   });
 
   it('refuses devices beyond maxDevices with 503, but always lets a connected device reconnect', async () => {
@@ -98,9 +98,9 @@ describe('http', () => {
     assert.equal(await refusedStatus(deviceUrl(t, 'dev5', tok3)), 503);
     // At the limit, dev1 may still replace its own connection (the old one might be half-open).
     const a2 = await FakeDevice.connect(t, 'dev1', token);
-    assert.equal((await a.closed).code, 4001);
+    assert.equal(await a.closeCode(), 4001);
     b.close();
     a2.close();
-    await Promise.all([b.closed, a2.closed]);
+    await Promise.all([b.closeCode(), a2.closeCode()]);
   });
 });

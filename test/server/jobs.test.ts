@@ -165,7 +165,7 @@ describe('jobs: streaming', () => {
 
     // The same board reconnected (its old socket is not dead yet): the newer connection wins.
     const fresh = await dev();
-    assert.equal((await old.closed).code, 4001);
+    assert.equal(await old.closeCode(), 4001);
     const again = await start(fresh);
     assert.equal(again.id, id);
     fresh.sendJson({ t: 'job.accept', id, received: part.received, written: part.written, fresh: false });
@@ -401,7 +401,7 @@ describe('jobs: durability', () => {
     const data = randomBytes(300);
     const { id } = await client.call<Job>('job.submit', { printer: 'dur/0', data: b64(data) });
     client.close();
-    await client.closed;
+    await client.closeCode();
     const device = await FakeDevice.connect(t, 'dur', token);
     const job = await start(device);
     assert.equal(job.id, id);
@@ -417,7 +417,7 @@ describe('jobs: durability', () => {
     const data = randomBytes(700);
     const { id } = await client.call<Job>('job.submit', { printer: 'dur/0', data: b64(data) });
     t = await t.restart();
-    assert.equal((await client.closed).code, 1001);
+    assert.equal(await client.closeCode(), 1001);
 
     const device = await FakeDevice.connect(t, 'dur', token);
     const job = await start(device);
@@ -440,7 +440,7 @@ describe('jobs: durability', () => {
     first.sendJson({ t: 'job.ack', id, written: 512 });
     await eventually(async () => (await client.call<Job>('job.get', { job: id })).written === 512, 'ack stored');
     t = await t.restart();
-    assert.equal((await first.closed).code, 1001);
+    assert.equal(await first.closeCode(), 1001);
 
     const watcher = await TestClient.connect(t);
     assert.equal((await watcher.call<Job>('job.get', { job: id })).state, 'sending');

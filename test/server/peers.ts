@@ -94,6 +94,19 @@ export class Conn {
     return conn;
   }
 
+  /** The close code, once the connection closes; fails instead of hanging if it does not. */
+  async closeCode(): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the connection did not close')), WAIT_MS);
+    });
+    try {
+      return (await Promise.race([this.closed, timeout])).code;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   sendJson(value: unknown): void {
     this.ws.send(JSON.stringify(value));
   }
