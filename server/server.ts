@@ -92,7 +92,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     });
     const transport = createHttpTransport({ hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS });
     const port = await listen(transport.server, opts.port ?? 8080, host);
-    const heartbeat = setInterval(() => hub.heartbeat.round(), heartbeatMs);
+    const heartbeat = setInterval(() => hub.heartbeat.round(systemClock.now()), heartbeatMs);
     heartbeat.unref();
     log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION });
 

@@ -39,7 +39,7 @@ export class Hub implements CoreContext {
 
   readonly events = new EventBus();
   readonly registry = new Registry();
-  readonly heartbeat = new Heartbeat();
+  readonly heartbeat: Heartbeat;
   readonly jobs: Jobs;
   readonly router: Router;
   readonly views: Views;
@@ -54,6 +54,7 @@ export class Hub implements CoreContext {
     this.helloTimeoutMs = opts.helloTimeoutMs;
     this.controlTimeoutMs = opts.controlTimeoutMs;
     this.version = opts.version;
+    this.heartbeat = new Heartbeat(opts.heartbeatMs);
     this.jobs = new Jobs(this);
     this.router = new Router(this);
     this.views = new Views(this.store, this.registry, (printer) => this.jobs.activeJobId(printer));

@@ -210,7 +210,7 @@ describe('device endpoint: heartbeat', () => {
   const tokens: Record<string, string> = {};
 
   before(async () => {
-    t = await startTestServer({ heartbeatMs: 150 });
+    t = await startTestServer({ heartbeatMs: 250 });
     for (const id of ['deaf', 'alive']) tokens[id] = registerDevice(t, id);
   });
   after(() => t.close());
