@@ -87,7 +87,12 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
 }
 
 function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse): void {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  let path: string;
+  try {
+    path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return json(res, 400, { ok: false, error: { message: 'bad request target' } });
+  }
   if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
     return json(res, 200, { ok: true, devices: hub.onlineDeviceCount, clients: hub.clientCount, version: hub.version });
   }

@@ -2,6 +2,7 @@
 // exists (wrong credentials, unknown path, malformed id, connection limits).
 
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { SERVER_VERSION } from '../../server/version.js';
@@ -10,6 +11,18 @@ import { Conn, FakeDevice, TestClient, deviceUrl, eventually, health, refusedSta
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Sends raw bytes over TCP and returns the status line of the answer. */
+function rawStatus(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.on('data', (d) => (text += d.toString()));
+    socket.on('close', () => resolve(text.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer')));
+  });
 }
 
 describe('http', () => {
@@ -43,6 +56,13 @@ describe('http', () => {
     const res = await getJson(`${t.server.url}/nope`);
     assert.equal(res.status, 404);
     assert.equal(res.body['ok'], false);
+  });
+
+  it('answers a request target that is not a URL with 400, for plain requests and upgrades', async () => {
+    assert.equal(await rawStatus(t.server.port, 'GET //[x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), 'HTTP/1.1 400 Bad Request');
+    const upgrade = 'GET //[x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    assert.equal(await rawStatus(t.server.port, upgrade), 'HTTP/1.1 400 Bad Request');
+    assert.equal((await health(t)).devices >= 0, true);
   });
 
   it('refuses device upgrades with a wrong or missing token, or an unknown device, with 401', async () => {
