@@ -116,6 +116,9 @@ class Device implements DeviceCore {
         break;
       }
       case 'host.stats':
+        // The first figures go out at once; later ones ride on the periodic
+        // report, since heap and RSSI wobble all the time.
+        if ((this.heap === undefined && event.heap !== undefined) || (this.rssi === undefined && event.rssi !== undefined)) this.statusDirty = true;
         this.heap = event.heap;
         this.rssi = event.rssi;
         break;

@@ -76,3 +76,16 @@ test('an unknown control gets UNSUPPORTED and the device carries on', () => {
   assert.equal(r.ok, true);
   assert.equal((r.data as { link?: string } | undefined)?.link, 'online');
 });
+
+test('the first heap and RSSI figures are reported at once, later ones with the periodic status', () => {
+  const d = online();
+  d.sent();
+  d.handle({ type: 'host.stats', heap: 50_000, rssi: -60 });
+  const first = d.sent().find((m) => m.t === 'status');
+  assert.ok(first?.t === 'status' && first.heap === 50_000 && first.rssi === -60);
+  d.handle({ type: 'host.stats', heap: 49_000, rssi: -61 });
+  assert.equal(d.sent().filter((m) => m.t === 'status').length, 0);
+  d.advance(60_000);
+  const periodic = d.sent().find((m) => m.t === 'status');
+  assert.ok(periodic?.t === 'status' && periodic.heap === 49_000);
+});
