@@ -3,7 +3,8 @@
 // that disappears (USB unplugged) closes the stream and the port reopens it
 // when it comes back.
 
-import { SerialPort } from 'serialport';
+import { SerialPort, type SerialPortOpenOptions } from 'serialport';
+import { hangupSafeBinding } from './hangup-safe-binding.js';
 import type { PortOptions, PrinterPort } from './printer-port.js';
 import { StreamPort } from './stream-port.js';
 
@@ -13,7 +14,9 @@ export function serialPort(path: string, baudRate: number, opts: PortOptions = {
 
 function open(path: string, baudRate: number): Promise<SerialPort> {
   return new Promise((resolve, reject) => {
-    const port = new SerialPort({ path, baudRate, autoOpen: false, lock: true });
+    // SerialPort's types hide `binding`, but it honours one given (see hangup-safe-binding.ts).
+    const options = { path, baudRate, autoOpen: false, lock: true, binding: hangupSafeBinding } as SerialPortOpenOptions<typeof SerialPort.binding>;
+    const port = new SerialPort(options);
     port.open((e) => (e ? reject(e) : resolve(port)));
   });
 }

@@ -99,7 +99,9 @@ export class StreamPort implements PrinterPort {
     stream.on('data', (chunk: Buffer) => this.dataListener(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     stream.on('error', (e) => (why ??= describe(e)));
     stream.on('end', () => (why ??= 'closed by the printer'));
-    stream.once('close', () => {
+    // SerialPort passes its disconnect error here; net.Socket a boolean.
+    stream.once('close', (error?: unknown) => {
+      if (error instanceof Error) why ??= error.message;
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (performance.now() - this.openedAt >= this.stableAfter) this.attempt = 0;

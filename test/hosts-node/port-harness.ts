@@ -1,0 +1,81 @@
+// Drives a PrinterPort the way the device core does: writes only as much as
+// the last reported room allows (less what it wrote since), and records
+// every report so a test can check the port's honesty.
+
+import assert from 'node:assert/strict';
+import type { PortLinkState, PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
+
+export class PortDriver {
+  /** The room the writer believes it has: last report less bytes written since. */
+  room = 0;
+  readonly reports: number[] = [];
+  readonly states: { state: PortLinkState; detail: string | undefined }[] = [];
+  readonly replies: number[] = [];
+  written = 0;
+  private payload: Uint8Array = new Uint8Array();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly port: PrinterPort, private readonly chunk = 1024) {
+    port.onWritable((room) => {
+      this.room = room;
+      this.reports.push(room);
+      this.pump();
+      this.wake();
+    });
+    port.onState((state, detail) => {
+      this.states.push({ state, detail });
+      this.wake();
+    });
+    port.onData((bytes) => {
+      this.replies.push(...bytes);
+      this.wake();
+    });
+  }
+
+  get lastState(): PortLinkState | undefined {
+    return this.states.at(-1)?.state;
+  }
+
+  /** Starts writing `payload`, paced by room reports, in the background. */
+  send(payload: Uint8Array): void {
+    this.payload = payload;
+    this.written = 0;
+    this.pump();
+  }
+
+  get done(): boolean {
+    return this.written === this.payload.length;
+  }
+
+  until(condition: () => boolean, what: string, timeout = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!condition()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`timed out waiting for ${what}; states ${JSON.stringify(this.states)}, last rooms ${this.reports.slice(-5).join(',')}`));
+      }, timeout);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  private pump(): void {
+    while (this.room > 0 && this.written < this.payload.length) {
+      const n = Math.min(this.room, this.chunk, this.payload.length - this.written);
+      // Honest means the figure we were given never exceeds what the port really takes.
+      assert.ok(n <= this.port.room(), `writing ${n} with only ${this.port.room()} real room`);
+      assert.ok(this.port.write(this.payload.subarray(this.written, this.written + n)), 'write on an open port');
+      this.written += n;
+      this.room -= n;
+    }
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
