@@ -1,0 +1,219 @@
+// runBridge, the Node host, against a scripted server on a real WebSocket and
+// the printer emulator on a real TCP port. The server side here speaks the
+// device protocol by hand so a test can see every message and upgrade.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { after, test } from 'node:test';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { runBridge, type Bridge } from '../../device/hosts/node/bridge.js';
+import type { LogLevel } from '../../device/core/types.js';
+import { decodeDeviceMessage, encodeServerMessage, type DeviceMessage, type ServerMessage } from '../../protocol/device-messages.js';
+import { encodeDataFrame } from '../../protocol/frames.js';
+import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import { Processes } from '../helpers/processes.js';
+import { fileHash, received, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
+
+const FAST = { backoffBase: 20, backoffCap: 100 };
+
+const procs = new Processes();
+const tmp = tempDir();
+const bridges: Bridge[] = [];
+const servers: WebSocketServer[] = [];
+after(async () => {
+  await Promise.all(bridges.map((b) => b.stop()));
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await procs.killAll();
+  tmp.cleanup();
+});
+
+/** One device connection as the scripted server sees it. */
+class Session {
+  readonly messages: DeviceMessage[] = [];
+  closed: { code: number; reason: string } | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly ws: WebSocket, readonly request: IncomingMessage) {
+    ws.on('message', (data, isBinary) => {
+      assert.equal(isBinary, false, 'devices send text only');
+      const m = decodeDeviceMessage(data.toString());
+      assert.ok(m.ok, `device sent a valid message: ${data.toString()}`);
+      this.messages.push(m.value);
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.wake();
+    });
+  }
+
+  send(m: ServerMessage): void {
+    this.ws.send(encodeServerMessage(m));
+  }
+
+  next<T extends DeviceMessage['t']>(t: T, from = 0): Promise<Extract<DeviceMessage, { t: T }>> {
+    return this.until(() => this.messages.slice(from).find((m) => m.t === t) as Extract<DeviceMessage, { t: T }> | undefined, t);
+  }
+
+  until<T>(probe: () => T | undefined, what: string, timeout = 15_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const v = probe();
+        if (v === undefined) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(v);
+      };
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.messages.map((m) => m.t))}`)), timeout);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+async function scriptedServer(): Promise<{ url: string; sessions: Session[]; nextSession(count: number): Promise<Session> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  servers.push(wss);
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const sessions: Session[] = [];
+  const waiters = new Set<() => void>();
+  wss.on('connection', (ws, req) => {
+    sessions.push(new Session(ws, req));
+    for (const w of [...waiters]) w();
+  });
+  const { port } = wss.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    sessions,
+    nextSession: (count) =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          const s = sessions[count - 1];
+          if (s) {
+            waiters.delete(check);
+            resolve(s);
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
+function welcome(s: Session): void {
+  s.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: 25_000, time: Date.now() });
+}
+
+async function start(server: string, printerPort: number, logs: string[] = []): Promise<Bridge> {
+  const bridge = await runBridge({
+    server,
+    id: 'node-1',
+    token: 'secret-token',
+    printers: [{ uri: `tcp://127.0.0.1:${printerPort}`, dialect: 'escpos', name: 'front' }],
+    timings: FAST,
+    log: (level: LogLevel, message: string) => logs.push(`${level}: ${message}`),
+  });
+  bridges.push(bridge);
+  return bridge;
+}
+
+test('connects with the token in a header, says hello, and prints a job byte for byte', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  const bridge = await start(server.url, emu.port);
+  const s = await server.nextSession(1);
+
+  assert.equal(s.request.headers.authorization, 'Bearer secret-token');
+  assert.match(s.request.url ?? '', /^\/v1\/device\b/);
+  const hello = await s.next('hello');
+  assert.equal(hello.id, 'node-1');
+  assert.deepEqual(hello.ports.map((p) => [p.port, p.dialect, p.name]), [[0, 'escpos', 'front']]);
+  welcome(s);
+
+  const payload = randomBytes(256 * 1024);
+  s.send({ t: 'job.start', id: 'job-1', stream: 7, port: 0, size: payload.length });
+  const accept = await s.next('job.accept');
+  assert.deepEqual([accept.received, accept.written, accept.fresh], [0, 0, true]);
+
+  // Stream under the credit window the device announced, as the server does.
+  let sent = 0;
+  let acked = 0;
+  const pump = (): void => {
+    while (sent < payload.length && sent - acked < hello.window) {
+      const n = Math.min(hello.maxChunk, payload.length - sent, hello.window - (sent - acked));
+      s.ws.send(encodeDataFrame(7, sent, payload.subarray(sent, sent + n)));
+      sent += n;
+    }
+  };
+  s.ws.on('message', (data) => {
+    const m = decodeDeviceMessage(data.toString());
+    if (m.ok && m.value.t === 'job.ack') {
+      acked = m.value.written;
+      pump();
+    }
+  });
+  pump();
+
+  await s.next('job.done');
+  await received(emu.proc, payload.length);
+  assert.equal(fileHash(emu.out), sha256(payload));
+
+  const snap = bridge.snapshot();
+  assert.equal(snap.link, 'online');
+  assert.equal(snap.socket, 'open');
+  assert.equal(snap.led, 'online');
+  assert.deepEqual(snap.printers.map((p) => [p.port, p.label, p.open]), [[0, `tcp://127.0.0.1:${emu.port}`, true]]);
+});
+
+test('a lost connection is replaced by a new socket that says hello again', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  await start(server.url, emu.port);
+  const first = await server.nextSession(1);
+  await first.next('hello');
+  welcome(first);
+  first.ws.close(1001, 'server going away');
+
+  const second = await server.nextSession(2);
+  assert.notEqual(second.ws, first.ws);
+  await second.next('hello');
+  assert.equal(second.request.headers.authorization, 'Bearer secret-token');
+});
+
+test('reports the printer port state to the server', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  await start(server.url, emu.port);
+  const s = await server.nextSession(1);
+  await s.next('hello');
+  welcome(s);
+  const status = await s.until(
+    () => s.messages.find((m): m is Extract<DeviceMessage, { t: 'status' }> => m.t === 'status' && m.ports[0]?.state === 'online'),
+    'a status with port 0 online',
+  );
+  assert.equal(status.ports[0]?.port, 0);
+});
+
+test('stop() closes the socket and the printer connection and leaves no timer', async () => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  const bridge = await start(server.url, emu.port);
+  const s = await server.nextSession(1);
+  await s.next('hello');
+  welcome(s);
+  await emu.proc.waitForEvent('connected');
+
+  await bridge.stop();
+  await s.until(() => s.closed, 'the server to see the close');
+  assert.equal(s.closed?.code, 1001);
+  await emu.proc.waitForEvent('disconnected');
+  assert.equal(timers(), before, 'no timer left running');
+  assert.equal(bridge.snapshot().socket, 'none');
+});
