@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { after, test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -109,14 +111,17 @@ function welcome(s: Session): void {
   s.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: 25_000, time: Date.now() });
 }
 
-async function start(server: string, printerPort: number, logs: string[] = []): Promise<Bridge> {
+async function start(server: string, printerPort: number, settingsPath?: string): Promise<Bridge> {
   const bridge = await runBridge({
     server,
+    ...(settingsPath === undefined ? {} : { settingsPath }),
     id: 'node-1',
     token: 'secret-token',
     printers: [{ uri: `tcp://127.0.0.1:${printerPort}`, dialect: 'escpos', name: 'front' }],
     timings: FAST,
-    log: (level: LogLevel, message: string) => logs.push(`${level}: ${message}`),
+    log: (level: LogLevel, message: string) => {
+      if (process.env['PRINTBRIDGE_DEBUG']) console.error(`${level}: ${message}`);
+    },
   });
   bridges.push(bridge);
   return bridge;
@@ -216,4 +221,44 @@ test('stop() closes the socket and the printer connection and leaves no timer', 
   await emu.proc.waitForEvent('disconnected');
   assert.equal(timers(), before, 'no timer left running');
   assert.equal(bridge.snapshot().socket, 'none');
+});
+
+test('settings from a config control are saved to the settings file', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  const settings = join(tmp.dir, 'settings-a.json');
+  await start(server.url, emu.port, settings);
+  const s = await server.nextSession(1);
+  await s.next('hello');
+  welcome(s);
+  s.send({ t: 'control', ref: 'c1', name: 'config', args: { location: 'front desk' } });
+  const result = await s.until(() => s.messages.find((m) => m.t === 'control.result' && m.ref === 'c1'), 'control.result');
+  assert.equal(result.t === 'control.result' && result.ok, true);
+  assert.deepEqual(JSON.parse(readFileSync(settings, 'utf8')), { location: 'front desk' });
+});
+
+test('saved settings win over the options the bridge was started with', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const configured = await scriptedServer();
+  const saved = await scriptedServer();
+  const settings = join(tmp.dir, 'settings-b.json');
+  writeFileSync(settings, JSON.stringify({ server: saved.url }));
+  await start(configured.url, emu.port, settings);
+  const s = await saved.nextSession(1);
+  await s.next('hello');
+  assert.equal(configured.sessions.length, 0);
+});
+
+test('a restart control drops the socket and starts over with a new one', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  await start(server.url, emu.port);
+  const first = await server.nextSession(1);
+  await first.next('hello');
+  welcome(first);
+  first.send({ t: 'control', ref: 'r1', name: 'restart', args: {} });
+  await first.until(() => first.messages.find((m) => m.t === 'control.result' && m.ref === 'r1'), 'control.result');
+  await first.until(() => first.closed, 'the old socket to close');
+  const second = await server.nextSession(2);
+  await second.next('hello');
 });

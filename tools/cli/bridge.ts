@@ -13,7 +13,8 @@ to its printers. Printer numbers (DEVICE/0, DEVICE/1, ...) follow the order of
 the --printer options. Runs until Ctrl-C or SIGTERM.
 
 Options:
-  --server URL      the server, ws://H:P (http://H:P also accepted)
+  --server URL      the server, ws://H:P (http://H:P or the ws://H:P/v1/device
+                    endpoint that 'serve' prints also work)
   --id ID           this device's id, as registered with 'printbridge devices add'
   --token T         its token (or env PRINTBRIDGE_TOKEN, which keeps it out of ps)
   --printer URI     tcp://HOST:PORT or serial:/dev/NAME[@BAUD] (baud default 9600);
@@ -36,7 +37,8 @@ function serverUrl(value: string): string {
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
   else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--server must be ws:// or wss://, not ${u.protocol}`);
-  return u.toString().replace(/\/+$/, '');
+  // The device endpoint as `serve` prints it is accepted too: the core adds the path itself.
+  return u.toString().replace(/\/+$/, '').replace(/\/v1\/device$/, '');
 }
 
 function perPrinter<T extends string>(values: T[] | undefined, count: number, flag: string): (T | undefined)[] {

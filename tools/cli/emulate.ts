@@ -12,8 +12,10 @@ const HELP = `Usage: printbridge emulate [--dialect D] (--tcp HOST:PORT | --pty 
 
 Plays a printer. Every byte it receives is appended to --out; status queries
 of the dialect are answered (ESC/POS: DLE EOT n). Events are printed to stdout
-as JSON lines: listening {port} or pty {path}, connected, disconnected,
-stalled {bytes}, resumed, received {bytes} (at most every 100 ms), condition.
+as JSON lines: listening {port} or pty {path}, connected and disconnected
+(TCP only: a PTY has no connections), stalled {bytes}, resumed, received
+{bytes} (total so far; at most every 100 ms, and on stall, disconnect, exit),
+condition {name}.
 
 Options:
   --dialect D         ${Object.keys(EMULATED_DIALECTS).join(' | ')} (default escpos)

@@ -132,7 +132,7 @@ export function clientUrl(server: string): string {
   const u = new URL(server);
   if (u.protocol === 'http:' || u.protocol === 'https:') {
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-    u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/client`;
+    if (!/\/v1\/client\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/client`;
   } else if (u.protocol === 'ws:' || u.protocol === 'wss:') {
     if (u.pathname === '/') u.pathname = '/v1/client';
   } else {
