@@ -78,6 +78,14 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     reportTimer = setTimeout(report, Math.max(0, lastReport + REPORT_MS - performance.now()));
   };
 
+  function resume(): void {
+    if (stallTimer) clearTimeout(stallTimer);
+    stallTimer = undefined;
+    if (!intake.stalled) return;
+    opts.emit({ event: 'resumed', bytes: intake.total });
+    intake.resume();
+  }
+
   const intake: Intake = new Intake({
     stallAfter: opts.stallAfter,
     baud: opts.baud,
@@ -126,14 +134,6 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     transport = pty;
     opts.emit({ event: 'pty', path: pty.path, device: pty.device });
   }
-
-  const resume = (): void => {
-    if (stallTimer) clearTimeout(stallTimer);
-    stallTimer = undefined;
-    if (!intake.stalled) return;
-    opts.emit({ event: 'resumed', bytes: intake.total });
-    intake.resume();
-  };
 
   return {
     get received() {

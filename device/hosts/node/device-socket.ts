@@ -36,9 +36,11 @@ export class DeviceSocket {
   }
 
   connect(url: string, token: string): void {
+    // Usually the previous socket is still finishing a close the core asked
+    // for; the core has moved on, so it is cut off rather than waited for.
     if (this.ws) {
-      this.log('warn', 'connect while a socket is still alive: abandoning it');
-      this.abandon();
+      this.log('debug', 'new connection while the previous socket is still closing: dropping it');
+      this.abandon('replaced by a new connection');
     }
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
     ws.binaryType = 'nodebuffer';
@@ -86,7 +88,7 @@ export class DeviceSocket {
   }
 
   /** Silences and drops the current socket without telling the core. */
-  abandon(): void {
+  abandon(reason = 'bridge restarting'): void {
     const ws = this.ws;
     this.ws = undefined;
     if (!ws) return;
@@ -97,7 +99,7 @@ export class DeviceSocket {
       this.abandoned.delete(ws);
     });
     this.abandoned.set(ws, setTimeout(() => ws.terminate(), CLOSE_GRACE_MS));
-    ws.close(1001, 'bridge restarting');
+    ws.close(1001, reason);
   }
 
   /** Closes politely and waits, terminating a peer that does not answer. */
