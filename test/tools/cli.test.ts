@@ -98,6 +98,10 @@ describe('devices', () => {
     const again = await procs.run(['devices', 'add', 'shop-1', '--data', dir]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /DEVICE_EXISTS/);
+
+    const badTag = await procs.run(['devices', 'add', 'shop-2', '--tag', 'no spaces', '--data', dir]);
+    assert.equal(badTag.code, 2, 'a malformed tag is a usage error');
+    assert.match(badTag.stderr, /tag must match/);
     assert.equal(again.stdout, '');
 
     assert.equal((await procs.run(['devices', 'remove', 'shop-1', '--data', dir])).code, 0);

@@ -40,6 +40,7 @@ export const devices: Command = {
   help: HELP,
   async run(args) {
     const { addDevice, isValidDeviceId, listDevices, removeDevice } = await import('../../server/store/devices.js');
+    const { PrintbridgeError } = await import('../../server/errors.js');
     const { values, positionals } = parse(args, {
       tag: { type: 'string', multiple: true },
       json: { type: 'boolean' },
@@ -63,8 +64,8 @@ export const devices: Command = {
           try {
             return addDevice(store, deviceId, values.tag ?? []);
           } catch (e) {
-            // The store rejects malformed tags with a TypeError: the user's input, not our bug.
-            if (e instanceof TypeError) throw new UsageError(e.message);
+            // A malformed tag is the user's input, so it is a usage error, not a failure.
+            if (e instanceof PrintbridgeError && e.code === 'BAD_FIELD') throw new UsageError(e.message);
             throw e;
           }
         });
