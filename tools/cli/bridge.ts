@@ -110,6 +110,8 @@ export const bridge: Command = {
 
     const verbose = values.verbose === true;
     const { runBridge } = await import('../../device/hosts/node/bridge.js');
+    // Listen for signals before the bridge says anything a supervisor may act on.
+    const stopped = untilSignal();
     const running = await runBridge({
       server,
       id,
@@ -122,7 +124,7 @@ export const bridge: Command = {
       onChange: changeLogger(),
     });
     note(`bridge ${id} → ${server}, printers: ${uris.map((u, i) => `${i}=${u} (${dialects[i] ?? 'raw'})`).join(', ')}`);
-    const signal = await untilSignal();
+    const signal = await stopped;
     note(`${signal}: stopping the bridge`);
     await running.stop();
     return EXIT_OK;

@@ -104,6 +104,9 @@ export const emulate: Command = {
     const stallFor = integer(values['stall-for'], '--stall-for', 0, 2 ** 31 - 1);
     if (stallFor !== undefined && stallAfter === undefined) throw new UsageError('--stall-for needs --stall-after');
 
+    // Listen for signals before the emulator announces itself: whoever reads
+    // its first event may stop it at once.
+    const signalled = untilSignal().then(() => EXIT_OK);
     const emulator = await runEmulator({
       dialect: values.dialect,
       tcp: values.tcp === undefined ? undefined : hostPort(values.tcp),
@@ -115,7 +118,7 @@ export const emulate: Command = {
       emit: emitLine,
     });
 
-    const stopped: Promise<number>[] = [untilSignal().then(() => EXIT_OK), emulator.failed.then(() => EXIT_FAILURE)];
+    const stopped: Promise<number>[] = [signalled, emulator.failed.then(() => EXIT_FAILURE)];
     if (stdinIsController()) {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => command(emulator, line));

@@ -58,6 +58,9 @@ export const serve: Command = {
     // Loaded here so that other commands do not pay for (or depend on) the server.
     const { startServer } = await import('../../server/server.js');
     const { adminTokenPath } = await import('../../server/admin-token.js');
+    // Listen for signals before anything announces the server: whoever reads
+    // "listening" may stop us at once.
+    const stopped = untilSignal();
     const server = await startServer({ host, port, dataDir, adminToken: envToken });
     const shown = reachableHosts(server.host).map((h) => `${hostForUrl(h)}:${server.port}`);
     const main = shown[0]!;
@@ -87,7 +90,7 @@ export const serve: Command = {
       ].join('\n'));
     }
 
-    const signal = await untilSignal();
+    const signal = await stopped;
     process.stderr.write(`${signal}: closing the server\n`);
     await server.close();
     return EXIT_OK;
