@@ -95,7 +95,10 @@ export class XsBoard {
   readonly overruns: Out[] = [];
   readonly pins: PinEdge[] = [];
   readonly prefs: Out[] = [];
+  /** Board times at which the firmware called the restart binding; each one reboots the board. */
   readonly restarts: number[] = [];
+  /** Board times at which a fresh engine booted the firmware (the first start included). */
+  readonly boots: number[] = [];
   /** Every socket the firmware opened, in order. */
   readonly socketLog: { id: number; url: string; headers: unknown }[] = [];
   uartBytes = 0;
@@ -107,7 +110,7 @@ export class XsBoard {
   private readonly sockets = new Map<number, WebSocket>();
   private silenced = new Set<number>();
   private wifiMonitor: { id: number; ssid: string } | undefined;
-  private readonly uarts = new Map<number, { socket: Socket; inFlight: number }>();
+  private readonly uarts = new Map<number, { socket: Socket; inFlight: number; push: (e: Event) => void }>();
   private pending: Event[] = [];
   private busy = false;
   private nextDue: number | null = null;
@@ -116,6 +119,9 @@ export class XsBoard {
   private readonly scale: number;
   private closed = false;
   private readonly waiters = new Set<() => void>();
+  /** Bumped at every reboot: callbacks of the old board's sockets and timers must not reach the new one. */
+  private generation = 0;
+  private rebootDue = false;
 
   constructor(private readonly opts: BoardOptions) {
     this.aps = new Set(opts.accessPoints);
@@ -128,15 +134,76 @@ export class XsBoard {
   }
 
   async start(): Promise<void> {
-    this.worker = await xsnap({
+    await this.boot();
+    await this.waitFor('the firmware to start', () => this.traces.some((t) => t.includes('starting')));
+  }
+
+  /** What the preference double holds for the firmware's domain: the build's saved values and every write since. */
+  saved(): Record<string, string> {
+    const out: Record<string, string> = { ...this.opts.saved };
+    for (const p of this.prefs) if (p['domain'] === 'printbridge') out[String(p['key'])] = String(p['value']);
+    return out;
+  }
+
+  /** The printer drives an input pin (a busy/CTS line) to `value`. */
+  driveInput(pin: number, value: 0 | 1): void {
+    this.push({ k: 'pin.input', pin, value });
+  }
+
+  private async boot(): Promise<void> {
+    const worker = await xsnap({
       os: osType(), spawn, fs: { ...fs, ...fsp, tmpName: tmp.tmpName } as never, name: 'xs-board', stderr: 'inherit', stdout: 'inherit',
       meteringLimit: 0,
     });
-    await this.worker.evaluate(await worldScript());
-    const boot = { sources: await deviceSources(), config: this.opts.config, saved: this.opts.saved ?? {} };
-    await this.worker.evaluate(`pbBoot(${JSON.stringify(boot)})`);
+    if (this.closed) {
+      await worker.close().catch(() => worker.terminate());
+      return;
+    }
+    this.worker = worker;
+    await worker.evaluate(await worldScript());
+    const boot = { sources: await deviceSources(), config: this.opts.config, saved: this.saved(), at: this.now() };
+    this.boots.push(boot.at);
+    await worker.evaluate(`pbBoot(${JSON.stringify(boot)})`);
+    this.busy = false;
     await this.flush();
-    await this.waitFor('the firmware to start', () => this.traces.some((t) => t.includes('starting')));
+  }
+
+  /**
+   * The restart binding reset the chip: everything the old firmware had open
+   * dies with it (the server and the printer see their connections drop),
+   * and a fresh engine boots the same build with what Preference held.
+   */
+  private async reboot(): Promise<void> {
+    this.busy = true;
+    this.generation += 1;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = [];
+    this.nextDue = null;
+    this.wifiMonitor = undefined;
+    this.silenced.clear();
+    for (const ws of this.sockets.values()) ws.terminate();
+    this.sockets.clear();
+    for (const u of this.uarts.values()) u.socket.destroy();
+    this.uarts.clear();
+    const old = this.worker;
+    this.worker = undefined;
+    await old?.close().catch(() => old.terminate());
+    if (this.closed) return;
+    try {
+      await this.boot();
+    } catch (e) {
+      this.fatals.push(`reboot: ${String(e)}`);
+      for (const check of [...this.waiters]) check();
+    }
+  }
+
+  /** A push that only reaches the board of the generation that asked for it. */
+  private pusher(): (e: Event) => void {
+    const gen = this.generation;
+    return (e) => {
+      if (gen === this.generation) this.push(e);
+    };
   }
 
   /** Resolves when `done()` holds, checked after everything the board does; rejects after `timeout` real ms with the trace. */
@@ -222,13 +289,18 @@ export class XsBoard {
     try {
       do {
         await this.command(this.pending.splice(0));
-      } while (!this.closed && (this.pending.length > 0 || (this.nextDue !== null && this.nextDue <= this.now())));
+      } while (!this.closed && !this.rebootDue && (this.pending.length > 0 || (this.nextDue !== null && this.nextDue <= this.now())));
     } catch (e) {
       if (!this.closed) this.fatals.push(`xsnap: ${String(e)}`);
     } finally {
       this.busy = false;
     }
     for (const check of [...this.waiters]) check();
+    if (this.rebootDue) {
+      this.rebootDue = false;
+      void this.reboot();
+      return;
+    }
     this.arm();
   }
 
@@ -277,16 +349,17 @@ export class XsBoard {
         this.pins.push({ pin: o['pin'] as number, value: o['value'] as number, at: o['at'] as number });
         return;
       case 'wifi.join': {
+        const push = this.pusher();
         const id = o['id'] as number;
         const ssid = String(o['ssid']);
         if (this.aps.has(ssid)) {
           this.wifiMonitor = { id, ssid };
           setTimeout(() => {
-            this.push({ k: 'wifi', id, message: 'connect' });
-            this.push({ k: 'wifi', id, message: 'gotIP' });
+            push({ k: 'wifi', id, message: 'connect' });
+            push({ k: 'wifi', id, message: 'gotIP' });
           }, 2);
         } else {
-          setTimeout(() => this.push({ k: 'wifi', id, message: 'disconnect' }), 2);
+          setTimeout(() => push({ k: 'wifi', id, message: 'disconnect' }), 2);
         }
         return;
       }
@@ -295,6 +368,7 @@ export class XsBoard {
         return;
       case 'restart':
         this.restarts.push(this.now());
+        this.rebootDue = true;
         return;
       default:
         return;
@@ -302,6 +376,7 @@ export class XsBoard {
   }
 
   private openSocket(o: Out): void {
+    const push = this.pusher();
     const id = o['id'] as number;
     const headers = (o['headers'] as string[] | undefined) ?? [];
     const h: Record<string, string> = {};
@@ -310,35 +385,37 @@ export class XsBoard {
     this.socketLog.push({ id, url, headers: h });
     if (!this.wifiMonitor) {
       // No network: the TCP connect fails.
-      setTimeout(() => this.push({ k: 'ws.disconnect', id }), 2);
+      setTimeout(() => push({ k: 'ws.disconnect', id }), 2);
       return;
     }
     const ws = new WebSocket(url, { headers: h });
     this.sockets.set(id, ws);
     ws.on('open', () => {
-      this.push({ k: 'ws.connect', id });
-      this.push({ k: 'ws.handshake', id });
+      push({ k: 'ws.connect', id });
+      push({ k: 'ws.handshake', id });
     });
     ws.on('message', (data: Buffer, isBinary) => {
       if (this.silenced.has(id)) return;
       this.maxFrame = Math.max(this.maxFrame, data.length);
-      if (isBinary) this.push({ k: 'ws.binary', id, bytes: Array.from(data) });
-      else this.push({ k: 'ws.text', id, text: data.toString('utf8') });
+      if (isBinary) push({ k: 'ws.binary', id, bytes: Array.from(data) });
+      else push({ k: 'ws.text', id, text: data.toString('utf8') });
     });
     ws.on('error', () => {});
     ws.on('close', () => {
-      this.sockets.delete(id);
-      if (!this.silenced.has(id)) this.push({ k: 'ws.disconnect', id });
+      // The map may already hold the next board's socket of the same id.
+      if (this.sockets.get(id) === ws) this.sockets.delete(id);
+      if (!this.silenced.has(id)) push({ k: 'ws.disconnect', id });
     });
   }
 
   private openUart(port: number): void {
+    const push = this.pusher();
     const socket = connect(this.opts.printerPort, '127.0.0.1');
-    const uart = { socket, inFlight: 0 };
+    const uart = { socket, inFlight: 0, push };
     this.uarts.set(port, uart);
     socket.on('error', () => {});
-    socket.on('data', (data: Buffer) => this.push({ k: 'serial.data', port, bytes: Array.from(data) }));
-    socket.once('connect', () => this.push({ k: 'serial.writable', port, count: TX_FIFO }));
+    socket.on('data', (data: Buffer) => push({ k: 'serial.data', port, bytes: Array.from(data) }));
+    socket.once('connect', () => push({ k: 'serial.writable', port, count: TX_FIFO }));
   }
 
   private writeUart(port: number, bytes: Buffer): void {
@@ -351,7 +428,7 @@ export class XsBoard {
       uart.inFlight -= 1;
       if (uart.inFlight > 0) return;
       // The FIFO drained onto the wire: the driver reports room again.
-      const report = (): void => this.push({ k: 'serial.writable', port, count: TX_FIFO });
+      const report = (): void => uart.push({ k: 'serial.writable', port, count: TX_FIFO });
       if (this.opts.uartDelay) setTimeout(report, this.opts.uartDelay);
       else report();
     });

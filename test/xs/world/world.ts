@@ -180,6 +180,7 @@ class SerialDouble {
 // ---- embedded:io/digital ----------------------------------------------------
 
 const pinLevels = new Map<number, number>();
+const inputs = new Map<number, DigitalDouble>();
 
 class DigitalDouble {
   static Input = 0;
@@ -191,8 +192,24 @@ class DigitalDouble {
   static Rising = 1;
   static Falling = 2;
   private readonly pin: number;
+  private readonly edge: number;
+  private readonly onReadable: (() => void) | undefined;
   constructor(o: Record<string, unknown>) {
     this.pin = o['pin'] as number;
+    const mode = o['mode'] as number;
+    this.edge = (o['edge'] as number | undefined) ?? 0;
+    this.onReadable = o['onReadable'] as (() => void) | undefined;
+    if (mode < DigitalDouble.Output) {
+      inputs.set(this.pin, this);
+      // Nothing drives the line yet: a pull resistor decides the level.
+      if (!pinLevels.has(this.pin)) pinLevels.set(this.pin, mode === DigitalDouble.InputPullUp ? 1 : 0);
+    }
+  }
+  /** The outside world drives an input pin: like the driver, report the edges that were asked for. */
+  drive(value: number): void {
+    if (pinLevels.get(this.pin) === value) return;
+    pinLevels.set(this.pin, value);
+    if (this.edge & (value === 1 ? DigitalDouble.Rising : DigitalDouble.Falling)) this.onReadable?.();
   }
   write(value: number): void {
     if (pinLevels.get(this.pin) === value) return;
@@ -314,7 +331,9 @@ function trace(...args: unknown[]): void {
 
 let started = false;
 
-function boot({ sources, config, saved }: { sources: Record<string, string>; config: Record<string, unknown>; saved: Record<string, string> }): void {
+function boot({ sources, config, saved, at }: { sources: Record<string, string>; config: Record<string, unknown>; saved: Record<string, string>; at?: number }): void {
+  // A reboot starts a fresh engine in a world whose clock has moved on.
+  now = at ?? 0;
   for (const [k, v] of Object.entries(saved)) prefs.set(`printbridge.${k}`, v);
   const modules: Record<string, unknown> = {
     timer: ns({ default: Timer }),
@@ -359,6 +378,9 @@ function deliver(e: Event): void {
       return;
     case 'wifi':
       monitors.get(e['id'] as number)?.deliver(e['message'] as string);
+      return;
+    case 'pin.input':
+      inputs.get(e['pin'] as number)?.drive(e['value'] as number);
       return;
     case 'rssi':
       rssi = e['value'] as number;
