@@ -24,6 +24,12 @@ export type ClientRequestBody =
   | { op: 'job.get'; job: string }
   | { op: 'jobs.list'; printer?: string | undefined; limit?: number | undefined }
   | { op: 'job.cancel'; job: string }
+  | { op: 'job.pause'; job: string }
+  | { op: 'job.resume'; job: string }
+  /** Printer queue operations: pause holds every job of the printer, cancel ends all unfinished ones. */
+  | { op: 'printer.pause'; printer: string }
+  | { op: 'printer.resume'; printer: string }
+  | { op: 'printer.cancel'; printer: string }
   | { op: 'control.send'; to: Target; name: string; args: Obj; timeout?: number | undefined }
   | { op: 'subscribe' }
   | { op: 'unsubscribe' };
@@ -159,6 +165,16 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
       return { op, job: str(o, 'job', 128) };
     case 'job.cancel':
       return { op, job: str(o, 'job', 128) };
+    case 'job.pause':
+      return { op, job: str(o, 'job', 128) };
+    case 'job.resume':
+      return { op, job: str(o, 'job', 128) };
+    case 'printer.pause':
+      return { op, printer: str(o, 'printer', 200) };
+    case 'printer.resume':
+      return { op, printer: str(o, 'printer', 200) };
+    case 'printer.cancel':
+      return { op, printer: str(o, 'printer', 200) };
     case 'jobs.list':
       return { op, printer: optStr(o, 'printer', 200), limit: optInt(o, 'limit', 1, 1000) };
     case 'control.send':

@@ -11,10 +11,16 @@
 // than `window` bytes beyond the last job.ack, and the device ends the job
 // with job.done or job.fail. Either side may ping; any message counts as
 // proof of life.
+//
+// Since 1.1: a device reports job.state when the printer holds a job (paper
+// out, cover open: `paused`) and when it goes on (`printing`); the server can
+// hold and release a job on the device with job.pause / job.resume; port
+// status may carry temperatures; a port says whether its dialect can confirm
+// that a job was printed (`confirms`), as opposed to merely handed over.
 
 import { type ErrorCode, isErrorCode } from './errors.js';
 import {
-  arr, bool, decodeWith, int, isObj, oneOf, optInt, optObj, optStr, str, strArr, version,
+  arr, bool, decodeWith, int, isObj, num, oneOf, optBool, optInt, optObj, optStr, str, strArr, version,
   type Decoded, type Obj, FieldError,
 } from './fields.js';
 import { protocolError } from './errors.js';
@@ -33,6 +39,18 @@ export interface PortInfo {
   readonly port: number;
   readonly dialect: Dialect;
   readonly name?: string | undefined;
+  /** True when job.done means the printer confirmed the job, not only that the bytes reached it. */
+  readonly confirms?: boolean | undefined;
+}
+
+export const DEVICE_JOB_STATES = ['printing', 'paused'] as const;
+export type DeviceJobState = (typeof DEVICE_JOB_STATES)[number];
+
+export interface Temperature {
+  /** e.g. "T0", "B" (bed), "head". */
+  readonly name: string;
+  readonly current: number;
+  readonly target?: number | undefined;
 }
 
 export interface PortStatus {
@@ -41,6 +59,7 @@ export interface PortStatus {
   readonly detail?: string | undefined;
   /** Id of the job on this port, if any. */
   readonly job?: string | undefined;
+  readonly temps?: Temperature[] | undefined;
 }
 
 export interface HeldJob {
@@ -68,6 +87,7 @@ export type DeviceMessage =
   | { t: 'job.accept'; id: string; received: number; written: number; fresh: boolean }
   | { t: 'job.ack'; id: string; written: number }
   | { t: 'job.done'; id: string }
+  | { t: 'job.state'; id: string; state: DeviceJobState; code?: ErrorCode | undefined; message?: string | undefined }
   | { t: 'job.fail'; id: string; code: ErrorCode; message: string }
   | { t: 'status'; ports: PortStatus[]; led: LedPattern; uptime: number; heap?: number | undefined; rssi?: number | undefined }
   | { t: 'control.result'; ref: string; ok: boolean; code?: ErrorCode | undefined; message?: string | undefined; data?: Obj | undefined }
@@ -79,6 +99,8 @@ export type ServerMessage =
   | { t: 'pong' }
   | { t: 'job.start'; id: string; stream: number; port: number; size: number }
   | { t: 'job.cancel'; id: string }
+  | { t: 'job.pause'; id: string }
+  | { t: 'job.resume'; id: string }
   | { t: 'control'; ref: string; name: string; args: Obj }
   | { t: 'error'; code: ErrorCode; message: string };
 
@@ -92,7 +114,15 @@ function errorCode(o: Obj, key: string): ErrorCode {
 
 function portInfo(item: unknown): PortInfo {
   if (!isObj(item)) throw new FieldError(protocolError('BAD_FIELD', 'ports must hold objects'));
-  return { port: int(item, 'port', 0, 255), dialect: oneOf(item, 'dialect', DIALECTS), name: optStr(item, 'name', 64) };
+  return {
+    port: int(item, 'port', 0, 255), dialect: oneOf(item, 'dialect', DIALECTS), name: optStr(item, 'name', 64),
+    confirms: optBool(item, 'confirms'),
+  };
+}
+
+function temperature(item: unknown): Temperature {
+  if (!isObj(item)) throw new FieldError(protocolError('BAD_FIELD', 'temps must hold objects'));
+  return { name: str(item, 'name', 16), current: num(item, 'current'), target: item['target'] === undefined ? undefined : num(item, 'target') };
 }
 
 function portStatus(item: unknown): PortStatus {
@@ -102,6 +132,7 @@ function portStatus(item: unknown): PortStatus {
     state: oneOf(item, 'state', PRINTER_STATES),
     detail: optStr(item, 'detail', 256),
     job: optStr(item, 'job', ID_MAX),
+    temps: item['temps'] === undefined ? undefined : arr(item, 'temps', 8).map(temperature),
   };
 }
 
@@ -126,6 +157,11 @@ export function decodeDeviceMessage(text: string): Decoded<DeviceMessage> {
         return { t, id: str(o, 'id', ID_MAX) };
       case 'job.fail':
         return { t, id: str(o, 'id', ID_MAX), code: errorCode(o, 'code'), message: str(o, 'message', 512) };
+      case 'job.state':
+        return {
+          t, id: str(o, 'id', ID_MAX), state: oneOf(o, 'state', DEVICE_JOB_STATES),
+          code: o['code'] === undefined ? undefined : errorCode(o, 'code'), message: optStr(o, 'message', 512),
+        };
       case 'status':
         return {
           t, ports: arr(o, 'ports', 16).map(portStatus), led: oneOf(o, 'led', LED_PATTERNS), uptime: int(o, 'uptime'),
@@ -158,6 +194,10 @@ export function decodeServerMessage(text: string): Decoded<ServerMessage> {
       case 'job.start':
         return { t, id: str(o, 'id', ID_MAX), stream: int(o, 'stream', 0, 0xffff), port: int(o, 'port', 0, 255), size: int(o, 'size', 0, 0xffffffff) };
       case 'job.cancel':
+        return { t, id: str(o, 'id', ID_MAX) };
+      case 'job.pause':
+        return { t, id: str(o, 'id', ID_MAX) };
+      case 'job.resume':
         return { t, id: str(o, 'id', ID_MAX) };
       case 'control':
         return { t, ref: str(o, 'ref', ID_MAX), name: str(o, 'name', 64), args: optObj(o, 'args') ?? {} };

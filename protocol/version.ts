@@ -2,7 +2,7 @@
 // is refused (close VERSION); minor versions only add optional fields and
 // message types, which receivers must ignore or answer with UNKNOWN_TYPE.
 export const PROTOCOL_MAJOR = 1;
-export const PROTOCOL_MINOR = 0;
+export const PROTOCOL_MINOR = 1;
 
 export type Version = readonly [major: number, minor: number];
 
