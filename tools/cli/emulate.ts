@@ -5,17 +5,32 @@
 import { fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EMULATED_DIALECTS } from '../emulator/dialects/index.js';
-import { runEmulator, type Emulator, type EmulatorEvent } from '../emulator/emulator.js';
+import { DEFAULT_BUFFER, runEmulator, type Emulator, type EmulatorEvent } from '../emulator/emulator.js';
+import { COMMON_FAULTS, parseFault } from '../emulator/faults.js';
 import { EXIT_FAILURE, EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
+
+const dialectLines = Object.values(EMULATED_DIALECTS)
+  .map((d) => `  ${d.name.padEnd(8)}conditions: ${d.conditions.join(', ')}${Object.keys(d.faults).length ? `\n${' '.repeat(10)}faults: ${Object.values(d.faults).join(`\n${' '.repeat(18)}`)}` : ''}`)
+  .join('\n');
 
 const HELP = `Usage: printbridge emulate [--dialect D] (--tcp HOST:PORT | --pty PATH) [options]
 
-Plays a printer. Every byte it receives is appended to --out; status queries
-of the dialect are answered (ESC/POS: DLE EOT n). Events are printed to stdout
-as JSON lines: listening {port} or pty {path}, connected and disconnected
-(TCP only: a PTY has no connections), stalled {bytes}, resumed, received
-{bytes} (total so far; at most every 100 ms, and on stall, disconnect, exit),
-condition {name}.
+Plays a printer. Every byte it receives is appended to --out. Status queries
+are answered as the dialect's printers do: escpos DLE EOT n and Automatic
+Status Back (GS a n); tspl ESC ! ?; zpl ~HS and ~HQES; gcode ok / Resend: /
+temperatures, Marlin style (see tools/emulator/dialects/*.ts for the details).
+Received bytes go through an input buffer that the "mechanism" empties; a
+condition such as paper-out stops the mechanism, so the buffer fills and the
+printer stops reading (or sends XOFF with --xonxoff).
+
+Events are printed to stdout as JSON lines: listening {port} or pty {path},
+connected and disconnected (TCP only: a PTY has no connections), stalled
+{bytes}, resumed, received {bytes, since, at} (total so far, first and last
+byte times in ms since the epoch; at most every 100 ms, and on stall,
+disconnect, exit), condition {name}, fault {name, at}, paused, unpaused,
+xoff {buffered}, xon {buffered, afterXoff}, disappeared, reappeared, and per
+dialect: asb {enabled}, unanswered {query}, resend {line, reason}, gcode
+{executed, resends, maxQueued, firstAt, at}, quickstop.
 
 Options:
   --dialect D         ${Object.keys(EMULATED_DIALECTS).join(' | ')} (default escpos)
@@ -23,17 +38,37 @@ Options:
                       port 0 picks a free one (printed in the listening event)
   --pty PATH          create a serial port at PATH (a symlink to a PTY, via socat)
   --out FILE          append every received byte to FILE
-  --stall-after N     stop reading after N bytes in total, so the sender feels
-                      backpressure (once)
-  --stall-for MS      resume that stall after MS milliseconds (default: stay
-                      stalled until a 'resume' command)
-  --baud N            consume at most N/10 bytes per second, like an 8N1 line
+  --baud N            take bytes off the wire at 8N1 timing (N/10 bytes per second)
+  --buffer N          input buffer size in bytes (default ${DEFAULT_BUFFER})
+  --print-rate N      the mechanism takes N bytes per second from the buffer
+                      (default: as fast as they come)
+  --xonxoff           send XOFF (DC3) when the buffer passes 3/4 full and XON
+                      (DC1) when it drains to 1/4
+  --fault SPEC        a fault, repeatable: NAME[@N][*K]; see "Faults"
+  --stall-after N     same as --fault stall@N
+  --stall-for MS      end a stall@N / --stall-after stall after MS milliseconds
+                      (default: stay stalled until a 'resume' command)
+  --ok-delay MS       gcode: time each command takes before its ok (default 0)
+  --long-ms MS        gcode: time of G28, G29, M109, M190, M400, M600 (default 3000)
+  --busy-every MS     gcode: echo:busy: processing interval (default 2000)
+  --lines-out FILE    gcode: append each command that ran (no N, no checksum)
+  --print-ms MS       tspl: printing bit after PRINT; zpl: time per label
   -h, --help          show this help
+
+Faults (NAME@N: when N bytes have been received; without @N: at once):
+  ${Object.values(COMMON_FAULTS).join('\n  ')}
+  CONDITION@N: enter a condition of the dialect, e.g. paper-out@5000
+Dialects:
+${dialectLines}
 
 Commands on stdin, one per line:
   stall | resume      stop or restart reading
-  set CONDITION       ${Object.values(EMULATED_DIALECTS).map((d) => `${d.name}: ${d.conditions.join(', ')}`).join('; ')}
+  pause | unpause     stop or restart the mechanism (the buffer fills)
+  set CONDITION       enter a condition (set ok clears; gcode: set ok resets a halted printer)
+  fault SPEC          as --fault, e.g. fault paper-out, fault corrupt@12*3, fault silent-hs off
   drop                cut the current TCP connection
+  disappear           the printer goes away (TCP: drop and refuse; PTY: device removed)
+  reappear            it comes back at the same port or path
 
 Stops on SIGINT, SIGTERM, or when stdin (a pipe or terminal) ends.`;
 
@@ -49,7 +84,9 @@ function emitLine(e: EmulatorEvent): void {
 }
 
 function command(emulator: Emulator, line: string): void {
-  const [verb, arg] = line.trim().split(/\s+/);
+  const [verb, ...rest] = line.trim().split(/\s+/);
+  const arg = rest.join(' ');
+  const problem = (message: string): void => emitLine({ event: 'error', message });
   switch (verb) {
     case undefined:
     case '':
@@ -58,13 +95,31 @@ function command(emulator: Emulator, line: string): void {
       return emulator.stall();
     case 'resume':
       return emulator.resume();
+    case 'pause':
+      return emulator.pause();
+    case 'unpause':
+      return emulator.unpause();
     case 'drop':
       return emulator.dropHost();
+    case 'disappear':
+      return void emulator.vanish().catch((e: Error) => problem(e.message));
+    case 'reappear':
+      return void emulator.reappear().catch((e: Error) => problem(e.message));
     case 'set':
-      if (arg !== undefined && emulator.setCondition(arg)) return;
-      return emitLine({ event: 'error', message: `unknown condition ${JSON.stringify(arg ?? '')}; known: ${emulator.conditions.join(', ')}` });
+      if (arg !== '' && emulator.setCondition(arg)) return;
+      return problem(`unknown condition ${JSON.stringify(arg)}; known: ${emulator.conditions.join(', ')}`);
+    case 'fault': {
+      let error: string | undefined;
+      try {
+        error = emulator.fault(parseFault(arg));
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      if (error !== undefined) problem(error);
+      return;
+    }
     default:
-      return emitLine({ event: 'error', message: `unknown command ${JSON.stringify(verb)}` });
+      return problem(`unknown command ${JSON.stringify(verb)}`);
   }
 }
 
@@ -95,6 +150,15 @@ export const emulate: Command = {
       'stall-after': { type: 'string' },
       'stall-for': { type: 'string' },
       baud: { type: 'string' },
+      buffer: { type: 'string' },
+      'print-rate': { type: 'string' },
+      xonxoff: { type: 'boolean', default: false },
+      fault: { type: 'string', multiple: true },
+      'ok-delay': { type: 'string' },
+      'long-ms': { type: 'string' },
+      'busy-every': { type: 'string' },
+      'lines-out': { type: 'string' },
+      'print-ms': { type: 'string' },
     });
     if (!EMULATED_DIALECTS[values.dialect]) {
       throw new UsageError(`unknown dialect ${JSON.stringify(values.dialect)}; known: ${Object.keys(EMULATED_DIALECTS).join(', ')}`);
@@ -102,7 +166,17 @@ export const emulate: Command = {
     if ((values.tcp === undefined) === (values.pty === undefined)) throw new UsageError('give exactly one of --tcp HOST:PORT or --pty PATH');
     const stallAfter = integer(values['stall-after'], '--stall-after', 0, Number.MAX_SAFE_INTEGER);
     const stallFor = integer(values['stall-for'], '--stall-for', 0, 2 ** 31 - 1);
-    if (stallFor !== undefined && stallAfter === undefined) throw new UsageError('--stall-for needs --stall-after');
+    const faults = (values.fault ?? []).map((spec) => {
+      try {
+        return parseFault(spec);
+      } catch (e) {
+        throw new UsageError(`--fault: ${(e as Error).message}`);
+      }
+    });
+    if (stallFor !== undefined && stallAfter === undefined && !faults.some((f) => f.name === 'stall')) {
+      throw new UsageError('--stall-for needs --stall-after or --fault stall@N');
+    }
+    const ms = (name: string): number | undefined => integer(values[name as 'ok-delay'], `--${name}`, 0, 2 ** 31 - 1);
 
     // Listen for signals before the emulator announces itself: whoever reads
     // its first event may stop it at once.
@@ -115,6 +189,14 @@ export const emulate: Command = {
       stallAfter,
       stallFor,
       baud: integer(values.baud, '--baud', 50, 100_000_000),
+      buffer: integer(values.buffer, '--buffer', 1, 1 << 30),
+      printRate: integer(values['print-rate'], '--print-rate', 1, 1 << 30),
+      xonxoff: values.xonxoff,
+      faults,
+      settings: {
+        okDelay: ms('ok-delay'), longMs: ms('long-ms'), busyEvery: integer(values['busy-every'], '--busy-every', 1, 2 ** 31 - 1),
+        linesOut: values['lines-out'], printMs: ms('print-ms'),
+      },
       emit: emitLine,
     });
 

@@ -1,15 +1,28 @@
-// The printer emulator: one transport (TCP or PTY), one intake that can stall
-// and pace, one dialect that answers status queries, and a recorder that
-// appends every consumed byte to a file. It reports what happens as small
-// JSON-able events so tests and scripts can follow it (see EmulatorEvent).
+// The printer emulator: one transport (TCP or PTY), one intake that reads at
+// the line rate and can stall, one input buffer drained by the mechanism
+// (with XON/XOFF if asked), one dialect that answers status queries, a
+// recorder that appends every received byte to a file, and faults scheduled
+// at byte counts. It reports what happens as small JSON-able events so tests
+// and scripts can follow it (see EmulatorEvent).
+//
+//   wire ──intake(--baud, stall, marks)──┬─ record (--out)
+//                                        ├─ dialect.receive  (real-time queries)
+//                                        └─ input buffer ── mechanism ── dialect.print
 
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { EMULATED_DIALECTS, type EmulatedPrinter } from './dialects/index.js';
+import { EMULATED_DIALECTS, type EmulatedPrinter, type EventFields, type FaultSpec, type PrinterContext, type PrinterSettings } from './dialects/index.js';
+import { COMMON_FAULTS } from './faults.js';
+import { InputBuffer } from './input-buffer.js';
 import { Intake } from './intake.js';
 import { openPty } from './transports/pty.js';
 import { listenTcp } from './transports/tcp.js';
 import type { HostConnection, Transport, TransportEvents } from './transports/transport.js';
 
+/**
+ * The events every dialect reports; dialects add their own (asb, resend,
+ * fault, unanswered, gcode, quickstop). Times (`since`, `at`) are wall-clock
+ * milliseconds with sub-millisecond precision (performance.timeOrigin + now).
+ */
 export type EmulatorEvent =
   | { event: 'listening'; host: string; port: number }
   | { event: 'pty'; path: string; device: string }
@@ -17,10 +30,22 @@ export type EmulatorEvent =
   | { event: 'disconnected' }
   | { event: 'stalled'; bytes: number }
   | { event: 'resumed'; bytes: number }
-  /** Total bytes consumed so far; throttled, and always sent on stall, disconnect and close. */
-  | { event: 'received'; bytes: number }
+  /**
+   * Total bytes received so far; throttled, and always sent on stall,
+   * disconnect and close. `since`: when the first byte started on the line;
+   * `at`: when the last one ended (with --baud, its stop bit).
+   */
+  | { event: 'received'; bytes: number; since: number; at: number }
   | { event: 'condition'; name: string }
-  | { event: 'error'; message: string };
+  | { event: 'fault'; name: string; at?: number | undefined }
+  | { event: 'paused'; bytes: number }
+  | { event: 'unpaused'; bytes: number }
+  | { event: 'xoff'; buffered: number }
+  | { event: 'xon'; buffered: number; afterXoff: number }
+  | { event: 'disappeared' }
+  | { event: 'reappeared'; host?: string; port?: number; path?: string; device?: string }
+  | { event: 'error'; message: string }
+  | EventFields;
 
 export interface EmulatorOptions {
   dialect: string;
@@ -29,9 +54,17 @@ export interface EmulatorOptions {
   /** File to append every received byte to. */
   out?: string | undefined;
   stallAfter?: number | undefined;
-  /** How long a --stall-after stall lasts; without it the stall lasts until resume(). */
+  /** How long a --stall-after (or stall@N) stall lasts; without it the stall lasts until resume(). */
   stallFor?: number | undefined;
   baud?: number | undefined;
+  /** Input buffer size in bytes (default 4096). */
+  buffer?: number | undefined;
+  /** Mechanism speed in bytes per second (default: as fast as bytes arrive). */
+  printRate?: number | undefined;
+  xonxoff?: boolean | undefined;
+  /** Faults from the command line, applied in order. */
+  faults?: readonly FaultSpec[] | undefined;
+  settings?: PrinterSettings | undefined;
   emit(e: EmulatorEvent): void;
 }
 
@@ -40,43 +73,100 @@ export interface Emulator {
   readonly stalled: boolean;
   stall(): void;
   resume(): void;
+  /** Stops or restarts the mechanism. */
+  pause(): void;
+  unpause(): void;
   setCondition(name: string): boolean;
   readonly conditions: readonly string[];
+  /** Applies or schedules a fault; returns an error message if it cannot. */
+  fault(spec: FaultSpec): string | undefined;
   /** Cuts the current host connection (TCP only). */
   dropHost(): void;
+  vanish(): Promise<void>;
+  reappear(): Promise<void>;
   /** Resolves with the reason when the transport fails on its own. */
   readonly failed: Promise<Error>;
   close(): Promise<void>;
 }
 
 const REPORT_MS = 100;
+export const DEFAULT_BUFFER = 4096;
+
+const wall = (monotonic: number): number => performance.timeOrigin + monotonic;
+
+/** Emits the latest event of each name at most every REPORT_MS. */
+class Throttle {
+  private readonly pending = new Map<string, EventFields>();
+  private timer: NodeJS.Timeout | undefined;
+  private last = -Infinity;
+  closed = false;
+  constructor(private readonly emit: (e: EventFields) => void) {}
+  push(e: EventFields): void {
+    this.pending.set(e.event, e);
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => this.flush(), Math.max(0, this.last + REPORT_MS - performance.now()));
+  }
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.last = performance.now();
+    for (const e of this.pending.values()) this.emit(e);
+    this.pending.clear();
+  }
+}
+
+interface Scheduled {
+  readonly at: number;
+  readonly spec: FaultSpec;
+}
 
 export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const dialect = EMULATED_DIALECTS[opts.dialect];
   if (!dialect) throw new Error(`unknown dialect ${opts.dialect}; known: ${Object.keys(EMULATED_DIALECTS).join(', ')}`);
   if ((opts.tcp === undefined) === (opts.pty === undefined)) throw new Error('give exactly one of tcp or pty');
 
-  const printer: EmulatedPrinter = dialect.create();
   const outFd = opts.out === undefined ? undefined : openSync(opts.out, 'a');
+  const throttle = new Throttle(opts.emit);
   let current: HostConnection | undefined;
-  let reportTimer: NodeJS.Timeout | undefined;
-  let lastReport = -Infinity;
-  let reportedBytes = -1;
   let stallTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  let vanished = false;
+  let firstByteAt: number | undefined;
+  let lastByteAt = 0;
+  /** Faults waiting for a byte count, in order of `at`. */
+  const scheduled: Scheduled[] = [];
+  let transport: Transport | undefined;
 
-  const report = (): void => {
-    if (reportTimer) clearTimeout(reportTimer);
-    reportTimer = undefined;
-    lastReport = performance.now();
-    if (intake.total === reportedBytes) return;
-    reportedBytes = intake.total;
-    opts.emit({ event: 'received', bytes: intake.total });
+  const reply = (bytes: Uint8Array | string): void => {
+    current?.reply(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   };
-  const reportSoon = (): void => {
-    if (reportTimer || closed) return;
-    reportTimer = setTimeout(report, Math.max(0, lastReport + REPORT_MS - performance.now()));
+  const flush = (): void => throttle.flush();
+
+  const ctx: PrinterContext = {
+    reply,
+    emit: opts.emit,
+    emitThrottled: (e) => throttle.push(e),
+    buffered: () => buffer.buffered,
+    room: () => buffer.room,
+    conditionChanged() {
+      opts.emit({ event: 'condition', name: printer.condition });
+      buffer.run();
+    },
+    now: () => performance.now(),
   };
+  const printer: EmulatedPrinter = dialect.create(ctx, opts.settings ?? {});
+
+  const buffer = new InputBuffer({
+    capacity: opts.buffer ?? DEFAULT_BUFFER,
+    rate: opts.printRate,
+    xonxoff: opts.xonxoff ?? false,
+    blocked: () => printer.blocked,
+    print: (bytes) => printer.print?.(bytes),
+    reply,
+    xoff: (buffered) => opts.emit({ event: 'xoff', buffered }),
+    xon: (buffered, afterXoff) => opts.emit({ event: 'xon', buffered, afterXoff }),
+    drained: () => intake.kick(),
+  });
 
   function resume(): void {
     if (stallTimer) clearTimeout(stallTimer);
@@ -86,18 +176,106 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     intake.resume();
   }
 
+  function stall(timed: boolean): void {
+    if (!intake.stall()) return;
+    flush();
+    opts.emit({ event: 'stalled', bytes: intake.total });
+    if (timed && opts.stallFor !== undefined && !closed) stallTimer = setTimeout(resume, opts.stallFor);
+  }
+
+  function setCondition(name: string): boolean {
+    if (!printer.setCondition(name)) return false;
+    opts.emit({ event: 'condition', name });
+    buffer.run();
+    return true;
+  }
+
+  async function vanish(): Promise<void> {
+    if (vanished || !transport) return;
+    vanished = true;
+    flush();
+    await transport.vanish();
+    opts.emit({ event: 'disappeared' });
+  }
+
+  async function reappear(): Promise<void> {
+    if (!vanished || !transport || closed) return;
+    await transport.reappear();
+    vanished = false;
+    if (opts.tcp) {
+      const t = transport as Awaited<ReturnType<typeof listenTcp>>;
+      opts.emit({ event: 'reappeared', host: t.host, port: t.port });
+    } else {
+      const t = transport as Awaited<ReturnType<typeof openPty>>;
+      opts.emit({ event: 'reappeared', path: t.path, device: t.device });
+    }
+  }
+
+  /** Carries out a fault now; an error message if it is not one. */
+  function apply(spec: FaultSpec): string | undefined {
+    const note = (): void => opts.emit({ event: 'fault', name: spec.name, at: intake.total });
+    switch (spec.name) {
+      case 'stall':
+        note();
+        stall(true);
+        return undefined;
+      case 'pause':
+        note();
+        pause();
+        return undefined;
+      case 'drop':
+        note();
+        current?.drop();
+        return undefined;
+      case 'disappear':
+        note();
+        intake.stall();
+        void vanish().then(() => intake.resume());
+        return undefined;
+    }
+    if (dialect!.conditions.includes(spec.name)) {
+      note();
+      setCondition(spec.name);
+      return undefined;
+    }
+    return `no fault or condition ${JSON.stringify(spec.name)}; known: ${[...Object.keys(COMMON_FAULTS), ...dialect!.conditions, ...Object.keys(dialect!.faults)].join(', ')}`;
+  }
+
+  function fault(spec: FaultSpec): string | undefined {
+    if (spec.name in dialect!.faults) return printer.fault?.(spec) ?? undefined;
+    if (!(spec.name in COMMON_FAULTS) && !dialect!.conditions.includes(spec.name)) return apply(spec);
+    if (spec.at === undefined || spec.at <= intake.total) return apply(spec);
+    scheduled.push({ at: spec.at, spec });
+    scheduled.sort((a, b) => a.at - b.at);
+    return undefined;
+  }
+
+  function pause(): void {
+    if (buffer.isPaused) return;
+    buffer.setPaused(true);
+    opts.emit({ event: 'paused', bytes: intake.total });
+  }
+
+  function unpause(): void {
+    if (!buffer.isPaused) return;
+    opts.emit({ event: 'unpaused', bytes: intake.total });
+    buffer.setPaused(false);
+  }
+
   const intake: Intake = new Intake({
-    stallAfter: opts.stallAfter,
     baud: opts.baud,
-    consume(bytes) {
+    room: () => buffer.room,
+    consume(bytes, start, end) {
       if (outFd !== undefined) writeSync(outFd, bytes);
-      for (const reply of printer.receive(bytes)) current?.reply(reply);
-      reportSoon();
+      firstByteAt ??= start;
+      lastByteAt = end;
+      printer.receive(bytes);
+      buffer.push(bytes);
+      throttle.push({ event: 'received', bytes: intake.total, since: wall(firstByteAt), at: wall(lastByteAt) });
     },
-    stalled(total, byCount) {
-      report();
-      opts.emit({ event: 'stalled', bytes: total });
-      if (byCount && opts.stallFor !== undefined && !closed) stallTimer = setTimeout(resume, opts.stallFor);
+    nextMark: () => scheduled[0]?.at,
+    atMark(total) {
+      while (scheduled.length > 0 && scheduled[0]!.at <= total) apply(scheduled.shift()!.spec);
     },
   });
 
@@ -115,8 +293,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
       if (current !== conn) return;
       current = undefined;
       intake.detach();
-      report();
-      opts.emit({ event: 'disconnected' });
+      flush();
+      if (opts.tcp) opts.emit({ event: 'disconnected' });
     },
     failed(e) {
       opts.emit({ event: 'error', message: e.message });
@@ -124,7 +302,16 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     },
   };
 
-  let transport: Transport;
+  // Faults for byte 0 and the stall point exist before the first byte can arrive.
+  if (opts.stallAfter !== undefined) scheduled.push({ at: opts.stallAfter, spec: { name: 'stall', at: opts.stallAfter } });
+  for (const spec of opts.faults ?? []) {
+    const error = fault(spec);
+    if (error !== undefined) {
+      printer.close?.();
+      throw new Error(error);
+    }
+  }
+
   if (opts.tcp) {
     const tcp = await listenTcp(opts.tcp.host, opts.tcp.port, events);
     transport = tcp;
@@ -142,23 +329,27 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     get stalled() {
       return intake.stalled;
     },
-    stall: () => intake.stall(),
+    stall: () => stall(false),
     resume,
-    setCondition(name) {
-      if (!printer.setCondition(name)) return false;
-      opts.emit({ event: 'condition', name });
-      return true;
-    },
+    pause,
+    unpause,
+    setCondition,
     conditions: dialect.conditions,
+    fault,
     dropHost: () => current?.drop(),
+    vanish,
+    reappear,
     failed,
     async close() {
       if (closed) return;
       closed = true;
       if (stallTimer) clearTimeout(stallTimer);
       intake.close();
-      report();
-      await transport.close();
+      buffer.close();
+      printer.close?.();
+      flush();
+      throttle.closed = true;
+      await transport?.close();
       if (outFd !== undefined) closeSync(outFd);
     },
   };

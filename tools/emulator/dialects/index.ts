@@ -3,8 +3,11 @@
 
 import type { DialectEmulator } from './dialect.js';
 import { escpos } from './escpos.js';
+import { gcode } from './gcode.js';
 import { raw } from './raw.js';
+import { tspl } from './tspl.js';
+import { zpl } from './zpl.js';
 
-export const EMULATED_DIALECTS: Readonly<Record<string, DialectEmulator>> = { escpos, raw };
+export const EMULATED_DIALECTS: Readonly<Record<string, DialectEmulator>> = { escpos, gcode, raw, tspl, zpl };
 
-export type { DialectEmulator, EmulatedPrinter } from './dialect.js';
+export type { DialectEmulator, EmulatedPrinter, EventFields, FaultSpec, PrinterContext, PrinterSettings } from './dialect.js';

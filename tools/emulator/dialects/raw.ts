@@ -1,17 +1,29 @@
 // A printer that only consumes bytes: no status channel, like most :9100
-// label printers in "raw" mode. Useful to test pacing and stalls alone.
+// label printers in "raw" mode. Useful to test pacing, stalls, XON/XOFF and
+// a printer that disappears on their own.
 
 import type { DialectEmulator, EmulatedPrinter } from './dialect.js';
 
 export const raw: DialectEmulator = {
   name: 'raw',
-  conditions: ['ok'],
+  conditions: ['ok', 'offline'],
+  faults: {},
   create(): EmulatedPrinter {
+    let condition = 'ok';
     return {
-      condition: 'ok',
-      receive: () => [],
+      get condition() {
+        return condition;
+      },
+      get blocked() {
+        return condition !== 'ok';
+      },
+      receive: () => {},
       reset: () => {},
-      setCondition: (name) => name === 'ok',
+      setCondition(name) {
+        if (name !== 'ok' && name !== 'offline') return false;
+        condition = name;
+        return true;
+      },
     };
   },
 };

@@ -6,8 +6,10 @@
 // PTY master, and the bridge's writes block: backpressure end to end.
 //
 // A PTY has no "connection": the bridge may open and close the slave at will
-// and socat keeps running, so there is exactly one HostConnection for the
-// life of the transport.
+// and socat keeps running, so there is exactly one HostConnection per socat.
+// vanish() stops socat (the bridge's open port hangs up; the symlink and the
+// device node go away, as with a USB adapter pulled out); reappear() starts
+// a new socat at the same path (usually a new /dev/pts/N behind it).
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,22 +18,24 @@ import type { HostConnection, Transport, TransportEvents } from './transport.js'
 export interface PtyTransport extends Transport {
   /** The symlink the bridge opens. */
   readonly path: string;
-  /** The /dev/pts/N it points to. */
+  /** The /dev/pts/N it points to now. */
   readonly device: string;
 }
 
 const SOCAT_READY = /starting data transfer loop/;
 const SOCAT_PTY = /PTY is (\S+)/;
 
-export async function openPty(path: string, events: TransportEvents): Promise<PtyTransport> {
-  // socat's address syntax gives these characters meaning; refuse rather than
-  // have socat open something else.
-  if (/[,:!"'\\\s]/.test(path)) throw new Error(`PTY path must not contain , : ! quotes or spaces: ${path}`);
-  if (existsSync(path)) throw new Error(`${path} already exists; remove it or pick another path`);
+interface Socat {
+  readonly device: string;
+  readonly conn: HostConnection;
+  stop(): Promise<void>;
+}
 
+async function startSocat(path: string, events: TransportEvents): Promise<Socat> {
+  if (existsSync(path)) throw new Error(`${path} already exists; remove it or pick another path`);
   const socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${path}`, 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let exited = false;
-  let closing = false;
+  let stopping = false;
   let stderr = '';
   let device = '';
 
@@ -57,10 +61,13 @@ export async function openPty(path: string, events: TransportEvents): Promise<Pt
   // Keep draining socat's diagnostics so it never blocks on a full stderr pipe.
   socat.stderr.resume();
   socat.stdin.on('error', () => {});
-  socat.once('exit', (code, signal) => {
-    exited = true;
-    if (!closing) events.failed(new Error(`socat exited unexpectedly (${signal ?? code})`));
-  });
+  const exit = new Promise<void>((resolve) =>
+    socat.once('exit', (code, signal) => {
+      exited = true;
+      if (!stopping) events.failed(new Error(`socat exited unexpectedly (${signal ?? code})`));
+      resolve();
+    }),
+  );
 
   const conn: HostConnection = {
     source: socat.stdout,
@@ -68,20 +75,49 @@ export async function openPty(path: string, events: TransportEvents): Promise<Pt
       if (!exited) socat.stdin.write(bytes);
     },
     // There is no host link to cut on a PTY; a dropped "connection" is not
-    // something a serial printer can do.
+    // something a serial printer can do (vanish() is the cable pull).
     drop: () => {},
   };
   events.connected(conn);
+  return {
+    device,
+    conn,
+    stop: () => {
+      stopping = true;
+      if (!exited) socat.kill('SIGTERM');
+      return exit;
+    },
+  };
+}
+
+export async function openPty(path: string, events: TransportEvents): Promise<PtyTransport> {
+  // socat's address syntax gives these characters meaning; refuse rather than
+  // have socat open something else.
+  if (/[,:!"'\\\s]/.test(path)) throw new Error(`PTY path must not contain , : ! quotes or spaces: ${path}`);
+  let current: Socat | undefined = await startSocat(path, events);
+  let device = current.device;
 
   return {
     path,
-    device,
-    close: () =>
-      new Promise<void>((resolve) => {
-        closing = true;
-        if (exited) return resolve();
-        socat.once('exit', () => resolve());
-        socat.kill('SIGTERM');
-      }),
+    get device() {
+      return device;
+    },
+    async vanish() {
+      const s = current;
+      if (!s) return;
+      current = undefined;
+      await s.stop();
+      events.disconnected(s.conn);
+    },
+    async reappear() {
+      if (current) return;
+      current = await startSocat(path, events);
+      device = current.device;
+    },
+    async close() {
+      const s = current;
+      current = undefined;
+      await s?.stop();
+    },
   };
 }

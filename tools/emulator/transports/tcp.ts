@@ -2,6 +2,9 @@
 // host connection at a time; a second host waits until the first is done,
 // so later connections are accepted but left unread in a queue, which is
 // what the sender would see from a busy printer's listen backlog.
+//
+// vanish() closes the listener and every socket, so connecting is refused;
+// reappear() listens again on the same address and port.
 
 import net from 'node:net';
 import type { HostConnection, Transport, TransportEvents } from './transport.js';
@@ -15,6 +18,7 @@ export async function listenTcp(host: string, port: number, events: TransportEve
   const waiting: net.Socket[] = [];
   const sockets = new Set<net.Socket>();
   let active: net.Socket | undefined;
+  let server: net.Server | undefined;
 
   const serveNext = (): void => {
     while (active === undefined && waiting.length > 0) {
@@ -37,32 +41,45 @@ export async function listenTcp(host: string, port: number, events: TransportEve
     }
   };
 
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    // A reset from the host is a normal way for a print connection to end.
-    socket.on('error', () => {});
-    waiting.push(socket);
-    serveNext();
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = async (atPort: number): Promise<net.AddressInfo> => {
+    const s = net.createServer({ pauseOnConnect: true }, (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      // A reset from the host is a normal way for a print connection to end.
+      socket.on('error', () => {});
+      waiting.push(socket);
+      serveNext();
     });
-  });
-  server.on('error', (e) => events.failed(e));
-  const address = server.address() as net.AddressInfo;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(atPort, host, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    s.on('error', (e) => events.failed(e));
+    server = s;
+    return s.address() as net.AddressInfo;
+  };
 
+  const stop = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const s = server;
+      server = undefined;
+      waiting.length = 0;
+      for (const socket of sockets) socket.destroy();
+      if (!s) return resolve();
+      s.close(() => resolve());
+    });
+
+  const address = await listen(port);
   return {
     host: address.address,
     port: address.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    vanish: stop,
+    async reappear() {
+      if (!server) await listen(address.port);
+    },
+    close: stop,
   };
 }

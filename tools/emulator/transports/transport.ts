@@ -19,5 +19,12 @@ export interface TransportEvents {
 }
 
 export interface Transport {
+  /**
+   * The printer disappears: TCP drops the host and refuses new connections;
+   * a PTY goes away (socat exits, the device node and symlink vanish).
+   */
+  vanish(): Promise<void>;
+  /** The printer is back at the same port or path. */
+  reappear(): Promise<void>;
   close(): Promise<void>;
 }
