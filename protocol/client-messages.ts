@@ -5,11 +5,11 @@
 // never carry `re`, so a client tells replies and events apart by that key.
 
 import { type ErrorCode, type ProtocolError } from './errors.js';
-import { bool, decodeWith, obj, optInt, optObj, optStr, str, type Decoded, type Obj, FieldError } from './fields.js';
+import { bool, decodeWith, obj, oneOf, optInt, optObj, optStr, str, type Decoded, type Obj, FieldError } from './fields.js';
 import { protocolError } from './errors.js';
 import type { Version } from './version.js';
 import { version } from './fields.js';
-import type { LedPattern, PortStatus, PortInfo } from './device-messages.js';
+import type { LedPattern, PortStatus, PortInfo, Temperature } from './device-messages.js';
 
 export type RequestId = string | number | null;
 
@@ -22,7 +22,8 @@ export type ClientRequestBody =
   | { op: 'printers.list' }
   | { op: 'job.submit'; printer: string; data: string; key?: string | undefined }
   | { op: 'job.get'; job: string }
-  | { op: 'jobs.list'; printer?: string | undefined; limit?: number | undefined }
+  /** Newest first; `state` narrows to one state. */
+  | { op: 'jobs.list'; printer?: string | undefined; state?: JobState | undefined; limit?: number | undefined }
   | { op: 'job.cancel'; job: string }
   | { op: 'job.pause'; job: string }
   | { op: 'job.resume'; job: string }
@@ -36,7 +37,8 @@ export type ClientRequestBody =
 
 export type ClientRequest = ClientRequestBody & { id: RequestId };
 
-export type JobState = 'queued' | 'sending' | 'printing' | 'paused' | 'done' | 'failed' | 'canceled';
+export const JOB_STATES = ['queued', 'sending', 'printing', 'paused', 'done', 'failed', 'canceled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 export const FINAL_JOB_STATES: readonly JobState[] = ['done', 'failed', 'canceled'];
 
 export interface JobView {
@@ -48,8 +50,14 @@ export interface JobView {
   written: number;
   progress: number;
   key?: string | undefined;
+  /** Why it failed, or while paused by its printer, why the printer holds it (paper out…). */
   error?: ProtocolError | undefined;
+  /** A client paused this job (job.pause); only job.resume releases it. */
+  held?: boolean | undefined;
+  /** Milliseconds since the epoch: submitted, first byte sent, final state reached, last change. */
   created: number;
+  started?: number | undefined;
+  finished?: number | undefined;
   updated: number;
 }
 
@@ -73,10 +81,16 @@ export interface PrinterView {
   port: number;
   dialect: string;
   online: boolean;
+  name?: string | undefined;
   status: PortStatus['state'];
   detail?: string | undefined;
+  temps?: Temperature[] | undefined;
+  /** The dialect can confirm that a job was printed, so `done` means printed, not only handed over. */
+  confirms?: boolean | undefined;
   job?: string | undefined;
   queued: number;
+  /** A client paused the printer's queue (printer.pause): no job is offered until printer.resume. */
+  paused: boolean;
 }
 
 export type DeliveryStatus = 'ok' | 'error' | 'offline' | 'timeout';
@@ -176,7 +190,10 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
     case 'printer.cancel':
       return { op, printer: str(o, 'printer', 200) };
     case 'jobs.list':
-      return { op, printer: optStr(o, 'printer', 200), limit: optInt(o, 'limit', 1, 1000) };
+      return {
+        op, printer: optStr(o, 'printer', 200), state: o['state'] === undefined || o['state'] === null ? undefined : oneOf(o, 'state', JOB_STATES),
+        limit: optInt(o, 'limit', 1, 1000),
+      };
     case 'control.send':
       return { op, to: target(o), name: str(o, 'name', 64), args: optObj(o, 'args') ?? {}, timeout: optInt(o, 'timeout', 1, 60_000) };
     default:

@@ -39,12 +39,14 @@ export const ERRORS = {
   JOB_TOO_LARGE: { blame: 'state', text: 'job is larger than the server accepts' },
   QUEUE_FULL: { blame: 'state', text: 'printer queue is full' },
   JOB_FINISHED: { blame: 'state', text: 'job has already finished' },
+  ILLEGAL_TRANSITION: { blame: 'state', text: 'the job cannot go from its current state to the one asked for' },
   PORT_BUSY: { blame: 'state', text: 'printer port is busy with another job' },
   TIMEOUT: { blame: 'state', text: 'no answer in time' },
   UNSUPPORTED: { blame: 'state', text: 'not supported by this device or printer' },
 
   JOB_INTERRUPTED: { blame: 'device', text: 'device lost the job part-way; bytes may have been printed, so it is not resent' },
   JOB_CANCELED: { blame: 'state', text: 'job was canceled' },
+  JOB_EXPIRED: { blame: 'state', text: 'job waited longer than the queue time-to-live without reaching its printer' },
   PRINTER_UNREACHABLE: { blame: 'printer', text: 'printer port cannot be opened or went away' },
   PRINTER_ERROR: { blame: 'printer', text: 'printer reported an error' },
 

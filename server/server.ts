@@ -9,13 +9,14 @@ import type { Clock, Log } from './core/context.js';
 import { Hub } from './core/hub.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { openStore } from './store/db.js';
-import { recoverInterruptedJobs } from './store/jobs.js';
+import { resolveRetention, type JobRetention } from './retention.js';
 import { createHttpTransport } from './transports/http.js';
 import { SERVER_VERSION } from './version.js';
 
 export { adminTokenPath, loadOrCreateAdminToken } from './admin-token.js';
 export { PrintbridgeError } from './errors.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { DEFAULT_RETENTION, type JobRetention } from './retention.js';
 
 export interface ServerOptions {
   /** Default '0.0.0.0'. */
@@ -27,6 +28,12 @@ export interface ServerOptions {
   /** Else env PRINTBRIDGE_ADMIN_TOKEN, else generated once into <dataDir>/admin-token and reused. */
   adminToken?: string;
   limits?: Partial<Limits>;
+  /**
+   * How long jobs are kept. Defaults: finished jobs 7 days and at most
+   * 10,000 of them; queued jobs that never reached their printer expire
+   * (JOB_EXPIRED) after 24 h; the sweep runs every 60 s. 0 turns a rule off.
+   */
+  retention?: Partial<JobRetention>;
   /** Ping interval for devices and clients; also sent to devices in welcome. Default 25000. */
   heartbeatMs?: number;
   /** A device must say hello this soon after connecting. Default 10000. */
@@ -73,13 +80,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const limits = resolveLimits(opts.limits);
   const log = opts.log ?? defaultLog;
   const heartbeatMs = positive('heartbeatMs', opts.heartbeatMs ?? 25_000);
+  const retention = resolveRetention(opts.retention);
 
   const store = openStore(dataDir);
   try {
     const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
-    const recovered = recoverInterruptedJobs(store, systemClock.now());
-    if (recovered > 0) log('info', 'jobs interrupted by the last shutdown wait for their devices', { jobs: recovered });
-
     const hub = new Hub({
       store,
       limits,
@@ -90,10 +95,22 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       controlTimeoutMs: positive('controlTimeoutMs', opts.controlTimeoutMs ?? 5_000),
       version: SERVER_VERSION,
     });
+    const recovered = hub.jobs.recover();
+    if (recovered > 0) log('info', 'jobs interrupted by the last shutdown wait for their devices', { jobs: recovered });
+    const sweep = (): void => {
+      try {
+        hub.jobs.sweep(retention);
+      } catch (e) {
+        log('error', 'job sweep failed', { error: e instanceof Error ? e.stack : String(e) });
+      }
+    };
+    sweep();
     const transport = createHttpTransport({ hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS });
     const port = await listen(transport.server, opts.port ?? 8080, host);
     const heartbeat = setInterval(() => hub.heartbeat.round(systemClock.now()), heartbeatMs);
     heartbeat.unref();
+    const sweeper = setInterval(sweep, retention.sweepMs);
+    sweeper.unref();
     log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION });
 
     let closing: Promise<void> | undefined;
@@ -107,6 +124,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       close() {
         closing ??= (async () => {
           clearInterval(heartbeat);
+          clearInterval(sweeper);
           const stopped = new Promise<void>((done) => transport.server.close(() => done()));
           hub.stop();
           // Sessions still run their close handlers (jobs detach, devices go

@@ -116,9 +116,19 @@ export class ClientSession implements Listener {
       case 'job.get':
         return jobView(hub.jobs.get(req.job));
       case 'jobs.list':
-        return listJobs(hub.store, { printer: req.printer, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map(jobView);
+        return listJobs(hub.store, { printer: req.printer, state: req.state, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map(jobView);
       case 'job.cancel':
         return jobView(hub.jobs.cancel(req.job));
+      case 'job.pause':
+        return jobView(hub.jobs.pause(req.job));
+      case 'job.resume':
+        return jobView(hub.jobs.resume(req.job));
+      case 'printer.pause':
+        return { printer: req.printer, paused: true, jobs: hub.jobs.pausePrinter(req.printer).map(jobView) };
+      case 'printer.resume':
+        return { printer: req.printer, paused: false, jobs: hub.jobs.resumePrinter(req.printer).map(jobView) };
+      case 'printer.cancel':
+        return { printer: req.printer, canceled: hub.jobs.cancelPrinter(req.printer).map(jobView) };
       case 'control.send':
         return hub.router.send(req.to, req.name, req.args, req.timeout ?? hub.controlTimeoutMs);
       case 'subscribe':

@@ -205,6 +205,8 @@ export class DeviceSession {
         return hub.jobs.done(this, m);
       case 'job.fail':
         return hub.jobs.fail(this, m);
+      case 'job.state':
+        return hub.jobs.printerState(this, m);
       case 'status':
         return this.status(m);
       case 'control.result':
@@ -225,7 +227,7 @@ export class DeviceSession {
     for (const s of m.ports) {
       if (!this.servesPort(s.port)) continue;
       const before = this.portStatus.get(s.port);
-      if (before?.state !== s.state || before.detail !== s.detail || before.job !== s.job) changed.push(s.port);
+      if (before?.state !== s.state || before.detail !== s.detail || before.job !== s.job || !sameTemps(before.temps, s.temps)) changed.push(s.port);
       this.portStatus.set(s.port, s);
     }
     hub.events.emit({ event: 'device.status', device: hub.views.deviceOf(this) });
@@ -249,4 +251,9 @@ export class DeviceSession {
     hub.events.emit({ event: 'device.offline', device: hub.views.deviceOf(this) });
     for (const info of this.info?.ports ?? []) hub.events.emit({ event: 'printer.status', printer: hub.views.printer(this, info) });
   }
+}
+
+function sameTemps(a: PortStatus['temps'], b: PortStatus['temps']): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((t, i) => t.name === b[i]?.name && t.current === b[i]?.current && t.target === b[i]?.target);
 }

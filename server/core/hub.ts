@@ -55,9 +55,12 @@ export class Hub implements CoreContext {
     this.controlTimeoutMs = opts.controlTimeoutMs;
     this.version = opts.version;
     this.heartbeat = new Heartbeat(opts.heartbeatMs);
-    this.jobs = new Jobs(this);
+    this.jobs = new Jobs(this, (printer) => {
+      const view = this.views.printerById(printer);
+      if (view !== undefined) this.events.emit({ event: 'printer.status', printer: view });
+    });
     this.router = new Router(this);
-    this.views = new Views(this.store, this.registry, (printer) => this.jobs.activeJobId(printer));
+    this.views = new Views(this.store, this.registry, this.jobs);
   }
 
   /** A device authenticated as `id` opened a connection; it must say hello next. */

@@ -1,43 +1,64 @@
 // Per-printer FIFO queues and the streaming of one job at a time per printer.
 // This is where "printed exactly once or reported failed" is kept.
 //
-// A job moves: queued → sending (offered with job.start; data flows after
-// job.accept) → printing (every byte confirmed written, waiting for
-// job.done) → done | failed | canceled. A device that goes away leaves its
-// job in 'sending'; when the device is back the job is offered again and the
-// device says how much of it it still holds:
+// A job's state (job-states.ts has the table of moves) is derived from facts
+// kept apart, in `targetState`:
+//   - on a device or not (`Active`, in memory only), and bytes written;
+//   - `started`: some byte was ever sent (stored before the first one leaves);
+//   - `held`: a client paused the job (stored);
+//   - the printer's queue paused by a client (stored, `pausedQueues`);
+//   - the device said its printer holds the job (job.state paused; memory
+//     only: after a reconnect the device says it again).
+// Every event changes a fact and then calls `settle`, which moves the job to
+// the state the facts give, through the transition table, stores it and
+// tells subscribers.
+//
+// Offering: a job is offered with job.start; data flows after job.accept.
+// A device that goes away leaves its job resumable; when it is back the job
+// is offered again and the device says how much of it it still holds:
 //
 //   job.accept {received, written, fresh}
 //     fresh && started  → some bytes may have reached paper and the device
 //                         forgot which: fail JOB_INTERRUPTED, never resend.
 //     otherwise         → stream from `received`.
 //
+// A started job always goes first and, while paused, blocks its printer:
+// anything else printed meanwhile would land in the middle of it.
+//
+// Pausing: a paused job gets no data. A client's hold and a paused queue are
+// also sent to the device (job.pause / job.resume), which holds the bytes it
+// already has; the printer's own pause is the device's to report.
+//
 // Credit: the device grants `window` bytes beyond its last job.ack. The pump
 // never has more than that in flight, never sends a frame over `maxChunk`,
 // and also stops while the socket's own buffer is above SEND_BUFFER_BOUND so
 // that a job never piles up in memory on a slow link. It runs again on every
 // ack and whenever the transport says the socket drained.
-//
-// `started` is committed before the first data frame leaves, so after a
-// crash we still know whether any byte could have been printed.
 
 import { randomUUID } from 'node:crypto';
-import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.js';
+import type { JobState } from '../../protocol/client-messages.js';
 import type { DeviceMessage } from '../../protocol/device-messages.js';
-import { protocolError, type ProtocolError } from '../../protocol/errors.js';
+import { ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
 import { encodeDataFrame } from '../../protocol/frames.js';
 import { PrintbridgeError } from '../errors.js';
+import type { JobRetention } from '../retention.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
-  countUnfinished, findJobByKey, finishJob, getJob, insertJob, jobData, markJobStarted, nextPendingJob, printerId,
-  setJobProgress, setJobState, type JobRecord,
+  countUnfinished, findJobByKey, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, printerId,
+  pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
 import type { CoreContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
+import { checkTransition, isFinal } from './job-states.js';
 import { jobView } from './views.js';
+
+export { isFinal } from './job-states.js';
 
 /** The pump waits while more than this is queued in the socket towards the device. */
 export const SEND_BUFFER_BOUND = 64 * 1024;
+
+/** A sweep expires at most this many jobs at once; the next sweep takes the rest. */
+const EXPIRE_BATCH = 1000;
 
 type Msg<T extends DeviceMessage['t']> = Extract<DeviceMessage, { t: T }>;
 
@@ -50,10 +71,8 @@ interface Active {
   /** The device holds bytes [0, sent) or they are on their way to it. */
   sent: number;
   accepted: boolean;
-}
-
-export function isFinal(state: JobState): boolean {
-  return FINAL_JOB_STATES.includes(state);
+  /** The device reported that its printer holds the job, and why. */
+  printerPause: ProtocolError | undefined;
 }
 
 export function parsePrinterId(printer: string): { device: string; port: number } {
@@ -66,15 +85,33 @@ export function parsePrinterId(printer: string): { device: string; port: number 
   return { device, port: Number(port) };
 }
 
+export interface SweepResult {
+  expired: number;
+  pruned: number;
+}
+
 export class Jobs {
   private readonly byPrinter = new Map<string, Active>();
   private readonly byId = new Map<string, Active>();
   private readonly bySession = new Map<DeviceSession, Set<Active>>();
+  private readonly pausedQueues: Set<string>;
+  /** Jobs a device may hold paused because we sent job.pause (or did before a restart). */
+  private readonly heldOnDevice = new Set<string>();
 
-  constructor(private readonly ctx: CoreContext) {}
+  constructor(
+    private readonly ctx: CoreContext,
+    /** Called when a printer's queue was paused or resumed, to tell subscribers. */
+    private readonly printerChanged: (printer: string) => void = () => {},
+  ) {
+    this.pausedQueues = pausedPrinters(ctx.store);
+  }
 
   activeJobId(printer: string): string | undefined {
     return this.byPrinter.get(printer)?.job.id;
+  }
+
+  isQueuePaused(printer: string): boolean {
+    return this.pausedQueues.has(printer);
   }
 
   get(id: string): JobRecord {
@@ -84,21 +121,32 @@ export class Jobs {
   }
 
   /**
+   * At start-up no job is on a device. Every unfinished job settles to what
+   * its stored facts give (printing → sending; a job the printer had paused
+   * → sending, the device will say again). Returns how many moved.
+   */
+  recover(): number {
+    let moved = 0;
+    for (const job of unfinishedJobs(this.ctx.store)) {
+      // Every byte of a printing job was written, so bytes were sent, whatever an old row says.
+      if (job.state === 'printing') job.started = true;
+      // A device may still hold this one paused on our word from before the restart.
+      if (job.state === 'paused' && job.started) this.heldOnDevice.add(job.id);
+      const before = job.state;
+      this.settle(job);
+      if (job.state !== before) moved += 1;
+    }
+    return moved;
+  }
+
+  /**
    * Queues a job, or returns the job already submitted with the same key for
    * the same printer, so a client that retries after a lost reply does not
    * print twice.
    */
   submit(printer: string, data: Uint8Array, key?: string): JobRecord {
     const { store, limits, clock } = this.ctx;
-    const { device, port } = parsePrinterId(printer);
-    const record = getDevice(store, device);
-    const session = this.ctx.registry.get(device);
-    if (record === undefined && session === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: no such device`);
-    // A device that never said hello has not told us its ports yet; accept any then.
-    const ports = session?.info?.ports ?? record?.ports ?? [];
-    if (ports.length > 0 && !ports.some((p) => p.port === port)) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has no port ${port}`);
-
-    const id = printerId(device, port);
+    const { device, port, id, session } = this.knownPrinter(printer);
     if (key !== undefined) {
       const existing = findJobByKey(store, id, key);
       if (existing !== undefined) return this.byId.get(existing.id)?.job ?? existing;
@@ -110,21 +158,117 @@ export class Jobs {
     const job = insertJob(store, { id: randomUUID(), device, port, key, data }, clock.now());
     this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
-    if (session !== undefined && session.servesPort(port)) this.offerNext(session, port);
+    if (session !== undefined) this.offerNext(session, port);
     return this.byId.get(job.id)?.job ?? job;
   }
 
   cancel(id: string): JobRecord {
     const job = this.get(id);
-    if (isFinal(job.state)) throw new PrintbridgeError('JOB_FINISHED', `${id} is ${job.state}`);
+    checkTransition(id, job.state, 'canceled');
     const active = this.byId.get(id);
     if (active !== undefined) {
       this.release(active);
       active.session.send({ t: 'job.cancel', id });
     }
     this.finish(job, 'canceled', protocolError('JOB_CANCELED'));
-    if (active !== undefined) this.offerNext(active.session, job.port);
+    this.offerNextFor(job.printer);
     return job;
+  }
+
+  /** A client holds the job: it gets no more data, and the device holds it too if it has it. */
+  pause(id: string): JobRecord {
+    const job = this.get(id);
+    checkTransition(id, job.state, 'paused');
+    if (job.held) return job;
+    job.held = true;
+    this.settle(job);
+    const active = this.byId.get(id);
+    if (active !== undefined) this.syncDevice(active);
+    return job;
+  }
+
+  /**
+   * Releases a client's hold. A job the printer itself holds stays paused
+   * (the device is nudged with job.resume); a job held only by its paused
+   * queue is released with printer.resume, not here.
+   */
+  resume(id: string): JobRecord {
+    const job = this.get(id);
+    if (isFinal(job.state)) throw new PrintbridgeError('JOB_FINISHED', `${id} is ${job.state}`);
+    if (job.state !== 'paused') throw new PrintbridgeError('ILLEGAL_TRANSITION', `${id} is ${job.state}, not paused`);
+    const active = this.byId.get(id);
+    if (!job.held) {
+      if (active?.printerPause !== undefined) {
+        active.session.send({ t: 'job.resume', id });
+        return job;
+      }
+      throw new PrintbridgeError('ILLEGAL_TRANSITION', `${id} is paused with the queue of ${job.printer}; resume the printer`);
+    }
+    job.held = false;
+    this.settle(job);
+    if (active !== undefined) {
+      this.syncDevice(active);
+      this.pump(active);
+    } else {
+      this.offerNextFor(job.printer);
+    }
+    return job;
+  }
+
+  /** Holds a printer's queue: nothing new is offered and the job on the printer pauses. Idempotent. */
+  pausePrinter(printer: string): JobRecord[] {
+    const { id } = this.knownPrinter(printer);
+    if (!this.pausedQueues.has(id)) {
+      setPrinterPaused(this.ctx.store, id, true, this.ctx.clock.now());
+      this.pausedQueues.add(id);
+      this.ctx.log('info', 'printer queue paused', { printer: id });
+    }
+    const jobs = this.unfinishedOf(id);
+    for (const job of jobs) this.settle(job);
+    const active = this.byPrinter.get(id);
+    if (active !== undefined) this.syncDevice(active);
+    this.printerChanged(id);
+    return jobs;
+  }
+
+  /** Releases a printer's queue. Idempotent. */
+  resumePrinter(printer: string): JobRecord[] {
+    const { id } = this.knownPrinter(printer);
+    if (this.pausedQueues.has(id)) {
+      setPrinterPaused(this.ctx.store, id, false, this.ctx.clock.now());
+      this.pausedQueues.delete(id);
+      this.ctx.log('info', 'printer queue resumed', { printer: id });
+    }
+    const jobs = this.unfinishedOf(id);
+    for (const job of jobs) this.settle(job);
+    const active = this.byPrinter.get(id);
+    if (active !== undefined) {
+      this.syncDevice(active);
+      this.pump(active);
+    }
+    this.offerNextFor(id);
+    this.printerChanged(id);
+    return jobs;
+  }
+
+  /** Cancels every unfinished job of a printer, the one on the printer first. Returns them, canceled. */
+  cancelPrinter(printer: string): JobRecord[] {
+    const { id } = this.knownPrinter(printer);
+    const active = this.byPrinter.get(id);
+    const rest = this.unfinishedOf(id).filter((j) => j.id !== active?.job.id);
+    const canceled: JobRecord[] = [];
+    // The active job first, so that nothing else is offered in its place while the rest are ended.
+    for (const job of active === undefined ? rest : [active.job, ...rest]) {
+      const a = this.byId.get(job.id);
+      if (a !== undefined) {
+        this.release(a);
+        a.session.send({ t: 'job.cancel', id: job.id });
+      }
+      this.finish(job, 'canceled', protocolError('JOB_CANCELED', `printer ${id} canceled`));
+      canceled.push(job);
+    }
+    this.offerNextFor(id);
+    return canceled;
   }
 
   /** A device said hello: offer the head of every one of its queues. */
@@ -136,7 +280,7 @@ export class Jobs {
   detach(session: DeviceSession): void {
     for (const active of [...(this.bySession.get(session) ?? [])]) {
       this.release(active);
-      if (active.job.state === 'printing') this.setState(active.job, 'sending');
+      this.settle(active.job);
       this.ctx.log('info', 'job detached', { job: active.job.id, printer: active.job.printer, written: active.job.written });
     }
   }
@@ -160,7 +304,8 @@ export class Jobs {
     const written = Math.max(job.written, m.written);
     // Never resend a byte the device says reached the printer.
     active.sent = Math.max(m.received, written);
-    this.progress(job, written);
+    job.written = written;
+    this.settle(job);
     this.pump(active);
   }
 
@@ -171,7 +316,24 @@ export class Jobs {
     if (m.written < active.job.written || m.written > active.sent) {
       return session.reject(protocolError('BAD_FIELD', `written must stay within ${active.job.written}..${active.sent}`));
     }
-    this.progress(active.job, m.written);
+    if (m.written !== active.job.written) {
+      active.job.written = m.written;
+      this.settle(active.job, true);
+    }
+    this.pump(active);
+  }
+
+  /** The device says its printer holds the job (paper out, cover open) or goes on with it. */
+  printerState(session: DeviceSession, m: Msg<'job.state'>): void {
+    const active = this.own(session, m.id);
+    if (active === undefined) return;
+    if (m.state === 'paused') {
+      const code = m.code ?? 'PRINTER_ERROR';
+      active.printerPause = { code, message: m.message ?? ERRORS[code].text };
+    } else {
+      active.printerPause = undefined;
+    }
+    this.settle(active.job);
     this.pump(active);
   }
 
@@ -188,16 +350,42 @@ export class Jobs {
     for (const active of this.bySession.get(session) ?? []) this.pump(active);
   }
 
+  /**
+   * Retention and expiry: queued jobs older than the time-to-live fail with
+   * JOB_EXPIRED, finished jobs past their age or beyond the count are deleted.
+   */
+  sweep(retention: JobRetention): SweepResult {
+    const now = this.ctx.clock.now();
+    let expired = 0;
+    if (retention.queuedTtlMs > 0) {
+      for (const job of queuedBefore(this.ctx.store, now - retention.queuedTtlMs, EXPIRE_BATCH)) {
+        if (this.byId.has(job.id)) continue;
+        this.finish(job, 'failed', protocolError('JOB_EXPIRED', `queued for more than ${retention.queuedTtlMs} ms`));
+        expired += 1;
+      }
+    }
+    const pruned = pruneFinishedJobs(
+      this.ctx.store,
+      retention.finishedMaxAgeMs > 0 ? now - retention.finishedMaxAgeMs : undefined,
+      retention.finishedMaxCount > 0 ? retention.finishedMaxCount : undefined,
+    );
+    if (expired > 0 || pruned > 0) this.ctx.log('info', 'job sweep', { expired, pruned });
+    return { expired, pruned };
+  }
+
   private pump(active: Active): void {
     const { job, session } = active;
     const info = session.info;
-    if (!active.accepted || info === undefined || session.phase !== 'online') return;
+    if (!active.accepted || job.state === 'paused' || info === undefined || session.phase !== 'online') return;
     while (active.sent < job.size) {
       const credit = info.window - (active.sent - job.written);
       if (credit <= 0 || session.peer.bufferedAmount() >= SEND_BUFFER_BOUND) return;
       if (!job.started) {
-        markJobStarted(this.ctx.store, job.id, this.ctx.clock.now());
+        // On disk before the first byte leaves: after a crash we still know
+        // that bytes of this job may have been printed.
         job.started = true;
+        job.startedAt = this.ctx.clock.now();
+        this.settle(job, true);
       }
       const n = Math.min(info.maxChunk, job.size - active.sent, credit);
       session.peer.sendBinary(encodeDataFrame(active.stream, active.sent, active.data.subarray(active.sent, active.sent + n)));
@@ -220,14 +408,24 @@ export class Jobs {
     const job = getJob(this.ctx.store, id);
     if (job === undefined) return session.reject(protocolError('UNKNOWN_JOB', id));
     if (job.device !== session.id || isFinal(job.state) || active !== undefined) return;
+    if (state === 'done' && !job.started) {
+      // No byte of it ever left here: the device cannot have printed it.
+      return session.reject(protocolError('BAD_FIELD', `job ${id} was never sent; it cannot be done`));
+    }
     this.finish(job, state, error);
     this.offerNext(session, job.port);
+  }
+
+  private offerNextFor(printer: string): void {
+    const { device, port } = parsePrinterId(printer);
+    const session = this.ctx.registry.get(device);
+    if (session !== undefined) this.offerNext(session, port);
   }
 
   private offerNext(session: DeviceSession, port: number): void {
     if (session.phase !== 'online' || !session.servesPort(port)) return;
     const printer = printerId(session.id, port);
-    if (this.byPrinter.has(printer)) return;
+    if (this.byPrinter.has(printer) || this.pausedQueues.has(printer)) return;
     for (;;) {
       const job = nextPendingJob(this.ctx.store, printer);
       if (job === undefined) return;
@@ -236,16 +434,30 @@ export class Jobs {
         this.finish(job, 'failed', protocolError('INTERNAL', 'job data is missing from the store'));
         continue;
       }
-      const active: Active = { job, session, stream: session.nextStream(), data, sent: 0, accepted: false };
+      const active: Active = { job, session, stream: session.nextStream(), data, sent: 0, accepted: false, printerPause: undefined };
       this.byPrinter.set(printer, active);
       this.byId.set(job.id, active);
       let set = this.bySession.get(session);
       if (set === undefined) this.bySession.set(session, (set = new Set()));
       set.add(active);
-      if (job.state !== 'sending') this.setState(job, 'sending');
+      this.settle(job);
       this.ctx.log('debug', 'job offered', { job: job.id, printer, stream: active.stream });
       session.send({ t: 'job.start', id: job.id, stream: active.stream, port, size: job.size });
+      this.syncDevice(active);
       return;
+    }
+  }
+
+  /** Tells the device to hold or release the job so that it matches the client's hold and the queue's pause. */
+  private syncDevice(active: Active): void {
+    const { id, printer } = active.job;
+    const hold = active.job.held || this.pausedQueues.has(printer);
+    if (hold && !this.heldOnDevice.has(id)) {
+      this.heldOnDevice.add(id);
+      active.session.send({ t: 'job.pause', id });
+    } else if (!hold && this.heldOnDevice.has(id)) {
+      this.heldOnDevice.delete(id);
+      active.session.send({ t: 'job.resume', id });
     }
   }
 
@@ -266,29 +478,63 @@ export class Jobs {
     return undefined;
   }
 
-  private progress(job: JobRecord, written: number): void {
-    const state: JobState = written >= job.size ? 'printing' : 'sending';
-    if (written === job.written && state === job.state) return;
-    job.written = written;
-    job.state = state;
-    job.updated = this.ctx.clock.now();
-    setJobProgress(this.ctx.store, job.id, state, written, job.updated);
-    this.updated(job);
+  private knownPrinter(printer: string): { device: string; port: number; id: string; session: DeviceSession | undefined } {
+    const { device, port } = parsePrinterId(printer);
+    const record = getDevice(this.ctx.store, device);
+    const session = this.ctx.registry.get(device);
+    if (record === undefined && session === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: no such device`);
+    // A device that never said hello has not told us its ports yet; accept any then.
+    const ports = session?.info?.ports ?? record?.ports ?? [];
+    if (ports.length > 0 && !ports.some((p) => p.port === port)) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has no port ${port}`);
+    return { device, port, id: printerId(device, port), session };
   }
 
-  private setState(job: JobRecord, state: JobState): void {
+  private unfinishedOf(printer: string): JobRecord[] {
+    return listJobs(this.ctx.store, { printer, unfinishedOnly: true, limit: -1 })
+      .reverse()
+      .map((job) => this.byId.get(job.id)?.job ?? job);
+  }
+
+  /** The state the facts give; see the top of this file. */
+  private targetState(job: JobRecord, active: Active | undefined): JobState {
+    const queuePaused = this.pausedQueues.has(job.printer);
+    if (active !== undefined) {
+      if (job.held || queuePaused || active.printerPause !== undefined) return 'paused';
+      return job.written >= job.size ? 'printing' : 'sending';
+    }
+    if (job.held || (queuePaused && job.started)) return 'paused';
+    return job.started ? 'sending' : 'queued';
+  }
+
+  /**
+   * Moves an unfinished job to the state its facts give, stores it and tells
+   * subscribers. `changed` says a fact other than the state changed (bytes
+   * written, started) and must be stored even if the state stays.
+   */
+  private settle(job: JobRecord, changed = false): void {
+    const active = this.byId.get(job.id);
+    const state = this.targetState(job, active);
+    // While unfinished, a job's error is only ever the printer's reason for holding it.
+    const error = state === 'paused' ? active?.printerPause : undefined;
+    if (!changed && state === job.state && sameError(error, job.error)) return;
+    checkTransition(job.id, job.state, state);
     job.state = state;
+    job.error = error;
     job.updated = this.ctx.clock.now();
-    setJobState(this.ctx.store, job.id, state, job.updated);
+    saveJob(this.ctx.store, job);
     this.updated(job);
   }
 
   private finish(job: JobRecord, state: 'done' | 'failed' | 'canceled', error: ProtocolError | undefined): void {
+    checkTransition(job.id, job.state, state);
+    const now = this.ctx.clock.now();
     job.state = state;
     job.error = error;
     if (state === 'done') job.written = job.size;
-    job.updated = this.ctx.clock.now();
-    finishJob(this.ctx.store, job.id, state, job.written, error, job.updated);
+    job.finishedAt = now;
+    job.updated = now;
+    this.heldOnDevice.delete(job.id);
+    saveJob(this.ctx.store, job);
     this.ctx.log(state === 'done' ? 'info' : 'warn', `job ${state}`, { job: job.id, printer: job.printer, code: error?.code });
     this.updated(job);
   }
@@ -296,4 +542,8 @@ export class Jobs {
   private updated(job: JobRecord): void {
     this.ctx.events.emit({ event: 'job.updated', job: jobView(job) });
   }
+}
+
+function sameError(a: ProtocolError | undefined, b: ProtocolError | undefined): boolean {
+  return a?.code === b?.code && a?.message === b?.message;
 }

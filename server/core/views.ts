@@ -20,16 +20,25 @@ export function jobView(job: JobRecord): JobView {
     progress: job.size === 0 ? 1 : job.written / job.size,
     key: job.key,
     error: job.error,
+    held: job.held ? true : undefined,
     created: job.created,
+    started: job.startedAt,
+    finished: job.finishedAt,
     updated: job.updated,
   };
+}
+
+/** What the views need to know of the job queues. */
+export interface QueueFacts {
+  activeJobId(printer: string): string | undefined;
+  isQueuePaused(printer: string): boolean;
 }
 
 export class Views {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
-    private readonly activeJob: (printer: string) => string | undefined,
+    private readonly queues: QueueFacts,
   ) {}
 
   device(id: string): DeviceView | undefined {
@@ -61,6 +70,16 @@ export class Views {
     return (session.info?.ports ?? []).map((info) => this.printer(session, info));
   }
 
+  /** A printer by id, online or last known; undefined when no device reported that port. */
+  printerById(id: string): PrinterView | undefined {
+    const slash = id.lastIndexOf('/');
+    const device = id.slice(0, slash);
+    const port = Number(id.slice(slash + 1));
+    const session = this.registry.get(device);
+    const info = portsOf(getDevice(this.store, device), session).find((p) => p.port === port);
+    return info === undefined ? undefined : this.printerView(device, info, session, countUnfinished(this.store, id));
+  }
+
   printer(session: DeviceSession, info: PortInfo): PrinterView {
     return this.printerView(session.id, info, session, countUnfinished(this.store, printerId(session.id, info.port)));
   }
@@ -74,11 +93,15 @@ export class Views {
       device,
       port: info.port,
       dialect: info.dialect,
+      name: info.name,
       online,
       status: online ? status?.state ?? 'unknown' : 'offline',
       detail: status?.detail,
-      job: this.activeJob(id) ?? status?.job,
+      temps: status?.temps,
+      confirms: info.confirms,
+      job: this.queues.activeJobId(id) ?? status?.job,
       queued,
+      paused: this.queues.isQueuePaused(id),
     };
   }
 

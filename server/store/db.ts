@@ -43,6 +43,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX jobs_idem ON jobs (printer, idem_key) WHERE idem_key IS NOT NULL;
   CREATE INDEX jobs_created ON jobs (created);
   `,
+  // 2: the job lifecycle (a client's hold, start and finish times) and
+  // printer queues that a client paused.
+  `
+  ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN started_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN finished_at INTEGER;
+  UPDATE jobs SET finished_at = updated WHERE state IN ('done', 'failed', 'canceled');
+  CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+  CREATE INDEX jobs_state ON jobs (state, created);
+  CREATE TABLE printer_queues (
+    printer TEXT PRIMARY KEY,
+    paused  INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const DB_FILE = 'printbridge.db';

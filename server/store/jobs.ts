@@ -2,7 +2,8 @@
 // and every state change lands here before the device or client hears of
 // it, so a crash or restart never loses a job or forgets that bytes of it
 // already went to a device (`started`, the flag that stops a double print).
-// Job data lives in the row until the job finishes and is then dropped.
+// Job data lives in the row until the job finishes and is then dropped; the
+// row itself stays for the history until retention prunes it.
 
 import type { JobState } from '../../protocol/client-messages.js';
 import type { ErrorCode, ProtocolError } from '../../protocol/errors.js';
@@ -19,8 +20,14 @@ export interface JobRecord {
   written: number;
   /** Some byte of this job was sent to a device at some time. */
   started: boolean;
+  /** A client paused the job; only a client's resume releases it. */
+  held: boolean;
   error: ProtocolError | undefined;
   created: number;
+  /** When the first byte was sent. */
+  startedAt: number | undefined;
+  /** When the job reached done, failed or canceled. */
+  finishedAt: number | undefined;
   updated: number;
 }
 
@@ -34,17 +41,20 @@ interface JobRow {
   size: number;
   written: number;
   started: number;
+  held: number;
   error_code: string | null;
   error_message: string | null;
   created: number;
+  started_at: number | null;
+  finished_at: number | null;
   updated: number;
 }
 
-const COLUMNS = 'id, printer, device, port, idem_key, state, size, written, started, error_code, error_message, created, updated';
+const COLUMNS =
+  'id, printer, device, port, idem_key, state, size, written, started, held, error_code, error_message, created, started_at, finished_at, updated';
 
-/** States a job can be taken from to be offered to its device: new, or interrupted earlier. */
-const PENDING = "('queued', 'sending')";
 const UNFINISHED = "('queued', 'sending', 'printing', 'paused')";
+const FINISHED = "('done', 'failed', 'canceled')";
 
 export function printerId(device: string, port: number): string {
   return `${device}/${port}`;
@@ -61,8 +71,11 @@ function fromRow(row: JobRow): JobRecord {
     size: row.size,
     written: row.written,
     started: row.started !== 0,
+    held: row.held !== 0,
     error: row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
     created: row.created,
+    startedAt: row.started_at ?? undefined,
+    finishedAt: row.finished_at ?? undefined,
     updated: row.updated,
   };
 }
@@ -82,7 +95,7 @@ export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
     .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.data, now, now);
   return {
     id: job.id, printer, device: job.device, port: job.port, key: job.key, state: 'queued', size: job.data.length,
-    written: 0, started: false, error: undefined, created: now, updated: now,
+    written: 0, started: false, held: false, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
   };
 }
 
@@ -105,10 +118,20 @@ export function unfinishedByPrinter(store: Store): Map<string, number> {
   return new Map(rows.map((r) => [r.printer, r.n]));
 }
 
-/** The oldest job of a printer that may be offered now: FIFO by submission, interrupted ones included. */
+/**
+ * The job a printer should get next, or undefined. A started job comes
+ * first, whatever its age: some of its bytes may be on the paper, and
+ * anything else printed now would land in the middle of it. If that job is
+ * paused, the printer gets nothing until it is resumed or ended. Otherwise
+ * the oldest queued job, FIFO by submission; held (paused) jobs are passed over.
+ */
 export function nextPendingJob(store: Store, printer: string): JobRecord | undefined {
+  const begun = store
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND started = 1 AND state IN ${UNFINISHED} ORDER BY created, rowid LIMIT 1`)
+    .get(printer) as JobRow | undefined;
+  if (begun !== undefined) return begun.state === 'paused' ? undefined : fromRow(begun);
   const row = store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND state IN ${PENDING} ORDER BY created, rowid LIMIT 1`)
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND state IN ('queued', 'sending') ORDER BY created, rowid LIMIT 1`)
     .get(printer) as JobRow | undefined;
   return row === undefined ? undefined : fromRow(row);
 }
@@ -120,6 +143,10 @@ export function jobData(store: Store, id: string): Uint8Array | undefined {
 
 export interface JobQuery {
   printer?: string | undefined;
+  state?: JobState | undefined;
+  /** Any state among these. */
+  states?: readonly JobState[] | undefined;
+  /** -1: no limit. */
   limit: number;
   unfinishedOnly?: boolean;
   finishedOnly?: boolean;
@@ -133,37 +160,81 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
     where.push('printer = ?');
     args.push(q.printer);
   }
+  if (q.state !== undefined) {
+    where.push('state = ?');
+    args.push(q.state);
+  }
+  if (q.states !== undefined) {
+    where.push(`state IN (${q.states.map(() => '?').join(', ')})`);
+    args.push(...q.states);
+  }
   if (q.unfinishedOnly === true) where.push(`state IN ${UNFINISHED}`);
-  if (q.finishedOnly === true) where.push(`state NOT IN ${UNFINISHED}`);
+  if (q.finishedOnly === true) where.push(`state IN ${FINISHED}`);
   const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, rowid DESC LIMIT ?`;
   return (store.stmt(sql).all(...args, q.limit) as JobRow[]).map(fromRow);
 }
 
-export function setJobState(store: Store, id: string, state: JobState, now: number): void {
-  store.stmt('UPDATE jobs SET state = ?, updated = ? WHERE id = ?').run(state, now, id);
-}
-
-export function setJobProgress(store: Store, id: string, state: JobState, written: number, now: number): void {
-  store.stmt('UPDATE jobs SET state = ?, written = ?, updated = ? WHERE id = ?').run(state, written, now, id);
-}
-
-/** Must be committed before the first data frame of the job is sent. */
-export function markJobStarted(store: Store, id: string, now: number): void {
-  store.stmt('UPDATE jobs SET started = 1, updated = ? WHERE id = ?').run(now, id);
-}
-
-/** Final state: the data is no longer needed and is dropped to keep the file small. */
-export function finishJob(store: Store, id: string, state: 'done' | 'failed' | 'canceled', written: number, error: ProtocolError | undefined, now: number): void {
-  store
-    .stmt('UPDATE jobs SET state = ?, written = ?, error_code = ?, error_message = ?, data = NULL, updated = ? WHERE id = ?')
-    .run(state, written, error?.code ?? null, error?.message ?? null, now, id);
+/** Every unfinished job, oldest first (for recovery at start-up). */
+export function unfinishedJobs(store: Store): JobRecord[] {
+  return (store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE state IN ${UNFINISHED} ORDER BY created, rowid`).all() as JobRow[]).map(fromRow);
 }
 
 /**
- * After a restart no job is on its way to a device. A job that had been fully
- * written but not confirmed done goes back to 'sending'; its device reports
- * what it holds when the job is offered again.
+ * Writes every mutable field of the job. When the job is final its data is
+ * dropped, to keep the file small. A synchronous write with synchronous=FULL:
+ * when this returns, the row is on disk.
  */
-export function recoverInterruptedJobs(store: Store, now: number): number {
-  return store.stmt("UPDATE jobs SET state = 'sending', updated = ? WHERE state IN ('printing', 'paused')").run(now).changes;
+export function saveJob(store: Store, job: JobRecord): void {
+  const final = job.state === 'done' || job.state === 'failed' || job.state === 'canceled';
+  store
+    .stmt(
+      `UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ?${
+        final ? ', data = NULL' : ''
+      } WHERE id = ?`,
+    )
+    .run(
+      job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
+      job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
+    );
+}
+
+/** Queued jobs (no byte ever sent) submitted before `before`, oldest first. */
+export function queuedBefore(store: Store, before: number, limit: number): JobRecord[] {
+  return (store
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE state = 'queued' AND created < ? ORDER BY created, rowid LIMIT ?`)
+    .all(before, limit) as JobRow[]).map(fromRow);
+}
+
+/**
+ * Deletes finished jobs that finished before `before`, and then the oldest
+ * finished ones beyond `keep`. Returns how many rows went. A deleted job's
+ * idempotency key is free again.
+ */
+export function pruneFinishedJobs(store: Store, before: number | undefined, keep: number | undefined): number {
+  let removed = 0;
+  if (before !== undefined) {
+    removed += store.stmt(`DELETE FROM jobs WHERE state IN ${FINISHED} AND finished_at < ?`).run(before).changes;
+  }
+  if (keep !== undefined) {
+    removed += store
+      .stmt(
+        `DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE state IN ${FINISHED} ORDER BY finished_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
+      )
+      .run(keep).changes;
+  }
+  return removed;
+}
+
+// Printer queues a client paused. A row exists only for printers whose queue
+// was paused at some time; no row means running.
+
+export function pausedPrinters(store: Store): Set<string> {
+  const rows = store.stmt('SELECT printer FROM printer_queues WHERE paused = 1').all() as { printer: string }[];
+  return new Set(rows.map((r) => r.printer));
+}
+
+export function setPrinterPaused(store: Store, printer: string, paused: boolean, now: number): void {
+  store
+    .stmt('INSERT INTO printer_queues (printer, paused, updated) VALUES (?, ?, ?) ON CONFLICT (printer) DO UPDATE SET paused = excluded.paused, updated = excluded.updated')
+    .run(printer, paused ? 1 : 0, now);
 }

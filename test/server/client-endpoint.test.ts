@@ -83,7 +83,7 @@ describe('client endpoint: requests', () => {
     await eventually(async () => (await health(t)).devices === 0, 'front offline');
     // Gone, but its printer is still listed from its last hello.
     const printers = await healthy.call<{ id: string; online: boolean; status: string; dialect: string; queued: number }[]>('printers.list');
-    assert.deepEqual(printers, [{ id: 'front/0', device: 'front', port: 0, dialect: 'escpos', online: false, status: 'offline', queued: 0 }]);
+    assert.deepEqual(printers, [{ id: 'front/0', device: 'front', port: 0, dialect: 'escpos', name: 'till', online: false, status: 'offline', queued: 0, paused: false }]);
   });
 
   it('lists jobs newest first, by printer and with a limit', async () => {

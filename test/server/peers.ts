@@ -179,6 +179,7 @@ export interface PortSpec {
   port: number;
   dialect: string;
   name?: string;
+  confirms?: boolean;
 }
 
 export interface DeviceOptions {

@@ -13,7 +13,9 @@ import { resolveLimits } from '../../server/limits.js';
 import { adminTokenPath, loadOrCreateAdminToken, startServer } from '../../server/server.js';
 import { DB_FILE, MIGRATIONS, openStore, schemaVersion } from '../../server/store/db.js';
 import { addDevice, getDevice, listDevices, recordHello, removeDevice, verifyDeviceToken } from '../../server/store/devices.js';
-import { getJob, insertJob, nextPendingJob, recoverInterruptedJobs, setJobState } from '../../server/store/jobs.js';
+import {
+  getJob, insertJob, listJobs, nextPendingJob, pausedPrinters, pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, type JobRecord,
+} from '../../server/store/jobs.js';
 import { tempDir } from '../helpers/server.js';
 
 const dirs: string[] = [];
@@ -36,7 +38,9 @@ describe('store: schema', () => {
     const columns = (table: string) => (store.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
     assert.deepEqual(columns('jobs'), [
       'id', 'printer', 'device', 'port', 'idem_key', 'state', 'size', 'data', 'written', 'started', 'error_code', 'error_message', 'created', 'updated',
+      'held', 'started_at', 'finished_at',
     ]);
+    assert.deepEqual(columns('printer_queues'), ['printer', 'paused', 'updated']);
     assert.deepEqual(columns('devices'), ['id', 'token_hash', 'tags', 'created', 'last_seen', 'fw', 'ports', 'address']);
     const indexes = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL").all() as { name: string }[]).map((i) => i.name);
     assert.ok(indexes.includes('jobs_queue') && indexes.includes('jobs_idem'));
@@ -69,15 +73,71 @@ describe('store: schema', () => {
     store.close();
   });
 
-  it('puts jobs that were printing at shutdown back to sending, first in line', () => {
-    const store = openStore(dir());
-    insertJob(store, { id: 'old', device: 'd', port: 0, data: new Uint8Array([1]) }, 1);
-    insertJob(store, { id: 'new', device: 'd', port: 0, data: new Uint8Array([1]) }, 2);
-    setJobState(store, 'old', 'printing', 3);
-    assert.equal(recoverInterruptedJobs(store, 4), 1);
-    assert.equal(getJob(store, 'old')?.state, 'sending');
-    assert.equal(nextPendingJob(store, 'd/0')?.id, 'old');
+  it('migrates a version 1 file: finished jobs get their finish time, data and rows are kept', () => {
+    const d = dir();
+    const raw = new Database(join(d, DB_FILE));
+    raw.exec(MIGRATIONS[0] as string);
+    raw.pragma('user_version = 1');
+    raw.prepare("INSERT INTO jobs (id, printer, device, port, state, size, data, created, updated) VALUES ('a', 'd/0', 'd', 0, 'done', 1, NULL, 1, 5)").run();
+    raw.prepare("INSERT INTO jobs (id, printer, device, port, state, size, data, created, updated) VALUES ('b', 'd/0', 'd', 0, 'queued', 1, x'07', 2, 2)").run();
+    raw.close();
+    const store = openStore(d);
+    assert.equal(schemaVersion(store.db), MIGRATIONS.length);
+    assert.deepEqual([getJob(store, 'a')?.finishedAt, getJob(store, 'a')?.held], [5, false]);
+    assert.deepEqual([getJob(store, 'b')?.state, getJob(store, 'b')?.finishedAt], ['queued', undefined]);
     store.close();
+  });
+
+  it('offers a started job first and lets nothing pass it while it is paused; held queued jobs are passed over', () => {
+    const store = openStore(dir());
+    const add = (id: string, created: number): JobRecord => insertJob(store, { id, device: 'd', port: 0, data: new Uint8Array([1]) }, created);
+    const a = add('a', 1);
+    const b = add('b', 2);
+    add('c', 3);
+    assert.equal(nextPendingJob(store, 'd/0')?.id, 'a');
+    saveJob(store, { ...a, state: 'paused', held: true });
+    assert.equal(nextPendingJob(store, 'd/0')?.id, 'b', 'a held job that never started is passed over');
+    saveJob(store, { ...b, state: 'sending', started: true, startedAt: 4 });
+    saveJob(store, { ...a, state: 'queued', held: false });
+    assert.equal(nextPendingJob(store, 'd/0')?.id, 'b', 'the started job goes before an older queued one');
+    saveJob(store, { ...b, state: 'paused', started: true, held: true });
+    assert.equal(nextPendingJob(store, 'd/0'), undefined, 'a paused started job blocks the printer');
+    assert.equal(nextPendingJob(store, 'd/1'), undefined);
+    store.close();
+  });
+
+  it('lists by printer and state, newest first; finds queued jobs past a time; prunes finished jobs by age and count', () => {
+    const store = openStore(dir());
+    for (let i = 1; i <= 6; i++) insertJob(store, { id: `j${i}`, device: 'd', port: i % 2, data: new Uint8Array([i]) }, i);
+    for (const [id, at] of [['j1', 10], ['j2', 20], ['j3', 30], ['j4', 40]] as const) {
+      const job = getJob(store, id) as JobRecord;
+      saveJob(store, { ...job, state: 'done', finishedAt: at, updated: at });
+    }
+    assert.deepEqual(listJobs(store, { limit: 10 }).map((j) => j.id), ['j6', 'j5', 'j4', 'j3', 'j2', 'j1']);
+    assert.deepEqual(listJobs(store, { printer: 'd/1', limit: 10 }).map((j) => j.id), ['j5', 'j3', 'j1']);
+    assert.deepEqual(listJobs(store, { state: 'queued', limit: 10 }).map((j) => j.id), ['j6', 'j5']);
+    assert.deepEqual(listJobs(store, { printer: 'd/0', state: 'done', limit: 1 }).map((j) => j.id), ['j4']);
+    assert.equal(getJob(store, 'j1')?.state, 'done');
+    assert.equal(store.db.prepare("SELECT data FROM jobs WHERE id = 'j1'").pluck().get(), null, 'a finished job keeps no data');
+    assert.deepEqual(queuedBefore(store, 6, 10).map((j) => j.id), ['j5']);
+
+    assert.equal(pruneFinishedJobs(store, 20, undefined), 1); // j1 finished at 10
+    assert.equal(pruneFinishedJobs(store, 20, undefined), 0);
+    assert.equal(pruneFinishedJobs(store, undefined, 2), 1); // j2 is the oldest of three
+    assert.deepEqual(listJobs(store, { limit: 10 }).map((j) => j.id), ['j6', 'j5', 'j4', 'j3']);
+    store.close();
+  });
+
+  it('remembers paused printer queues', () => {
+    const d = dir();
+    const store = openStore(d);
+    setPrinterPaused(store, 'd/0', true, 1);
+    setPrinterPaused(store, 'd/1', true, 1);
+    setPrinterPaused(store, 'd/1', false, 2);
+    store.close();
+    const again = openStore(d);
+    assert.deepEqual([...pausedPrinters(again)], ['d/0']);
+    again.close();
   });
 });
 
