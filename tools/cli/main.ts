@@ -7,10 +7,11 @@ import { bridge } from './bridge.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
 import { devices } from './devices.js';
 import { emulate } from './emulate.js';
+import { jobs } from './jobs.js';
 import { print } from './print.js';
 import { serve } from './serve.js';
 
-const COMMANDS: readonly Command[] = [serve, devices, bridge, print, emulate];
+const COMMANDS: readonly Command[] = [serve, devices, bridge, print, jobs, emulate];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
