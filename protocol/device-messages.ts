@@ -97,7 +97,8 @@ export type ServerMessage =
   | { t: 'welcome'; v: Version; hb: number; time: number }
   | { t: 'ping' }
   | { t: 'pong' }
-  | { t: 'job.start'; id: string; stream: number; port: number; size: number }
+  /** `resume` (since 1.1): the job allows continuing a G-code print that stalled while the link was down. */
+  | { t: 'job.start'; id: string; stream: number; port: number; size: number; resume?: boolean | undefined }
   | { t: 'job.cancel'; id: string }
   | { t: 'job.pause'; id: string }
   | { t: 'job.resume'; id: string }
@@ -192,7 +193,10 @@ export function decodeServerMessage(text: string): Decoded<ServerMessage> {
       case 'pong':
         return { t };
       case 'job.start':
-        return { t, id: str(o, 'id', ID_MAX), stream: int(o, 'stream', 0, 0xffff), port: int(o, 'port', 0, 255), size: int(o, 'size', 0, 0xffffffff) };
+        return {
+          t, id: str(o, 'id', ID_MAX), stream: int(o, 'stream', 0, 0xffff), port: int(o, 'port', 0, 255), size: int(o, 'size', 0, 0xffffffff),
+          resume: optBool(o, 'resume'),
+        };
       case 'job.cancel':
         return { t, id: str(o, 'id', ID_MAX) };
       case 'job.pause':

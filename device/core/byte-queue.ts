@@ -17,6 +17,13 @@ export class ByteQueue {
     this.count += bytes.length;
   }
 
+  /** The next bytes without removing them: one contiguous piece of at most `max` (fewer at a chunk's end). */
+  peek(max: number): Uint8Array {
+    const first = this.chunks[0];
+    if (first === undefined || max <= 0) return new Uint8Array(0);
+    return first.subarray(this.head, Math.min(first.length, this.head + max));
+  }
+
   /** Removes and returns up to `max` bytes (fewer only when fewer are queued). */
   take(max: number): Uint8Array {
     const n = Math.min(max, this.count);

@@ -51,6 +51,7 @@ class Device implements DeviceCore {
   private bootAt: number | undefined;
   private heap: number | undefined;
   private rssi: number | undefined;
+  private readonly reported: string[] = [];
 
   constructor(private readonly config: DeviceConfig, opts: DeviceOptions) {
     this.server = config.server;
@@ -105,16 +106,11 @@ class Device implements DeviceCore {
         this.spool(event.port)?.writable(event.room);
         break;
       case 'port.data':
+        this.spool(event.port)?.input(event.bytes, now);
         break;
-      case 'port.state': {
-        const spool = this.spool(event.port);
-        if (spool !== undefined && (spool.state !== event.state || spool.detail !== event.detail)) {
-          spool.state = event.state;
-          spool.detail = event.detail;
-          this.statusDirty = true;
-        }
+      case 'port.state':
+        this.spool(event.port)?.hostState(event.state, event.detail, now);
         break;
-      }
       case 'host.stats':
         // The first figures go out at once; later ones ride on the periodic
         // report, since heap and RSSI wobble all the time.
@@ -126,7 +122,17 @@ class Device implements DeviceCore {
         this.link.tick(now, out, () => send({ t: 'ping' }));
         break;
     }
-    for (const spool of this.spools) spool.pump(out, send);
+    const linkUp = this.link.state === 'online';
+    this.spools.forEach((spool, i) => {
+      spool.pump(out, send, now, linkUp);
+      // Status goes out when state or detail change, or a heater target; temperatures otherwise ride the periodic report.
+      const s = spool.status;
+      const key = `${s.state}|${s.detail ?? ''}|${(s.temps ?? []).map((t) => `${t.name}${t.target ?? ''}`).join()}`;
+      if (key !== this.reported[i]) {
+        this.reported[i] = key;
+        this.statusDirty = true;
+      }
+    });
     this.expire(now);
     this.updateLed(out);
     this.maybeSendStatus(now, send);
@@ -140,6 +146,7 @@ class Device implements DeviceCore {
     };
     consider(this.identifyUntil);
     consider(this.override?.until);
+    for (const spool of this.spools) consider(spool.deadline());
     if (this.link.state === 'online') consider(this.nextStatus);
     return next;
   }
@@ -164,7 +171,7 @@ class Device implements DeviceCore {
     const hello: DeviceMessage = {
       t: 'hello', v: PROTOCOL_VERSION, id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? [])],
       window: this.window, maxChunk: this.maxChunk,
-      ports: this.config.ports.map((p) => ({ port: p.port, dialect: p.dialect, name: p.name })),
+      ports: this.spools.map((s) => ({ port: s.port, dialect: s.config.dialect, name: s.config.name, confirms: s.dialect.confirms })),
     };
     out.push({ type: 'ws.send', data: encodeDeviceMessage(hello) });
     this.link.sent(now);
@@ -204,10 +211,14 @@ class Device implements DeviceCore {
           send({ t: 'job.fail', id: m.id, code: e.code, message: e.message });
           return;
         }
-        spool.start(m.id, m.stream, m.size, send, (message) => out.push({ type: 'log', level: 'warn', message }));
+        spool.start(m.id, m.stream, m.size, m.resume === true, now, send, (message) => out.push({ type: 'log', level: 'warn', message }));
         this.statusDirty = true;
         return;
       }
+      case 'job.pause':
+      case 'job.resume':
+        for (const spool of this.spools) spool.hold(m.id, m.t === 'job.pause');
+        return;
       case 'job.cancel':
         for (const spool of this.spools) if (spool.cancel(m.id)) this.statusDirty = true;
         return;
@@ -260,6 +271,15 @@ class Device implements DeviceCore {
       }
       case 'status':
         return ok({ ...this.snapshot(), uptime: this.uptime(now) });
+      case 'printer.command': {
+        // {port, data, emergency?}: one line of G-code (emergency ones jump the queue), or raw bytes between jobs.
+        const spool = typeof args['port'] === 'number' ? this.spool(args['port']) : undefined;
+        const data = args['data'];
+        if (spool === undefined) return fail('UNKNOWN_PRINTER', `port ${String(args['port']).slice(0, 16)}`);
+        if (typeof data !== 'string' || data.length === 0 || data.length > 256) return fail('BAD_FIELD', 'data must be a string of 1..256 characters');
+        spool.command(ref, data, args['emergency'] === true, now);
+        return;
+      }
       case 'restart':
         ok();
         out.push({ type: 'restart', reason: 'requested by server' });
@@ -315,7 +335,10 @@ class Device implements DeviceCore {
     this.nextStatus = now + this.statusInterval;
     send({
       t: 'status',
-      ports: this.spools.map((s) => ({ port: s.port, state: s.state, detail: s.detail, job: s.activeJobId })),
+      ports: this.spools.map((s) => {
+        const st = s.status;
+        return { port: s.port, state: st.state, detail: st.detail, job: s.activeJobId, temps: st.temps };
+      }),
       led: this.led, uptime: this.uptime(now), heap: this.heap, rssi: this.rssi,
     });
   }

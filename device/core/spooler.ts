@@ -1,29 +1,44 @@
-// One printer port's job spool: takes job data from the server under a credit
-// window and hands it to the port no faster than the port takes it.
+// One printer port: its job spool, its dialect driver and its flow control.
+// The spool takes job data from the server under a credit window and hands it
+// to the dialect (dialects/), which writes it to the port no faster than the
+// port, the printer's flow control and the dialect's own pacing allow.
 //
 // Per job the spool keeps two offsets:
 //   received  bytes of the job that arrived from the server (contiguous)
-//   written   bytes handed to the port (the host reported room for them)
+//   written   bytes the dialect took for the port (byte dialects: handed to
+//             the port; G-code: lines handed to the printer or skipped as
+//             comments, plus at most one line being assembled)
 // and holds exactly the bytes between them, so memory is bounded by the
 // window the device announced: the server never sends past written + window.
 //
-// Exactly once across a lost link: the spool outlives the socket. While
-// offline it keeps writing what it holds. When the server offers the same job
-// again (job.start), the spool answers job.accept with its received and
-// written offsets, and the server continues at `received`: no byte twice,
-// none missing. A job the spool has never seen is answered `fresh`, so the
-// server can tell "start from zero" from "the device forgot" (a restart) and
-// fail the job rather than print part of it twice.
+// Exactly once across a lost link: the spool (and the dialect's in-flight
+// state) outlives the socket. While offline it keeps writing what it holds.
+// When the server offers the same job again (job.start), the spool answers
+// job.accept with its received and written offsets, and the server continues
+// at `received`: no byte twice, none missing. A job the spool has never seen
+// is answered `fresh`, so the server can tell "start from zero" from "the
+// device forgot" (a restart) and fail the job rather than print part of it
+// twice. One exception: a G-code job whose stream ran dry while the link was
+// down (the printer sat mid-print) is not continued unless job.start says
+// `resume: true`; it fails JOB_INTERRUPTED instead.
 //
 // Data frames carry their offset: a frame that repeats bytes we already have
 // is trimmed, a frame that leaves a gap or exceeds the window fails the job.
+//
+// A job ends when all its bytes were written and the dialect's verdict says
+// so: at once for raw, after the printer confirmed it for the others (see
+// each dialect). Job data stops moving while the server holds the job
+// (job.pause), while the printer sent XOFF, and while the printer reports
+// trouble (offline, paper out, cover open, error), which is also told to the
+// server as job.state paused / printing. Status queries go on regardless.
 
-import type { DeviceMessage } from '../../protocol/device-messages.js';
+import type { DeviceMessage, PrinterState } from '../../protocol/device-messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { protocolError, type ProtocolError } from '../../protocol/errors.js';
 import type { DataFrame } from '../../protocol/frames.js';
-import type { PrinterState } from '../../protocol/device-messages.js';
 import { ByteQueue } from './byte-queue.js';
+import { TROUBLE, type Dialect, type JobFeed, type PrinterStatus } from './dialects/dialect.js';
+import { createDialect } from './dialects/index.js';
 import type { DeviceEffect, PortConfig, PortSnapshot } from './types.js';
 
 interface ActiveJob {
@@ -34,10 +49,20 @@ interface ActiveJob {
   written: number;
   acked: number;
   readonly data: ByteQueue;
+  /** Held by the server (job.pause). */
+  held: boolean;
+  /** The printer holds it (told as job.state paused). */
+  troubled: boolean;
+  /** It was ever held by the printer, so a re-offer tells the server how it stands now. */
+  everTroubled: boolean;
+  /** The stream ran dry while the server link was down. */
+  starved: boolean;
 }
 
 /** Recently finished jobs, so an outcome lost with the link can be told again. */
 const FINISHED_MEMORY = 8;
+const XON = 0x11;
+const XOFF = 0x13;
 
 interface Finished {
   readonly id: string;
@@ -46,10 +71,11 @@ interface Finished {
 
 export type Send = (m: DeviceMessage) => void;
 
-export class PortSpool {
-  state: PrinterState = 'unknown';
-  detail: string | undefined;
+export class PortSpool implements JobFeed {
+  readonly dialect: Dialect;
+  private host: PrinterStatus = { state: 'unknown' };
   private room = 0;
+  private xoff = false;
   private job: ActiveJob | undefined;
   private readonly finished: Finished[] = [];
 
@@ -57,7 +83,9 @@ export class PortSpool {
     readonly config: PortConfig,
     private readonly window: number,
     private readonly ackStep: number,
-  ) {}
+  ) {
+    this.dialect = createDialect(config.dialect, config.poll);
+  }
 
   get port(): number {
     return this.config.port;
@@ -71,7 +99,44 @@ export class PortSpool {
     return this.job?.id;
   }
 
-  start(id: string, stream: number, size: number, send: Send, log: (m: string) => void): void {
+  /** What the port reports: the host's view (port open, busy line) merged with the dialect's answers and XOFF. */
+  get status(): PrinterStatus {
+    const d = this.dialect.status;
+    let s = this.host.state === 'offline' || d === undefined || (d.state === 'online' && this.host.state === 'busy') ? this.host : d;
+    if (s.state === 'online' && this.xoff) s = { state: 'busy', detail: 'XOFF from the printer' };
+    return d?.temps === undefined ? s : { state: s.state, detail: s.detail, temps: d.temps };
+  }
+
+  get state(): PrinterState {
+    return this.status.state;
+  }
+
+  // --- JobFeed: the dialect takes job bytes through these -------------------
+
+  get length(): number {
+    return this.job?.data.length ?? 0;
+  }
+
+  get last(): boolean {
+    const job = this.job;
+    return job === undefined || job.received === job.size;
+  }
+
+  peek(max: number): Uint8Array {
+    return this.job?.data.peek(max) ?? new Uint8Array(0);
+  }
+
+  take(n: number): Uint8Array {
+    const job = this.job;
+    if (job === undefined) return new Uint8Array(0);
+    const bytes = job.data.take(n);
+    job.written += bytes.length;
+    return bytes;
+  }
+
+  // --- events ----------------------------------------------------------------
+
+  start(id: string, stream: number, size: number, resume: boolean, now: number, send: Send, log: (m: string) => void): void {
     const past = this.finished.find((f) => f.id === id);
     if (past !== undefined) {
       this.tell(past, send);
@@ -81,23 +146,39 @@ export class PortSpool {
     if (job !== undefined && job.id === id) {
       job.stream = stream;
       job.acked = job.written;
+      if (job.starved && !resume) {
+        send({ t: 'job.accept', id, received: job.received, written: job.written, fresh: false });
+        this.fail('JOB_INTERRUPTED', 'the print stalled mid-job while the server link was down; it is not resumed without resume:true', send);
+        return;
+      }
+      job.starved = false;
       send({ t: 'job.accept', id, received: job.received, written: job.written, fresh: false });
+      if (job.everTroubled) this.tellTrouble(job, send);
       return;
     }
     if (job !== undefined) {
       // The server only offers another job once it has ended ours (canceled
       // or failed while we were away), so the old bytes must not print.
       log(`job ${job.id} dropped: server moved on to ${id}`);
+      this.dialect.end();
     }
-    this.job = { id, stream, size, received: 0, written: 0, acked: 0, data: new ByteQueue() };
+    this.job = { id, stream, size, received: 0, written: 0, acked: 0, data: new ByteQueue(), held: false, troubled: false, everTroubled: false, starved: false };
+    this.dialect.begin(now);
     send({ t: 'job.accept', id, received: 0, written: 0, fresh: true });
-    if (size === 0) this.finishIfComplete(send);
   }
 
   cancel(id: string): boolean {
     if (this.job === undefined || this.job.id !== id) return false;
     this.job.data.clear();
     this.job = undefined;
+    this.dialect.end();
+    return true;
+  }
+
+  /** job.pause / job.resume from the server: job data stops or goes on; polls continue. */
+  hold(id: string, held: boolean): boolean {
+    if (this.job === undefined || this.job.id !== id) return false;
+    this.job.held = held;
     return true;
   }
 
@@ -128,38 +209,85 @@ export class PortSpool {
     this.room = Math.max(0, room);
   }
 
-  /** Writes what the port takes now; acks and finishes as offsets allow. */
-  pump(out: DeviceEffect[], send: Send): void {
+  /** The host's view of the port changed (opened, closed, busy line). */
+  hostState(state: PrinterState, detail: string | undefined, now: number): void {
+    const wasUp = this.host.state !== 'offline';
+    this.host = { state, detail };
+    const up = state !== 'offline';
+    if (up !== wasUp) {
+      this.xoff = false;
+      this.dialect.link(up, now);
+    }
+  }
+
+  /** Bytes from the printer: XON/XOFF (when configured and no binary status answer is due), the rest to the dialect. */
+  input(bytes: Uint8Array, now: number): void {
+    let rest = bytes;
+    if (this.config.flow === 'xonxoff' && !this.dialect.answering && (bytes.includes(XON) || bytes.includes(XOFF))) {
+      rest = bytes.filter((b) => {
+        if (b === XON || b === XOFF) this.xoff = b === XOFF;
+        return b !== XON && b !== XOFF;
+      });
+    }
+    if (rest.length > 0) this.dialect.input(rest, now);
+  }
+
+  /** A `printer.command` control: `text` to the printer now (emergency) or at the next safe point. */
+  command(ref: string, text: string, emergency: boolean, now: number): void {
+    this.dialect.command(ref, text, emergency, this.job !== undefined, now);
+  }
+
+  /** Writes what the port takes now; acks, reports and finishes as offsets and the dialect allow. */
+  pump(out: DeviceEffect[], send: Send, now: number, linkUp: boolean): void {
     const job = this.job;
-    if (job === undefined) return;
-    while (this.room > 0 && job.data.length > 0) {
-      const bytes = job.data.take(this.room);
+    const status = this.status;
+    const trouble = TROUBLE.includes(status.state);
+    const feed = job !== undefined && !job.held && !this.xoff && !trouble ? this : undefined;
+    for (let i = 0; i < 64; i++) {
+      const bytes = this.dialect.write(this.room, feed, now);
+      if (bytes === undefined || bytes.length === 0) break;
       this.room -= bytes.length;
-      job.written += bytes.length;
       out.push({ type: 'port.write', port: this.port, bytes });
     }
+    for (const r of this.dialect.results.splice(0)) send({ t: 'control.result', ...r });
+    if (job === undefined || this.job !== job) return;
     if (job.written - job.acked >= this.ackStep || (job.written === job.size && job.acked < job.size)) {
       job.acked = job.written;
       send({ t: 'job.ack', id: job.id, written: job.written });
     }
-    this.finishIfComplete(send);
+    if (!linkUp && this.dialect.stalls === true && job.data.length === 0 && job.received < job.size) job.starved = true;
+    if (trouble !== job.troubled) {
+      job.troubled = trouble;
+      job.everTroubled = true;
+      this.tellTrouble(job, send);
+    }
+    const verdict = this.dialect.verdict(job.written === job.size, now);
+    if (verdict === undefined) return;
+    if (verdict.ok) this.end({ id: job.id }, send);
+    else this.end({ id: job.id, failure: protocolError(verdict.code, verdict.message) }, send);
+  }
+
+  deadline(): number | undefined {
+    return this.dialect.deadline();
   }
 
   snapshot(): PortSnapshot {
     const job = this.job;
+    const s = this.status;
     return {
       port: this.port,
       dialect: this.config.dialect,
-      state: this.state,
-      detail: this.detail,
-      job: job === undefined ? undefined : { id: job.id, size: job.size, received: job.received, written: job.written },
+      state: s.state,
+      detail: s.detail,
+      temps: s.temps,
+      job: job === undefined ? undefined : { id: job.id, size: job.size, received: job.received, written: job.written, held: job.held, troubled: job.troubled },
     };
   }
 
-  private finishIfComplete(send: Send): void {
-    const job = this.job;
-    if (job === undefined || job.written < job.size) return;
-    this.end({ id: job.id }, send);
+  private tellTrouble(job: ActiveJob, send: Send): void {
+    if (!job.troubled) return send({ t: 'job.state', id: job.id, state: 'printing' });
+    const s = this.status;
+    send({ t: 'job.state', id: job.id, state: 'paused', code: 'PRINTER_ERROR', message: s.detail === undefined ? s.state : `${s.state}: ${s.detail}` });
   }
 
   private fail(code: ErrorCode, detail: string, send: Send): void {
@@ -170,6 +298,7 @@ export class PortSpool {
 
   private end(f: Finished, send: Send): void {
     this.job = undefined;
+    this.dialect.end();
     this.finished.push(f);
     if (this.finished.length > FINISHED_MEMORY) this.finished.shift();
     this.tell(f, send);

@@ -5,7 +5,7 @@
 // `now` is a monotonic millisecond clock chosen by the host; the core never
 // reads a clock, owns a timer or touches a socket.
 
-import type { Dialect, LedPattern, PortInfo, PrinterState } from '../../protocol/device-messages.js';
+import type { Dialect, LedPattern, PortInfo, PrinterState, Temperature } from '../../protocol/device-messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 
 export interface LinkTimings {
@@ -25,10 +25,17 @@ export interface LinkTimings {
   readonly deadAfter: number;
 }
 
+/** How the printer paces us beyond the port's own room: XON/XOFF bytes, or RTS/CTS (done by the host; the core sees room 0). */
+export type FlowControl = 'none' | 'xonxoff' | 'rtscts';
+
 export interface PortConfig {
   readonly port: number;
   readonly dialect: Dialect;
   readonly name?: string;
+  /** Status poll interval in ms (default 5000); 0 switches polling off, and with it confirmation for escpos/tspl/zpl. */
+  readonly poll?: number;
+  /** Default none. Only `xonxoff` concerns the core: DC3 from the printer stops job data, DC1 lets it go on. */
+  readonly flow?: FlowControl;
 }
 
 export interface DeviceConfig {
@@ -88,7 +95,14 @@ export interface PortSnapshot {
   readonly dialect: Dialect;
   readonly state: PrinterState;
   readonly detail?: string | undefined;
-  readonly job?: { readonly id: string; readonly size: number; readonly received: number; readonly written: number } | undefined;
+  readonly temps?: Temperature[] | undefined;
+  readonly job?: {
+    readonly id: string; readonly size: number; readonly received: number; readonly written: number;
+    /** Held by the server (job.pause). */
+    readonly held: boolean;
+    /** Held by the printer (paper out, cover open…). */
+    readonly troubled: boolean;
+  } | undefined;
 }
 
 export interface DeviceSnapshot {

@@ -139,7 +139,7 @@ test('the printer stalls mid-job: every hop holds a bounded amount, and the job 
   const HWM = 2048;
   const bridge = await runBridge({
     server: `ws://127.0.0.1:${srv.server.port}`, id: 'stall-1', token, window: WINDOW, maxChunk: 1024,
-    printers: [{ uri: `serial:${emu.path}@115200`, dialect: 'escpos' }],
+    printers: [{ uri: `serial:${emu.path}@115200`, dialect: 'escpos', poll: 0 }],
     portOptions: { highWaterMark: HWM },
     log: () => {},
   });

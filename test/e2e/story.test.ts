@@ -41,7 +41,7 @@ async function serverAndDevice(): Promise<{ dir: string; port: number; admin: st
 async function printThrough(printerUri: string, emulatorOut: string, ctx: { dir: string; port: number; admin: string; token: string }): Promise<void> {
   const bridge = procs.cli([
     'bridge', '--server', `ws://127.0.0.1:${ctx.port}`, '--id', 'shop-1', '--token', ctx.token,
-    '--printer', printerUri, '--dialect', 'escpos',
+    '--printer', printerUri, '--dialect', 'escpos', '--poll', '0',
   ]);
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
 

@@ -117,7 +117,7 @@ async function start(server: string, printerPort: number, settingsPath?: string)
     ...(settingsPath === undefined ? {} : { settingsPath }),
     id: 'node-1',
     token: 'secret-token',
-    printers: [{ uri: `tcp://127.0.0.1:${printerPort}`, dialect: 'escpos', name: 'front' }],
+    printers: [{ uri: `tcp://127.0.0.1:${printerPort}`, dialect: 'escpos', name: 'front', poll: 0 }],
     timings: FAST,
     log: (level: LogLevel, message: string) => {
       if (process.env['PRINTBRIDGE_DEBUG']) console.error(`${level}: ${message}`);

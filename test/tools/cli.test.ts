@@ -166,7 +166,7 @@ describe('print', () => {
     const token = (await procs.run(['devices', 'add', 'desk', '--data', server.dir])).stdout.trim();
     const emu = await tcpEmulator(procs, tmp.dir);
     const bridge = procs.cli(
-      ['bridge', '--server', `ws://127.0.0.1:${server.port}`, '--id', 'desk', '--printer', `tcp://127.0.0.1:${emu.port}`, '--dialect', 'escpos'],
+      ['bridge', '--server', `ws://127.0.0.1:${server.port}`, '--id', 'desk', '--printer', `tcp://127.0.0.1:${emu.port}`, '--dialect', 'escpos', '--poll', '0'],
       { env: { PRINTBRIDGE_TOKEN: token } },
     );
     await bridge.waitForLine(/link online/, { stream: 'stderr' });

@@ -69,7 +69,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     accessPoints: [SSID],
     ...o.board,
     config: {
-      id: DEVICE_ID, token, server: `ws://127.0.0.1:${port}`, ssid: SSID, password: 'secret', dialect: 'escpos',
+      id: DEVICE_ID, token, server: `ws://127.0.0.1:${port}`, ssid: SSID, password: 'secret', dialect: 'escpos', poll: 0,
       wifiRetry: 500, wifiTimeout: 5_000, ledPins: '2', uartPort: 2, statsInterval: 1_000, statusInterval: 2_000, offlineRestart: 0,
       ...FAST_TIMINGS, ...o.board?.config,
     },

@@ -3,6 +3,7 @@
 
 import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
+import type { FlowControl } from '../../device/core/types.js';
 import { parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
 import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
 
@@ -22,6 +23,13 @@ Options:
   --dialect D       ${DIALECTS.join(' | ')}: one for all printers or one per
                     --printer, in the same order (default raw)
   --name N          a printer name shown to clients (one per --printer, optional)
+  --poll MS         status poll interval in ms, one for all or one per --printer
+                    (default 5000); 0 turns polling off, and with it the
+                    confirmation that escpos, tspl and zpl jobs were printed
+                    (done then only means every byte reached the printer)
+  --flow F          none | xonxoff | rtscts: how the printer paces us, one for
+                    all or one per --printer (default none); rtscts needs a
+                    serial printer
   --settings FILE   keep settings pushed by the server (a config control) in FILE;
                     they override --server/--token on the next start
   --verbose         also log debug messages
@@ -86,6 +94,8 @@ export const bridge: Command = {
       printer: { type: 'string', multiple: true },
       dialect: { type: 'string', multiple: true },
       name: { type: 'string', multiple: true },
+      poll: { type: 'string', multiple: true },
+      flow: { type: 'string', multiple: true },
       settings: { type: 'string' },
       verbose: { type: 'boolean' },
     });
@@ -108,6 +118,19 @@ export const bridge: Command = {
     const names = values.name ?? [];
     if (names.length > 0 && names.length !== uris.length) throw new UsageError(`give one --name per --printer (${uris.length}), not ${names.length}`);
 
+    const polls = perPrinter(values.poll, uris.length, '--poll').map((v) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`--poll must be milliseconds (0 for off), not ${JSON.stringify(v)}`);
+      return n;
+    });
+    const flows = perPrinter(values.flow, uris.length, '--flow').map((v, i) => {
+      if (v === undefined) return undefined;
+      if (v !== 'none' && v !== 'xonxoff' && v !== 'rtscts') throw new UsageError(`--flow must be none, xonxoff or rtscts, not ${JSON.stringify(v)}`);
+      if (v === 'rtscts' && !uris[i]!.startsWith('serial:')) throw new UsageError(`--flow rtscts needs a serial printer, not ${uris[i]}`);
+      return v as FlowControl;
+    });
+
     const verbose = values.verbose === true;
     const { runBridge } = await import('../../device/hosts/node/bridge.js');
     // Listen for signals before the bridge says anything a supervisor may act on.
@@ -116,7 +139,12 @@ export const bridge: Command = {
       server,
       id,
       token,
-      printers: uris.map((uri, i) => ({ uri, dialect: dialects[i] ?? 'raw', ...(names[i] === undefined ? {} : { name: names[i] }) })),
+      printers: uris.map((uri, i) => ({
+        uri, dialect: dialects[i] ?? 'raw',
+        ...(names[i] === undefined ? {} : { name: names[i] }),
+        ...(polls[i] === undefined ? {} : { poll: polls[i] }),
+        ...(flows[i] === undefined ? {} : { flow: flows[i] }),
+      })),
       ...(values.settings === undefined ? {} : { settingsPath: values.settings }),
       log: (level, message) => {
         if (level !== 'debug' || verbose) note(`${level}: ${message}`);

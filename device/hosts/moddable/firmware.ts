@@ -51,7 +51,7 @@ export class Firmware {
     this.core = createDevice(
       {
         id: s.id, token: s.token, server: s.server, fw: FIRMWARE_VERSION,
-        ports: [{ port: 0, dialect: s.dialect, ...(s.printerName === '' ? {} : { name: s.printerName }) }],
+        ports: [{ port: 0, dialect: s.dialect, poll: s.poll, flow: s.flow, ...(s.printerName === '' ? {} : { name: s.printerName }) }],
         timings: s.timings,
         ...(s.window === undefined ? {} : { window: s.window }),
         ...(s.maxChunk === undefined ? {} : { maxChunk: s.maxChunk }),

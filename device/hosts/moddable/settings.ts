@@ -8,7 +8,7 @@
 
 import type { Dialect } from '../../../protocol/device-messages.js';
 import { DIALECTS } from '../../../protocol/device-messages.js';
-import type { LinkTimings } from '../../core/types.js';
+import type { FlowControl, LinkTimings } from '../../core/types.js';
 
 export interface AccessPoint {
   readonly ssid: string;
@@ -27,6 +27,10 @@ export interface FirmwareSettings {
   readonly wifiTimeout: number;
   readonly uart: { readonly port: number; readonly tx: number; readonly rx: number; readonly baud: number };
   readonly dialect: Dialect;
+  /** Printer status poll interval in ms; 0 off (and no confirmation). */
+  readonly poll: number;
+  /** xonxoff: DC3/DC1 from the printer pause and resume job data (the UART has no RTS/CTS). */
+  readonly flow: FlowControl;
   readonly printerName: string;
   /** Status LED pins; all show the same pattern. */
   readonly ledPins: readonly number[];
@@ -122,6 +126,8 @@ export function resolveSettings(build: Readonly<Record<string, unknown>>, saved:
     wifiTimeout: int(get, 'wifiTimeout', 30_000, 1),
     uart: { port: int(get, 'uartPort', 2), tx: int(get, 'uartTx', 17), rx: int(get, 'uartRx', 16), baud: int(get, 'baud', 115_200, 1) },
     dialect: (DIALECTS as readonly string[]).includes(dialect) ? (dialect as Dialect) : 'raw',
+    poll: int(get, 'poll', 5_000),
+    flow: text(get, 'flow', 'none') === 'xonxoff' ? 'xonxoff' : 'none',
     printerName: text(get, 'printerName', ''),
     ledPins: pins(get, 'ledPins', [2]),
     ledActiveLow: flag(get, 'ledActiveLow', false),

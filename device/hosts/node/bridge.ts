@@ -13,7 +13,7 @@
 // open across it, as a UART would across an ESP32 reset.
 
 import { createDevice } from '../../core/device.js';
-import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, LinkTimings, LogLevel } from '../../core/types.js';
+import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, FlowControl, LinkTimings, LogLevel } from '../../core/types.js';
 import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
 import { DeviceSocket, type SocketPhase } from './device-socket.js';
 import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-port.js';
@@ -25,6 +25,10 @@ export interface BridgePrinter {
   readonly uri: string;
   readonly dialect: Dialect;
   readonly name?: string;
+  /** Status poll interval in ms (default 5000); 0 off, and with it confirmation (escpos, tspl, zpl). */
+  readonly poll?: number;
+  /** none (default), xonxoff (DC3/DC1 from the printer, handled by the core) or rtscts (serial hardware handshake). */
+  readonly flow?: FlowControl;
 }
 
 export interface BridgeOptions {
@@ -93,7 +97,7 @@ class NodeBridge implements Bridge {
   constructor(private readonly opts: BridgeOptions) {
     this.log = opts.log ?? ((level, message) => process.stderr.write(`${level}: ${message}\n`));
     if (opts.ports && opts.ports.length !== opts.printers.length) throw new RangeError('ports must match printers one to one');
-    this.ports = opts.ports ?? opts.printers.map((p) => openPrinterPort(p.uri, opts.portOptions));
+    this.ports = opts.ports ?? opts.printers.map((p) => openPrinterPort(p.uri, { ...opts.portOptions, rtscts: p.flow === 'rtscts' }));
     this.portStates = this.ports.map(() => ({ state: undefined, detail: undefined }));
     this.socket = new DeviceSocket((e) => this.dispatch(e), this.log);
     this.core = this.createCore();
@@ -142,7 +146,12 @@ class NodeBridge implements Bridge {
       token,
       server,
       fw: o.fw ?? NODE_BRIDGE_FW,
-      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, ...(p.name === undefined ? {} : { name: p.name }) })),
+      ports: o.printers.map((p, i) => ({
+        port: i, dialect: p.dialect,
+        ...(p.name === undefined ? {} : { name: p.name }),
+        ...(p.poll === undefined ? {} : { poll: p.poll }),
+        ...(p.flow === undefined ? {} : { flow: p.flow }),
+      })),
       ...(o.window === undefined ? {} : { window: o.window }),
       ...(o.maxChunk === undefined ? {} : { maxChunk: o.maxChunk }),
       ...(o.statusInterval === undefined ? {} : { statusInterval: o.statusInterval }),

@@ -36,6 +36,8 @@ export interface PortOptions {
   backoffCap?: number;
   /** Open this long before the attempt count resets (default 10 s). */
   stableAfter?: number;
+  /** Serial only: RTS/CTS hardware handshake (the OS holds writes while the printer drops CTS, so room shrinks). */
+  rtscts?: boolean;
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 4096;

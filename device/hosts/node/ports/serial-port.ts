@@ -9,13 +9,13 @@ import type { PortOptions, PrinterPort } from './printer-port.js';
 import { StreamPort } from './stream-port.js';
 
 export function serialPort(path: string, baudRate: number, opts: PortOptions = {}): PrinterPort {
-  return new StreamPort(`serial:${path}@${baudRate}`, () => open(path, baudRate), opts);
+  return new StreamPort(`serial:${path}@${baudRate}${opts.rtscts === true ? ' rtscts' : ''}`, () => open(path, baudRate, opts.rtscts === true), opts);
 }
 
-function open(path: string, baudRate: number): Promise<SerialPort> {
+function open(path: string, baudRate: number, rtscts: boolean): Promise<SerialPort> {
   return new Promise((resolve, reject) => {
     // SerialPort's types hide `binding`, but it honours one given (see hangup-safe-binding.ts).
-    const options = { path, baudRate, autoOpen: false, lock: true, binding: hangupSafeBinding } as SerialPortOpenOptions<typeof SerialPort.binding>;
+    const options = { path, baudRate, rtscts, autoOpen: false, lock: true, binding: hangupSafeBinding } as SerialPortOpenOptions<typeof SerialPort.binding>;
     const port = new SerialPort(options);
     port.open((e) => (e ? reject(e) : resolve(port)));
   });

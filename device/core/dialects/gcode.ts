@@ -1,0 +1,306 @@
+// G-code (Marlin-class 3D printers), streamed the way OctoPrint and
+// Moonraker do it:
+//
+// - One line in flight; the printer's `ok` releases the next. A job starts
+//   with `M110 N0`, then every line goes as `N<n> <cmd>*<xor checksum>`,
+//   comments and blank lines stripped.
+// - `Resend: N` (or `rs N`) sends again from line N out of a ring of the last
+//   RING lines; the `ok` that follows releases the resent line. Ten
+//   consecutive requests for one line fail the job "communication stuck".
+// - A line unanswered for LINE_MS (LONG_MS for G28/G29/M400/M600/M109/M190…)
+//   gets an `M105` tickle; any line from the printer (`echo:busy:`,
+//   temperatures) keeps the in-flight line alive. DEAD_AFTER timeouts in a
+//   row: the printer is dead, the port offline, the job failed.
+// - Temperatures (`T:210.0 /210.0 B:60.0 /60.0`) from any line go to the
+//   port status; between jobs an `M105` goes every poll interval.
+// - Emergency commands (M112, M108, M410) jump the queue: written at once,
+//   unnumbered, whatever is in flight (Marlin's emergency parser acts on
+//   them on arrival). M112 kills the printer, so it fails the job.
+// - `start` (the printer reset) or a fatal `Error:` (halted, thermal
+//   runaway, MINTEMP/MAXTEMP) mid-job fails the job; so does losing the port.
+//
+// Pacing and exactly-once: the spool counts as written the job bytes this
+// dialect took, which is the lines handed to the printer (or skipped as
+// comments) plus at most one line being assembled. The dialect holds those
+// lines (ring, line buffer) for as long as the spool holds the job, so a lost
+// server link costs nothing; job.done waits for the `ok` of the last line.
+
+import { ascii, text, type CommandResult, type Dialect, type JobFeed, type PrinterStatus, type Verdict } from './dialect.js';
+import type { Temperature } from '../../../protocol/device-messages.js';
+
+const RING = 32;
+const MAX_LINE = 256;
+const LINE_MS = 30_000;
+const LONG_MS = 600_000;
+const IDLE_MS = 5_000;
+const DEAD_AFTER = 5;
+const MAX_RESENDS = 10;
+const MAX_COMMANDS = 4;
+const MAX_ANSWER_LINES = 16;
+const LONG = /^(G28|G29|G4|M0|M1|M109|M190|M191|M303|M400|M600)(\s|$)/i;
+const EMERGENCY = /^(M112|M108|M410)(\s|$)/i;
+const FATAL = /halted|kill|thermal runaway|MINTEMP|MAXTEMP|heating failed/i;
+const TEMP = /\b(T\d*|B|C|P|H):\s*(-?\d+(?:\.\d+)?)\s*(?:\/\s*(-?\d+(?:\.\d+)?))?/g;
+
+interface InFlight {
+  at: number;
+  limit: number;
+  /** The command result this line's answer goes to. */
+  ref?: string | undefined;
+}
+
+export class Gcode implements Dialect {
+  readonly confirms = true;
+  readonly answering = false;
+  /** A starved stream ruins a 3D print: the spool must not quietly continue one. */
+  readonly stalls = true;
+  status: PrinterStatus | undefined;
+  readonly results: CommandResult[] = [];
+  private job = false;
+  private started = false;
+  private n = 0;
+  private readonly ring: (Uint8Array | undefined)[] = [];
+  private resendFrom: number | undefined;
+  private resendLine = -1;
+  private resends = 0;
+  private inflight: InFlight | undefined;
+  private timeouts = 0;
+  private line: number[] = [];
+  private rx: number[] = [];
+  private urgent: Uint8Array[] = [];
+  private ready: { bytes: Uint8Array; limit: number; ref?: string | undefined } | undefined;
+  private readonly commands: { ref: string; cmd: string }[] = [];
+  private answer: string[] = [];
+  private fatal: Verdict | undefined;
+  private due = 0;
+  private temps: Temperature[] | undefined;
+  private up = true;
+  private seen = -Infinity;
+
+  constructor(private readonly poll: number) {}
+
+  begin(now: number): void {
+    this.job = true;
+    this.started = false;
+    this.fatal = undefined;
+    this.line = [];
+    this.resendFrom = undefined;
+    this.due = now + this.poll;
+  }
+
+  end(): void {
+    this.job = false;
+    this.started = false;
+    this.line = [];
+    this.resendFrom = undefined;
+    if (this.ready?.ref === undefined) this.ready = undefined;
+  }
+
+  link(up: boolean, now: number): void {
+    this.up = up;
+    if (this.job && !up) this.fail('PRINTER_UNREACHABLE', 'printer link lost mid-print; a 3D print is not resumed');
+    this.inflight = undefined;
+    this.ready = undefined;
+    this.rx = [];
+    this.status = undefined;
+    this.timeouts = 0;
+    this.due = now;
+  }
+
+  command(ref: string, cmdIn: string, emergency: boolean): void {
+    const cmd = cmdIn.trim();
+    const bytes = ascii(`${cmd}\n`);
+    const refuse = (code: 'BAD_FIELD' | 'PORT_BUSY', message: string): void => void this.results.push({ ref, ok: false, code, message });
+    if (bytes === undefined || cmd === '' || cmd.includes('\n')) return refuse('BAD_FIELD', 'data must be one line of G-code');
+    if (emergency) {
+      if (!EMERGENCY.test(cmd)) return refuse('BAD_FIELD', 'only M112, M108 and M410 may jump the queue');
+      this.urgent.push(bytes);
+      this.results.push({ ref, ok: true, data: { written: bytes.length } });
+      if (/^M112/i.test(cmd)) {
+        this.status = { state: 'error', detail: 'emergency stop (M112)' };
+        if (this.job) this.fail('PRINTER_ERROR', 'emergency stop (M112)');
+      }
+      return;
+    }
+    if (this.commands.length >= MAX_COMMANDS) return refuse('PORT_BUSY', 'too many printer commands waiting');
+    this.commands.push({ ref, cmd });
+  }
+
+  write(room: number, feed: JobFeed | undefined, now: number): Uint8Array | undefined {
+    this.seen = now;
+    this.expire(now);
+    if (!this.up || room <= 0) return undefined;
+    const urgent = this.urgent[0];
+    if (urgent !== undefined) {
+      if (urgent.length > room) return undefined;
+      this.urgent.shift();
+      return urgent;
+    }
+    if (this.inflight !== undefined || this.fatal !== undefined) return undefined;
+    if (this.ready === undefined) this.ready = this.next(feed, now);
+    const r = this.ready;
+    if (r === undefined || r.bytes.length > room) return undefined;
+    this.ready = undefined;
+    this.inflight = { at: now, limit: r.limit, ref: r.ref };
+    return r.bytes;
+  }
+
+  verdict(sent: boolean): Verdict | undefined {
+    if (this.fatal !== undefined) return this.fatal;
+    if (!sent || !this.started || this.line.length > 0 || this.inflight !== undefined || this.ready !== undefined || this.resendFrom !== undefined) return undefined;
+    return { ok: true };
+  }
+
+  input(bytes: Uint8Array, now: number): void {
+    for (const b of bytes) {
+      if (b === 0x0a) {
+        const line = text(this.rx).trim();
+        this.rx = [];
+        if (line !== '') this.onLine(line, now);
+      } else if (b !== 0x0d && this.rx.length < MAX_LINE) this.rx.push(b);
+    }
+  }
+
+  deadline(): number | undefined {
+    if (!this.up) return undefined;
+    if (this.inflight !== undefined) return this.inflight.at + this.inflight.limit;
+    return this.poll > 0 && this.due > this.seen ? this.due : undefined;
+  }
+
+  /** The next line to send, if any: a resend, M110, a command, a poll, or the job's next line. */
+  private next(feed: JobFeed | undefined, now: number): { bytes: Uint8Array; limit: number; ref?: string | undefined } | undefined {
+    if (this.resendFrom !== undefined) {
+      const bytes = this.ring[this.resendFrom % RING];
+      const cmdLong = bytes !== undefined && LONG.test(text(bytes).replace(/^N\d+ /, ''));
+      this.resendFrom = this.resendFrom + 1 > this.n ? undefined : this.resendFrom + 1;
+      if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS };
+    }
+    if (this.job && !this.started) {
+      this.started = true;
+      this.n = 0;
+      return this.plain('M110 N0', LINE_MS);
+    }
+    const cmd = this.commands.shift();
+    if (cmd !== undefined) {
+      this.answer = [];
+      const r = this.job ? this.numbered(cmd.cmd) : this.plain(cmd.cmd, LONG.test(cmd.cmd) ? LONG_MS : LINE_MS);
+      return { ...r, ref: cmd.ref };
+    }
+    if (this.poll > 0 && now >= this.due) {
+      this.due = now + this.poll;
+      return this.job ? this.numbered('M105') : this.plain('M105', IDLE_MS);
+    }
+    if (!this.job || feed === undefined) return undefined;
+    for (;;) {
+      const view = feed.peek(MAX_LINE);
+      let end = view.indexOf(0x0a);
+      const complete = end >= 0 || (feed.length === view.length && feed.last);
+      if (end < 0) end = view.length;
+      const part = feed.take(Math.min(end + 1, view.length));
+      for (let i = 0; i < part.length; i++) if (part[i] !== 0x0a && this.line.length <= MAX_LINE) this.line.push(part[i] ?? 0);
+      if (this.line.length > MAX_LINE) {
+        this.fail('BAD_FIELD', `a G-code line is longer than ${MAX_LINE} bytes`);
+        return undefined;
+      }
+      if (!complete) {
+        if (feed.length === 0) return undefined;
+        continue;
+      }
+      const cmd = clean(text(this.line));
+      this.line = [];
+      if (cmd !== '') return this.numbered(cmd);
+      if (feed.length === 0) return undefined;
+    }
+  }
+
+  private plain(cmd: string, limit: number): { bytes: Uint8Array; limit: number } {
+    return { bytes: ascii(`${cmd}\n`) ?? new Uint8Array(0), limit };
+  }
+
+  private numbered(cmd: string): { bytes: Uint8Array; limit: number } {
+    const n = ++this.n;
+    const body = `N${n} ${cmd}`;
+    let sum = 0;
+    for (let i = 0; i < body.length; i++) sum ^= body.charCodeAt(i) & 0xff;
+    const bytes = ascii(`${body}*${sum}\n`) ?? new Uint8Array(0);
+    this.ring[n % RING] = bytes;
+    this.resends = 0;
+    return { bytes, limit: LONG.test(cmd) ? LONG_MS : LINE_MS };
+  }
+
+  private onLine(line: string, now: number): void {
+    const f = this.inflight;
+    if (f !== undefined) f.at = now;
+    this.timeouts = 0;
+    if (this.temperatures(line) || this.status === undefined || this.status.state === 'offline') {
+      this.status = { state: this.status?.state === 'error' ? 'error' : 'online', detail: this.status?.state === 'error' ? this.status.detail : undefined, temps: this.temps };
+    }
+    const resend = /^(?:Resend:|rs)\s*N?:?\s*(\d+)/i.exec(line);
+    if (resend !== null) return this.resend(Number(resend[1]));
+    if (line === 'start') {
+      this.status = { state: 'online', temps: this.temps };
+      if (this.job && this.started) this.fail('PRINTER_ERROR', 'printer restarted mid-print');
+      this.inflight = undefined;
+      return;
+    }
+    if (/^Error:/i.test(line) && FATAL.test(line)) {
+      this.status = { state: 'error', detail: line.slice(6, 120).trim() };
+      if (this.job) this.fail('PRINTER_ERROR', line.slice(0, 200));
+      return;
+    }
+    if (f?.ref !== undefined && this.answer.length < MAX_ANSWER_LINES) this.answer.push(line.slice(0, 200));
+    if (!/^ok\b/i.test(line) || f === undefined) return;
+    this.inflight = undefined;
+    if (f.ref !== undefined) this.results.push({ ref: f.ref, ok: true, data: { lines: this.answer } });
+  }
+
+  private resend(n: number): void {
+    if (n === this.resendLine) this.resends++;
+    else {
+      this.resendLine = n;
+      this.resends = 1;
+    }
+    if (this.resends >= MAX_RESENDS) return this.fail('PRINTER_ERROR', `communication stuck: line ${n} resent ${MAX_RESENDS} times`);
+    if (n > this.n || n <= this.n - RING || this.ring[n % RING] === undefined) return this.fail('PRINTER_ERROR', `printer asked for line ${n}, which is no longer held`);
+    this.resendFrom = n;
+    this.ready = undefined;
+  }
+
+  private expire(now: number): void {
+    const f = this.inflight;
+    if (f === undefined || now < f.at + f.limit) return;
+    this.inflight = undefined;
+    if (f.ref !== undefined) this.results.push({ ref: f.ref, ok: false, code: 'TIMEOUT', message: 'no ok from the printer' });
+    if (++this.timeouts >= DEAD_AFTER || (!this.job && f.limit === IDLE_MS)) {
+      this.status = { state: 'offline', detail: `no answer from the printer (${this.timeouts} timeouts)` };
+      if (this.timeouts >= DEAD_AFTER && this.job) this.fail('PRINTER_UNREACHABLE', `printer stopped answering (${this.timeouts} timeouts in a row)`);
+      return;
+    }
+    // Tickle: its `ok` releases the stream; a line the printer lost is then asked for again by number.
+    this.ready = this.plain('M105', f.limit === IDLE_MS ? IDLE_MS : LINE_MS);
+  }
+
+  /** Reads temperatures from a line; true when a target changed (worth a status report at once). */
+  private temperatures(line: string): boolean {
+    if (!line.includes(':')) return false;
+    const temps: Temperature[] = [];
+    for (const m of line.matchAll(TEMP)) {
+      if (temps.length >= 8) break;
+      const name = m[1] ?? '';
+      temps.push({ name, current: Number(m[2]), ...(m[3] === undefined ? {} : { target: Number(m[3]) }) });
+    }
+    if (temps.length === 0) return false;
+    this.temps = temps;
+    return true;
+  }
+
+  private fail(code: 'PRINTER_ERROR' | 'PRINTER_UNREACHABLE' | 'BAD_FIELD', message: string): void {
+    if (this.fatal === undefined && this.job) this.fatal = { ok: false, code, message };
+  }
+}
+
+/** A job line as it goes to the printer: no comment, no line number or checksum of its own, no outer spaces. */
+function clean(line: string): string {
+  const semi = line.indexOf(';');
+  return (semi >= 0 ? line.slice(0, semi) : line).replace(/\*\d+\s*$/, '').replace(/^\s*N\d+\s+/i, '').trim();
+}

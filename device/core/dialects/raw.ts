@@ -1,0 +1,47 @@
+// Raw: bytes go to the port as they come. No status channel and no
+// confirmation: a raw job is done when its last byte went to the port.
+// `printer.command` writes its data between jobs.
+
+import { ascii, type CommandResult, type Dialect, type JobFeed, type Verdict } from './dialect.js';
+
+export class Raw implements Dialect {
+  readonly confirms = false;
+  readonly status = undefined;
+  readonly answering = false;
+  readonly results: CommandResult[] = [];
+  private own: Uint8Array | undefined;
+
+  begin(): void {}
+  end(): void {}
+  input(): void {}
+  link(): void {
+    this.own = undefined;
+  }
+
+  write(room: number, feed: JobFeed | undefined): Uint8Array | undefined {
+    const own = this.own;
+    if (own !== undefined) {
+      if (own.length > room) return undefined;
+      this.own = undefined;
+      return own;
+    }
+    if (feed === undefined || room <= 0 || feed.length === 0) return undefined;
+    return feed.take(room);
+  }
+
+  verdict(sent: boolean): Verdict | undefined {
+    return sent ? { ok: true } : undefined;
+  }
+
+  command(ref: string, text: string, _emergency: boolean, busy: boolean): void {
+    const bytes = ascii(text);
+    if (bytes === undefined) return void this.results.push({ ref, ok: false, code: 'BAD_FIELD', message: 'data must be single-byte characters' });
+    if (busy || this.own !== undefined) return void this.results.push({ ref, ok: false, code: 'PORT_BUSY', message: 'printer is busy with a job' });
+    this.own = bytes;
+    this.results.push({ ref, ok: true, data: { written: bytes.length } });
+  }
+
+  deadline(): undefined {
+    return undefined;
+  }
+}
