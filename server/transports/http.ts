@@ -17,6 +17,7 @@ import { clientFrameLimit } from '../limits.js';
 import { isValidDeviceId, verifyDeviceToken } from '../store/devices.js';
 import { attachClient } from './ws-client.js';
 import { attachDevice } from './ws-device.js';
+import { serveStatic } from './static.js';
 
 export const DEVICE_PATH = '/v1/device';
 export const CLIENT_PATH = '/v1/client';
@@ -96,6 +97,7 @@ function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse): voi
   if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
     return json(res, 200, { ok: true, devices: hub.onlineDeviceCount, clients: hub.clientCount, version: hub.version });
   }
+  if (serveStatic(req, res, path)) return; // the dashboard at /, the browser SDK at /sdk/
   json(res, 404, { ok: false, error: { message: `no route for ${req.method ?? 'GET'} ${path}` } });
 }
 
