@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # System packages the tests and the PTY emulator need beyond npm: socat makes
-# the pseudo-terminal pairs that stand in for a printer's serial cable.
+# the pseudo-terminal pairs that stand in for a printer's serial cable;
+# Chromium is the real browser the dashboard tests drive (test/web, through
+# playwright-core, which cannot download a browser here).
 set -euo pipefail
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

@@ -1,6 +1,8 @@
-// `npm test`: type-check every target, then run every test file under test/
-// with Node's test runner (TypeScript through tsx). Extra arguments narrow the
-// run to files whose path contains one of them, e.g. `npm test -- core`.
+// `npm test`: type-check every target, build the browser SDK and dashboard
+// (build/web, which the server serves and test/web drives), then run every
+// test file under test/ with Node's test runner (TypeScript through tsx).
+// Extra arguments narrow the run to files whose path contains one of them,
+// e.g. `npm test -- core`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +28,9 @@ if (filters.length === 0 && !process.env.PRINTBRIDGE_SKIP_TYPECHECK) {
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.device.json']);
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.moddable.json']);
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.web.json']);
 }
+run(process.execPath, ['--import', 'tsx', 'tools/build-web.ts', ...(filters.length === 0 ? [] : ['--if-stale'])]);
 
 const files = find('test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {

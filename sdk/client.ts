@@ -1,0 +1,695 @@
+// The browser client for the printbridge client API (/v1/client).
+//
+// One connection, one state at a time:
+//
+//   connecting ──open + hello (+ subscribe)──▶ open
+//        ▲                                      │ socket closed / ping unanswered
+//        │ timer                                ▼
+//      backoff ◀──────── (failure funnel: lost()) ─── any state but closed
+//                                                     close(), or a close code
+//   closed ◀─────────────────────────────────────────  that says "do not retry"
+//
+// Every attempt uses a fresh WebSocket; handlers of an old socket are
+// ignored once it is no longer `this.ws`. Delays between attempts are capped
+// exponential with full jitter (backoff.ts), and the attempt counter resets
+// only after a connection stayed open for `stableAfter` ms, so a server that
+// accepts and drops at once is still retried slowly.
+//
+// Requests are correlated by a numeric id and settled by the reply's `re`;
+// each has its own timeout. Requests made while the connection is down wait
+// in a bounded queue and go out once the next connection is open. When a
+// socket drops, requests in flight that are safe to repeat (reads, and
+// job.submit with an idempotency key) are sent again; the others fail with
+// CONNECTION_LOST, because the server may or may not have carried them out.
+//
+// After a reconnect the client resubscribes (if subscribed) and emits the
+// fresh snapshot, and every unfinished print() resubmits its job under the
+// same key: the server answers with the existing job (printed once) and
+// resumes sending that connection the job's updates.
+//
+// Browsers cannot set headers on a WebSocket, so the token travels in the
+// query string (`?token=`); use TLS (wss://) off the LAN.
+
+import type {
+  ClientEvent, ClientRequestBody, DeliveryReport, DeviceView, JobState, JobView, PrinterView, Target,
+} from '../protocol/client-messages.js';
+import { CLOSE, closeName } from '../protocol/errors.js';
+import { PROTOCOL_VERSION, type Version } from '../protocol/version.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { base64, toBytes, type PrintData } from './encoding.js';
+import { defaultHost, type Host, type WebSocketConstructor, type WebSocketLike } from './env.js';
+import { PrintbridgeError } from './errors.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'backoff' | 'closed';
+
+export interface ConnectOptions {
+  /** ws(s):// or http(s):// address of the server (path /v1/client is added); default: the page's own origin. */
+  url?: string;
+  /** The admin token (sent as ?token=). */
+  token: string;
+  /** Default per-call timeout in ms (default 15000); 0 waits forever. */
+  timeout?: number;
+  /** Ping the server after this many ms without hearing from it, and reconnect if the ping goes unanswered (default 30000; 0 = never). */
+  heartbeat?: number;
+  /** Reconnect delays (default base 500 ms, max 30 s, full jitter). */
+  backoff?: BackoffOptions;
+  /** A connection must stay open this long before the backoff starts again from its first step (default 10000). */
+  stableAfter?: number;
+  /** Requests allowed to wait for a connection (default 1000). */
+  maxPending?: number;
+  /** Subscribe to events as soon as connected (and after every reconnect). */
+  subscribe?: boolean;
+  /** A WebSocket implementation, where there is no global one (Node 20: `ws`). */
+  WebSocket?: WebSocketConstructor;
+  /** Timers, randomness and the page origin, for tests. */
+  host?: Partial<Host>;
+}
+
+export interface Snapshot {
+  devices: DeviceView[];
+  printers: PrinterView[];
+  jobs: JobView[];
+}
+
+export interface ServerInfo {
+  server: string;
+  version: string;
+  v: Version;
+}
+
+export interface ControlResult {
+  ref: string;
+  reports: DeliveryReport[];
+}
+
+export interface ClientEvents {
+  /** The connection's state changed. */
+  state: ConnectionState;
+  /** Connected and greeted (and resubscribed, when subscribed); `reconnected` is false the first time. */
+  open: ServerInfo & { reconnected: boolean };
+  /** The connection was lost; `retryIn` is the delay before the next attempt (absent when the client stops). */
+  close: { code: number; reason: string; retryIn?: number };
+  /** The state of everything, after subscribe() and after every reconnect while subscribed. */
+  snapshot: Snapshot;
+  /** The client gave up for good (close code that forbids retrying, incompatible server). */
+  error: PrintbridgeError;
+  /** Every server event, as it arrived. */
+  event: ClientEvent;
+  'job.updated': JobView;
+  'device.online': DeviceView;
+  'device.offline': DeviceView;
+  'device.status': DeviceView;
+  'printer.status': PrinterView;
+  'control.delivered': ControlResult;
+}
+
+export type Op = ClientRequestBody['op'];
+export type RequestFields<O extends Op> = Omit<Extract<ClientRequestBody, { op: O }>, 'op'>;
+
+export interface Results {
+  hello: ServerInfo;
+  ping: 'pong';
+  'devices.list': DeviceView[];
+  'printers.list': PrinterView[];
+  'job.submit': JobView;
+  'job.get': JobView;
+  'jobs.list': JobView[];
+  'job.cancel': JobView;
+  'job.pause': JobView;
+  'job.resume': JobView;
+  'printer.pause': { printer: string; paused: true; jobs: JobView[] };
+  'printer.resume': { printer: string; paused: false; jobs: JobView[] };
+  'printer.cancel': { printer: string; canceled: JobView[] };
+  'control.send': ControlResult;
+  subscribe: Snapshot;
+  unsubscribe: { subscribed: false };
+}
+
+export interface CallOptions {
+  /** This call's timeout in ms (0: none); default the client's `timeout`. */
+  timeout?: number;
+}
+
+export interface PrintOptions {
+  /** Idempotency key; default a random one, so that a resubmission after a reconnect never prints twice. */
+  key?: string;
+  /** Give up waiting after this many ms (the job itself goes on; cancel it if you want it gone). Default: wait. */
+  timeout?: number;
+  /** Called with every update of the job (state, progress). */
+  onUpdate?: (job: JobView) => void;
+}
+
+const FINAL: readonly JobState[] = ['done', 'failed', 'canceled'];
+/** Ops a client may send twice without a second effect. */
+const REPEATABLE = new Set<Op>(['hello', 'ping', 'devices.list', 'printers.list', 'job.get', 'jobs.list', 'subscribe', 'unsubscribe']);
+
+interface Call {
+  readonly id: number;
+  readonly op: Op;
+  readonly text: string;
+  readonly repeatable: boolean;
+  /** Part of a connection's opening sequence: sent at once, never queued or repeated. */
+  readonly direct: boolean;
+  sent: boolean;
+  timer: unknown;
+  resolve(result: unknown): void;
+  reject(error: PrintbridgeError): void;
+}
+
+interface Watch {
+  readonly printer: string;
+  readonly data: string;
+  readonly key: string;
+  job: JobView | undefined;
+  timer: unknown;
+  onUpdate: ((job: JobView) => void) | undefined;
+  resolve(job: JobView): void;
+  reject(error: PrintbridgeError): void;
+}
+
+export class PrintbridgeClient extends Emitter<ClientEvents> {
+  readonly url: string;
+  private readonly host: Host;
+  private readonly WS: WebSocketConstructor;
+  private readonly timeout: number;
+  private readonly heartbeat: number;
+  private readonly stableAfter: number;
+  private readonly maxPending: number;
+  private readonly backoff: BackoffOptions;
+
+  private current: ConnectionState = 'connecting';
+  private ws: WebSocketLike | undefined;
+  private attempt = 0;
+  private everOpen = false;
+  private wantSubscribed: boolean;
+  private nextId = 1;
+  private readonly calls = new Map<number, Call>();
+  private queue: Call[] = [];
+  private readonly watches = new Set<Watch>();
+  private readonly watchById = new Map<string, Watch>();
+  private retryTimer: unknown;
+  private stableTimer: unknown;
+  private idleTimer: unknown;
+  private closeWaiters: Array<() => void> = [];
+  private readonly removeOnline: () => void;
+  private info: ServerInfo | undefined;
+
+  constructor(opts: ConnectOptions) {
+    super();
+    if (typeof opts?.token !== 'string' || opts.token === '') throw new TypeError('connect() needs a token');
+    this.host = { ...defaultHost(), ...opts.host };
+    const WS = opts.WebSocket ?? this.host.WebSocket;
+    if (!WS) throw new TypeError('no WebSocket here: pass connect({ WebSocket }) (in Node 20, the "ws" package)');
+    this.WS = WS;
+    this.url = clientUrl(opts.url, opts.token, this.host.pageOrigin);
+    this.timeout = opts.timeout ?? 15_000;
+    this.heartbeat = opts.heartbeat ?? 30_000;
+    this.stableAfter = opts.stableAfter ?? 10_000;
+    this.maxPending = opts.maxPending ?? 1000;
+    this.backoff = opts.backoff ?? {};
+    this.wantSubscribed = opts.subscribe ?? false;
+    // The browser knows when the network comes back: skip the rest of the wait.
+    this.removeOnline = this.host.onOnline(() => {
+      if (this.current === 'backoff') this.retryNow();
+    });
+    this.openSocket();
+  }
+
+  /** connecting, open, backoff (waiting to reconnect) or closed. */
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The server's hello answer on the current (or last) connection. */
+  get server(): ServerInfo | undefined {
+    return this.info;
+  }
+
+  get subscribed(): boolean {
+    return this.wantSubscribed;
+  }
+
+  /** Resolves once the connection is open (at once if it is); rejects if the client is closed first. */
+  ready(): Promise<void> {
+    if (this.current === 'open') return Promise.resolve();
+    if (this.current === 'closed') return Promise.reject(new PrintbridgeError('CLOSED', 'the client is closed'));
+    return new Promise((resolve, reject) => {
+      const offOpen = this.on('open', () => {
+        offState();
+        offOpen();
+        resolve();
+      });
+      const offState = this.on('state', (s) => {
+        if (s !== 'closed') return;
+        offState();
+        offOpen();
+        reject(new PrintbridgeError('CLOSED', 'the client is closed'));
+      });
+    });
+  }
+
+  /** Sends one request and resolves with its result, or rejects with a PrintbridgeError carrying the server's code. */
+  request<O extends Op>(op: O, fields?: RequestFields<O>, opts: CallOptions = {}): Promise<Results[O]> {
+    const repeatable = REPEATABLE.has(op) || (op === 'job.submit' && typeof (fields as { key?: unknown } | undefined)?.key === 'string');
+    return this.call(op, fields ?? {}, opts.timeout ?? this.timeout, repeatable, false) as Promise<Results[O]>;
+  }
+
+  // --- the API, by name -----------------------------------------------------
+
+  ping(): Promise<'pong'> {
+    return this.request('ping');
+  }
+
+  devices(tag?: string): Promise<DeviceView[]> {
+    return this.request('devices.list', { tag });
+  }
+
+  printers(): Promise<PrinterView[]> {
+    return this.request('printers.list');
+  }
+
+  /** Newest first. */
+  jobs(filter: { printer?: string; state?: JobState; limit?: number } = {}): Promise<JobView[]> {
+    return this.request('jobs.list', filter);
+  }
+
+  job(id: string): Promise<JobView> {
+    return this.request('job.get', { job: id });
+  }
+
+  /** Queues a job and resolves with it at once (queued); see print() to wait for the printer. */
+  submit(printer: string, data: PrintData, opts: { key?: string } = {}): Promise<JobView> {
+    return this.request('job.submit', { printer, data: base64(toBytes(data)), key: opts.key });
+  }
+
+  cancel(job: string): Promise<JobView> {
+    return this.request('job.cancel', { job });
+  }
+
+  pauseJob(job: string): Promise<JobView> {
+    return this.request('job.pause', { job });
+  }
+
+  resumeJob(job: string): Promise<JobView> {
+    return this.request('job.resume', { job });
+  }
+
+  pausePrinter(printer: string): Promise<Results['printer.pause']> {
+    return this.request('printer.pause', { printer });
+  }
+
+  resumePrinter(printer: string): Promise<Results['printer.resume']> {
+    return this.request('printer.resume', { printer });
+  }
+
+  /** Cancels every unfinished job of the printer. */
+  cancelPrinter(printer: string): Promise<Results['printer.cancel']> {
+    return this.request('printer.cancel', { printer });
+  }
+
+  /**
+   * Relays a control message to one device (a device id or {device}), a tag ({tag}) or every device ({all: true})
+   * and resolves with one delivery report per device. `timeout` is how long the server waits for answers.
+   */
+  control(to: Target | string, name: string, args: Record<string, unknown> = {}, opts: { timeout?: number } = {}): Promise<ControlResult> {
+    const target = typeof to === 'string' ? { device: to } : to;
+    const serverWait = opts.timeout ?? 5_000;
+    // The reply comes only after the server stopped waiting for devices.
+    const callTimeout = this.timeout === 0 ? 0 : Math.max(this.timeout, serverWait + 5_000);
+    return this.request('control.send', { to: target, name, args, timeout: opts.timeout }, { timeout: callTimeout });
+  }
+
+  /** Blinks the device's identify LED pattern for `seconds` (default 10). */
+  identify(device: string, seconds?: number): Promise<ControlResult> {
+    return this.control({ device }, 'identify', seconds === undefined ? {} : { seconds });
+  }
+
+  /** Starts receiving events; resolves with (and emits) the snapshot. Repeated after every reconnect. */
+  async subscribe(): Promise<Snapshot> {
+    this.wantSubscribed = true;
+    const snapshot = await this.request('subscribe');
+    this.emit('snapshot', snapshot);
+    return snapshot;
+  }
+
+  async unsubscribe(): Promise<void> {
+    this.wantSubscribed = false;
+    await this.request('unsubscribe');
+  }
+
+  /**
+   * Prints and resolves with the job once it is done (for a printer whose dialect confirms, once printed;
+   * otherwise once every byte reached the printer). Rejects with a PrintbridgeError whose `code` says why:
+   * the job's error code when it failed (PRINTER_ERROR, JOB_INTERRUPTED, JOB_EXPIRED…), JOB_CANCELED when it
+   * was canceled, a request error (UNKNOWN_PRINTER, JOB_TOO_LARGE…) when it was refused, TIMEOUT after
+   * `timeout`. A paused job (paper out) keeps the promise pending until it goes on.
+   */
+  print(printer: string, data: PrintData, opts: PrintOptions = {}): Promise<JobView> {
+    let bytes: string;
+    try {
+      bytes = base64(toBytes(data));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<JobView>((resolve, reject) => {
+      const watch: Watch = {
+        printer, data: bytes, key: opts.key ?? randomKey(this.host.random), job: undefined, timer: undefined,
+        onUpdate: opts.onUpdate, resolve, reject,
+      };
+      this.watches.add(watch);
+      if (opts.timeout !== undefined && opts.timeout > 0) {
+        watch.timer = this.host.setTimeout(() => {
+          this.endWatch(watch, new PrintbridgeError('TIMEOUT', `job ${watch.job?.id ?? '(not yet accepted)'} did not finish within ${opts.timeout} ms`, watch.job));
+        }, opts.timeout);
+      }
+      this.submitWatch(watch);
+    });
+  }
+
+  /** Closes the connection for good: pending calls and prints are rejected with CLOSED. Resolves when the socket is closed. */
+  close(): Promise<void> {
+    if (this.current === 'closed' && !this.ws) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    const ws = this.ws;
+    this.stop(new PrintbridgeError('CLOSED', 'the client was closed'));
+    if (ws) {
+      // Wait for the closing handshake, so that the server has let go of us too.
+      ws.onclose = () => this.flushCloseWaiters();
+      try {
+        ws.close(1000, 'client closed');
+      } catch {
+        this.flushCloseWaiters();
+      }
+    } else this.flushCloseWaiters();
+    return done;
+  }
+
+  // --- connection ------------------------------------------------------------
+
+  private openSocket(): void {
+    this.setState('connecting');
+    let ws: WebSocketLike;
+    try {
+      ws = new this.WS(this.url);
+    } catch (e) {
+      // A malformed URL is our caller's mistake and will not get better.
+      this.stop(new PrintbridgeError('CLOSED', `cannot open ${redact(this.url)}: ${e instanceof Error ? e.message : String(e)}`), true);
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws === ws) void this.handshake(ws);
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws === ws) this.receive(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws === ws) this.lost(ev.code, ev.reason);
+    };
+    ws.onerror = () => {}; // a close event follows and carries the outcome
+  }
+
+  private async handshake(ws: WebSocketLike): Promise<void> {
+    let snapshot: Snapshot | undefined;
+    try {
+      this.info = (await this.call('hello', { v: PROTOCOL_VERSION }, this.timeout, true, true)) as ServerInfo;
+      if (this.wantSubscribed) snapshot = (await this.call('subscribe', {}, this.timeout, true, true)) as Snapshot;
+    } catch (e) {
+      if (this.ws !== ws) return; // the socket went away meanwhile; lost() has dealt with it
+      const err = e instanceof PrintbridgeError ? e : new PrintbridgeError('INTERNAL', String(e));
+      if (err.code === 'VERSION_UNSUPPORTED') return this.stop(err, true);
+      return this.drop(ws, `opening sequence failed: ${err.code}`);
+    }
+    if (this.ws !== ws) return;
+    const reconnected = this.everOpen;
+    this.everOpen = true;
+    this.setState('open');
+    this.stableTimer = this.host.setTimeout(() => (this.attempt = 0), this.stableAfter);
+    this.armHeartbeat(ws);
+    if (snapshot) this.emit('snapshot', snapshot);
+    this.emit('open', { ...this.info, reconnected });
+    const queued = this.queue;
+    this.queue = [];
+    for (const call of queued) this.transmit(call);
+    // Prints that were accepted before the drop: ask again under the same key.
+    for (const watch of this.watches) if (watch.job !== undefined) this.submitWatch(watch);
+  }
+
+  /** The failure funnel: every lost connection ends up here exactly once. */
+  private lost(code: number, reason: string): void {
+    this.ws = undefined;
+    this.clearConnectionTimers();
+    for (const call of [...this.calls.values()]) {
+      if (!call.sent) continue;
+      if (call.direct) this.settle(call, new PrintbridgeError('CONNECTION_LOST', `connection lost during ${call.op}`));
+      else if (call.repeatable) call.sent = false;
+      else this.settle(call, new PrintbridgeError('CONNECTION_LOST', `connection lost before the answer to ${call.op}; it may or may not have been carried out`));
+    }
+    // Unanswered repeatable calls go out again first, in their original order.
+    const again = [...this.calls.values()].filter((c) => !c.sent && !this.queue.includes(c));
+    this.queue = [...again, ...this.queue].sort((a, b) => a.id - b.id);
+    if (this.current === 'closed') return;
+    const rule = Object.values(CLOSE).find((c) => c.code === code);
+    if (rule && !rule.retry) {
+      this.emit('close', { code, reason });
+      return this.stop(new PrintbridgeError(closeName(code) ?? 'CLOSED', `server closed the connection for good (${code}${reason ? ` ${reason}` : ''})`), true);
+    }
+    const delay = backoffDelay(this.attempt, this.host.random, this.backoff);
+    this.attempt++;
+    this.setState('backoff');
+    this.emit('close', { code, reason, retryIn: delay });
+    this.retryTimer = this.host.setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.current === 'backoff') this.openSocket();
+    }, delay);
+  }
+
+  /** Abandons a socket that still looks open (unanswered ping, failed opening) and goes through the funnel. */
+  private drop(ws: WebSocketLike, reason: string): void {
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try {
+      ws.close(1000, reason.slice(0, 100));
+    } catch {
+      // Closing a broken socket may throw; it is abandoned either way.
+    }
+    if (this.ws === ws) this.lost(1006, reason);
+  }
+
+  private retryNow(): void {
+    if (this.retryTimer !== undefined) this.host.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.openSocket();
+  }
+
+  /** Ends the client: no more reconnects; everything pending fails with `error`. */
+  private stop(error: PrintbridgeError, report = false): void {
+    if (this.current === 'closed') return;
+    this.setState('closed');
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws && report) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try {
+        ws.close(1000);
+      } catch {
+        // Already broken.
+      }
+    }
+    this.clearConnectionTimers();
+    if (this.retryTimer !== undefined) this.host.clearTimeout(this.retryTimer);
+    this.removeOnline();
+    this.queue = [];
+    for (const call of [...this.calls.values()]) this.settle(call, error);
+    for (const watch of [...this.watches]) this.endWatch(watch, new PrintbridgeError(error.code, error.message, watch.job));
+    if (report) this.emit('error', error);
+    if (!ws) this.flushCloseWaiters();
+  }
+
+  private flushCloseWaiters(): void {
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private clearConnectionTimers(): void {
+    for (const t of [this.stableTimer, this.idleTimer]) if (t !== undefined) this.host.clearTimeout(t);
+    this.stableTimer = this.idleTimer = undefined;
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.current) return;
+    this.current = state;
+    this.emit('state', state);
+  }
+
+  /** After `heartbeat` ms of silence, ping; no answer within the call timeout means the socket is dead. */
+  private armHeartbeat(ws: WebSocketLike): void {
+    if (this.heartbeat <= 0) return;
+    if (this.idleTimer !== undefined) this.host.clearTimeout(this.idleTimer);
+    this.idleTimer = this.host.setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.ws !== ws) return;
+      this.call('ping', {}, this.timeout || 15_000, true, true).catch((e: PrintbridgeError) => {
+        if (e.code === 'TIMEOUT' && this.ws === ws) this.drop(ws, 'no answer to ping');
+      });
+    }, this.heartbeat);
+  }
+
+  // --- requests --------------------------------------------------------------
+
+  private call(op: Op, fields: object, timeout: number, repeatable: boolean, direct: boolean): Promise<unknown> {
+    if (this.current === 'closed') return Promise.reject(new PrintbridgeError('CLOSED', 'the client is closed'));
+    if (!direct && this.current !== 'open' && this.queue.length >= this.maxPending) {
+      return Promise.reject(new PrintbridgeError('TOO_MANY_PENDING', `more than ${this.maxPending} requests are waiting for a connection`));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const call: Call = {
+        id, op, text: JSON.stringify({ ...fields, op, id }), repeatable, direct, sent: false, timer: undefined, resolve, reject,
+      };
+      this.calls.set(id, call);
+      if (timeout > 0) {
+        call.timer = this.host.setTimeout(() => this.settle(call, new PrintbridgeError('TIMEOUT', `no answer to ${op} within ${timeout} ms`)), timeout);
+      }
+      if (direct || this.current === 'open') this.transmit(call);
+      else this.queue.push(call);
+    });
+  }
+
+  private transmit(call: Call): void {
+    if (!this.calls.has(call.id) || !this.ws) return;
+    try {
+      this.ws.send(call.text);
+      call.sent = true;
+    } catch {
+      // The socket is closing; its close event requeues or fails the call.
+      call.sent = true;
+    }
+  }
+
+  private settle(call: Call, outcome: PrintbridgeError | { result: unknown }): void {
+    if (!this.calls.delete(call.id)) return;
+    if (call.timer !== undefined) this.host.clearTimeout(call.timer);
+    const i = this.queue.indexOf(call);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (outcome instanceof PrintbridgeError) call.reject(outcome);
+    else call.resolve(outcome.result);
+  }
+
+  private receive(data: unknown): void {
+    if (this.ws) this.armHeartbeat(this.ws);
+    if (typeof data !== 'string') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (typeof msg !== 'object' || msg === null) return;
+    const m = msg as Record<string, unknown>;
+    if ('re' in m) {
+      const call = typeof m['re'] === 'number' ? this.calls.get(m['re']) : undefined;
+      if (!call) return;
+      if (m['ok'] === true) this.settle(call, { result: m['result'] });
+      else {
+        const err = (m['error'] ?? {}) as { code?: unknown; message?: unknown };
+        this.settle(call, new PrintbridgeError(String(err.code ?? 'INTERNAL'), String(err.message ?? `${call.op} failed`)));
+      }
+      return;
+    }
+    if (typeof m['event'] === 'string') this.dispatch(m as unknown as ClientEvent);
+  }
+
+  private dispatch(e: ClientEvent): void {
+    if (e.event === 'job.updated') {
+      const watch = this.watchById.get(e.job.id);
+      if (watch) this.track(watch, e.job);
+    }
+    this.emit('event', e);
+    switch (e.event) {
+      case 'job.updated':
+        return this.emit('job.updated', e.job);
+      case 'device.online':
+      case 'device.offline':
+      case 'device.status':
+        return this.emit(e.event, e.device);
+      case 'printer.status':
+        return this.emit('printer.status', e.printer);
+      case 'control.delivered':
+        return this.emit('control.delivered', { ref: e.ref, reports: e.reports });
+    }
+  }
+
+  // --- print() -------------------------------------------------------------------
+
+  private submitWatch(watch: Watch): void {
+    // No call timeout: a print waits through outages (its own `timeout` bounds it).
+    this.call('job.submit', { printer: watch.printer, data: watch.data, key: watch.key }, 0, true, false).then(
+      (job) => this.track(watch, job as JobView),
+      (e: PrintbridgeError) => this.endWatch(watch, e),
+    );
+  }
+
+  private track(watch: Watch, job: JobView): void {
+    if (!this.watches.has(watch)) return;
+    // Replies and events may cross; never go back to an older view of the job.
+    if (watch.job !== undefined && job.updated < watch.job.updated) return;
+    watch.job = job;
+    this.watchById.set(job.id, watch);
+    try {
+      watch.onUpdate?.(job);
+    } catch (e) {
+      Promise.reject(e);
+    }
+    if (job.state === 'done') this.endWatch(watch, job);
+    else if (job.state === 'canceled') this.endWatch(watch, new PrintbridgeError(job.error?.code ?? 'JOB_CANCELED', job.error?.message ?? `job ${job.id} was canceled`, job));
+    else if (job.state === 'failed') this.endWatch(watch, new PrintbridgeError(job.error?.code ?? 'PRINTER_ERROR', job.error?.message ?? `job ${job.id} failed`, job));
+  }
+
+  private endWatch(watch: Watch, outcome: JobView | PrintbridgeError): void {
+    if (!this.watches.delete(watch)) return;
+    if (watch.timer !== undefined) this.host.clearTimeout(watch.timer);
+    if (watch.job) this.watchById.delete(watch.job.id);
+    if (outcome instanceof PrintbridgeError) watch.reject(outcome);
+    else watch.resolve(outcome);
+  }
+}
+
+export function isFinal(state: JobState): boolean {
+  return FINAL.includes(state);
+}
+
+/** The /v1/client URL with the token in the query. */
+export function clientUrl(url: string | undefined, token: string, pageOrigin: string | undefined): string {
+  let base = url ?? pageOrigin;
+  if (base === undefined) throw new TypeError('connect() needs a url outside a web page');
+  if (base.startsWith('/')) {
+    if (pageOrigin === undefined) throw new TypeError(`a relative url (${base}) needs a web page`);
+    base = pageOrigin + base;
+  }
+  const m = /^(wss?|https?):\/\/([^/?#]+)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(base);
+  if (!m) throw new TypeError(`url must be ws(s):// or http(s)://, not ${base}`);
+  const scheme = m[1]!.toLowerCase();
+  const ws = scheme === 'https' || scheme === 'wss' ? 'wss' : 'ws';
+  let path = (m[3] ?? '').replace(/\/+$/, '');
+  if (!/\/v1\/client$/.test(path)) path = `${path}/v1/client`;
+  const query = (m[4] ?? '').replace(/^\?/, '').split('&').filter((p) => p !== '' && !p.startsWith('token='));
+  query.push(`token=${encodeURIComponent(token)}`);
+  return `${ws}://${m[2]!}${path}?${query.join('&')}`;
+}
+
+function redact(url: string): string {
+  return url.replace(/token=[^&]*/, 'token=…');
+}
+
+function randomKey(random: () => number): string {
+  let s = '';
+  while (s.length < 20) s += Math.floor(random() * 36 ** 5).toString(36).padStart(5, '0');
+  return `sdk-${s.slice(0, 20)}`;
+}
+
+/** Opens a client; it connects (and reconnects) by itself. */
+export function connect(opts: ConnectOptions): PrintbridgeClient {
+  return new PrintbridgeClient(opts);
+}

@@ -1,0 +1,25 @@
+// printbridge browser SDK: connect to a printbridge server from a web page
+// (or any JavaScript runtime with a WebSocket), list devices and printers,
+// print and wait for the printer, follow live events.
+//
+//   import { connect } from 'printbridge/sdk';          // or <script src="/sdk/printbridge.js"> → window.printbridge
+//   const pb = connect({ url: 'https://printers.example', token });
+//   pb.on('printer.status', (p) => console.log(p.id, p.status));
+//   const job = await pb.print('shop-1/0', 'Hello\n\n\n');   // resolves when the job is done
+
+export { connect, clientUrl, isFinal, PrintbridgeClient } from './client.js';
+export type {
+  CallOptions, ClientEvents, ConnectionState, ConnectOptions, ControlResult, Op, PrintOptions, RequestFields, Results, ServerInfo, Snapshot,
+} from './client.js';
+export { backoffDelay, backoffWindow, type BackoffOptions } from './backoff.js';
+export { base64, toBytes, utf8, type PrintData } from './encoding.js';
+export type { WebSocketConstructor, WebSocketLike } from './env.js';
+export { PrintbridgeError, type SdkErrorCode } from './errors.js';
+export { LiveState, type LiveChange } from './live.js';
+export { testPage } from './test-page.js';
+export type {
+  ClientEvent, DeliveryReport, DeliveryStatus, DeviceView, JobState, JobView, PrinterView, Target,
+} from '../protocol/client-messages.js';
+export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
+export type { ErrorCode, ProtocolError } from '../protocol/errors.js';
+export { PROTOCOL_VERSION } from '../protocol/version.js';

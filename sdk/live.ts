@@ -1,0 +1,86 @@
+// A live picture of the server: devices, printers and jobs kept up to date
+// from the subscribe snapshot and the events after it. A page draws from it
+// and redraws on `change`; after a reconnect the fresh snapshot replaces
+// everything, so nothing stale survives an outage.
+//
+// Bounded: finished jobs beyond `maxJobs` are forgotten, oldest first.
+
+import type { DeviceView, JobView, PrinterView } from '../protocol/client-messages.js';
+import type { PrintbridgeClient, Snapshot } from './client.js';
+import { isFinal } from './client.js';
+import { Emitter } from './emitter.js';
+
+export interface LiveChange {
+  /** What changed: everything (a snapshot), or one device, printer or job. */
+  kind: 'snapshot' | 'device' | 'printer' | 'job';
+  id?: string;
+}
+
+export class LiveState extends Emitter<{ change: LiveChange }> {
+  readonly devices = new Map<string, DeviceView>();
+  readonly printers = new Map<string, PrinterView>();
+  readonly jobs = new Map<string, JobView>();
+  private readonly offs: Array<() => void>;
+
+  constructor(readonly client: PrintbridgeClient, private readonly maxJobs = 500) {
+    super();
+    const device = (d: DeviceView): void => {
+      this.devices.set(d.id, d);
+      this.emit('change', { kind: 'device', id: d.id });
+    };
+    this.offs = [
+      client.on('snapshot', (s) => this.load(s)),
+      client.on('device.online', device),
+      client.on('device.offline', device),
+      client.on('device.status', device),
+      client.on('printer.status', (p) => {
+        this.printers.set(p.id, p);
+        this.emit('change', { kind: 'printer', id: p.id });
+      }),
+      client.on('job.updated', (j) => this.job(j)),
+    ];
+  }
+
+  /** Subscribes (if the client is not yet) and resolves with the first snapshot. */
+  async start(): Promise<void> {
+    await this.client.subscribe();
+  }
+
+  /** Stops following the client (does not unsubscribe it). */
+  detach(): void {
+    for (const off of this.offs) off();
+  }
+
+  /** Jobs newest first. */
+  jobList(): JobView[] {
+    return [...this.jobs.values()].sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : -1));
+  }
+
+  private load(s: Snapshot): void {
+    this.devices.clear();
+    this.printers.clear();
+    this.jobs.clear();
+    for (const d of s.devices) this.devices.set(d.id, d);
+    for (const p of s.printers) this.printers.set(p.id, p);
+    for (const j of s.jobs) this.jobs.set(j.id, j);
+    this.trim();
+    this.emit('change', { kind: 'snapshot' });
+  }
+
+  private job(j: JobView): void {
+    const known = this.jobs.get(j.id);
+    if (known && j.updated < known.updated) return;
+    this.jobs.set(j.id, j);
+    this.trim();
+    this.emit('change', { kind: 'job', id: j.id });
+  }
+
+  private trim(): void {
+    if (this.jobs.size <= this.maxJobs) return;
+    const finished = [...this.jobs.values()].filter((j) => isFinal(j.state)).sort((a, b) => a.created - b.created);
+    for (const j of finished) {
+      if (this.jobs.size <= this.maxJobs) break;
+      this.jobs.delete(j.id);
+    }
+  }
+}

@@ -1,0 +1,278 @@
+// The browser SDK against a real server over real sockets: the bundle that
+// browsers load (build/web/sdk/printbridge.mjs), run in Node with `ws` as its
+// WebSocket. Reconnects go through a TCP proxy that cuts every connection;
+// timeouts and close codes use a plain `ws` server that answers nothing.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createContext, runInContext } from 'node:vm';
+import { after, before, test } from 'node:test';
+import { WebSocketServer } from 'ws';
+import type { PrintbridgeClient } from '../../sdk/index.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { eventually, FakeDevice, registerDevice } from '../server/peers.js';
+import { loadSdk, nextEvent, NodeWebSocket, printingDevice, SDK_CLASSIC, type SdkModule } from './sdk-fixture.js';
+
+const TOKEN = 'test-admin-token';
+let sdk: SdkModule;
+let t: TestServer;
+const clients: PrintbridgeClient[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+
+before(async () => {
+  sdk = await loadSdk();
+  t = await startTestServer();
+});
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  for (const c of cleanups) await c();
+  await t.close();
+});
+
+function client(opts: Partial<Parameters<SdkModule['connect']>[0]> = {}): PrintbridgeClient {
+  const c = sdk.connect({ url: t.server.url, token: TOKEN, WebSocket: NodeWebSocket, backoff: { base: 20, max: 100 }, ...opts });
+  clients.push(c);
+  return c;
+}
+
+test('connects with the token in the query, says hello and answers calls', { timeout: 30_000 }, async () => {
+  const c = client();
+  assert.match(c.url, /^ws:\/\/127\.0\.0\.1:\d+\/v1\/client\?token=test-admin-token$/);
+  await c.ready();
+  assert.equal(c.state, 'open');
+  assert.equal(c.server?.server, 'printbridge');
+  assert.equal(await c.ping(), 'pong');
+  assert.ok(Array.isArray(await c.devices()));
+  assert.ok(Array.isArray(await c.printers()));
+});
+
+test('a server error rejects with its code; unknown printer, unknown job', { timeout: 30_000 }, async () => {
+  const c = client();
+  await assert.rejects(c.job('no-such-job'), (e: Error & { code: string }) => e.code === 'UNKNOWN_JOB' && e instanceof sdk.PrintbridgeError);
+  await assert.rejects(c.print('nobody/0', 'hello'), (e: Error & { code: string }) => e.code === 'UNKNOWN_PRINTER');
+});
+
+test('print() resolves once the printer finished, with exactly the bytes sent', { timeout: 30_000 }, async () => {
+  const d = await printingDevice(t, 'print-ok');
+  const c = client();
+  const updates: string[] = [];
+  const data = new Uint8Array(5000).map((_, i) => (i * 7) & 255);
+  const job = await c.print('print-ok/0', data, { onUpdate: (j) => updates.push(j.state) });
+  assert.equal(job.state, 'done');
+  assert.equal(job.size, 5000);
+  assert.deepEqual(new Uint8Array(d.received.get(job.id)!), data);
+  assert.equal(updates.at(-1), 'done');
+  // Text is sent as UTF-8.
+  const text = await c.print('print-ok/0', 'Grüße ✓ 🍕\n');
+  assert.equal(d.received.get(text.id)!.toString('utf8'), 'Grüße ✓ 🍕\n');
+  d.dev.close();
+});
+
+test('print() rejects with the job error code when the printer fails it, and with JOB_CANCELED when canceled', { timeout: 30_000 }, async () => {
+  let holdId = '';
+  const d = await printingDevice(t, 'print-bad', { outcome: (id) => (id === holdId ? { hold: true } : { fail: 'PRINTER_ERROR' }) });
+  const c = client();
+  await assert.rejects(c.print('print-bad/0', 'x'), (e: Error & { code: string; job?: { state: string } }) => {
+    assert.equal(e.code, 'PRINTER_ERROR');
+    assert.equal(e.job?.state, 'failed');
+    return true;
+  });
+  // A job the device holds on to, canceled from another client.
+  const other = client();
+  const outcome = c.print('print-bad/0', 'never finishes', { onUpdate: (j) => (holdId = j.id) }).then(
+    () => undefined,
+    (e: Error & { code: string }) => e,
+  );
+  await eventually(() => holdId !== '' && d.received.has(holdId), 'the device got the job');
+  await other.cancel(holdId);
+  assert.equal((await outcome)?.code, 'JOB_CANCELED');
+  d.dev.close();
+});
+
+test('subscribe() delivers a snapshot and then typed events', { timeout: 30_000 }, async () => {
+  const c = client();
+  const snap = await c.subscribe();
+  assert.ok(Array.isArray(snap.devices) && Array.isArray(snap.printers) && Array.isArray(snap.jobs));
+  const online = nextEvent(c, 'device.online', (d) => (d.id === 'events-1' ? d : undefined));
+  const d = await printingDevice(t, 'events-1');
+  const dev = await online;
+  assert.equal(dev.online, true);
+  const paperOut = nextEvent(c, 'printer.status', (p) => (p.id === 'events-1/0' && p.status === 'paper-out' ? p : undefined));
+  d.status('paper-out', { detail: 'paper end sensor' });
+  assert.equal((await paperOut).detail, 'paper end sensor');
+  const delivered = nextEvent(c, 'control.delivered', (r) => r);
+  const result = await c.identify('events-1', 3);
+  assert.deepEqual(result.reports.map((r) => [r.device, r.status]), [['events-1', 'ok']]);
+  assert.equal((await delivered).ref, result.ref);
+  const offline = nextEvent(c, 'device.offline', (x) => (x.id === 'events-1' ? x : undefined));
+  d.dev.close();
+  assert.equal((await offline).online, false);
+});
+
+test('reconnects after the link is cut, resubscribes and delivers a fresh snapshot', { timeout: 30_000 }, async () => {
+  const proxy = await startTcpProxy(t.server.port);
+  cleanups.push(() => proxy.close());
+  const c = client({ url: `http://127.0.0.1:${proxy.port}`, subscribe: true });
+  const first = await nextEvent(c, 'snapshot');
+  assert.ok(Array.isArray(first.devices));
+  await c.ready();
+
+  const closed = nextEvent(c, 'close');
+  const snapshotAgain = nextEvent(c, 'snapshot');
+  const reopened = nextEvent(c, 'open', (o) => (o.reconnected ? o : undefined));
+  // While the link is down, a device comes online: only the new snapshot can tell.
+  proxy.setRefusing(true);
+  const d = await printingDevice(t, 'while-away');
+  const close = await closed;
+  assert.equal(typeof close.retryIn, 'number');
+  assert.ok(close.retryIn! >= 0 && close.retryIn! < 100, `retryIn ${close.retryIn} is inside the backoff window`);
+  proxy.setRefusing(false);
+  await reopened;
+  const snap = await snapshotAgain;
+  assert.ok(snap.devices.some((x) => x.id === 'while-away' && x.online), 'the fresh snapshot shows what happened while away');
+  // Calls work again, and events flow (the subscription was renewed).
+  assert.equal(await c.ping(), 'pong');
+  const offline = nextEvent(c, 'device.offline', (x) => (x.id === 'while-away' ? x : undefined));
+  d.dev.close();
+  await offline;
+});
+
+test('a print survives a cut link: resubmitted under its key, printed once, resolved once', { timeout: 30_000 }, async () => {
+  const proxy = await startTcpProxy(t.server.port);
+  cleanups.push(() => proxy.close());
+  const d = await printingDevice(t, 'cut-print', { outcome: () => ({ hold: true }) });
+  const c = client({ url: `http://127.0.0.1:${proxy.port}` });
+  await c.ready();
+  let jobId = '';
+  const printing = c.print('cut-print/0', 'survives', { onUpdate: (j) => (jobId = j.id) });
+  await eventually(() => jobId !== '' && d.received.has(jobId), 'the device got the job');
+  const reopened = nextEvent(c, 'open', (o) => (o.reconnected ? o : undefined));
+  proxy.cut();
+  await reopened;
+  // The device finishes the job while the SDK is on its new connection.
+  d.dev.sendJson({ t: 'job.done', id: jobId });
+  const job = await printing;
+  assert.equal(job.id, jobId);
+  assert.equal(job.state, 'done');
+  const all = await c.jobs({ printer: 'cut-print/0' });
+  assert.equal(all.length, 1, 'the resubmission did not create a second job');
+  d.dev.close();
+});
+
+test('requests made while disconnected wait for the connection; non-repeatable ones in flight fail with CONNECTION_LOST', { timeout: 30_000 }, async () => {
+  const proxy = await startTcpProxy(t.server.port);
+  cleanups.push(() => proxy.close());
+  proxy.setRefusing(true);
+  const c = client({ url: `http://127.0.0.1:${proxy.port}` });
+  const devices = c.devices();
+  await nextEvent(c, 'close');
+  proxy.setRefusing(false);
+  assert.ok(Array.isArray(await devices), 'the queued call went out once connected');
+  assert.equal(c.state, 'open');
+
+  // A device that never answers control messages keeps a control.send in flight.
+  const token = registerDevice(t, 'mute');
+  const mute = await FakeDevice.connect(t, 'mute', token);
+  const control = c.control('mute', 'identify', {}, { timeout: 30_000 }).then(
+    () => undefined,
+    (e: Error & { code: string }) => e,
+  );
+  await mute.json((m) => m['t'] === 'control', 'the control message');
+  const list = c.jobs();
+  proxy.cut();
+  assert.equal((await control)?.code, 'CONNECTION_LOST', 'control.send may have been carried out: not repeated');
+  assert.ok(Array.isArray(await list), 'a read in flight is repeated on the next connection');
+  mute.close();
+});
+
+/** A plain WebSocket server that answers hello (if asked to) and nothing else. */
+async function silentServer(answerHello: boolean): Promise<{ port: number; connections: () => number }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+  let connections = 0;
+  wss.on('connection', (ws) => {
+    connections++;
+    ws.on('error', () => {});
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { id: number; op: string };
+      if (answerHello && m.op === 'hello') ws.send(JSON.stringify({ re: m.id, ok: true, result: { server: 'silent', version: '0', v: [1, 1] } }));
+    });
+  });
+  return { port: (wss.address() as { port: number }).port, connections: () => connections };
+}
+
+test('an unanswered hello fails the opening: the socket is dropped and a fresh one tried', { timeout: 30_000 }, async () => {
+  const s = await silentServer(false);
+  const c = client({ url: `ws://127.0.0.1:${s.port}`, timeout: 300 });
+  await eventually(() => s.connections() >= 2, 'a fresh socket after the unanswered hello');
+  assert.notEqual(c.state, 'open');
+  await c.close();
+  assert.equal(c.state, 'closed');
+  await assert.rejects(c.ping(), (e: Error & { code: string }) => e.code === 'CLOSED');
+});
+
+test('per-call timeout, and the heartbeat drops a connection whose pings go unanswered', { timeout: 30_000 }, async () => {
+  const s = await silentServer(true);
+  const c = client({ url: `ws://127.0.0.1:${s.port}`, timeout: 300, heartbeat: 200 });
+  await c.ready();
+  assert.equal(c.server?.server, 'silent');
+  await assert.rejects(c.ping(), (e: Error & { code: string }) => e.code === 'TIMEOUT');
+  // Idle 200 ms → ping → no answer in 300 ms → the socket is given up and another opened.
+  await eventually(() => s.connections() >= 2, 'a reconnect after the unanswered heartbeat');
+  await c.close();
+});
+
+test('a close code that forbids retrying stops the client with that code', { timeout: 30_000 }, async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+  let connections = 0;
+  wss.on('connection', (ws) => {
+    connections++;
+    ws.close(4006, 'revoked');
+  });
+  const port = (wss.address() as { port: number }).port;
+  const c = client({ url: `ws://127.0.0.1:${port}` });
+  const error = await nextEvent(c, 'error');
+  assert.equal(error.code, 'REVOKED');
+  assert.equal(c.state, 'closed');
+  assert.equal(connections, 1);
+});
+
+test('a wrong token never opens; the client keeps retrying with backoff until closed', { timeout: 30_000 }, async () => {
+  const c = client({ token: 'wrong' });
+  const closes: number[] = [];
+  c.on('close', (e) => closes.push(e.retryIn ?? -1));
+  await eventually(() => closes.length >= 3, 'three refused attempts');
+  assert.ok(closes.every((d) => d >= 0 && d < 100));
+  assert.notEqual(c.state, 'open');
+  await c.close();
+  assert.equal(c.state, 'closed');
+});
+
+test('the classic script defines the global printbridge', { timeout: 30_000 }, () => {
+  const context = createContext({});
+  runInContext(readFileSync(SDK_CLASSIC, 'utf8'), context);
+  const pb = (context as { printbridge?: Partial<SdkModule> }).printbridge;
+  assert.equal(typeof pb?.connect, 'function');
+  assert.equal(typeof pb?.testPage, 'function');
+  assert.throws(() => pb!.connect!({ token: 'x' }), /WebSocket|url/);
+});
+
+test('encoding and backoff: base64 and UTF-8 agree with Node, delays stay inside the capped window', { timeout: 30_000 }, () => {
+  for (const n of [0, 1, 2, 3, 4, 1000, 65_537]) {
+    const bytes = new Uint8Array(n).map((_, i) => (i * 31 + n) & 255);
+    assert.equal(sdk.base64(bytes), Buffer.from(bytes).toString('base64'), `base64 of ${n} bytes`);
+  }
+  for (const s of ['', 'abc', 'Grüße', '✓ 🍕 \u{10FFFF}', 'lone \ud800 surrogate']) assert.deepEqual(Buffer.from(sdk.utf8(s)), Buffer.from(s, 'utf8'));
+  assert.equal(sdk.backoffWindow(0, { base: 500, max: 30_000 }), 500);
+  assert.equal(sdk.backoffWindow(3, { base: 500, max: 30_000 }), 4000);
+  assert.equal(sdk.backoffWindow(50, { base: 500, max: 30_000 }), 30_000);
+  assert.equal(sdk.backoffDelay(3, () => 0.999, { base: 500, max: 30_000 }), 3996);
+  assert.equal(sdk.backoffDelay(3, () => 0, { base: 500, max: 30_000 }), 0);
+  assert.equal(sdk.clientUrl('https://x.example/pb/', 'a b', undefined), 'wss://x.example/pb/v1/client?token=a%20b');
+  assert.equal(sdk.clientUrl('/v1/client', 't', 'ws://here:1'), 'ws://here:1/v1/client?token=t');
+});

@@ -1,0 +1,162 @@
+// The dashboard served at /: a page a shop owner keeps open. It connects
+// through the browser SDK (same origin, admin token from the URL fragment or
+// localStorage), subscribes, and redraws from the SDK's LiveState at most
+// once per animation frame. Sections: printers, devices, jobs, a control
+// form, an activity log. See app.ts for what they share.
+
+import { connect, LiveState, type PrintbridgeClient } from '../sdk/index.js';
+import { activityLog, followEvents } from './activity.js';
+import type { App } from './app.js';
+import { broadcastSection } from './broadcast.js';
+import { devicesSection } from './devices.js';
+import { byId, h, setAttr, setText } from './dom.js';
+import type { Tone } from './format.js';
+import { jobsSection } from './jobs.js';
+import { printersSection } from './printers.js';
+import { saveToken, savedToken, tokenFromFragment } from './token.js';
+
+const TOAST_MS = 6000;
+const HEALTH_EVERY_MS = 30_000;
+
+function toaster(): (text: string, tone?: Tone) => void {
+  const region = byId('toasts');
+  return (text, tone = 'neutral') => {
+    const el = h('div', { class: 'toast', text, attrs: { 'data-tone': tone } });
+    region.append(el);
+    while (region.childElementCount > 4) region.firstElementChild?.remove();
+    setTimeout(() => el.remove(), TOAST_MS);
+  };
+}
+
+function askForToken(message = ''): void {
+  const dialog = byId<HTMLDialogElement>('token-dialog');
+  setText(byId('token-error'), message);
+  byId('token-error').hidden = message === '';
+  if (!dialog.open) dialog.showModal();
+  byId<HTMLInputElement>('token-input').focus();
+}
+
+function setupTokenDialog(): void {
+  byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
+    const token = byId<HTMLInputElement>('token-input').value.trim();
+    if (token === '') {
+      e.preventDefault();
+      return;
+    }
+    saveToken(token);
+    location.reload();
+  });
+  byId('change-token').addEventListener('click', () => askForToken());
+}
+
+async function serverReachable(): Promise<{ clients: number } | undefined> {
+  try {
+    const res = await fetch('/healthz', { cache: 'no-store' });
+    return res.ok ? ((await res.json()) as { clients: number }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function start(token: string): PrintbridgeClient {
+  const client = connect({ token, subscribe: true });
+  const live = new LiveState(client);
+  const activity = activityLog();
+  const app: App = { client, live, log: activity.log, toast: toaster(), sent: new Map() };
+  const renders = [printersSection(app), devicesSection(app), jobsSection(app), broadcastSection(app)];
+  const conn = byId('conn');
+  const connText = byId('conn-text');
+  const summary = byId('summary');
+  let clients: number | undefined;
+
+  const renderSummary = (): void => {
+    const devices = [...live.devices.values()];
+    const printers = [...live.printers.values()];
+    const trouble = printers.filter((p) => ['paper-out', 'cover-open', 'error'].includes(p.status)).length;
+    setText(
+      summary,
+      [
+        `${devices.filter((d) => d.online).length}/${devices.length} devices online`,
+        `${printers.length} printer${printers.length === 1 ? '' : 's'}`,
+        clients !== undefined ? `${clients} client${clients === 1 ? '' : 's'} connected` : '',
+      ].filter(Boolean).join(' · '),
+    );
+    document.title = trouble ? `(${trouble}) printer needs attention — printbridge` : 'printbridge';
+  };
+  let scheduled = false;
+  const render = (): void => {
+    scheduled = false;
+    for (const r of renders) r();
+    renderSummary();
+  };
+  live.on('change', () => {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(render);
+  });
+  followEvents(app);
+
+  const health = async (): Promise<void> => {
+    const h = await serverReachable();
+    clients = h?.clients;
+    renderSummary();
+  };
+  setInterval(() => void health(), HEALTH_EVERY_MS);
+
+  let everOpen = false;
+  let countdown: ReturnType<typeof setInterval> | undefined;
+  client.on('state', (state) => {
+    setAttr(conn, 'data-state', state);
+    if (state === 'connecting') setText(connText, 'Connecting…');
+    if (state === 'closed') setText(connText, 'Disconnected');
+    document.body.dataset['conn'] = state;
+  });
+  client.on('open', (info) => {
+    everOpen = true;
+    if (countdown) clearInterval(countdown);
+    setText(connText, `Connected · ${info.server} ${info.version}`);
+    app.log(info.reconnected ? 'Reconnected; everything shown is fresh' : `Connected to ${info.server} ${info.version}`, 'ok');
+    byId<HTMLDialogElement>('token-dialog').close();
+    void health();
+  });
+  client.on('close', (e) => {
+    if (countdown) clearInterval(countdown);
+    if (e.retryIn === undefined) return;
+    let left = Math.ceil(e.retryIn / 1000);
+    const tick = (): void => setText(connText, left > 0 ? `Connection lost · retrying in ${left} s` : 'Connection lost · retrying…');
+    tick();
+    countdown = setInterval(() => {
+      left--;
+      tick();
+      if (left <= 0 && countdown) clearInterval(countdown);
+    }, 1000);
+    if (everOpen) app.log(`Connection lost (${e.code}); retrying`, 'warn');
+    else {
+      // Never connected: if the server answers HTTP, the token is what it refuses.
+      void serverReachable().then((ok) => {
+        if (ok && !everOpen) askForToken('The server did not accept this token. Paste the admin token again.');
+      });
+    }
+  });
+  client.on('error', (e) => app.log(`Stopped: ${e.message}`, 'bad'));
+  render();
+  return client;
+}
+
+function main(): void {
+  setupTokenDialog();
+  const fromFragment = tokenFromFragment();
+  if (fromFragment) saveToken(fromFragment);
+  const token = fromFragment ?? savedToken();
+  if (!token) {
+    setAttr(byId('conn'), 'data-state', 'closed');
+    setText(byId('conn-text'), 'Not connected');
+    askForToken();
+    return;
+  }
+  const client = start(token);
+  // For people poking around in the console.
+  (window as unknown as { printbridgeClient: PrintbridgeClient }).printbridgeClient = client;
+}
+
+main();

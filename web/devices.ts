@@ -1,0 +1,80 @@
+// The devices table: online state, firmware, signal, memory, LED, tags, and
+// an identify button that blinks the board so someone can find it.
+
+import type { DeviceView } from '../sdk/index.js';
+import { describe, type App } from './app.js';
+import { byId, h, KeyedList, setAttr, setText, type Row } from './dom.js';
+import { bytes, duration, signalBars, time } from './format.js';
+
+export function devicesSection(app: App): () => void {
+  const list = new KeyedList<DeviceView>(byId('device-rows'), (d) => d.id, (d) => deviceRow(app, d));
+  return () => {
+    const devices = [...app.live.devices.values()].sort((a, b) => Number(b.online) - Number(a.online) || a.id.localeCompare(b.id));
+    list.sync(devices);
+    setText(byId('devices-count'), devices.length ? `${devices.filter((d) => d.online).length} of ${devices.length} online` : '');
+    byId('devices-empty').hidden = devices.length > 0;
+  };
+}
+
+function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
+  const id = first.id;
+  const name = h('th', { attrs: { scope: 'row' } });
+  const status = h('span', { class: 'badge' });
+  const seen = h('span', { class: 'muted small' });
+  const fw = h('td');
+  const bars = h('span', { class: 'bars', attrs: { 'aria-hidden': 'true' } }, h('i'), h('i'), h('i'), h('i'));
+  const rssi = h('span');
+  const heap = h('td');
+  const led = h('span', { class: 'led' });
+  const ledText = h('span');
+  const tags = h('td');
+  const address = h('td', { class: 'mono' });
+  const identify = h('button', { text: 'Identify', attrs: { type: 'button', 'aria-label': `Identify ${id}` } });
+  identify.addEventListener('click', () => {
+    identify.disabled = true;
+    app.client
+      .identify(id, 10)
+      .then(
+        (r) => {
+          const report = r.reports.find((x) => x.device === id);
+          const status = report?.status ?? 'no report';
+          app.toast(`Identify ${id}: ${status}${report?.code ? ` (${report.code})` : ''}`, status === 'ok' ? 'ok' : 'warn');
+        },
+        (e) => app.toast(`Identify ${id} failed — ${describe(e)}`, 'bad'),
+      )
+      .finally(() => (identify.disabled = false));
+  });
+  const el = h(
+    'tr',
+    {},
+    name,
+    h('td', {}, status, ' ', seen),
+    fw,
+    h('td', { class: 'signal' }, bars, rssi),
+    heap,
+    h('td', {}, led, ledText),
+    tags,
+    address,
+    h('td', { class: 'actions' }, identify),
+  );
+  return {
+    el,
+    update(d) {
+      setText(name, d.id);
+      setText(status, d.online ? 'Online' : 'Offline');
+      setAttr(status, 'data-tone', d.online ? 'ok' : 'off');
+      setText(seen, d.online ? (d.uptime !== undefined ? `up ${duration(d.uptime)}` : '') : d.lastSeen ? `last seen ${time(d.lastSeen)}` : 'never seen');
+      setText(fw, d.fw ?? '—');
+      const n = signalBars(d.rssi);
+      setAttr(bars, 'data-bars', String(n));
+      setText(rssi, d.rssi !== undefined ? `${d.rssi} dBm` : 'wired / —');
+      setText(heap, bytes(d.heap));
+      setAttr(led, 'data-pattern', d.online ? d.led ?? 'off' : 'off');
+      setText(ledText, d.online ? d.led ?? '—' : '—');
+      tags.replaceChildren(...(d.tags.length ? d.tags.map((t) => h('span', { class: 'tag', text: t })) : ['—']));
+      setText(address, d.address ?? '—');
+      setAttr(el, 'data-online', String(d.online));
+      identify.hidden = !d.online;
+    },
+  };
+}

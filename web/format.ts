@@ -1,0 +1,68 @@
+// How values read on the dashboard: sizes, times, signal, states.
+
+import type { JobState, PrinterState } from '../sdk/index.js';
+
+export type Tone = 'ok' | 'busy' | 'warn' | 'bad' | 'off' | 'neutral';
+
+export function bytes(n: number | undefined): string {
+  if (n === undefined) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function time(ms: number | undefined): string {
+  if (ms === undefined) return '—';
+  const d = new Date(ms);
+  const today = new Date();
+  const sameDay = d.toDateString() === today.toDateString();
+  return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
+export function duration(seconds: number | undefined): string {
+  if (seconds === undefined) return '—';
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+/** 0–4 bars from a Wi-Fi RSSI in dBm. */
+export function signalBars(rssi: number | undefined): number {
+  if (rssi === undefined) return 0;
+  if (rssi >= -55) return 4;
+  if (rssi >= -67) return 3;
+  if (rssi >= -75) return 2;
+  if (rssi >= -85) return 1;
+  return 0;
+}
+
+export const PRINTER_LABEL: Record<PrinterState, [string, Tone]> = {
+  online: ['Ready', 'ok'],
+  busy: ['Printing', 'busy'],
+  'paper-out': ['Paper out', 'bad'],
+  'paper-low': ['Paper low', 'warn'],
+  'cover-open': ['Cover open', 'bad'],
+  error: ['Error', 'bad'],
+  offline: ['Offline', 'off'],
+  unknown: ['Unknown', 'neutral'],
+};
+
+export const JOB_LABEL: Record<JobState, [string, Tone]> = {
+  queued: ['Queued', 'neutral'],
+  sending: ['Sending', 'busy'],
+  printing: ['Printing', 'busy'],
+  paused: ['Paused', 'warn'],
+  done: ['Done', 'ok'],
+  failed: ['Failed', 'bad'],
+  canceled: ['Canceled', 'off'],
+};
+
+export function shortId(id: string): string {
+  return id.length > 10 ? id.slice(0, 8) : id;
+}
+
+export function percent(p: number): string {
+  return `${Math.round(Math.max(0, Math.min(1, p)) * 100)}%`;
+}
