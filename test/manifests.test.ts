@@ -5,11 +5,13 @@
 // this catches before any hardware is involved.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { BUILD_DIR, buildDevice } from '../tools/build-device.js';
+import { DIALECTS, type Dialect } from '../protocol/device-messages.js';
+import { ALL_DIALECTS } from '../device/core/dialects/all.js';
+import { BUILD_DIR, boardDialects, boards, buildDevice, DIALECT_SET_MODULE, dialectSetSource } from '../tools/build-device.js';
 
 /** Modules the Moddable SDK provides through the manifests the base includes. */
 const BUILTINS = new Set([
@@ -109,6 +111,10 @@ before(async () => {
 });
 after(() => rmSync(buildDir, { recursive: true, force: true }));
 
+test('the boards are the folders under manifests/ with a manifest', () => {
+  assert.deepEqual(boards(), [...BOARDS].sort());
+});
+
 for (const board of BOARDS) {
   test(`manifests/${board}: every listed module is built and every import resolves`, () => {
     const r = resolveManifest(join(MANIFESTS, board, 'manifest.json'), buildDir);
@@ -124,7 +130,47 @@ for (const board of BOARDS) {
     }
     for (const key of Object.keys(r.config)) assert.ok(key.length <= 15, `${key}: config keys double as NVS names (15 characters)`);
   });
+
+  test(`manifests/${board}: carries the dialect it is configured for, and its generated set is what main gets`, () => {
+    const r = resolveManifest(join(MANIFESTS, board, 'manifest.json'), buildDir);
+    const dialects = boardDialects(board);
+    assert.ok(dialects.includes(r.config['dialect'] as Dialect), `config dialect ${String(r.config['dialect'])} is among ${dialects.join(', ')}`);
+    assert.equal(r.modules.get(DIALECT_SET_MODULE), join(buildDir, 'boards', board, 'dialects'));
+    const set = readFileSync(join(buildDir, 'boards', board, 'dialects.js'), 'utf8');
+    for (const d of DIALECTS) assert.equal(set.includes(`/dialects/${d}.js"`), dialects.includes(d), `${board}: ${d}`);
+  });
 }
+
+/** A board like esp32 but carrying `dialects`: the fragments' modules and a generated set in the build under test. */
+function boardWith(dialects: readonly Dialect[]): Resolved {
+  const r = resolveManifest(join(MANIFESTS, 'esp32', 'manifest.json'), buildDir);
+  const modules = new Map([...r.modules].filter(([name]) => !/^device\/core\/dialects\/(?!dialect$|registry$)/.test(name)));
+  for (const d of dialects) {
+    for (const [name, file] of resolveManifest(join(MANIFESTS, 'dialects', `${d}.json`), buildDir).modules) modules.set(name, file);
+  }
+  const dir = join(buildDir, 'boards', `with-${dialects.join('-')}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'dialects.js'), dialectSetSource(dialects, 'a test'));
+  modules.set(DIALECT_SET_MODULE, join(dir, 'dialects'));
+  return { ...r, modules };
+}
+
+test('every dialect fragment makes a complete single-dialect board, and all of them together too', () => {
+  for (const d of DIALECTS) assert.deepEqual(manifestProblems(boardWith([d])), [], d);
+  assert.deepEqual(manifestProblems(boardWith(DIALECTS)), []);
+  // Only the byte-stream dialects pull their shared machinery in.
+  assert.equal(boardWith(['gcode']).modules.has('device/core/dialects/byte-dialect'), false);
+  assert.equal(boardWith(['zpl']).modules.has('device/core/dialects/byte-dialect'), true);
+});
+
+test('the generated set names the class each dialect module exports, as the Node host\'s set does', () => {
+  const source = dialectSetSource(DIALECTS, 'a test');
+  for (const d of DIALECTS) {
+    const name = new RegExp(`import \\{ (\\w+) \\} from "\\.\\./\\.\\./core/dialects/${d}\\.js"`).exec(source)?.[1];
+    assert.equal(name, ALL_DIALECTS[d]?.name, d);
+    assert.match(readFileSync(join(buildDir, 'device/core/dialects', `${d}.js`), 'utf8'), new RegExp(`export (class ${name}\\b|\\{[^}]*\\b${name}\\b)`));
+  }
+});
 
 test('every built module is named after its source folder', () => {
   const names = readdirSync(join(buildDir, 'device', 'core')).filter((f) => f.endsWith('.js'));

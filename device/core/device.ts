@@ -12,6 +12,8 @@ import { CLOSE, protocolError, type ErrorCode } from '../../protocol/errors.js';
 import { decodeDataFrame } from '../../protocol/frames.js';
 import { compatible, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { Obj } from '../../protocol/fields.js';
+import type { DialectSet } from './dialects/dialect.js';
+import { createDialect, missingReason } from './dialects/registry.js';
 import { ledPattern } from './leds.js';
 import { DEFAULT_TIMINGS, Link } from './link.js';
 import { PortSpool, type Send } from './spooler.js';
@@ -28,6 +30,11 @@ const PRINTER_TROUBLE = ['offline', 'paper-out', 'cover-open', 'error'];
 export interface DeviceOptions {
   /** [0, 1) like Math.random; drives backoff jitter. */
   readonly random: () => number;
+  /**
+   * The dialect drivers this build carries. A port whose dialect is not
+   * among them is reported at boot and stays in error (see dialects/registry.ts).
+   */
+  readonly dialects: DialectSet;
 }
 
 export function createDevice(config: DeviceConfig, opts: DeviceOptions): DeviceCore {
@@ -52,6 +59,8 @@ class Device implements DeviceCore {
   private heap: number | undefined;
   private rssi: number | undefined;
   private readonly reported: string[] = [];
+  /** Boot complaints: ports whose dialect this build does not carry. */
+  private readonly missing: string[] = [];
 
   constructor(private readonly config: DeviceConfig, opts: DeviceOptions) {
     this.server = config.server;
@@ -60,7 +69,10 @@ class Device implements DeviceCore {
     this.maxChunk = config.maxChunk ?? DEFAULT_MAX_CHUNK;
     this.statusInterval = config.statusInterval ?? DEFAULT_STATUS_INTERVAL;
     const ackStep = Math.max(1, Math.floor(this.window / 4));
-    this.spools = config.ports.map((p) => new PortSpool(p, this.window, ackStep));
+    this.spools = config.ports.map((p) => {
+      if (opts.dialects[p.dialect] === undefined) this.missing.push(`port ${p.port}: ${missingReason(opts.dialects, p.dialect)}`);
+      return new PortSpool(p, createDialect(opts.dialects, p.dialect, p.poll), this.window, ackStep);
+    });
     this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
       url: () => `${this.server.replace(/\/+$/, '')}/v1/device?id=${encodeURIComponent(this.config.id)}`,
       token: () => this.token,
@@ -74,6 +86,7 @@ class Device implements DeviceCore {
     switch (event.type) {
       case 'boot':
         out.push({ type: 'log', level: 'info', message: `device ${this.config.id} (${this.config.fw}) starting` });
+        for (const message of this.missing) out.push({ type: 'log', level: 'error', message });
         break;
       case 'network':
         this.network = event.up;

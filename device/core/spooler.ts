@@ -38,7 +38,6 @@ import { protocolError, type ProtocolError } from '../../protocol/errors.js';
 import type { DataFrame } from '../../protocol/frames.js';
 import { ByteQueue } from './byte-queue.js';
 import { TROUBLE, type Dialect, type JobFeed, type PrinterStatus } from './dialects/dialect.js';
-import { createDialect } from './dialects/index.js';
 import type { DeviceEffect, PortConfig, PortSnapshot } from './types.js';
 
 interface ActiveJob {
@@ -72,7 +71,6 @@ interface Finished {
 export type Send = (m: DeviceMessage) => void;
 
 export class PortSpool implements JobFeed {
-  readonly dialect: Dialect;
   private host: PrinterStatus = { state: 'unknown' };
   private room = 0;
   private xoff = false;
@@ -81,11 +79,10 @@ export class PortSpool implements JobFeed {
 
   constructor(
     readonly config: PortConfig,
+    readonly dialect: Dialect,
     private readonly window: number,
     private readonly ackStep: number,
-  ) {
-    this.dialect = createDialect(config.dialect, config.poll);
-  }
+  ) {}
 
   get port(): number {
     return this.config.port;

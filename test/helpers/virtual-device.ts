@@ -2,6 +2,8 @@
 // what it asked for so tests can speak as the server and as the printer port.
 
 import { createDevice } from '../../device/core/device.js';
+import { ALL_DIALECTS } from '../../device/core/dialects/all.js';
+import type { DialectSet } from '../../device/core/dialects/dialect.js';
 import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent } from '../../device/core/types.js';
 import { decodeDeviceMessage, encodeServerMessage, type DeviceMessage, type ServerMessage } from '../../protocol/device-messages.js';
 import { encodeDataFrame } from '../../protocol/frames.js';
@@ -15,10 +17,10 @@ export class VirtualDevice {
   /** Bytes written to each port, in order. */
   readonly printed = new Map<number, number[]>();
 
-  constructor(config: Partial<DeviceConfig> = {}, seed = 1) {
+  constructor(config: Partial<DeviceConfig> = {}, seed = 1, dialects: DialectSet = ALL_DIALECTS) {
     this.core = createDevice(
       { id: 'dev-1', token: 'secret', server: 'ws://server', fw: 'test', ports: [{ port: 0, dialect: 'raw' }], ...config },
-      { random: seeded(seed) },
+      { random: seeded(seed), dialects },
     );
   }
 

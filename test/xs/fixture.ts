@@ -10,6 +10,7 @@ import { openStore } from '../../server/store/db.js';
 import { addDevice } from '../../server/store/devices.js';
 import { connectClient, type Client } from '../../tools/client/client.js';
 import type { ClientEvent, JobView } from '../../protocol/client-messages.js';
+import type { Dialect } from '../../protocol/device-messages.js';
 import { Processes, type Proc } from '../helpers/processes.js';
 import { tempDir } from '../helpers/server.js';
 import { XsBoard, type BoardOptions } from './xs-board.js';
@@ -36,7 +37,10 @@ export interface Fixture {
 }
 
 export interface FixtureOptions {
+  /** The board's dialect drivers default to the one it is configured for, escpos (what the emulator plays unless `printer` says otherwise). */
   readonly board?: Partial<Omit<BoardOptions, 'printerPort'>>;
+  /** The emulator's dialect (default escpos). */
+  readonly printer?: Dialect;
   /** Server heartbeat (real ms); the default keeps the server from pinging during a scenario. */
   readonly heartbeatMs?: number;
 }
@@ -51,7 +55,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
   const port = server.port;
   const procs = new Processes();
   const outFile = join(dataDir, 'printer.out');
-  const emulator = procs.cli(['emulate', '--dialect', 'escpos', '--tcp', '127.0.0.1:0', '--out', outFile]);
+  const emulator = procs.cli(['emulate', '--dialect', o.printer ?? 'escpos', '--tcp', '127.0.0.1:0', '--out', outFile]);
   const { port: printerPort } = await emulator.waitForEvent<{ port: number }>('listening');
   const jobs = new Map<string, JobView>();
   const clients: Client[] = [];
@@ -67,6 +71,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
   const board = new XsBoard({
     printerPort,
     accessPoints: [SSID],
+    dialects: ['escpos'],
     ...o.board,
     config: {
       id: DEVICE_ID, token, server: `ws://127.0.0.1:${port}`, ssid: SSID, password: 'secret', dialect: 'escpos', poll: 0,

@@ -24,7 +24,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tmp from 'tmp';
 import WebSocket from 'ws';
-import { buildDevice } from '../../tools/build-device.js';
+import type { Dialect } from '../../protocol/device-messages.js';
+import { buildDevice, DIALECT_SET_MODULE, dialectSetSource } from '../../tools/build-device.js';
 
 /** The ESP32 UART's TX FIFO; the double never lets the firmware write more at once. */
 export const TX_FIFO = 128;
@@ -35,6 +36,8 @@ type Event = Record<string, unknown> & { k: string };
 export interface BoardOptions {
   /** mc/config as the manifest would give it. */
   readonly config: Readonly<Record<string, unknown>>;
+  /** The dialect drivers the board's build carries, as its manifest would list them. */
+  readonly dialects: readonly Dialect[];
   /** Preference contents at boot. */
   readonly saved?: Readonly<Record<string, string>>;
   /** TCP port of the printer emulator standing in for the UART's printer. */
@@ -161,7 +164,8 @@ export class XsBoard {
     }
     this.worker = worker;
     await worker.evaluate(await worldScript());
-    const boot = { sources: await deviceSources(), config: this.opts.config, saved: this.saved(), at: this.now() };
+    const sources = { ...(await deviceSources()), [DIALECT_SET_MODULE]: dialectSetSource(this.opts.dialects, 'the XS test board') };
+    const boot = { sources, config: this.opts.config, saved: this.saved(), at: this.now() };
     this.boots.push(boot.at);
     await worker.evaluate(`pbBoot(${JSON.stringify(boot)})`);
     this.busy = false;

@@ -23,7 +23,8 @@
 // and was ready to print them; it does not prove the paper came out (a jam
 // or paper end while the buffer drains shows up as status after job.done).
 
-import { ByteDialect, type PrinterStatus } from './dialect.js';
+import { ByteDialect } from './byte-dialect.js';
+import type { PrinterStatus } from './dialect.js';
 
 const ESC = 0x1b;
 const GS = 0x1d;

@@ -2,7 +2,7 @@
 // confirmation: a raw job is done when its last byte went to the port.
 // `printer.command` writes its data between jobs.
 
-import { ascii, type CommandResult, type Dialect, type JobFeed, type Verdict } from './dialect.js';
+import { commandBetweenJobs, type CommandResult, type Dialect, type JobFeed, type Verdict } from './dialect.js';
 
 export class Raw implements Dialect {
   readonly confirms = false;
@@ -33,12 +33,8 @@ export class Raw implements Dialect {
     return sent ? { ok: true } : undefined;
   }
 
-  command(ref: string, text: string, _emergency: boolean, busy: boolean): void {
-    const bytes = ascii(text);
-    if (bytes === undefined) return void this.results.push({ ref, ok: false, code: 'BAD_FIELD', message: 'data must be single-byte characters' });
-    if (busy || this.own !== undefined) return void this.results.push({ ref, ok: false, code: 'PORT_BUSY', message: 'printer is busy with a job' });
-    this.own = bytes;
-    this.results.push({ ref, ok: true, data: { written: bytes.length } });
+  command(ref: string, data: string, _emergency: boolean, busy: boolean): void {
+    this.own = commandBetweenJobs(this.results, ref, data, busy, this.own !== undefined) ?? this.own;
   }
 
   deadline(): undefined {

@@ -14,7 +14,8 @@
 // row (CONFIRM_MS apart) are needed, so a label still being parsed is not
 // taken for one already out.
 
-import { ByteDialect, text, type PrinterStatus } from './dialect.js';
+import { ByteDialect } from './byte-dialect.js';
+import { text, type PrinterStatus } from './dialect.js';
 
 const QUERY = Uint8Array.of(0x1b, 0x21, 0x3f);
 const BITMAP = /^BITMAP\s*\d+\s*,\s*\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*,$/i;

@@ -19,7 +19,8 @@
 // remaining and nothing wrong; two such answers in a row unless labels or
 // formats were seen pending during the job.
 
-import { ByteDialect, ascii, text, type PrinterStatus } from './dialect.js';
+import { ByteDialect } from './byte-dialect.js';
+import { ascii, text, type PrinterStatus } from './dialect.js';
 
 const HS = ascii('~HS') as Uint8Array;
 const HQES = ascii('~HQES') as Uint8Array;

@@ -13,6 +13,7 @@ import Net from 'net';
 import restart from 'restart';
 import Timer from 'timer';
 import { createDevice } from '../../core/device.js';
+import type { DialectSet } from '../../core/dialects/dialect.js';
 import type { DeviceCore, DeviceEffect, DeviceEvent, LogLevel } from '../../core/types.js';
 import { now } from './clock.js';
 import { loadSaved, saveSettings } from './saved-settings.js';
@@ -45,7 +46,8 @@ export class Firmware {
   private nextStats = 0;
   private restarting = false;
 
-  constructor(private readonly build: Readonly<Record<string, unknown>>) {
+  /** `build` is mc/config; `dialects` the drivers this board's build carries (main.ts). */
+  constructor(private readonly build: Readonly<Record<string, unknown>>, dialects: DialectSet) {
     const s = resolveSettings(build, loadSaved());
     this.settings = s;
     this.core = createDevice(
@@ -57,7 +59,7 @@ export class Firmware {
         ...(s.maxChunk === undefined ? {} : { maxChunk: s.maxChunk }),
         ...(s.statusInterval === undefined ? {} : { statusInterval: s.statusInterval }),
       },
-      { random: Math.random },
+      { random: Math.random, dialects },
     );
     const deliver = (e: DeviceEvent): void => this.dispatch(e);
     const note = (message: string): void => this.log('info', message);

@@ -13,6 +13,7 @@
 // open across it, as a UART would across an ESP32 reset.
 
 import { createDevice } from '../../core/device.js';
+import { ALL_DIALECTS } from '../../core/dialects/all.js';
 import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, FlowControl, LinkTimings, LogLevel } from '../../core/types.js';
 import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
 import { DeviceSocket, type SocketPhase } from './device-socket.js';
@@ -157,7 +158,7 @@ class NodeBridge implements Bridge {
       ...(o.statusInterval === undefined ? {} : { statusInterval: o.statusInterval }),
       ...(o.timings === undefined ? {} : { timings: o.timings }),
     };
-    return createDevice(config, { random: Math.random });
+    return createDevice(config, { random: Math.random, dialects: ALL_DIALECTS });
   }
 
   /** What a freshly started core needs to hear: it booted, a PC has its own network, and how the ports are. */
