@@ -37,7 +37,7 @@ export interface Fixture {
 }
 
 export interface FixtureOptions {
-  /** The board's dialect drivers default to the one it is configured for, escpos (what the emulator plays unless `printer` says otherwise). */
+  /** `board.dialects` (the drivers the build carries) defaults to escpos, the dialect the board is configured for. */
   readonly board?: Partial<Omit<BoardOptions, 'printerPort'>>;
   /** The emulator's dialect (default escpos). */
   readonly printer?: Dialect;
