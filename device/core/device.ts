@@ -12,7 +12,7 @@ import { CLOSE, protocolError, type ErrorCode } from '../../protocol/errors.js';
 import { decodeDataFrame } from '../../protocol/frames.js';
 import { compatible, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { Obj } from '../../protocol/fields.js';
-import type { DialectSet } from './dialects/dialect.js';
+import { TROUBLE, type DialectSet } from './dialects/dialect.js';
 import { createDialect, missingReason } from './dialects/registry.js';
 import { ledPattern } from './leds.js';
 import { DEFAULT_TIMINGS, Link } from './link.js';
@@ -25,7 +25,7 @@ const IDENTIFY_MAX_S = 300;
 /** Settings keys must fit ESP32 NVS names (15 characters). */
 const SETTING_KEY = /^[a-z][a-zA-Z0-9_]{0,14}$/;
 const SETTING_MAX = 256;
-const PRINTER_TROUBLE = ['offline', 'paper-out', 'cover-open', 'error'];
+const BAD_SECONDS = `seconds must be 1..${IDENTIFY_MAX_S}`;
 
 export interface DeviceOptions {
   /** [0, 1) like Math.random; drives backoff jitter. */
@@ -264,7 +264,7 @@ class Device implements DeviceCore {
     switch (name) {
       case 'identify': {
         const s = seconds(args['seconds'], IDENTIFY_DEFAULT_S);
-        if (s === undefined) return fail('BAD_FIELD', `seconds must be 1..${IDENTIFY_MAX_S}`);
+        if (s === undefined) return fail('BAD_FIELD', BAD_SECONDS);
         this.identifyUntil = now + s * 1000;
         return ok();
       }
@@ -278,7 +278,7 @@ class Device implements DeviceCore {
           return fail('BAD_FIELD', `pattern must be auto or one of ${LED_PATTERNS.join(', ')}`);
         }
         const s = args['seconds'] === undefined ? undefined : seconds(args['seconds'], 0);
-        if (args['seconds'] !== undefined && s === undefined) return fail('BAD_FIELD', `seconds must be 1..${IDENTIFY_MAX_S}`);
+        if (args['seconds'] !== undefined && s === undefined) return fail('BAD_FIELD', BAD_SECONDS);
         this.override = { pattern: pattern as LedPattern, until: s === undefined ? undefined : now + s * 1000 };
         return ok();
       }
@@ -332,7 +332,7 @@ class Device implements DeviceCore {
       override: this.override?.pattern,
       network: this.network,
       server: this.link.state === 'online',
-      printerError: this.spools.some((s) => PRINTER_TROUBLE.includes(s.state)),
+      printerError: this.spools.some((s) => TROUBLE.includes(s.state)),
       printing: this.spools.some((s) => s.busy),
     });
     if (pattern === this.led) return;

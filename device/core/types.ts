@@ -31,11 +31,11 @@ export type FlowControl = 'none' | 'xonxoff' | 'rtscts';
 export interface PortConfig {
   readonly port: number;
   readonly dialect: Dialect;
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** Status poll interval in ms (default 5000); 0 switches polling off, and with it confirmation for escpos/tspl/zpl. */
-  readonly poll?: number;
+  readonly poll?: number | undefined;
   /** Default none. Only `xonxoff` concerns the core: DC3 from the printer stops job data, DC1 lets it go on. */
-  readonly flow?: FlowControl;
+  readonly flow?: FlowControl | undefined;
 }
 
 export interface DeviceConfig {
@@ -46,12 +46,12 @@ export interface DeviceConfig {
   readonly fw: string;
   readonly ports: readonly PortConfig[];
   /** Credit window offered to the server per job, in bytes: the most job data the device buffers. */
-  readonly window?: number;
+  readonly window?: number | undefined;
   /** Largest job-data payload per frame. */
-  readonly maxChunk?: number;
-  readonly timings?: Partial<LinkTimings>;
+  readonly maxChunk?: number | undefined;
+  readonly timings?: Partial<LinkTimings> | undefined;
   /** How often to send a status report while online even when nothing changed. */
-  readonly statusInterval?: number;
+  readonly statusInterval?: number | undefined;
   /** Capabilities announced in hello. */
   readonly caps?: readonly string[];
 }

@@ -232,8 +232,10 @@ export class Gcode implements Dialect {
     const f = this.inflight;
     if (f !== undefined) f.at = now;
     this.timeouts = 0;
-    if (this.temperatures(line) || this.status === undefined || this.status.state === 'offline') {
-      this.status = { state: this.status?.state === 'error' ? 'error' : 'online', detail: this.status?.state === 'error' ? this.status.detail : undefined, temps: this.temps };
+    const s = this.status;
+    if (this.temperatures(line) || s === undefined || s.state === 'offline') {
+      // The printer speaks, so it is there; an error it reported stands until `start`.
+      this.status = s?.state === 'error' ? { state: 'error', detail: s.detail, temps: this.temps } : { state: 'online', temps: this.temps };
     }
     const resend = /^(?:Resend:|rs)\s*N?:?\s*(\d+)/i.exec(line);
     if (resend !== null) return this.resend(Number(resend[1]));

@@ -53,11 +53,8 @@ export class Firmware {
     this.core = createDevice(
       {
         id: s.id, token: s.token, server: s.server, fw: FIRMWARE_VERSION,
-        ports: [{ port: 0, dialect: s.dialect, poll: s.poll, flow: s.flow, ...(s.printerName === '' ? {} : { name: s.printerName }) }],
-        timings: s.timings,
-        ...(s.window === undefined ? {} : { window: s.window }),
-        ...(s.maxChunk === undefined ? {} : { maxChunk: s.maxChunk }),
-        ...(s.statusInterval === undefined ? {} : { statusInterval: s.statusInterval }),
+        ports: [{ port: 0, dialect: s.dialect, poll: s.poll, flow: s.flow, name: s.printerName === '' ? undefined : s.printerName }],
+        timings: s.timings, window: s.window, maxChunk: s.maxChunk, statusInterval: s.statusInterval,
       },
       { random: Math.random, dialects },
     );

@@ -147,16 +147,8 @@ class NodeBridge implements Bridge {
       token,
       server,
       fw: o.fw ?? NODE_BRIDGE_FW,
-      ports: o.printers.map((p, i) => ({
-        port: i, dialect: p.dialect,
-        ...(p.name === undefined ? {} : { name: p.name }),
-        ...(p.poll === undefined ? {} : { poll: p.poll }),
-        ...(p.flow === undefined ? {} : { flow: p.flow }),
-      })),
-      ...(o.window === undefined ? {} : { window: o.window }),
-      ...(o.maxChunk === undefined ? {} : { maxChunk: o.maxChunk }),
-      ...(o.statusInterval === undefined ? {} : { statusInterval: o.statusInterval }),
-      ...(o.timings === undefined ? {} : { timings: o.timings }),
+      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow })),
+      window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval, timings: o.timings,
     };
     return createDevice(config, { random: Math.random, dialects: ALL_DIALECTS });
   }
