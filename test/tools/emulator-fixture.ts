@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Proc, Processes } from '../helpers/processes.js';
 
 export interface TcpEmulator {
@@ -25,19 +26,61 @@ export function tempDir(prefix = 'printbridge-test-'): { dir: string; cleanup():
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export async function tcpEmulator(procs: Processes, dir: string, extra: string[] = []): Promise<TcpEmulator> {
+export async function tcpEmulator(procs: Processes, dir: string, extra: string[] = [], dialect = 'escpos'): Promise<TcpEmulator> {
   const out = join(dir, `tcp-${Date.now()}-${Math.random().toString(36).slice(2)}.bin`);
-  const proc = procs.cli(['emulate', '--dialect', 'escpos', '--tcp', '127.0.0.1:0', '--out', out, ...extra]);
+  const proc = procs.cli(['emulate', '--dialect', dialect, '--tcp', '127.0.0.1:0', '--out', out, ...extra]);
   const { port } = await proc.waitForEvent<{ event: string; port: number }>('listening');
   return { proc, port, out };
 }
 
-export async function ptyEmulator(procs: Processes, dir: string, extra: string[] = []): Promise<PtyEmulator> {
+export async function ptyEmulator(procs: Processes, dir: string, extra: string[] = [], dialect = 'escpos'): Promise<PtyEmulator> {
   const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const out = join(dir, `pty-${tag}.bin`);
-  const proc = procs.cli(['emulate', '--dialect', 'escpos', '--pty', join(dir, `tty-${tag}`), '--out', out, ...extra]);
+  const proc = procs.cli(['emulate', '--dialect', dialect, '--pty', join(dir, `tty-${tag}`), '--out', out, ...extra]);
   const { path } = await proc.waitForEvent<{ event: string; path: string }>('pty');
   return { proc, path, out };
+}
+
+/** Bytes a printer sent back, taken in order from a socket or serial port. */
+export interface Replies {
+  /** The next `n` bytes. */
+  take(n: number): Promise<number[]>;
+  /** Text up to and including the first occurrence of `end` (latin1). */
+  until(end: string): Promise<string>;
+  /** Everything received and not taken yet. */
+  pending(): number[];
+}
+
+export function replies(stream: Readable): Replies {
+  let buffered: number[] = [];
+  let wake = (): void => {};
+  stream.on('data', (chunk: Buffer) => {
+    buffered.push(...chunk);
+    wake();
+  });
+  const text = (): string => String.fromCharCode(...buffered);
+  return {
+    async take(n) {
+      while (buffered.length < n) await new Promise<void>((r) => (wake = r));
+      const out = buffered.slice(0, n);
+      buffered = buffered.slice(n);
+      return out;
+    },
+    async until(end) {
+      while (!text().includes(end)) await new Promise<void>((r) => (wake = r));
+      const upTo = text().indexOf(end) + end.length;
+      const out = text().slice(0, upTo);
+      buffered = buffered.slice(upTo);
+      return out;
+    },
+    pending: () => [...buffered],
+  };
+}
+
+/** The last `received` total the emulator reported. */
+export function lastReceived(proc: Proc): number {
+  const reports = proc.events().filter((e) => e['event'] === 'received');
+  return (reports.at(-1)?.['bytes'] as number | undefined) ?? 0;
 }
 
 /** Waits until the emulator reports exactly `bytes` consumed in total. */

@@ -10,7 +10,7 @@ import { COMMON_FAULTS, parseFault } from '../emulator/faults.js';
 import { EXIT_FAILURE, EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
 
 const dialectLines = Object.values(EMULATED_DIALECTS)
-  .map((d) => `  ${d.name.padEnd(8)}conditions: ${d.conditions.join(', ')}${Object.keys(d.faults).length ? `\n${' '.repeat(10)}faults: ${Object.values(d.faults).join(`\n${' '.repeat(18)}`)}` : ''}`)
+  .map((d) => `  ${d.name.padEnd(8)}${d.conditions.join(', ')}${Object.values(d.faults).map((f) => `\n${' '.repeat(10)}fault ${f}`).join('')}`)
   .join('\n');
 
 const HELP = `Usage: printbridge emulate [--dialect D] (--tcp HOST:PORT | --pty PATH) [options]
@@ -27,10 +27,11 @@ Events are printed to stdout as JSON lines: listening {port} or pty {path},
 connected and disconnected (TCP only: a PTY has no connections), stalled
 {bytes}, resumed, received {bytes, since, at} (total so far, first and last
 byte times in ms since the epoch; at most every 100 ms, and on stall,
-disconnect, exit), condition {name}, fault {name, at}, paused, unpaused,
-xoff {buffered}, xon {buffered, afterXoff}, disappeared, reappeared, and per
-dialect: asb {enabled}, unanswered {query}, resend {line, reason}, gcode
-{executed, resends, maxQueued, firstAt, at}, quickstop.
+disconnect, exit), condition {name}, fault {name, at} (applied), armed
+{name, at} (waiting), paused, unpaused, xoff {buffered}, xon {buffered,
+afterXoff}, disappeared, reappeared; per dialect: asb {enabled}, unanswered
+{query}, resend {line, reason}, gcode {executed, resends, maxQueued,
+firstAt, at}, quickstop.
 
 Options:
   --dialect D         ${Object.keys(EMULATED_DIALECTS).join(' | ')} (default escpos)
@@ -57,17 +58,17 @@ Options:
 
 Faults (NAME@N: when N bytes have been received; without @N: at once):
   ${Object.values(COMMON_FAULTS).join('\n  ')}
-  CONDITION@N: enter a condition of the dialect, e.g. paper-out@5000
-Dialects:
+  CONDITION@N   enter a condition of the dialect, e.g. paper-out@5000
+Dialects (conditions for set, CONDITION@N; own faults):
 ${dialectLines}
 
 Commands on stdin, one per line:
   stall | resume      stop or restart reading
   pause | unpause     stop or restart the mechanism (the buffer fills)
-  set CONDITION       enter a condition (set ok clears; gcode: set ok resets a halted printer)
-  fault SPEC          as --fault, e.g. fault paper-out, fault corrupt@12*3, fault silent-hs off
+  set CONDITION       enter a condition (set ok clears it; gcode: resets a halt)
+  fault SPEC          as --fault: fault paper-out, fault corrupt@12*3, fault silent-hs off
   drop                cut the current TCP connection
-  disappear           the printer goes away (TCP: drop and refuse; PTY: device removed)
+  disappear           the printer goes away (TCP: drop, refuse; PTY: device removed)
   reappear            it comes back at the same port or path
 
 Stops on SIGINT, SIGTERM, or when stdin (a pipe or terminal) ends.`;

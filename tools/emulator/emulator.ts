@@ -38,6 +38,8 @@ export type EmulatorEvent =
   | { event: 'received'; bytes: number; since: number; at: number }
   | { event: 'condition'; name: string }
   | { event: 'fault'; name: string; at?: number | undefined }
+  /** A fault waiting for its byte count, or handed to the dialect. */
+  | { event: 'armed'; name: string; at?: number | undefined; count?: number | undefined; off?: boolean | undefined }
   | { event: 'paused'; bytes: number }
   | { event: 'unpaused'; bytes: number }
   | { event: 'xoff'; buffered: number }
@@ -190,10 +192,28 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     return true;
   }
 
+  /**
+   * Stops serving `conn` at once: nothing more is read from it, whatever its
+   * socket still holds, and its later close is not reported twice.
+   */
+  function forget(conn: HostConnection | undefined): void {
+    if (!conn || conn !== current) return;
+    current = undefined;
+    intake.detach();
+    flush();
+    if (opts.tcp) opts.emit({ event: 'disconnected' });
+  }
+
+  function dropHost(): void {
+    const conn = current;
+    forget(conn);
+    conn?.drop();
+  }
+
   async function vanish(): Promise<void> {
     if (vanished || !transport) return;
     vanished = true;
-    flush();
+    forget(current);
     await transport.vanish();
     opts.emit({ event: 'disappeared' });
   }
@@ -225,7 +245,7 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
         return undefined;
       case 'drop':
         note();
-        current?.drop();
+        if (opts.tcp) dropHost();
         return undefined;
       case 'disappear':
         note();
@@ -241,13 +261,18 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     return `no fault or condition ${JSON.stringify(spec.name)}; known: ${[...Object.keys(COMMON_FAULTS), ...dialect!.conditions, ...Object.keys(dialect!.faults)].join(', ')}`;
   }
 
+  /** Applies a fault now, or arms it for later (reported as `armed`). */
   function fault(spec: FaultSpec): string | undefined {
-    if (spec.name in dialect!.faults) return printer.fault?.(spec) ?? undefined;
+    const armed = (): undefined => {
+      opts.emit({ event: 'armed', name: spec.name, at: spec.at, count: spec.count, off: spec.off });
+      return undefined;
+    };
+    if (spec.name in dialect!.faults) return printer.fault?.(spec) ?? armed();
     if (!(spec.name in COMMON_FAULTS) && !dialect!.conditions.includes(spec.name)) return apply(spec);
     if (spec.at === undefined || spec.at <= intake.total) return apply(spec);
     scheduled.push({ at: spec.at, spec });
     scheduled.sort((a, b) => a.at - b.at);
-    return undefined;
+    return armed();
   }
 
   function pause(): void {
@@ -289,13 +314,7 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
       intake.attach(conn.source);
       if (opts.tcp) opts.emit({ event: 'connected' });
     },
-    disconnected(conn) {
-      if (current !== conn) return;
-      current = undefined;
-      intake.detach();
-      flush();
-      if (opts.tcp) opts.emit({ event: 'disconnected' });
-    },
+    disconnected: forget,
     failed(e) {
       opts.emit({ event: 'error', message: e.message });
       fail(e);
@@ -336,7 +355,9 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     setCondition,
     conditions: dialect.conditions,
     fault,
-    dropHost: () => current?.drop(),
+    dropHost: () => {
+      if (opts.tcp) dropHost();
+    },
     vanish,
     reappear,
     failed,

@@ -12,10 +12,10 @@ import type { FaultSpec } from './dialects/dialect.js';
 
 /** Faults every dialect has; conditions (paper-out@N, …) are faults too. */
 export const COMMON_FAULTS: Readonly<Record<string, string>> = {
-  stall: 'stall@N: stop reading at byte N until `resume` (or --stall-for MS)',
-  pause: 'pause@N: the mechanism stops at byte N, the input buffer fills (XOFF with --xonxoff) until `unpause`',
-  drop: 'drop@N: cut the TCP connection at byte N',
-  disappear: 'disappear@N: the printer vanishes at byte N (TCP: drop and refuse; PTY: the device goes away) until `reappear`',
+  stall: 'stall@N       stop reading at byte N until resume (or --stall-for)',
+  pause: 'pause@N       stop the mechanism: the buffer fills (XOFF) until unpause',
+  drop: 'drop@N        cut the TCP connection at byte N',
+  disappear: 'disappear@N   vanish at byte N (TCP: drop, refuse; PTY: gone) until reappear',
 };
 
 const SPEC = /^([a-z][a-z0-9-]*)(?:@(\d+))?(?:\*(\d+))?$/;

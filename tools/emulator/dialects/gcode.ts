@@ -284,8 +284,8 @@ export const gcode: DialectEmulator = {
   name: 'gcode',
   conditions: ['ok', 'halted'],
   faults: {
-    corrupt: 'corrupt@N[*K]: flip a bit in line N (without @N: the next numbered line), K times; checksum mismatch, Resend',
-    resend: 'resend@N[*K]: treat line N (without @N: the next) as lost, K times; line number error, Resend',
+    corrupt: 'corrupt@N[*K]: flip a bit in line N (default: the next), K times',
+    resend: 'resend@N[*K]: treat line N (default: the next) as lost, K times',
   },
   create: (ctx, settings) => new GcodePrinter(ctx, settings),
 };

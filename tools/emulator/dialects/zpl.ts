@@ -210,6 +210,6 @@ class ZplPrinter implements EmulatedPrinter {
 export const zpl: DialectEmulator = {
   name: 'zpl',
   conditions: Object.keys(CONDITIONS),
-  faults: { 'silent-hs': 'silent-hs: do not answer ~HS in paper-out, head-open, ribbon-out (`fault silent-hs off` ends it)' },
+  faults: { 'silent-hs': 'silent-hs [off]: ~HS unanswered in paper-out, head-open, ribbon-out' },
   create: (ctx, settings) => new ZplPrinter(ctx, settings),
 };

@@ -1,0 +1,177 @@
+// The Marlin-like G-code emulator as a real process, over a PTY (written to
+// through serialport, as the Node bridge does) and over TCP: ok per line,
+// line numbers and checksums, Resend on faults, temperatures, busy, M108,
+// M112, and the --lines-out record of what ran.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { SerialPort } from 'serialport';
+import { Processes } from '../helpers/processes.js';
+import { ptyEmulator, replies, tcpEmulator, tempDir, type Replies } from './emulator-fixture.js';
+
+const procs = new Processes();
+const tmp = tempDir();
+const sockets: net.Socket[] = [];
+const ports: SerialPort[] = [];
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await Promise.all(ports.map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
+  await procs.killAll();
+  tmp.cleanup();
+});
+
+/** `N<n> <cmd>*<XOR of every byte before '*'>`, as OctoPrint sends it. */
+function numbered(n: number, cmd: string): string {
+  const text = `N${n} ${cmd}`;
+  let x = 0;
+  for (const ch of text) x ^= ch.charCodeAt(0);
+  return `${text}*${x}`;
+}
+
+interface Link {
+  send(line: string): void;
+  answers: Replies;
+  /** The next answer line (without LF). */
+  line(): Promise<string>;
+}
+
+async function overPty(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof ptyEmulator>> }> {
+  const emu = await ptyEmulator(procs, tmp.dir, extra, 'gcode');
+  const port = new SerialPort({ path: emu.path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  ports.push(port);
+  const answers = replies(port);
+  return { emu, answers, send: (l) => port.write(`${l}\n`), line: async () => (await answers.until('\n')).slice(0, -1) };
+}
+
+async function overTcp(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof tcpEmulator>> }> {
+  const emu = await tcpEmulator(procs, tmp.dir, extra, 'gcode');
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(emu.port, '127.0.0.1', () => resolve(s));
+    sockets.push(s);
+    s.once('error', reject);
+  });
+  const answers = replies(socket);
+  return { emu, answers, send: (l) => socket.write(`${l}\n`), line: async () => (await answers.until('\n')).slice(0, -1) };
+}
+
+test('gcode over a PTY: ok per line, M105 temperatures after M104/M140, comments and blank lines unanswered', async () => {
+  const { send, line } = await overPty();
+  send('M105');
+  assert.equal(await line(), 'ok T:21.0 /0.0 B:21.0 /0.0');
+  send('; a comment line gets no answer');
+  send('');
+  send('M104 S210 ; hotend');
+  assert.equal(await line(), 'ok', 'the comment and the blank line were skipped; M104 answered');
+  send('M140 S60');
+  assert.equal(await line(), 'ok');
+  send('M105');
+  assert.equal(await line(), 'ok T:210.0 /210.0 B:60.0 /60.0');
+});
+
+test('gcode: numbered lines with checksums; wrong number, missing or bad checksum ask Resend of last+1', async () => {
+  const { send, line } = await overTcp();
+  const expectResend = async (error: RegExp, n: number): Promise<void> => {
+    assert.match(await line(), error);
+    assert.equal(await line(), `Resend: ${n}`);
+    assert.equal(await line(), 'ok');
+  };
+  send(numbered(0, 'M110 N0'));
+  assert.equal(await line(), 'ok');
+  send(numbered(1, 'G1 X1'));
+  assert.equal(await line(), 'ok');
+  send(numbered(3, 'G1 X3'));
+  await expectResend(/^Error:Line Number is not Last Line Number\+1, Last Line: 1$/, 2);
+  send('N2 G1 X2');
+  await expectResend(/^Error:No Checksum with line number, Last Line: 1$/, 2);
+  send(numbered(2, 'G1 X2').replace(/\*\d+$/, (m) => `*${(Number(m.slice(1)) + 1) % 256}`));
+  await expectResend(/^Error:checksum mismatch, Last Line: 1$/, 2);
+  send('G1 X2*99');
+  await expectResend(/^Error:No Line Number with checksum, Last Line: 1$/, 2);
+  send(numbered(2, 'G1 X2'));
+  assert.equal(await line(), 'ok');
+  // M110 sets the line number whatever N the line itself carries.
+  send(numbered(7, 'M110 N100'));
+  assert.equal(await line(), 'ok');
+  send(numbered(101, 'G1 X4'));
+  assert.equal(await line(), 'ok');
+});
+
+test('gcode faults: corrupt@N*K and resend@N make the host resend; --lines-out has each command once, in order', async () => {
+  const linesOut = join(tmp.dir, 'lines-corrupt.txt');
+  const { emu, send, line } = await overPty(['--fault', 'corrupt@2*2', '--fault', 'resend@4', '--lines-out', linesOut]);
+  const program = ['M110 N0', 'G28', 'G1 X10 Y10 F3000', 'G1 X20', 'G1 X30', 'M84'];
+  const executed = ['M110 N0', 'G28', 'G1 X10 Y10 F3000', 'G1 X20', 'G1 X30', 'M84'];
+  let resends = 0;
+  // A minimal one-line-in-flight host: send, wait for ok, follow Resend.
+  let n = 0;
+  while (n < program.length) {
+    send(numbered(n, program[n]!));
+    let resendTo: number | undefined;
+    for (;;) {
+      const answer = await line();
+      const m = /^Resend: (\d+)$/.exec(answer);
+      if (m) resendTo = Number(m[1]);
+      if (answer.startsWith('ok')) break;
+    }
+    if (resendTo !== undefined) {
+      resends++;
+      assert.equal(resendTo, n, 'the printer asks for the line it rejected');
+    } else n++;
+  }
+  assert.equal(resends, 3, 'line 2 twice (corrupt*2), line 4 once');
+  const faults = emu.proc.events().filter((e) => e['event'] === 'fault').map((e) => `${e['name']}@${e['line']}`);
+  assert.deepEqual(faults, ['corrupt@2', 'corrupt@2', 'resend@4']);
+  await emu.proc.waitForEvent({ event: 'gcode', executed: executed.length, resends: 3 }, { timeout: 5_000 });
+  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), executed);
+
+  // `fault corrupt` on stdin hits the next numbered line.
+  emu.proc.send('fault corrupt');
+  await emu.proc.waitForEvent({ event: 'armed', name: 'corrupt' });
+  send(numbered(6, 'M105'));
+  assert.match(await line(), /^Error:checksum mismatch, Last Line: 5$/);
+  assert.equal(await line(), 'Resend: 6');
+});
+
+test('gcode: --ok-delay queues lines sent without waiting and answers each in order; long commands send busy', async () => {
+  const { emu, send, line } = await overTcp(['--ok-delay', '20', '--long-ms', '400', '--busy-every', '100']);
+  send('G1 X1');
+  send('G1 X2');
+  send('M105');
+  assert.equal(await line(), 'ok');
+  assert.equal(await line(), 'ok');
+  assert.match(await line(), /^ok T:/);
+  await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['executed'] === 3 && (e['maxQueued'] as number) >= 2);
+  send('G28');
+  assert.equal(await line(), 'echo:busy: processing', 'a long command reports busy before its ok');
+  let answer = await line();
+  while (answer === 'echo:busy: processing') answer = await line();
+  assert.equal(answer, 'ok');
+});
+
+test('gcode: M108 ends an M109 wait; M112 halts the printer until it is reset', async () => {
+  const linesOut = join(tmp.dir, 'lines-halt.txt');
+  const { emu, send, line } = await overPty(['--long-ms', '600000', '--busy-every', '600000', '--lines-out', linesOut]);
+  send('M109 S200');
+  send('M108');
+  assert.equal(await line(), 'ok', 'M109 done early');
+  assert.equal(await line(), 'ok', 'M108 itself');
+  send('M105');
+  assert.equal(await line(), 'ok T:200.0 /200.0 B:21.0 /0.0');
+
+  send('G1 X5');
+  assert.equal(await line(), 'ok');
+  send('M112');
+  assert.equal(await line(), 'Error:Printer halted. kill() called!');
+  await emu.proc.waitForEvent({ event: 'condition', name: 'halted' });
+  send('M105');
+  emu.proc.send('set ok');
+  await emu.proc.waitForEvent({ event: 'condition', name: 'ok' });
+  assert.equal(await line(), 'start', 'the M105 sent while halted got no answer; the reset says start');
+  send('M105');
+  assert.match(await line(), /^ok T:/);
+  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M109 S200', 'M108', 'M105', 'G1 X5', 'M112', 'M105']);
+});
