@@ -82,6 +82,7 @@ export function followEvents(app: App): void {
         const j = e.job;
         if (jobState.get(j.id) === j.state) return;
         jobState.set(j.id, j.state);
+        if (j.state === 'sending') return; // queued → sending → printing: two lines are enough
         const tone: Tone = j.state === 'done' ? 'ok' : j.state === 'failed' ? 'bad' : j.state === 'paused' || j.state === 'canceled' ? 'warn' : 'neutral';
         return app.log(`Job ${shortId(j.id)} on ${j.printer}: ${j.state}${j.state === 'done' ? ` (${bytes(j.size)})` : ''}${j.error ? ` — ${j.error.code}` : ''}`, tone);
       }

@@ -21,14 +21,14 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
   const name = h('th', { attrs: { scope: 'row' } });
   const status = h('span', { class: 'badge' });
   const seen = h('span', { class: 'muted small' });
-  const fw = h('td');
+  const fw = h('td', { attrs: { 'data-label': 'Firmware' } });
   const bars = h('span', { class: 'bars', attrs: { 'aria-hidden': 'true' } }, h('i'), h('i'), h('i'), h('i'));
   const rssi = h('span');
-  const heap = h('td');
+  const heap = h('td', { attrs: { 'data-label': 'Free memory' } });
   const led = h('span', { class: 'led' });
   const ledText = h('span');
-  const tags = h('td');
-  const address = h('td', { class: 'mono' });
+  const tags = h('td', { attrs: { 'data-label': 'Tags' } });
+  const address = h('td', { class: 'mono', attrs: { 'data-label': 'Address' } });
   const identify = h('button', { text: 'Identify', attrs: { type: 'button', 'aria-label': `Identify ${id}` } });
   identify.addEventListener('click', () => {
     identify.disabled = true;
@@ -48,14 +48,14 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
     'tr',
     {},
     name,
-    h('td', {}, status, ' ', seen),
+    h('td', { attrs: { 'data-label': 'Status' } }, status, ' ', seen),
     fw,
-    h('td', { class: 'signal' }, bars, rssi),
+    h('td', { class: 'signal', attrs: { 'data-label': 'Signal' } }, bars, rssi),
     heap,
-    h('td', {}, led, ledText),
+    h('td', { attrs: { 'data-label': 'LED' } }, led, ledText),
     tags,
     address,
-    h('td', { class: 'actions' }, identify),
+    h('td', { class: 'row-actions' }, identify),
   );
   return {
     el,
@@ -67,7 +67,9 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
       setText(fw, d.fw ?? '—');
       const n = signalBars(d.rssi);
       setAttr(bars, 'data-bars', String(n));
-      setText(rssi, d.rssi !== undefined ? `${d.rssi} dBm` : 'wired / —');
+      bars.hidden = d.rssi === undefined;
+      setText(rssi, d.rssi !== undefined ? `${d.rssi} dBm` : '—');
+      setAttr(rssi, 'title', d.rssi === undefined ? 'no Wi-Fi signal reported (a wired or PC bridge)' : undefined);
       setText(heap, bytes(d.heap));
       setAttr(led, 'data-pattern', d.online ? d.led ?? 'off' : 'off');
       setText(ledText, d.online ? d.led ?? '—' : '—');

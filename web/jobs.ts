@@ -37,13 +37,13 @@ export function jobsSection(app: App): () => void {
 function jobRow(app: App, first: JobView): Row<JobView> {
   const id = first.id;
   const name = h('th', { class: 'mono', attrs: { scope: 'row', title: id } });
-  const printer = h('td');
+  const printer = h('td', { attrs: { 'data-label': 'Printer' } });
   const state = h('span', { class: 'badge' });
   const why = h('span', { class: 'why small' });
   const bar = h('progress', { attrs: { max: '1', 'aria-label': `Progress of job ${shortId(id)}` } });
   const pct = h('span', { class: 'small muted' });
-  const size = h('td');
-  const created = h('td', { class: 'small' });
+  const size = h('td', { attrs: { 'data-label': 'Size' } });
+  const created = h('td', { class: 'small', attrs: { 'data-label': 'Submitted' } });
   const cancel = h('button', { class: 'danger small', text: 'Cancel', attrs: { type: 'button', 'aria-label': `Cancel job ${shortId(id)}` } });
   const pause = h('button', { class: 'small', attrs: { type: 'button' } });
   const reprint = h('button', { class: 'small', text: 'Reprint', attrs: { type: 'button', 'aria-label': `Reprint job ${shortId(id)}` } });
@@ -74,11 +74,11 @@ function jobRow(app: App, first: JobView): Row<JobView> {
     {},
     name,
     printer,
-    h('td', {}, state, ' ', why),
-    h('td', { class: 'progress' }, bar, pct),
+    h('td', { attrs: { 'data-label': 'State' } }, state, ' ', why),
+    h('td', { class: 'progress', attrs: { 'data-label': 'Progress' } }, bar, pct),
     size,
     created,
-    h('td', { class: 'actions' }, pause, cancel, reprint),
+    h('td', { class: 'row-actions' }, pause, cancel, reprint),
   );
   return {
     el,

@@ -1,7 +1,7 @@
 // Printer cards: live status (paper out stands out), temperatures, the job
 // on the printer with its progress, the queue, and the operator's buttons.
 
-import { testPage, type JobView, type PrinterView } from '../sdk/index.js';
+import { isFinal, testPage, type JobView, type PrinterView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
 import { byId, h, KeyedList, setAttr, setText, type Row } from './dom.js';
 import { bytes, percent, PRINTER_LABEL, shortId } from './format.js';
@@ -91,17 +91,21 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
         ...(p.temps ?? []).map((t) => h('li', { text: `${t.name} ${t.current.toFixed(1)}°${t.target !== undefined && t.target > 0 ? ` → ${t.target.toFixed(0)}°` : ''}` })),
       );
       temps.hidden = !p.temps?.length;
-      const job: JobView | undefined = p.job ? app.live.jobs.get(p.job) : undefined;
-      jobBox.hidden = !p.job;
-      if (p.job) {
-        setText(jobLine, job ? `Job ${shortId(job.id)} · ${job.state} · ${bytes(job.written)} of ${bytes(job.size)} · ${percent(job.progress)}` : `Job ${shortId(p.job)}`);
-        bar.value = job?.progress ?? 0;
+      // The printer view's queue length and job are only as fresh as its
+      // last printer.status; the jobs themselves are always live.
+      const mine = [...app.live.jobs.values()].filter((j) => j.printer === p.id && !isFinal(j.state));
+      const job: JobView | undefined =
+        mine.find((j) => j.id === p.job) ?? mine.find((j) => j.state === 'sending' || j.state === 'printing' || (j.state === 'paused' && !j.held && j.written > 0));
+      const waiting = mine.filter((j) => j !== job).length;
+      jobBox.hidden = !job;
+      if (job) {
+        setText(jobLine, `Job ${shortId(job.id)} · ${job.state} · ${bytes(job.written)} of ${bytes(job.size)} · ${percent(job.progress)}`);
+        bar.value = job.progress;
       }
-      setText(queue, p.queued > 0 ? `${p.queued} job${p.queued === 1 ? '' : 's'} waiting${p.paused ? ' (queue paused)' : ''}` : p.paused ? 'Queue paused' : 'Queue empty');
+      setText(queue, waiting > 0 ? `${waiting} job${waiting === 1 ? '' : 's'} waiting${p.paused ? ' (queue paused)' : ''}` : p.paused ? 'Queue paused' : 'Queue empty');
       setText(pauseBtn, p.paused ? 'Resume queue' : 'Pause queue');
       setAttr(pauseBtn, 'aria-label', `${p.paused ? 'Resume' : 'Pause'} the queue of ${id}`);
-      cancelBtn.disabled = p.queued === 0 && !p.job;
-      testBtn.disabled = testBtn.disabled && true;
+      cancelBtn.disabled = mine.length === 0;
     },
   };
 }
