@@ -8,10 +8,11 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { JobState, JobView, PrinterView } from '../../protocol/client-messages.js';
 import { TRANSITIONS } from '../../server/core/job-states.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { FakeDevice, TestClient, eventually, health, registerDevice, type DeviceOptions } from './peers.js';
 
 interface Start {
@@ -501,9 +502,15 @@ describe('job lifecycle: retention and expiry on the server timer', () => {
     }
   });
 
-  it('refuses a negative or fractional retention setting', async () => {
-    await assert.rejects(startTestServer({ retention: { queuedTtlMs: -1 } }), /retention.queuedTtlMs/);
-    await assert.rejects(startTestServer({ retention: { sweepMs: 0 } }), /retention.sweepMs/);
+  it('refuses a negative, fractional or zero-interval retention setting', async () => {
+    const dataDir = tempDir();
+    try {
+      await assert.rejects(startTestServer({ dataDir, retention: { queuedTtlMs: -1 } }), /retention.queuedTtlMs/);
+      await assert.rejects(startTestServer({ dataDir, retention: { finishedMaxAgeMs: 1.5 } }), /retention.finishedMaxAgeMs/);
+      await assert.rejects(startTestServer({ dataDir, retention: { sweepMs: 0 } }), /retention.sweepMs/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
