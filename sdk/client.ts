@@ -327,7 +327,25 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   /** Starts receiving events; resolves with (and emits) the snapshot. Repeated after every reconnect. */
   async subscribe(): Promise<Snapshot> {
+    const wasWanted = this.wantSubscribed;
     this.wantSubscribed = true;
+    if (this.current !== 'open') {
+      // The opening sequence of the next connection subscribes; its snapshot is the answer.
+      return new Promise((resolve, reject) => {
+        const offSnap = this.on('snapshot', (s) => {
+          offSnap();
+          offState();
+          resolve(s);
+        });
+        const offState = this.on('state', (s) => {
+          if (s !== 'closed') return;
+          offSnap();
+          offState();
+          if (!wasWanted) this.wantSubscribed = false;
+          reject(new PrintbridgeError('CLOSED', 'the client is closed'));
+        });
+      });
+    }
     const snapshot = await this.request('subscribe');
     this.emit('snapshot', snapshot);
     return snapshot;

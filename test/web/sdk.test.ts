@@ -91,8 +91,26 @@ test('print() rejects with the job error code when the printer fails it, and wit
   d.dev.close();
 });
 
+test('subscribe() before the connection is open takes the opening snapshot: one subscribe, one snapshot', { timeout: 30_000 }, async () => {
+  const c = client();
+  let snapshots = 0;
+  c.on('snapshot', () => snapshots++);
+  const snap = await c.subscribe();
+  assert.ok(Array.isArray(snap.devices));
+  assert.equal(await c.ping(), 'pong'); // anything a second subscribe would have sent has arrived by now
+  assert.equal(snapshots, 1);
+});
+
+test('the package exports resolve: printbridge/sdk is the ESM bundle', { timeout: 30_000 }, async () => {
+  const name = 'printbridge/sdk';
+  const viaExports = (await import(name)) as SdkModule;
+  assert.equal(typeof viaExports.connect, 'function');
+  assert.equal(typeof viaExports.LiveState, 'function');
+});
+
 test('subscribe() delivers a snapshot and then typed events', { timeout: 30_000 }, async () => {
   const c = client();
+  await c.ready();
   const snap = await c.subscribe();
   assert.ok(Array.isArray(snap.devices) && Array.isArray(snap.printers) && Array.isArray(snap.jobs));
   const online = nextEvent(c, 'device.online', (d) => (d.id === 'events-1' ? d : undefined));
