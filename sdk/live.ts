@@ -51,6 +51,16 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
     for (const off of this.offs) off();
   }
 
+  /** Adds jobs fetched on the side (jobs.list: older history than the snapshot holds); newer views win. */
+  merge(jobs: readonly JobView[]): void {
+    for (const j of jobs) {
+      const known = this.jobs.get(j.id);
+      if (!known || j.updated >= known.updated) this.jobs.set(j.id, j);
+    }
+    this.trim();
+    this.emit('change', { kind: 'snapshot' });
+  }
+
   /** Jobs newest first. */
   jobList(): JobView[] {
     return [...this.jobs.values()].sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : -1));

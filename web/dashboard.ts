@@ -104,34 +104,52 @@ function start(token: string): PrintbridgeClient {
   setInterval(() => void health(), HEALTH_EVERY_MS);
 
   let everOpen = false;
+  /** Logged the current outage already (each failed attempt closes again). */
+  let down = false;
   let countdown: ReturnType<typeof setInterval> | undefined;
+  const connRetry = byId('conn-retry');
+  const stopCountdown = (): void => {
+    if (countdown) clearInterval(countdown);
+    countdown = undefined;
+    setText(connRetry, '');
+  };
   client.on('state', (state) => {
     setAttr(conn, 'data-state', state);
-    if (state === 'connecting') setText(connText, 'Connecting…');
+    if (state === 'connecting') {
+      stopCountdown();
+      setText(connText, everOpen ? 'Reconnecting…' : 'Connecting…');
+    }
     if (state === 'closed') setText(connText, 'Disconnected');
     document.body.dataset['conn'] = state;
   });
   client.on('open', (info) => {
     everOpen = true;
-    if (countdown) clearInterval(countdown);
+    down = false;
+    stopCountdown();
     setText(connText, `Connected · ${info.server} ${info.version}`);
     app.log(info.reconnected ? 'Reconnected; everything shown is fresh' : `Connected to ${info.server} ${info.version}`, 'ok');
     byId<HTMLDialogElement>('token-dialog').close();
     void health();
+    // The snapshot holds the unfinished jobs and the latest finished ones; fetch more history beside it.
+    client.jobs({ limit: 200 }).then((jobs) => live.merge(jobs), () => undefined);
   });
   client.on('close', (e) => {
-    if (countdown) clearInterval(countdown);
+    stopCountdown();
     if (e.retryIn === undefined) return;
+    // The state is announced once (role=status); the ticking seconds are for the eye only.
+    setText(connText, 'Connection lost');
     let left = Math.ceil(e.retryIn / 1000);
-    const tick = (): void => setText(connText, left > 0 ? `Connection lost · retrying in ${left} s` : 'Connection lost · retrying…');
+    const tick = (): void => setText(connRetry, left > 0 ? ` · retrying in ${left} s` : ' · retrying…');
     tick();
     countdown = setInterval(() => {
       left--;
       tick();
       if (left <= 0 && countdown) clearInterval(countdown);
     }, 1000);
-    if (everOpen) app.log(`Connection lost (${e.code}); retrying`, 'warn');
-    else {
+    if (everOpen) {
+      if (!down) app.log(`Connection lost (${e.code}); retrying`, 'warn');
+      down = true;
+    } else {
       // Never connected: if the server answers HTTP, the token is what it refuses.
       void serverReachable().then((ok) => {
         if (ok && !everOpen) askForToken('The server did not accept this token. Paste the admin token again.');

@@ -21,6 +21,8 @@ let base = '';
 let admin = '';
 let emu: TcpEmulator;
 let bridge: Proc;
+let serve: Proc;
+let dataDir = '';
 
 interface Listening extends Json {
   port: number;
@@ -31,7 +33,8 @@ before(async () => {
   const { dir, cleanup } = tempDir('printbridge-web-');
   cleanups.push(cleanup);
   const data = join(dir, 'data');
-  const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json'], { env: { PRINTBRIDGE_ADMIN_TOKEN: undefined } });
+  dataDir = data;
+  serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json'], { env: { PRINTBRIDGE_ADMIN_TOKEN: undefined } });
   const info = await serve.waitForEvent<Listening>('listening');
   base = `http://127.0.0.1:${info.port}`;
   admin = info.adminToken;
@@ -192,4 +195,23 @@ test('the token is remembered; a wrong one brings the token dialog back; a narro
   // The browser itself logs the refused WebSocket upgrade of the wrong token; anything else is ours.
   const ours = browser!.problems.filter((p) => !/WebSocket connection to .*token=wrong-token.* failed/.test(p));
   assert.deepEqual(ours, [], 'no page errors and no console errors (CSP included)');
+});
+
+test('the server restarts: the page says the link is lost, reconnects by itself and shows fresh state', { timeout: 120_000 }, async () => {
+  const page = await openDashboard();
+  await page.locator('#conn[data-state="open"]').waitFor();
+  const port = new URL(base).port;
+  await serve.kill('SIGTERM');
+  await page.locator('#conn-text', { hasText: 'Connection lost' }).waitFor();
+  await page.locator('#activity-log li', { hasText: 'Connection lost' }).waitFor();
+  await screenshot(page, 'dashboard-reconnecting', false);
+  serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', port, '--data', dataDir, '--json'], { env: { PRINTBRIDGE_ADMIN_TOKEN: undefined } });
+  await serve.waitForEvent('listening');
+  await page.locator('#activity-log li', { hasText: 'Reconnected' }).waitFor({ timeout: 90_000 });
+  await page.locator('#conn[data-state="open"]').waitFor();
+  // The bridge found its way back as well, and the page shows it from the new snapshot and events.
+  const row = page.locator('#device-rows tr', { has: page.getByRole('rowheader', { name: 'shop-1' }) });
+  await row.locator('.badge', { hasText: 'Online' }).waitFor({ timeout: 90_000 });
+  await page.getByRole('listitem', { name: 'Printer shop-1/0' }).locator('.badge', { hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+  await page.close();
 });
