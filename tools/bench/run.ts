@@ -1,15 +1,17 @@
-// `npm run bench [-- --only device] [-- --quick]`: runs the benchmark
+// `npm run bench [-- --only device|throughput] [-- --quick]`: runs the benchmark
 // harnesses and prints one JSON line per harness. Figures are for reading
 // and comparing across commits, never pass/fail.
 
 import { parseArgs } from 'node:util';
 import { runDeviceBench } from './device.js';
+import { runThroughputBench } from './throughput.js';
 
 const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
   device: (quick) => runDeviceBench({
     ...(quick ? { reconnects: 50, jobs: 10 } : {}),
     log: (line) => process.stderr.write(`device: ${line}\n`),
   }),
+  throughput: (quick) => runThroughputBench({ quick, log: (line) => process.stderr.write(`throughput: ${line}\n`) }),
 };
 
 const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false } } });

@@ -10,13 +10,17 @@
 // scheduled fault), the buffer's room or a pacing slice are pushed back with
 // `unshift`, so marks happen at an exact byte count.
 //
-// Pacing models an 8N1 line: each byte holds the line for 10 bit times. The
-// line's "free at" time carries over between slices, so a timer that fires
-// late is made up on the next slice instead of lowering the rate; an idle
-// line (nothing to read, or the buffer full) does not bank time beyond
-// SLACK_MS.
+// Pacing models an 8N1 line: each byte holds the line for 10 bit times, and
+// a slice of bytes reaches the printer when its last stop bit is in (so a
+// G-code line's `ok` cannot come before the line could have arrived). The
+// line's "free at" time carries over between slices while the sender keeps
+// the line busy, so a timer that fires late (up to CATCH_UP_MS) is made up
+// on the next slice instead of lowering the rate; after an idle moment
+// (nothing to read, or the buffer full) the line starts afresh and banks
+// nothing, so a G-code line sent after an `ok` still takes its full time.
 
 import type { Readable } from 'node:stream';
+import { atDeadline, type Cancel } from './deadline.js';
 
 export interface IntakeOptions {
   /** Line rate in baud (8N1: ten bit times per byte); undefined means unpaced. */
@@ -33,8 +37,8 @@ export interface IntakeOptions {
 
 /** Pacing slices are this long, so the rate holds even with 64 KiB reads. */
 const SLICE_MS = 20;
-/** Timer lateness up to this much is made up; longer gaps are idle line. */
-const SLACK_MS = 20;
+/** Timer lateness up to this much is made up while the line stays busy. */
+const CATCH_UP_MS = 250;
 
 export class Intake {
   total = 0;
@@ -42,7 +46,9 @@ export class Intake {
   private isStalled = false;
   /** Monotonic time at which the paced line is free again. */
   private lineFreeAt = -Infinity;
-  private wait: NodeJS.Timeout | undefined;
+  private wait: Cancel | undefined;
+  /** Nothing was waiting at the last look (or the buffer was full): the line went idle. */
+  private idle = true;
   /** A pump is on the stack: a nested kick() is left to its loop, which re-checks the room. */
   private pumping = false;
   private readonly bytesPerMs: number | undefined;
@@ -90,7 +96,7 @@ export class Intake {
 
   close(): void {
     this.detach();
-    if (this.wait) clearTimeout(this.wait);
+    this.wait?.();
     this.wait = undefined;
   }
 
@@ -108,41 +114,62 @@ export class Intake {
     const source = this.source;
     while (source && source === this.source && !this.isStalled && this.wait === undefined) {
       const room = this.opts.room();
-      if (room <= 0) return;
+      if (room <= 0) {
+        this.idle = true;
+        return;
+      }
       const chunk = source.read() as Buffer | null;
-      if (chunk === null) return;
+      if (chunk === null) {
+        this.idle = true;
+        return;
+      }
+      const fresh = this.idle;
+      this.idle = false;
       let take = Math.min(chunk.length, room);
       const mark = this.opts.nextMark();
       if (mark !== undefined) take = Math.min(take, Math.max(0, mark - this.total));
       if (this.bytesPerMs !== undefined) take = Math.min(take, Math.max(1, Math.floor(this.bytesPerMs * SLICE_MS)));
       if (take < chunk.length) source.unshift(chunk.subarray(take));
-      if (take > 0) {
-        this.total += take;
-        const { start, end } = this.lineTime(take);
-        this.opts.consume(chunk.subarray(0, take), start, end);
-        this.pace(end);
+      if (take === 0) {
+        this.atMark(mark);
+        continue;
       }
-      if (mark !== undefined && this.total >= mark) this.opts.atMark(this.total);
+      const bytes = chunk.subarray(0, take);
+      const { start, end } = this.lineTime(take, fresh);
+      if (end <= performance.now()) {
+        this.deliver(bytes, start, end, mark);
+        continue;
+      }
+      // On a paced line the printer has a byte once its stop bit is in.
+      this.wait = atDeadline(end, () => {
+        this.wait = undefined;
+        this.pumping = true;
+        try {
+          this.deliver(bytes, start, end, mark);
+        } finally {
+          this.pumping = false;
+        }
+        this.pump();
+      });
     }
   }
 
-  /** When `n` bytes started and finished on the line. */
-  private lineTime(n: number): { start: number; end: number } {
-    const now = performance.now();
-    if (this.bytesPerMs === undefined) return { start: now, end: now };
-    const start = this.lineFreeAt >= now - SLACK_MS ? this.lineFreeAt : now;
-    this.lineFreeAt = start + n / this.bytesPerMs;
-    return { start, end: this.lineFreeAt };
+  private deliver(bytes: Buffer, start: number, end: number, mark: number | undefined): void {
+    this.total += bytes.length;
+    this.opts.consume(bytes, start, end);
+    this.atMark(mark);
   }
 
-  /** Holds the line busy until `end`. */
-  private pace(end: number): void {
-    if (this.bytesPerMs === undefined) return;
-    const delay = end - performance.now();
-    if (delay < 1) return;
-    this.wait = setTimeout(() => {
-      this.wait = undefined;
-      this.pump();
-    }, delay);
+  private atMark(mark: number | undefined): void {
+    if (mark !== undefined && this.total >= mark) this.opts.atMark(this.total);
+  }
+
+  /** When `n` bytes started and finished on the line; `fresh`: the line was idle before them. */
+  private lineTime(n: number, fresh: boolean): { start: number; end: number } {
+    const now = performance.now();
+    if (this.bytesPerMs === undefined) return { start: now, end: now };
+    const start = Math.max(this.lineFreeAt, fresh ? now : now - CATCH_UP_MS);
+    this.lineFreeAt = start + n / this.bytesPerMs;
+    return { start, end: this.lineFreeAt };
   }
 }

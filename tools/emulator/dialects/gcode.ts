@@ -34,6 +34,7 @@
 // order, so a test can compare the program executed with the one submitted.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { atDeadline, type Cancel } from '../deadline.js';
 import type { DialectEmulator, EmulatedPrinter, FaultSpec, PrinterContext, PrinterSettings } from './dialect.js';
 
 const MAX_LINE = 1024;
@@ -219,7 +220,7 @@ class GcodePrinter implements EmulatedPrinter {
         this.complete(body, word);
         continue;
       }
-      let timer: NodeJS.Timeout | undefined;
+      let timer: Cancel | undefined;
       let busy: NodeJS.Timeout | undefined;
       const running: Running = {
         word,
@@ -231,12 +232,12 @@ class GcodePrinter implements EmulatedPrinter {
           this.runNext();
         },
         stop: () => {
-          clearTimeout(timer);
+          timer?.();
           clearInterval(busy);
         },
       };
       this.running = running;
-      timer = setTimeout(running.finish, ms);
+      timer = atDeadline(this.ctx.now() + ms, running.finish);
       if (ms >= this.busyEvery) busy = setInterval(() => this.ctx.reply('echo:busy: processing\n'), this.busyEvery);
     }
   }

@@ -1,0 +1,26 @@
+// Calls `fn` once performance.now() has reached `deadline`, never before.
+// setTimeout alone can fire early by up to a millisecond (libuv measures
+// from the loop's cached time), which would make a paced line or a G-code
+// `ok` delay faster than asked; the last stretch waits with setImmediate.
+
+export interface Cancel {
+  (): void;
+}
+
+export function atDeadline(deadline: number, fn: () => void): Cancel {
+  let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  const check = (): void => {
+    timer = undefined;
+    immediate = undefined;
+    const left = deadline - performance.now();
+    if (left <= 0) return fn();
+    if (left >= 1.5) timer = setTimeout(check, Math.floor(left - 0.5));
+    else immediate = setImmediate(check);
+  };
+  check();
+  return () => {
+    if (timer) clearTimeout(timer);
+    if (immediate) clearImmediate(immediate);
+  };
+}
