@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SerialPort } from 'serialport';
 import { Processes } from '../helpers/processes.js';
-import { ptyEmulator, replies, tcpEmulator, tempDir, type Replies } from './emulator-fixture.js';
+import { ptyEmulator, received, replies, tcpEmulator, tempDir, type Replies } from './emulator-fixture.js';
 
 const procs = new Processes();
 const tmp = tempDir();
@@ -33,6 +33,8 @@ function numbered(n: number, cmd: string): string {
 
 interface Link {
   send(line: string): void;
+  /** Bytes sent so far. */
+  sent(): number;
   answers: Replies;
   /** The next answer line (without LF). */
   line(): Promise<string>;
@@ -44,7 +46,12 @@ async function overPty(extra: string[] = []): Promise<Link & { emu: Awaited<Retu
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
   ports.push(port);
   const answers = replies(port);
-  return { emu, answers, send: (l) => port.write(`${l}\n`), line: async () => (await answers.until('\n')).slice(0, -1) };
+  let sent = 0;
+  const send = (l: string): void => {
+    sent += l.length + 1;
+    port.write(`${l}\n`);
+  };
+  return { emu, answers, send, sent: () => sent, line: async () => (await answers.until('\n')).slice(0, -1) };
 }
 
 async function overTcp(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof tcpEmulator>> }> {
@@ -55,7 +62,12 @@ async function overTcp(extra: string[] = []): Promise<Link & { emu: Awaited<Retu
     s.once('error', reject);
   });
   const answers = replies(socket);
-  return { emu, answers, send: (l) => socket.write(`${l}\n`), line: async () => (await answers.until('\n')).slice(0, -1) };
+  let sent = 0;
+  const send = (l: string): void => {
+    sent += l.length + 1;
+    socket.write(`${l}\n`);
+  };
+  return { emu, answers, send, sent: () => sent, line: async () => (await answers.until('\n')).slice(0, -1) };
 }
 
 test('gcode over a PTY: ok per line, M105 temperatures after M104/M140, comments and blank lines unanswered', async () => {
@@ -154,7 +166,7 @@ test('gcode: --ok-delay queues lines sent without waiting and answers each in or
 
 test('gcode: M108 ends an M109 wait; M112 halts the printer until it is reset', async () => {
   const linesOut = join(tmp.dir, 'lines-halt.txt');
-  const { emu, send, line } = await overPty(['--long-ms', '600000', '--busy-every', '600000', '--lines-out', linesOut]);
+  const { emu, send, sent, line } = await overPty(['--long-ms', '600000', '--busy-every', '600000', '--lines-out', linesOut]);
   send('M109 S200');
   send('M108');
   assert.equal(await line(), 'ok', 'M109 done early');
@@ -168,6 +180,8 @@ test('gcode: M108 ends an M109 wait; M112 halts the printer until it is reset', 
   assert.equal(await line(), 'Error:Printer halted. kill() called!');
   await emu.proc.waitForEvent({ event: 'condition', name: 'halted' });
   send('M105');
+  // The reset must come after the printer has the line it ignores.
+  await received(emu.proc, sent());
   emu.proc.send('set ok');
   await emu.proc.waitForEvent({ event: 'condition', name: 'ok' });
   assert.equal(await line(), 'start', 'the M105 sent while halted got no answer; the reset says start');
