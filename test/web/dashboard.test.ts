@@ -91,6 +91,8 @@ test('the page connects with the token from the fragment and shows the device an
   assert.match(await card.innerText(), /ESCPOS/);
   await page.locator('#activity-log li', { hasText: 'Connected to printbridge' }).waitFor();
   await screenshot(page, 'dashboard-connected');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await screenshot(page, 'dashboard-dark');
   await page.close();
 });
 
