@@ -5,7 +5,7 @@
 // never carry `re`, so a client tells replies and events apart by that key.
 
 import { type ErrorCode, type ProtocolError } from './errors.js';
-import { bool, decodeWith, obj, oneOf, optInt, optObj, optStr, str, type Decoded, type Obj, FieldError } from './fields.js';
+import { arr, bool, decodeWith, isObj, obj, oneOf, optBool, optInt, optObj, optStr, str, type Decoded, type Obj, FieldError } from './fields.js';
 import { protocolError } from './errors.js';
 import type { Version } from './version.js';
 import { version } from './fields.js';
@@ -20,7 +20,15 @@ export type ClientRequestBody =
   | { op: 'ping' }
   | { op: 'devices.list'; tag?: string | undefined }
   | { op: 'printers.list' }
-  | { op: 'job.submit'; printer: string; data: string; key?: string | undefined }
+  /**
+   * Exactly one of `data` (base64), `text` or `lines` (since 1.2). `eol` and
+   * `encoding` apply to text and lines only; `resume` (since 1.2) lets a
+   * G-code print that stalled while the link was down go on.
+   */
+  | {
+      op: 'job.submit'; printer: string; data?: string | undefined; text?: string | undefined; lines?: string[] | undefined;
+      eol?: Eol | undefined; encoding?: TextEncodingName | undefined; key?: string | undefined; resume?: boolean | undefined;
+    }
   | { op: 'job.get'; job: string }
   /** Newest first; `state` narrows to one state. */
   | { op: 'jobs.list'; printer?: string | undefined; state?: JobState | undefined; limit?: number | undefined }
@@ -35,7 +43,38 @@ export type ClientRequestBody =
   | { op: 'subscribe' }
   | { op: 'unsubscribe' };
 
-export type ClientRequest = ClientRequestBody & { id: RequestId };
+/**
+ * Ops added in 1.2. They are kept apart from `ClientRequestBody` so that a
+ * typed client written against 1.1 (one result type per op) still covers
+ * every op of the union it names.
+ */
+export type ClientRequestBody12 =
+  | { op: 'printer.get'; printer: string }
+  /** Exactly one of `data` (text of single-byte characters) or `bytes` (base64); at most 256 bytes. */
+  | { op: 'printer.command'; printer: string; data?: string | undefined; bytes?: string | undefined; emergency?: boolean | undefined; timeout?: number | undefined }
+  /** `ttl` in seconds, default 300, at most 86400. Admin only. */
+  | { op: 'token.issue'; ttl?: number | undefined; label?: string | undefined }
+  /** By the token's id or the token itself. Admin only. */
+  | { op: 'token.revoke'; token: string }
+  | { op: 'clients.list' };
+
+/** Every op the server answers. */
+export type AnyClientRequestBody = ClientRequestBody | ClientRequestBody12;
+
+export type ClientRequest = AnyClientRequestBody & { id: RequestId };
+
+export const EOLS = ['lf', 'crlf', 'cr', 'none'] as const;
+export type Eol = (typeof EOLS)[number];
+export const TEXT_ENCODINGS = ['utf8', 'latin1', 'ascii', 'cp437'] as const;
+export type TextEncodingName = (typeof TEXT_ENCODINGS)[number];
+
+export const TOKEN_TTL_DEFAULT_S = 300;
+export const TOKEN_TTL_MAX_S = 86_400;
+/** printer.command: the device takes at most this many bytes per command. */
+export const PRINTER_COMMAND_MAX = 256;
+export const PRINTER_COMMAND_TIMEOUT_MAX_MS = 600_000;
+/** Most lines one job.submit may carry. */
+export const JOB_LINES_MAX = 1_000_000;
 
 export const JOB_STATES = ['queued', 'sending', 'printing', 'paused', 'done', 'failed', 'canceled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -54,6 +93,8 @@ export interface JobView {
   error?: ProtocolError | undefined;
   /** A client paused this job (job.pause); only job.resume releases it. */
   held?: boolean | undefined;
+  /** Submitted with resume: true (since 1.2). */
+  resume?: boolean | undefined;
   /** Milliseconds since the epoch: submitted, first byte sent, final state reached, last change. */
   created: number;
   started?: number | undefined;
@@ -93,6 +134,30 @@ export interface PrinterView {
   paused: boolean;
 }
 
+/** A connected client, as clients.list and the client.* events show it. */
+export interface ClientView {
+  id: string;
+  address?: string | undefined;
+  userAgent?: string | undefined;
+  /** Milliseconds since the epoch. */
+  since: number;
+  subscribed: boolean;
+  /** `admin`: the server's admin token; `client`: a token from token.issue (its id in `tokenId`). */
+  token: 'admin' | 'client';
+  tokenId?: string | undefined;
+  /** Which endpoint: `ws` for /v1/client, or the name of a compatibility adapter. */
+  transport: string;
+}
+
+/** What token.issue answers; the token itself is shown only here. */
+export interface IssuedToken {
+  id: string;
+  token: string;
+  /** Milliseconds since the epoch. */
+  expires: number;
+  label?: string | undefined;
+}
+
 export type DeliveryStatus = 'ok' | 'error' | 'offline' | 'timeout';
 
 export interface DeliveryReport {
@@ -109,7 +174,9 @@ export type ClientEvent =
   | { event: 'device.offline'; device: DeviceView }
   | { event: 'device.status'; device: DeviceView }
   | { event: 'printer.status'; printer: PrinterView }
-  | { event: 'control.delivered'; ref: string; reports: DeliveryReport[] };
+  | { event: 'control.delivered'; ref: string; reports: DeliveryReport[] }
+  | { event: 'client.connected'; client: ClientView }
+  | { event: 'client.disconnected'; client: ClientView };
 
 export type ClientReply =
   | { re: RequestId; ok: true; result: unknown }
@@ -151,6 +218,26 @@ export function decodeClientRequest(text: string, maxData: number): Decoded<Clie
   return { ...result, id };
 }
 
+/**
+ * Decodes a request that is already a parsed value (the REST transport builds
+ * one from the path, the query and the body). Same checks as the text form.
+ */
+export function decodeClientValue(value: unknown, maxData: number): Decoded<ClientRequest> & { id: RequestId } {
+  if (!isObj(value) || typeof value['op'] !== 'string') {
+    return { ok: false, error: protocolError('BAD_MESSAGE', 'expected an object with a string "op"'), id: null };
+  }
+  const o = value;
+  const id = safeId(o);
+  try {
+    const body = requestBody(o['op'] as string, o, maxData);
+    if (body === undefined) return { ok: false, error: protocolError('UNKNOWN_TYPE', (o['op'] as string).slice(0, 64)), id };
+    return { ok: true, value: { ...body, id: requestId(o) } as ClientRequest, id };
+  } catch (e) {
+    if (e instanceof FieldError) return { ok: false, error: e.error, id };
+    throw e;
+  }
+}
+
 function safeId(o: Obj): RequestId {
   try {
     return requestId(o);
@@ -159,7 +246,44 @@ function safeId(o: Obj): RequestId {
   }
 }
 
-function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | undefined {
+function exactlyOne(o: Obj, keys: readonly string[]): string {
+  const given = keys.filter((k) => o[k] !== undefined && o[k] !== null);
+  if (given.length !== 1) throw new FieldError(protocolError(given.length === 0 ? 'MISSING_FIELD' : 'BAD_FIELD', `exactly one of ${keys.join(', ')}`));
+  return given[0] as string;
+}
+
+function jobSubmit(o: Obj, maxData: number): Extract<ClientRequestBody, { op: 'job.submit' }> {
+  const kind = exactlyOne(o, ['data', 'text', 'lines']);
+  const eol = o['eol'] === undefined || o['eol'] === null ? undefined : oneOf(o, 'eol', EOLS);
+  const encoding = o['encoding'] === undefined || o['encoding'] === null ? undefined : oneOf(o, 'encoding', TEXT_ENCODINGS);
+  if (kind === 'data' && (eol !== undefined || encoding !== undefined)) {
+    throw new FieldError(protocolError('BAD_FIELD', 'eol and encoding apply to text and lines, not to base64 data'));
+  }
+  let lines: string[] | undefined;
+  if (kind === 'lines') {
+    lines = arr(o, 'lines', JOB_LINES_MAX) as string[];
+    if (!lines.every((l) => typeof l === 'string')) throw new FieldError(protocolError('BAD_FIELD', 'lines must be an array of strings'));
+  }
+  return {
+    op: 'job.submit', printer: str(o, 'printer', 200),
+    data: kind === 'data' ? str(o, 'data', maxData) : undefined,
+    text: kind === 'text' ? str(o, 'text', maxData) : undefined,
+    lines, eol, encoding, key: optStr(o, 'key', 128), resume: optBool(o, 'resume'),
+  };
+}
+
+function printerCommand(o: Obj): Extract<ClientRequestBody12, { op: 'printer.command' }> {
+  const kind = exactlyOne(o, ['data', 'bytes']);
+  return {
+    op: 'printer.command', printer: str(o, 'printer', 200),
+    data: kind === 'data' ? str(o, 'data', PRINTER_COMMAND_MAX) : undefined,
+    // base64 of at most PRINTER_COMMAND_MAX bytes
+    bytes: kind === 'bytes' ? str(o, 'bytes', Math.ceil(PRINTER_COMMAND_MAX / 3) * 4) : undefined,
+    emergency: optBool(o, 'emergency'), timeout: optInt(o, 'timeout', 1, PRINTER_COMMAND_TIMEOUT_MAX_MS),
+  };
+}
+
+function requestBody(op: string, o: Obj, maxData: number): AnyClientRequestBody | undefined {
   switch (op) {
     case 'hello':
       return { op, v: version(o, 'v') };
@@ -174,7 +298,7 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
     case 'devices.list':
       return { op, tag: optStr(o, 'tag', 64) };
     case 'job.submit':
-      return { op, printer: str(o, 'printer', 200), data: str(o, 'data', maxData), key: optStr(o, 'key', 128) };
+      return jobSubmit(o, maxData);
     case 'job.get':
       return { op, job: str(o, 'job', 128) };
     case 'job.cancel':
@@ -196,6 +320,16 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
       };
     case 'control.send':
       return { op, to: target(o), name: str(o, 'name', 64), args: optObj(o, 'args') ?? {}, timeout: optInt(o, 'timeout', 1, 60_000) };
+    case 'printer.get':
+      return { op, printer: str(o, 'printer', 200) };
+    case 'printer.command':
+      return printerCommand(o);
+    case 'token.issue':
+      return { op, ttl: optInt(o, 'ttl', 1, TOKEN_TTL_MAX_S), label: optStr(o, 'label', 64) };
+    case 'token.revoke':
+      return { op, token: str(o, 'token', 256) };
+    case 'clients.list':
+      return { op };
     default:
       return undefined;
   }

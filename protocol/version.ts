@@ -2,7 +2,11 @@
 // is refused (close VERSION); minor versions only add optional fields and
 // message types, which receivers must ignore or answer with UNKNOWN_TYPE.
 export const PROTOCOL_MAJOR = 1;
-export const PROTOCOL_MINOR = 1;
+// 1.1: job.state, job.pause/resume on devices, temperatures, `confirms`.
+// 1.2: client API — job.submit text/lines with eol and encoding, resume;
+//      printer.get, printer.command, token.issue/revoke, clients.list and
+//      client.connected/disconnected events.
+export const PROTOCOL_MINOR = 2;
 
 export type Version = readonly [major: number, minor: number];
 

@@ -13,6 +13,13 @@ export class PrintbridgeError extends Error {
     this.code = code;
   }
 
+  /** An error a peer (a device) already phrased: its code and message as they are. */
+  static from(error: ProtocolError): PrintbridgeError {
+    const e = new PrintbridgeError(error.code);
+    e.message = error.message;
+    return e;
+  }
+
   toProtocol(): ProtocolError {
     return { code: this.code, message: this.message };
   }

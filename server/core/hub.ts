@@ -3,9 +3,12 @@
 // the control relay, the event bus and the heartbeat. Nothing here knows
 // about ws, http or any other wire.
 
+import type { ClientView } from '../../protocol/client-messages.js';
+import { CLOSE } from '../../protocol/errors.js';
 import type { Limits } from '../limits.js';
 import type { Store } from '../store/db.js';
-import { ClientSession } from './client-session.js';
+import { ClientApi } from './client-api.js';
+import { ClientSession, type ClientInfo } from './client-session.js';
 import type { Clock, CoreContext, Log } from './context.js';
 import { DeviceSession } from './device-session.js';
 import { EventBus } from './events.js';
@@ -14,6 +17,7 @@ import { Jobs } from './jobs.js';
 import type { Peer } from './peer.js';
 import { Registry } from './registry.js';
 import { Router } from './router.js';
+import { ClientTokens } from './tokens.js';
 import { Views } from './views.js';
 
 export interface HubOptions {
@@ -43,6 +47,9 @@ export class Hub implements CoreContext {
   readonly jobs: Jobs;
   readonly router: Router;
   readonly views: Views;
+  readonly tokens: ClientTokens;
+  /** The client API's one dispatcher, for every transport that serves clients. */
+  readonly api: ClientApi;
   private readonly clients = new Set<ClientSession>();
 
   constructor(opts: HubOptions) {
@@ -61,6 +68,8 @@ export class Hub implements CoreContext {
     });
     this.router = new Router(this);
     this.views = new Views(this.store, this.registry, this.jobs);
+    this.tokens = new ClientTokens(this);
+    this.api = new ClientApi(this);
   }
 
   /** A device authenticated as `id` opened a connection; it must say hello next. */
@@ -68,18 +77,39 @@ export class Hub implements CoreContext {
     return new DeviceSession(this, id, peer, address);
   }
 
-  connectClient(peer: Peer, address: string | undefined): ClientSession {
-    const client = new ClientSession(this, peer, address);
+  /** A client connection opened; subscribers hear client.connected. */
+  connectClient(peer: Peer, address: string | undefined, info?: ClientInfo): ClientSession {
+    const client = new ClientSession(this, peer, address, info);
     this.clients.add(client);
     this.events.add(client);
     this.heartbeat.add(peer);
+    this.events.emit({ event: 'client.connected', client: client.view() });
     return client;
   }
 
   clientGone(client: ClientSession): void {
-    this.clients.delete(client);
+    if (!this.clients.delete(client)) return;
     this.events.remove(client);
     this.heartbeat.remove(client.peer);
+    this.events.emit({ event: 'client.disconnected', client: client.view() });
+  }
+
+  /** Connected clients, oldest first. */
+  clientViews(): ClientView[] {
+    return [...this.clients].map((c) => c.view());
+  }
+
+  /** Revokes a client token and closes the connections it opened (4006 REVOKED). */
+  revokeToken(idOrToken: string): { id: string; revoked: true; closed: number } {
+    const result = this.tokens.revoke(idOrToken);
+    let closed = 0;
+    for (const client of [...this.clients]) {
+      if (client.auth.kind === 'client' && client.auth.tokenId === result.id) {
+        client.close(CLOSE.REVOKED.code, CLOSE.REVOKED.text);
+        closed += 1;
+      }
+    }
+    return { ...result, closed };
   }
 
   get clientCount(): number {

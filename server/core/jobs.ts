@@ -144,7 +144,7 @@ export class Jobs {
    * the same printer, so a client that retries after a lost reply does not
    * print twice.
    */
-  submit(printer: string, data: Uint8Array, key?: string): JobRecord {
+  submit(printer: string, data: Uint8Array, key?: string, opts: { resume?: boolean | undefined } = {}): JobRecord {
     const { store, limits, clock } = this.ctx;
     const { device, port, id, session } = this.knownPrinter(printer);
     if (key !== undefined) {
@@ -155,7 +155,7 @@ export class Jobs {
     if (data.length > limits.maxJobBytes) throw new PrintbridgeError('JOB_TOO_LARGE', `${data.length} > ${limits.maxJobBytes} bytes`);
     if (countUnfinished(store, id) >= limits.maxQueue) throw new PrintbridgeError('QUEUE_FULL', `${limits.maxQueue} jobs are waiting for ${id}`);
 
-    const job = insertJob(store, { id: randomUUID(), device, port, key, data }, clock.now());
+    const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume }, clock.now());
     this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
     if (session !== undefined) this.offerNext(session, port);
@@ -442,7 +442,7 @@ export class Jobs {
       set.add(active);
       this.settle(job);
       this.ctx.log('debug', 'job offered', { job: job.id, printer, stream: active.stream });
-      session.send({ t: 'job.start', id: job.id, stream: active.stream, port, size: job.size });
+      session.send({ t: 'job.start', id: job.id, stream: active.stream, port, size: job.size, resume: job.resume ? true : undefined });
       this.syncDevice(active);
       return;
     }
@@ -478,7 +478,8 @@ export class Jobs {
     return undefined;
   }
 
-  private knownPrinter(printer: string): { device: string; port: number; id: string; session: DeviceSession | undefined } {
+  /** The printer's device, port and live session; UNKNOWN_PRINTER when no such device or port. */
+  knownPrinter(printer: string): { device: string; port: number; id: string; session: DeviceSession | undefined } {
     const { device, port } = parsePrinterId(printer);
     const record = getDevice(this.ctx.store, device);
     const session = this.ctx.registry.get(device);

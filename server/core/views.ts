@@ -21,6 +21,7 @@ export function jobView(job: JobRecord): JobView {
     key: job.key,
     error: job.error,
     held: job.held ? true : undefined,
+    resume: job.resume ? true : undefined,
     created: job.created,
     started: job.startedAt,
     finished: job.finishedAt,

@@ -58,6 +58,20 @@ export const MIGRATIONS: readonly string[] = [
     updated INTEGER NOT NULL
   );
   `,
+  // 3: jobs that may resume a stalled G-code print, and short-lived client
+  // tokens (token.issue), kept as SHA-256 hashes only.
+  `
+  ALTER TABLE jobs ADD COLUMN resume INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE client_tokens (
+    id         TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    label      TEXT,
+    created    INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    revoked    INTEGER
+  );
+  CREATE INDEX client_tokens_expires ON client_tokens (expires);
+  `,
 ];
 
 export const DB_FILE = 'printbridge.db';

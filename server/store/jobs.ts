@@ -22,6 +22,8 @@ export interface JobRecord {
   started: boolean;
   /** A client paused the job; only a client's resume releases it. */
   held: boolean;
+  /** The submitter allows a G-code print that stalled while the link was down to go on (job.start resume). */
+  resume: boolean;
   error: ProtocolError | undefined;
   created: number;
   /** When the first byte was sent. */
@@ -42,6 +44,7 @@ interface JobRow {
   written: number;
   started: number;
   held: number;
+  resume: number;
   error_code: string | null;
   error_message: string | null;
   created: number;
@@ -51,7 +54,7 @@ interface JobRow {
 }
 
 const COLUMNS =
-  'id, printer, device, port, idem_key, state, size, written, started, held, error_code, error_message, created, started_at, finished_at, updated';
+  'id, printer, device, port, idem_key, state, size, written, started, held, resume, error_code, error_message, created, started_at, finished_at, updated';
 
 const UNFINISHED = "('queued', 'sending', 'printing', 'paused')";
 const FINISHED = "('done', 'failed', 'canceled')";
@@ -72,6 +75,7 @@ function fromRow(row: JobRow): JobRecord {
     written: row.written,
     started: row.started !== 0,
     held: row.held !== 0,
+    resume: row.resume !== 0,
     error: row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
     created: row.created,
     startedAt: row.started_at ?? undefined,
@@ -86,16 +90,17 @@ export interface NewJob {
   port: number;
   key?: string | undefined;
   data: Uint8Array;
+  resume?: boolean | undefined;
 }
 
 export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
   const printer = printerId(job.device, job.port);
   store
-    .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, data, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`)
-    .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.data, now, now);
+    .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, data, resume, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`)
+    .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.data, job.resume === true ? 1 : 0, now, now);
   return {
     id: job.id, printer, device: job.device, port: job.port, key: job.key, state: 'queued', size: job.data.length,
-    written: 0, started: false, held: false, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
+    written: 0, started: false, held: false, resume: job.resume === true, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
   };
 }
 

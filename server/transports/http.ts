@@ -1,5 +1,5 @@
-// The HTTP listener: /healthz, and the WebSocket upgrades for /v1/device and
-// /v1/client. Credentials are checked in the upgrade, before a WebSocket
+// The HTTP listener: /healthz, REST at /api/v1 (http-api.ts), and the
+// WebSocket upgrades for /v1/device and /v1/client. Credentials are checked in the upgrade, before a WebSocket
 // exists: a refused request gets a plain HTTP status (401 credentials, 400
 // malformed, 404 path, 503 too many connections) and its socket is dropped,
 // so an unauthenticated peer never costs us a WebSocket, a session or a timer.
@@ -7,7 +7,6 @@
 // Each endpoint has its own WebSocketServer so that each has its own frame
 // limit: devices only send small JSON, clients send whole jobs.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -15,6 +14,8 @@ import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
 import { isValidDeviceId, verifyDeviceToken } from '../store/devices.js';
+import { API_PREFIX, createRestApi } from './http-api.js';
+import { bearer, clientAuthenticator, header } from './auth.js';
 import { attachClient } from './ws-client.js';
 import { attachDevice } from './ws-device.js';
 import { serveStatic } from './static.js';
@@ -40,9 +41,10 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const clientFrame = clientFrameLimit(hub.limits);
   const devices = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxDeviceFrame, perMessageDeflate: false });
   const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
-  const adminHash = sha256(opts.adminToken);
+  const authenticate = clientAuthenticator(hub, opts.adminToken);
+  const rest = createRestApi(hub, authenticate);
 
-  const server = createServer((req, res) => handleRequest(hub, req, res));
+  const server = createServer((req, res) => handleRequest(hub, req, res, rest));
   server.on('clientError', (_err, socket) => socket.destroy());
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -66,9 +68,11 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       }
 
       if (url.pathname === CLIENT_PATH) {
-        if (token === undefined || !safeEqual(sha256(token), adminHash)) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'missing or wrong admin token', 'UNAUTHORIZED');
+        const who = authenticate(token);
+        if (!who.ok) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, who.message, who.code);
         if (clients.clients.size >= hub.limits.maxClients) return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections');
-        return clients.handleUpgrade(req, socket, head, (ws) => attachClient(hub, ws, address, clientFrame, closeGraceMs));
+        const info = { auth: who.auth, userAgent: header(req, 'user-agent')?.slice(0, 200) };
+        return clients.handleUpgrade(req, socket, head, (ws) => attachClient(hub, ws, address, clientFrame, closeGraceMs, info));
       }
 
       return refuse(socket, UPGRADE_REFUSAL.NOT_FOUND, `no WebSocket endpoint at ${url.pathname}`);
@@ -87,7 +91,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   };
 }
 
-function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse): void {
+function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse, rest: (req: IncomingMessage, res: ServerResponse, path: string) => void): void {
   let path: string;
   try {
     path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -97,6 +101,7 @@ function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse): voi
   if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
     return json(res, 200, { ok: true, devices: hub.onlineDeviceCount, clients: hub.clientCount, version: hub.version });
   }
+  if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) return rest(req, res, path); // REST: http-api.ts
   if (serveStatic(req, res, path)) return; // the dashboard at /, the browser SDK at /sdk/
   json(res, 404, { ok: false, error: { message: `no route for ${req.method ?? 'GET'} ${path}` } });
 }
@@ -116,25 +121,6 @@ function refuse(socket: Duplex, status: number, message: string, code?: ErrorCod
       'Connection: close\r\nContent-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
-}
-
-function bearer(req: IncomingMessage): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header(req, 'authorization') ?? '');
-  return match?.[1];
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
-
-/** Both sides are hashed first, so the comparison takes the same time whatever the token's length. */
-function safeEqual(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function closeOne(ws: WebSocket, code: number, reason: string, graceMs: number): Promise<void> {

@@ -1,17 +1,18 @@
 // /v1/client over WebSocket: decode requests, hand them to the core's
 // ClientSession, which replies through the same peer. Authenticated in the
-// upgrade with the admin token.
+// upgrade (admin token or a client token from token.issue).
 
 import type { WebSocket } from 'ws';
 import { decodeClientRequest, type RequestId } from '../../protocol/client-messages.js';
 import { CLOSE } from '../../protocol/errors.js';
 import { isObj } from '../../protocol/fields.js';
+import type { ClientInfo } from '../core/client-session.js';
 import type { Hub } from '../core/hub.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
-export function attachClient(hub: Hub, ws: WebSocket, address: string | undefined, maxText: number, closeGraceMs: number): void {
+export function attachClient(hub: Hub, ws: WebSocket, address: string | undefined, maxText: number, closeGraceMs: number, info: ClientInfo = {}): void {
   const peer = new WsPeer(ws, closeGraceMs);
-  const session = hub.connectClient(peer, address);
+  const session = hub.connectClient(peer, address, { ...info, transport: 'ws' });
 
   // Our own failure while handling input must not take the process down.
   const failed = (e: unknown) => {

@@ -1,0 +1,59 @@
+// Who is calling, and the short-lived client tokens an admin hands to
+// browsers (which cannot set an Authorization header on a WebSocket, so the
+// token travels in `?token=`, where it may end up in a proxy log: hence
+// short-lived, revocable and stored hashed).
+//
+// A token is `pbc.<id>.<secret>`: the id names it in clients.list and
+// token.revoke; the secret is 32 random bytes. It is checked when a
+// connection opens (and on every REST request); revoking it also closes the
+// connections it opened (close 4006 REVOKED). Expiry only stops new
+// connections: one that is open stays open.
+
+import { randomBytes } from 'node:crypto';
+import { TOKEN_TTL_DEFAULT_S, type IssuedToken } from '../../protocol/client-messages.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+import { PrintbridgeError } from '../errors.js';
+import { findTokenByHash, getToken, insertToken, pruneTokens, revokeToken } from '../store/tokens.js';
+import type { CoreContext } from './context.js';
+
+export type ClientAuth = { readonly kind: 'admin' } | { readonly kind: 'client'; readonly tokenId: string; readonly expires: number };
+
+export const ADMIN: ClientAuth = Object.freeze({ kind: 'admin' });
+
+const TOKEN = /^pbc\.([0-9a-f]{16})\.[A-Za-z0-9_-]{43}$/;
+
+export type Verified = { ok: true; auth: ClientAuth } | { ok: false; code: ErrorCode; message: string };
+
+export class ClientTokens {
+  constructor(private readonly ctx: CoreContext) {}
+
+  issue(ttlSeconds: number = TOKEN_TTL_DEFAULT_S, label?: string): IssuedToken {
+    const now = this.ctx.clock.now();
+    pruneTokens(this.ctx.store, now);
+    const id = randomBytes(8).toString('hex');
+    const token = `pbc.${id}.${randomBytes(32).toString('base64url')}`;
+    const expires = now + ttlSeconds * 1000;
+    insertToken(this.ctx.store, id, token, label, now, expires);
+    this.ctx.log('info', 'client token issued', { token: id, expires, label });
+    return { id, token, expires, label };
+  }
+
+  /** Revokes by id or by the token itself; revoking again is no error. */
+  revoke(idOrToken: string): { id: string; revoked: true } {
+    const match = TOKEN.exec(idOrToken);
+    const record = match !== null ? findTokenByHash(this.ctx.store, idOrToken) : getToken(this.ctx.store, idOrToken);
+    if (record === undefined) throw new PrintbridgeError('UNKNOWN_TOKEN', idOrToken.length > 20 ? `${idOrToken.slice(0, 20)}…` : idOrToken);
+    revokeToken(this.ctx.store, record.id, this.ctx.clock.now());
+    this.ctx.log('info', 'client token revoked', { token: record.id });
+    return { id: record.id, revoked: true };
+  }
+
+  verify(token: string): Verified {
+    if (!TOKEN.test(token)) return { ok: false, code: 'UNAUTHORIZED', message: 'missing or wrong token' };
+    const record = findTokenByHash(this.ctx.store, token);
+    if (record === undefined) return { ok: false, code: 'UNAUTHORIZED', message: 'unknown client token' };
+    if (record.revoked !== undefined) return { ok: false, code: 'UNAUTHORIZED', message: 'client token was revoked' };
+    if (record.expires <= this.ctx.clock.now()) return { ok: false, code: 'TOKEN_EXPIRED', message: `client token ${record.id} has expired` };
+    return { ok: true, auth: { kind: 'client', tokenId: record.id, expires: record.expires } };
+  }
+}
