@@ -10,6 +10,7 @@ import { Hub } from './core/hub.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { openStore } from './store/db.js';
 import { resolveRetention, type JobRetention } from './retention.js';
+import { listenCompatPws, type CompatPwsOptions } from './transports/compat-pws.js';
 import { createHttpTransport } from './transports/http.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -40,6 +41,8 @@ export interface ServerOptions {
   helloTimeoutMs?: number;
   /** Default time a control.send waits for device answers. Default 5000. */
   controlTimeoutMs?: number;
+  /** Also serve the PrinterWebSocket.js-style API on its own listener (docs/compat.md). */
+  compat?: CompatPwsOptions;
   log?: Log;
 }
 
@@ -52,6 +55,8 @@ export interface RunningServer {
   /** True when this start created the admin token file (show the token once). */
   adminTokenGenerated: boolean;
   dataDir: string;
+  /** The PrinterWebSocket-compatible listener, when `compat` was given. */
+  compat?: { host: string; port: number; url: string; tokenRequired: boolean } | undefined;
   /** Closes every socket with 1001, stops timers, closes the database. */
   close(): Promise<void>;
 }
@@ -107,6 +112,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     sweep();
     const transport = createHttpTransport({ hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS });
     const port = await listen(transport.server, opts.port ?? 8080, host);
+    const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS })
+      .catch((e: unknown) => new Promise<never>((_, fail) => transport.server.close(() => fail(e))));
     const heartbeat = setInterval(() => hub.heartbeat.round(systemClock.now()), heartbeatMs);
     heartbeat.unref();
     const sweeper = setInterval(sweep, retention.sweepMs);
@@ -121,12 +128,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       adminToken: admin.token,
       adminTokenGenerated: admin.generated,
       dataDir,
+      compat: compat && { host: compat.host, port: compat.port, url: compat.url, tokenRequired: compat.tokenRequired },
       close() {
         closing ??= (async () => {
           clearInterval(heartbeat);
           clearInterval(sweeper);
           const stopped = new Promise<void>((done) => transport.server.close(() => done()));
           hub.stop();
+          await compat?.close();
           // Sessions still run their close handlers (jobs detach, devices go
           // offline) while the store is open; the store closes last.
           await transport.closeAll(CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text);

@@ -5,7 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { EXIT_OK, integer, parse, untilSignal, type Command } from './command.js';
 
-const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json]
+const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json] [--compat-port N ...]
 
 Runs the printbridge server: devices (bridges) connect to ws://HOST:PORT/v1/device,
 clients (web apps, back-ends, 'printbridge print') to ws://HOST:PORT/v1/client.
@@ -17,6 +17,12 @@ Options:
   --data DIR   where the database and the admin token live
                (env PRINTBRIDGE_DATA, default ./data)
   --json       print the listening details as one JSON line instead of text
+  --compat-port N    also serve the PrinterWebSocket.js-style API at ws://HOST:N/
+                     (its usual port is 8765; see docs/compat.md)
+  --compat-host H    its address (default 127.0.0.1: this machine only)
+  --compat-token T   require ?token=T on it (off 127.0.0.1 the admin token is
+                     required unless this is given)
+  --compat-origin O  only web pages from origin O may connect (repeatable)
   -h, --help   show this help
 
 The admin token authenticates clients. Set PRINTBRIDGE_ADMIN_TOKEN to choose it;
@@ -48,12 +54,19 @@ export const serve: Command = {
       port: { type: 'string' },
       data: { type: 'string' },
       json: { type: 'boolean' },
+      'compat-port': { type: 'string' },
+      'compat-host': { type: 'string' },
+      'compat-token': { type: 'string' },
+      'compat-origin': { type: 'string', multiple: true },
     });
     const env = process.env;
     const host = values.host ?? env['PRINTBRIDGE_HOST'] ?? '0.0.0.0';
     const port = integer(values.port ?? env['PRINTBRIDGE_PORT'], '--port', 0, 65535) ?? 8080;
     const dataDir = resolve(values.data ?? env['PRINTBRIDGE_DATA'] ?? './data');
     const envToken = env['PRINTBRIDGE_ADMIN_TOKEN'] || undefined;
+    const compatPort = integer(values['compat-port'], '--compat-port', 0, 65535);
+    const compat = compatPort === undefined ? undefined
+      : { port: compatPort, host: values['compat-host'], token: values['compat-token'], origins: values['compat-origin'] };
 
     // Loaded here so that other commands do not pay for (or depend on) the server.
     const { startServer } = await import('../../server/server.js');
@@ -61,7 +74,7 @@ export const serve: Command = {
     // Listen for signals before anything announces the server: whoever reads
     // "listening" may stop us at once.
     const stopped = untilSignal();
-    const server = await startServer({ host, port, dataDir, adminToken: envToken });
+    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat });
     const shown = reachableHosts(server.host).map((h) => `${hostForUrl(h)}:${server.port}`);
     const main = shown[0]!;
     const tokenSource = server.adminTokenGenerated
@@ -75,6 +88,7 @@ export const serve: Command = {
         event: 'listening', host: server.host, port: server.port, url: `http://${main}`,
         device: `ws://${main}/v1/device`, client: `ws://${main}/v1/client`, also: shown.slice(1).map((h) => `http://${h}`),
         adminToken: server.adminToken, adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
+        ...(server.compat && { compat: server.compat.url, compatPort: server.compat.port }),
       })}\n`);
     } else {
       process.stdout.write([
@@ -82,6 +96,7 @@ export const serve: Command = {
         `  http:    http://${main}`,
         `  devices: ws://${main}/v1/device`,
         `  clients: ws://${main}/v1/client`,
+        ...(server.compat ? [`  compat:  ${server.compat.url} (PrinterWebSocket.js API${server.compat.tokenRequired ? ', ?token= required' : ''})`] : []),
         ...shown.slice(1).map((h) => `  also:    http://${h}`),
         `  data:    ${server.dataDir}`,
         `  admin token: ${server.adminToken}`,

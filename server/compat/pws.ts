@@ -1,0 +1,280 @@
+// The PrinterWebSocket.js-style `call` API, as a session over the core. A
+// request is `{call, uid, params?}` (printerStatus also takes a top-level
+// `PrinterName`); each reply echoes `uid` and carries `status_code`:
+// 0 idle/ok, 1 printing (in progress), 2 out of paper, 3 error.
+//
+//   printers.find   → {uid, result: [names], status_code: 0}
+//   server.version  → {uid, result: version, info: "serverVersion", status_code: 0}
+//   print           → {uid, status: "Printing job started on NAME", status_code: 1, job}
+//                     then, when the job ends:
+//                     {uid, status: "success", message: "Printed on NAME", status_code: 0, job}
+//                     or {uid, status: "error", message, status_code: 3, job, code}
+//   printerStatus   → {uid, status: "Printer status retrieved", PrinterName, status_code, message, state}
+//
+// and, to every connection, `{status: "Printer status changed", status_code,
+// PrinterName, message}` whenever a printer's code changes. No reply or
+// broadcast carries `result` except the two calls above: that API's own
+// client takes any message with `result` for the printer list.
+//
+// Differences from the original server (docs/compat.md): malformed JSON, an
+// unknown call and a binary frame are answered with status_code 3 instead of
+// being ignored; the status is the printer's real one; the final print reply
+// comes when the job ended, not when the spooler took it.
+
+import type { ClientEvent, JobView, PrinterView } from '../../protocol/client-messages.js';
+import { CLOSE, type ErrorCode } from '../../protocol/errors.js';
+import { isObj } from '../../protocol/fields.js';
+import type { Hub } from '../core/hub.js';
+import { isFinal } from '../core/jobs.js';
+import type { Peer } from '../core/peer.js';
+import { jobView } from '../core/views.js';
+import { PrintbridgeError } from '../errors.js';
+import { compatName, dialectLineEnding, EventTap, findPrinter, linesToBytes, type LineEnding } from './printers.js';
+
+export const PWS_STATUS = { IDLE: 0, PRINTING: 1, OUT_OF_PAPER: 2, ERROR: 3 } as const;
+export type PwsStatusCode = (typeof PWS_STATUS)[keyof typeof PWS_STATUS];
+
+const UID_MAX = 256;
+const NAME_MAX = 200;
+
+type Uid = string | number | null;
+
+interface Tracked {
+  session: PwsSession;
+  uid: Uid;
+  name: string;
+}
+
+/** A printer's status as that API's codes, with a human message; trouble outranks a running job. */
+export function pwsStatus(p: PrinterView): { code: PwsStatusCode; message: string } {
+  if (!p.online) return { code: PWS_STATUS.ERROR, message: 'the printer\'s bridge is offline' };
+  switch (p.status) {
+    case 'offline':
+      return { code: PWS_STATUS.ERROR, message: p.detail ?? 'the printer is offline' };
+    case 'paper-out':
+      return { code: PWS_STATUS.OUT_OF_PAPER, message: 'the printer is out of paper' };
+    case 'cover-open':
+      return { code: PWS_STATUS.ERROR, message: 'the printer cover is open' };
+    case 'error':
+      return { code: PWS_STATUS.ERROR, message: p.detail ?? 'the printer reports an error' };
+    default:
+  }
+  if (p.paused) return { code: PWS_STATUS.ERROR, message: 'the printer queue is paused' };
+  if (p.job !== undefined || p.status === 'busy') return { code: PWS_STATUS.PRINTING, message: 'the printer is printing' };
+  if (p.status === 'paper-low') return { code: PWS_STATUS.IDLE, message: 'ready, paper low' };
+  if (p.status === 'unknown') return { code: PWS_STATUS.IDLE, message: 'ready (the printer does not report its status)' };
+  return { code: PWS_STATUS.IDLE, message: 'ready' };
+}
+
+/** Every connection of one listener, the prints they wait for, and the status broadcast. */
+export class PwsHub {
+  private readonly sessions = new Set<PwsSession>();
+  private readonly tracked = new Map<string, Tracked>();
+  /** The last broadcast per printer id, so that only changes go out. */
+  private readonly last = new Map<string, string>();
+  private readonly tap: EventTap;
+
+  constructor(readonly hub: Hub) {
+    this.tap = new EventTap(
+      (e) => e.event === 'printer.status' || e.event === 'job.updated',
+      (e) => this.event(e),
+    );
+    hub.events.add(this.tap);
+    // Broadcasts say what changed since now.
+    for (const p of hub.views.printers()) this.last.set(p.id, statusKey(p));
+  }
+
+  connect(peer: Peer, address: string | undefined): PwsSession {
+    const session = new PwsSession(this, peer, address);
+    this.sessions.add(session);
+    this.hub.heartbeat.add(peer);
+    return session;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  stop(): void {
+    this.hub.events.remove(this.tap);
+  }
+
+  /** @internal */
+  gone(session: PwsSession): void {
+    this.sessions.delete(session);
+    this.hub.heartbeat.remove(session.peer);
+    for (const [job, t] of this.tracked) if (t.session === session) this.tracked.delete(job);
+  }
+
+  /** @internal A print was queued: its final state goes back to `uid` on `session`. */
+  track(job: JobView, t: Tracked): void {
+    if (isFinal(job.state)) t.session.finalReply(t.uid, t.name, job);
+    else this.tracked.set(job.id, t);
+  }
+
+  private event(e: ClientEvent): void {
+    if (e.event === 'job.updated') {
+      const t = this.tracked.get(e.job.id);
+      if (t !== undefined && isFinal(e.job.state)) {
+        this.tracked.delete(e.job.id);
+        t.session.finalReply(t.uid, t.name, e.job);
+      }
+      // A job starting or ending changes whether its printer is printing.
+      const view = this.hub.views.printerById(e.job.printer);
+      if (view !== undefined) this.broadcastIfChanged(view);
+      return;
+    }
+    if (e.event === 'printer.status') this.broadcastIfChanged(e.printer);
+  }
+
+  private broadcastIfChanged(p: PrinterView): void {
+    const key = statusKey(p);
+    if (this.last.get(p.id) === key) return;
+    this.last.set(p.id, key);
+    const { code, message } = pwsStatus(p);
+    const text = JSON.stringify({ status: 'Printer status changed', status_code: code, PrinterName: compatName(p), message, state: p.status });
+    for (const s of [...this.sessions]) s.send(text);
+  }
+}
+
+function statusKey(p: PrinterView): string {
+  const { code, message } = pwsStatus(p);
+  return `${code} ${message}`;
+}
+
+export class PwsSession {
+  private closed = false;
+
+  constructor(
+    private readonly owner: PwsHub,
+    readonly peer: Peer,
+    readonly address: string | undefined,
+  ) {}
+
+  /** One text frame from the page. */
+  message(text: string): void {
+    if (this.closed) return;
+    this.life();
+    let req: unknown;
+    try {
+      req = JSON.parse(text);
+    } catch {
+      return this.error(null, 'BAD_JSON', 'message is not valid JSON');
+    }
+    if (!isObj(req) || typeof req['call'] !== 'string') return this.error(uidOf(req), 'BAD_MESSAGE', 'message must be a JSON object with a "call"');
+    const uid = uidOf(req);
+    try {
+      this.call(req['call'], uid, req);
+    } catch (e) {
+      if (!(e instanceof PrintbridgeError)) throw e;
+      this.error(uid, e.code, e.message);
+    }
+  }
+
+  binary(): void {
+    if (this.closed) return;
+    this.life();
+    this.error(null, 'BINARY_NOT_EXPECTED', 'binary frames are not accepted; send JSON text');
+  }
+
+  life(): void {
+    this.owner.hub.heartbeat.life(this.peer);
+  }
+
+  gone(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.owner.gone(this);
+  }
+
+  send(text: string): void {
+    if (this.closed) return;
+    const buffered = this.peer.bufferedAmount();
+    if (buffered > this.owner.hub.limits.maxClientBuffer) {
+      this.owner.hub.log('warn', 'compat client does not read fast enough', { address: this.address, buffered });
+      this.gone();
+      this.peer.close(CLOSE.SLOW_CONSUMER.code, CLOSE.SLOW_CONSUMER.text);
+      return;
+    }
+    this.peer.sendText(text);
+  }
+
+  /** @internal */
+  finalReply(uid: Uid, name: string, job: JobView): void {
+    if (job.state === 'done') {
+      this.reply({ uid, status: 'success', message: `Printed on ${name}`, status_code: PWS_STATUS.IDLE, job: job.id });
+    } else {
+      const code = job.error?.code ?? 'JOB_CANCELED';
+      this.reply({ uid, status: 'error', message: job.error?.message ?? `job ${job.state}`, status_code: PWS_STATUS.ERROR, job: job.id, code });
+    }
+  }
+
+  private call(call: string, uid: Uid, req: Record<string, unknown>): void {
+    const { hub } = this.owner;
+    switch (call) {
+      case 'printers.find':
+        return this.reply({ uid, result: printerNames(hub.views.printers()), status_code: PWS_STATUS.IDLE });
+      case 'server.version':
+        return this.reply({ uid, result: hub.version, info: 'serverVersion', status_code: PWS_STATUS.IDLE });
+      case 'print':
+        return this.print(uid, req['params']);
+      case 'printerStatus': {
+        const name = req['PrinterName'];
+        if (typeof name !== 'string' || name === '' || name.length > NAME_MAX) {
+          return this.error(uid, 'MISSING_FIELD', 'PrinterName not provided');
+        }
+        const view = findPrinter(hub, name);
+        const { code, message } = pwsStatus(view);
+        return this.reply({ uid, status: 'Printer status retrieved', PrinterName: name, status_code: code, message, state: view.status });
+      }
+      default:
+        return this.error(uid, 'UNKNOWN_TYPE', `unknown call ${JSON.stringify(call.slice(0, 64))}`);
+    }
+  }
+
+  private print(uid: Uid, params: unknown): void {
+    const printer = isObj(params) && isObj(params['printer']) ? params['printer']['name'] : undefined;
+    const data = isObj(params) ? params['data'] : undefined;
+    const lines = Array.isArray(data) && data.length > 0 && data.every((l): l is string => typeof l === 'string') ? data : undefined;
+    if (typeof printer !== 'string' || printer === '' || printer.length > NAME_MAX || lines === undefined) {
+      return this.error(uid, 'BAD_FIELD', 'Invalid printer or data: params.printer.name and params.data (an array of strings) are required');
+    }
+    const view = findPrinter(this.owner.hub, printer);
+    const asked = isObj(params) ? params['lineEnding'] : undefined;
+    if (asked !== undefined && asked !== 'crlf' && asked !== 'lf' && asked !== 'none') {
+      return this.error(uid, 'BAD_FIELD', 'params.lineEnding must be "crlf", "lf" or "none"');
+    }
+    const bytes = linesToBytes(lines, (asked as LineEnding | undefined) ?? dialectLineEnding(view.dialect));
+    const job = this.owner.hub.jobs.submit(view.id, bytes);
+    this.reply({
+      uid, status: `Printing job started on ${printer}`, status_code: PWS_STATUS.PRINTING, job: job.id,
+      ...(view.online ? {} : { message: 'queued: the printer\'s bridge is offline; the job prints when it is back' }),
+    });
+    this.owner.track(jobView(job), { session: this, uid, name: printer });
+  }
+
+  private error(uid: Uid, code: ErrorCode, message: string): void {
+    this.reply({ uid, status: 'error', message, status_code: PWS_STATUS.ERROR, code });
+  }
+
+  private reply(body: Record<string, unknown>): void {
+    this.send(JSON.stringify(body));
+  }
+}
+
+/** Each printer once, by its name; a name already taken by an earlier printer falls back to the id. */
+function printerNames(printers: readonly PrinterView[]): string[] {
+  const seen = new Set<string>();
+  return printers.map((p) => {
+    const name = seen.has(compatName(p)) ? p.id : compatName(p);
+    seen.add(name);
+    return name;
+  });
+}
+
+function uidOf(req: unknown): Uid {
+  const v = isObj(req) ? req['uid'] : undefined;
+  if (typeof v === 'string' && v.length <= UID_MAX) return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  return null;
+}

@@ -1,0 +1,164 @@
+// The PrinterWebSocket.js-style `call` API on a listener of its own
+// (`serve --compat-port 8765` → ws://host:8765/), so that a POS page written
+// for that API connects unchanged. Decoding, replies and broadcasts are in
+// server/compat/pws.ts; this file owns the socket.
+//
+// That API has no authentication. Defaults keep that safe: the listener binds
+// 127.0.0.1, where only this machine reaches it, as the original did. Bound
+// to any other address it requires `?token=` (the compat token, else the
+// admin token); with a compat token set it always does. `origins` limits
+// which web pages may connect (a browser sends their Origin), so that an
+// unrelated site open in the POS machine's browser cannot print.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CLOSE, UPGRADE_REFUSAL } from '../../protocol/errors.js';
+import { PwsHub } from '../compat/pws.js';
+import type { Hub } from '../core/hub.js';
+import { clientFrameLimit } from '../limits.js';
+import { messageText, WsPeer } from './ws-peer.js';
+
+export interface CompatPwsOptions {
+  /** TCP port; 0 picks a free one. That API's usual port is 8765. */
+  port: number;
+  /** Default 127.0.0.1 (this machine only). */
+  host?: string | undefined;
+  /** Required as ?token= when set; without it, required (as the admin token) only off loopback. */
+  token?: string | undefined;
+  /** Allowed Origin headers (e.g. https://pos.example.com); default any. Clients that send no Origin (not browsers) are let in. */
+  origins?: readonly string[] | undefined;
+}
+
+export interface CompatPwsListener {
+  host: string;
+  port: number;
+  /** ws://host:port/ */
+  url: string;
+  /** Whether connections need ?token=. */
+  tokenRequired: boolean;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export async function listenCompatPws(
+  hub: Hub,
+  opts: CompatPwsOptions,
+  ctx: { adminToken: string; closeGraceMs: number },
+): Promise<CompatPwsListener> {
+  const host = opts.host ?? '127.0.0.1';
+  const token = opts.token ?? (LOOPBACK.test(host) ? undefined : ctx.adminToken);
+  const tokenHash = token === undefined ? undefined : sha256(token);
+  const origins = opts.origins === undefined || opts.origins.length === 0 ? undefined : new Set(opts.origins);
+  const pws = new PwsHub(hub);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: clientFrameLimit(hub.limits), perMessageDeflate: false });
+
+  const server = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+    res.end('printbridge: PrinterWebSocket-compatible endpoint; connect with a WebSocket\n');
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const origin = req.headers.origin;
+      if (origins !== undefined && origin !== undefined && !origins.has(origin)) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, `origin ${origin} is not allowed`);
+      if (tokenHash !== undefined) {
+        const given = url.searchParams.get('token');
+        if (given === null || !safeEqual(sha256(given), tokenHash)) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'missing or wrong ?token=');
+      }
+      if (pws.size >= hub.limits.maxClients) return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many connections');
+      wss.handleUpgrade(req, socket, head, (ws) => attach(hub, pws, ws, req.socket.remoteAddress, ctx.closeGraceMs));
+    } catch (e) {
+      hub.log('warn', 'compat upgrade failed', { error: e instanceof Error ? e.message : String(e) });
+      refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'bad upgrade request');
+    }
+  });
+
+  const port = await new Promise<number>((done, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port, host, () => {
+      server.off('error', fail);
+      const address = server.address();
+      done(typeof address === 'object' && address !== null ? address.port : opts.port);
+    });
+  }).catch((e: unknown) => {
+    pws.stop();
+    throw e;
+  });
+  hub.log('info', 'PrinterWebSocket-compatible listener', { host, port, token: token !== undefined });
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    tokenRequired: token !== undefined,
+    close() {
+      closing ??= (async () => {
+        pws.stop();
+        const stopped = new Promise<void>((done) => server.close(() => done()));
+        await Promise.all([...wss.clients].map((ws) => closeOne(ws, ctx.closeGraceMs)));
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
+
+function attach(hub: Hub, pws: PwsHub, ws: WebSocket, address: string | undefined, closeGraceMs: number): void {
+  const peer = new WsPeer(ws, closeGraceMs);
+  const session = pws.connect(peer, address);
+  hub.log('info', 'compat client connected', { address });
+  ws.on('message', (data, isBinary) => {
+    try {
+      if (isBinary) session.binary();
+      else session.message(messageText(data));
+    } catch (e) {
+      hub.log('error', 'compat request crashed', { address, error: e instanceof Error ? e.stack : String(e) });
+      session.gone();
+      peer.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
+    }
+  });
+  ws.on('pong', () => session.life());
+  ws.on('close', () => {
+    session.gone();
+    hub.log('info', 'compat client disconnected', { address });
+  });
+  ws.on('error', (err) => hub.log('info', 'compat socket error', { address, error: err.message }));
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) return void socket.destroy();
+  const body = JSON.stringify({ status: 'error', message, status_code: 3 });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Connection: close\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+function closeOne(ws: WebSocket, graceMs: number): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => ws.terminate(), graceMs);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text);
+  });
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function safeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
