@@ -21,8 +21,8 @@ Options:
   --token T             client token (env PRINTBRIDGE_CLIENT_TOKEN, then
                         PRINTBRIDGE_ADMIN_TOKEN)
   --printer DEV/PORT    list: only this printer's jobs
-  --state S             list: only jobs in this state:
-                        ${JOB_STATES.join(', ')}
+  --state S             list: only jobs in this state: queued, sending,
+                        printing, paused, done, failed, canceled
   --limit N             list: at most N jobs, 1-1000 (default 100)
   --json                print JSON (list: an array) instead of text
   -h, --help            show this help`;

@@ -4,14 +4,22 @@
 
 import { isErrorCode } from '../../protocol/errors.js';
 import { bridge } from './bridge.js';
+import { broadcast } from './broadcast.js';
+import { cancel } from './cancel.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
+import { console_ } from './console.js';
 import { devices } from './devices.js';
 import { emulate } from './emulate.js';
 import { jobs } from './jobs.js';
 import { print } from './print.js';
+import { printers } from './printers.js';
+import { relay } from './relay.js';
 import { serve } from './serve.js';
+import { status } from './status.js';
 
-const COMMANDS: readonly Command[] = [serve, devices, bridge, print, jobs, emulate];
+const COMMANDS: readonly Command[] = [
+  serve, devices, bridge, printers, status, print, jobs, cancel, broadcast, relay, console_, emulate,
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

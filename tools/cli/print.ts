@@ -5,12 +5,14 @@ import { readFile } from 'node:fs/promises';
 import { FINAL_JOB_STATES, type JobView } from '../../protocol/client-messages.js';
 import { ClientError, clientUrl, connectClient } from '../client/client.js';
 import { EXIT_FAILURE, EXIT_OK, note, parse, required, UsageError, type Command } from './command.js';
+import { progressLine, RateMeter, summaryLine } from './progress.js';
 
 const HELP = `Usage: printbridge print --printer DEVICE/PORT [options] FILE
 
 Submits FILE (or - for stdin) as one job and waits until it is done, failed or
-canceled. Prints the job id on stdout (or the final job as JSON with --json);
-progress goes to stderr when it is a terminal.
+canceled. Prints the job id on stdout (or the final job as JSON with --json).
+When stderr is a terminal, a progress line shows the state, percent, bytes
+the printer has taken, the rate and the time left, then a summary.
 Exit status: 0 done, 1 failed or canceled (the error code and message are
 printed), 2 usage error.
 
@@ -47,23 +49,25 @@ function submittedJob(result: unknown): JobView {
 
 const isFinal = (job: JobView): boolean => FINAL_JOB_STATES.includes(job.state);
 
-function kib(n: number): string {
-  return n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`;
-}
-
+/** A redrawn line on stderr while stderr is a terminal; nothing otherwise. */
 class Progress {
   private readonly live = process.stderr.isTTY === true;
+  private readonly meter = new RateMeter();
+  private readonly began = Date.now();
   private shown = false;
 
   show(job: JobView): void {
     if (!this.live) return;
-    const pct = job.size === 0 ? 100 : Math.floor((job.written / job.size) * 100);
-    process.stderr.write(`\r\x1b[2Kjob ${job.id}  ${job.state.padEnd(8)} ${String(pct).padStart(3)}%  ${kib(job.written)} / ${kib(job.size)}`);
+    const now = Date.now();
+    this.meter.sample(now, job.written);
+    process.stderr.write(`\r\x1b[2K${progressLine(job, this.meter.rate(), process.stderr.columns || 80)}`);
     this.shown = true;
   }
 
-  end(): void {
-    if (this.shown) process.stderr.write('\n');
+  /** Ends the line; with the final job, replaces it with a summary. */
+  end(job?: JobView): void {
+    if (!this.shown) return;
+    process.stderr.write(job === undefined ? '\n' : `\r\x1b[2K${summaryLine(job, Date.now() - this.began)}\n`);
     this.shown = false;
   }
 }
@@ -128,7 +132,7 @@ export const print: Command = {
       for (const e of early.splice(0)) if (e.id === jobId) onUpdate(e);
 
       const end = await Promise.race([final, lost]);
-      progress.end();
+      progress.end(end);
       process.stdout.write(values.json ? `${JSON.stringify(end)}\n` : `${end.id}\n`);
       if (end.state === 'done') return EXIT_OK;
       const why = end.error ? `${end.error.code}: ${end.error.message}` : 'no reason given';

@@ -140,3 +140,25 @@ export function clientUrl(server: string): string {
   }
   return u.toString();
 }
+
+/**
+ * Opens a WebSocket to any URL (the bearer token, when given, goes in the
+ * Authorization header) and resolves once it is open. A refused upgrade
+ * rejects with the protocol's code for its HTTP status (UNAUTHORIZED…), a
+ * network failure with the system's (ECONNREFUSED…). For tools that speak
+ * raw frames, such as `printbridge console`.
+ */
+export async function openSocket(url: string, token: string | undefined, connectTimeout = 10_000): Promise<WebSocket> {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const ws = new WebSocket(url, { headers, handshakeTimeout: connectTimeout });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      ws.terminate();
+      reject(new ClientError(REFUSAL_CODES[status] ?? `HTTP_${status}`, `server refused the connection to ${url}: HTTP ${status} ${res.statusMessage ?? ''}`.trim()));
+    });
+    ws.once('error', (e) => reject(new ClientError((e as NodeJS.ErrnoException).code ?? 'CONNECT', `cannot connect to ${url}: ${e.message}`)));
+  });
+  return ws;
+}
