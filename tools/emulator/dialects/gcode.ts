@@ -169,6 +169,9 @@ class GcodePrinter implements EmulatedPrinter {
       this.lastN = word === 'M110' ? (param(body, 'N') ?? n) : n;
     } else if (star >= 0) {
       return this.requestResend('No Line Number with checksum, Last Line: ');
+    } else if (word === 'M110') {
+      // Marlin takes M110 N<k> without a line number too (hosts send it so before each print).
+      this.lastN = param(body, 'N') ?? this.lastN;
     }
     this.enqueue(body);
   }
