@@ -31,15 +31,15 @@ export function dialectLineEnding(dialect: string): LineEnding {
 }
 
 /**
- * Lines as a job: each line gets the line ending unless it already ends with
- * LF (a page that sends a whole label as one string keeps its own endings).
- * UTF-8, as the original server encoded them.
+ * Lines as the text of a job: each line gets the line ending unless it
+ * already ends with LF (a page that sends a whole label as one string keeps
+ * its own line breaks).
  */
-export function linesToBytes(lines: readonly string[], ending: LineEnding): Uint8Array {
+export function composeLines(lines: readonly string[], ending: LineEnding): string {
   const eol = ending === 'crlf' ? '\r\n' : ending === 'lf' ? '\n' : '';
   let text = '';
   for (const line of lines) text += line.endsWith('\n') ? line : line + eol;
-  return new TextEncoder().encode(text);
+  return text;
 }
 
 /** Temperatures as 3D-printer hosts name them: bed, tool0, tool1…; other sensors by their own lower-case name. */

@@ -16,20 +16,25 @@
 // broadcast carries `result` except the two calls above: that API's own
 // client takes any message with `result` for the printer list.
 //
+// A print goes through the client API's dispatcher (job.submit) like any
+// other client's. The listener's access rules (compat-pws.ts) stand in for
+// credentials, so the caller is the admin.
+//
 // Differences from the original server (docs/compat.md): malformed JSON, an
 // unknown call and a binary frame are answered with status_code 3 instead of
 // being ignored; the status is the printer's real one; the final print reply
 // comes when the job ended, not when the spooler took it.
 
-import type { ClientEvent, JobView, PrinterView } from '../../protocol/client-messages.js';
+import { TEXT_ENCODINGS, type ClientEvent, type JobView, type PrinterView, type TextEncodingName } from '../../protocol/client-messages.js';
 import { CLOSE, type ErrorCode } from '../../protocol/errors.js';
 import { isObj } from '../../protocol/fields.js';
 import type { Hub } from '../core/hub.js';
 import { isFinal } from '../core/jobs.js';
+import type { Caller } from '../core/client-api.js';
 import type { Peer } from '../core/peer.js';
-import { jobView } from '../core/views.js';
+import { ADMIN } from '../core/tokens.js';
 import { PrintbridgeError } from '../errors.js';
-import { compatName, dialectLineEnding, EventTap, findPrinter, linesToBytes, type LineEnding } from './printers.js';
+import { compatName, composeLines, dialectLineEnding, EventTap, findPrinter, type LineEnding } from './printers.js';
 
 export const PWS_STATUS = { IDLE: 0, PRINTING: 1, OUT_OF_PAPER: 2, ERROR: 3 } as const;
 export type PwsStatusCode = (typeof PWS_STATUS)[keyof typeof PWS_STATUS];
@@ -144,6 +149,7 @@ function statusKey(p: PrinterView): string {
 
 export class PwsSession {
   private closed = false;
+  private readonly caller: Caller = { auth: ADMIN };
 
   constructor(
     private readonly owner: PwsHub,
@@ -152,7 +158,7 @@ export class PwsSession {
   ) {}
 
   /** One text frame from the page. */
-  message(text: string): void {
+  async message(text: string): Promise<void> {
     if (this.closed) return;
     this.life();
     let req: unknown;
@@ -164,7 +170,7 @@ export class PwsSession {
     if (!isObj(req) || typeof req['call'] !== 'string') return this.error(uidOf(req), 'BAD_MESSAGE', 'message must be a JSON object with a "call"');
     const uid = uidOf(req);
     try {
-      this.call(req['call'], uid, req);
+      await this.call(req['call'], uid, req);
     } catch (e) {
       if (!(e instanceof PrintbridgeError)) throw e;
       this.error(uid, e.code, e.message);
@@ -209,7 +215,7 @@ export class PwsSession {
     }
   }
 
-  private call(call: string, uid: Uid, req: Record<string, unknown>): void {
+  private async call(call: string, uid: Uid, req: Record<string, unknown>): Promise<void> {
     const { hub } = this.owner;
     switch (call) {
       case 'printers.find':
@@ -232,25 +238,34 @@ export class PwsSession {
     }
   }
 
-  private print(uid: Uid, params: unknown): void {
-    const printer = isObj(params) && isObj(params['printer']) ? params['printer']['name'] : undefined;
-    const data = isObj(params) ? params['data'] : undefined;
+  private async print(uid: Uid, params: unknown): Promise<void> {
+    const p = isObj(params) ? params : {};
+    const printer = isObj(p['printer']) ? p['printer']['name'] : undefined;
+    const data = p['data'];
     const lines = Array.isArray(data) && data.length > 0 && data.every((l): l is string => typeof l === 'string') ? data : undefined;
     if (typeof printer !== 'string' || printer === '' || printer.length > NAME_MAX || lines === undefined) {
       return this.error(uid, 'BAD_FIELD', 'Invalid printer or data: params.printer.name and params.data (an array of strings) are required');
     }
-    const view = findPrinter(this.owner.hub, printer);
-    const asked = isObj(params) ? params['lineEnding'] : undefined;
-    if (asked !== undefined && asked !== 'crlf' && asked !== 'lf' && asked !== 'none') {
+    const ending = p['lineEnding'];
+    if (ending !== undefined && ending !== 'crlf' && ending !== 'lf' && ending !== 'none') {
       return this.error(uid, 'BAD_FIELD', 'params.lineEnding must be "crlf", "lf" or "none"');
     }
-    const bytes = linesToBytes(lines, (asked as LineEnding | undefined) ?? dialectLineEnding(view.dialect));
-    const job = this.owner.hub.jobs.submit(view.id, bytes);
+    const encoding = p['encoding'];
+    if (encoding !== undefined && !(TEXT_ENCODINGS as readonly unknown[]).includes(encoding)) {
+      return this.error(uid, 'BAD_FIELD', `params.encoding must be one of ${TEXT_ENCODINGS.join(', ')}`);
+    }
+    const view = findPrinter(this.owner.hub, printer);
+    const text = composeLines(lines, (ending as LineEnding | undefined) ?? dialectLineEnding(view.dialect));
+    const job = (await this.owner.hub.api.perform(
+      { op: 'job.submit', id: null, printer: view.id, text, encoding: (encoding as TextEncodingName | undefined) ?? 'utf8' },
+      this.caller,
+    )) as JobView;
+    if (this.closed) return;
     this.reply({
       uid, status: `Printing job started on ${printer}`, status_code: PWS_STATUS.PRINTING, job: job.id,
       ...(view.online ? {} : { message: 'queued: the printer\'s bridge is offline; the job prints when it is back' }),
     });
-    this.owner.track(jobView(job), { session: this, uid, name: printer });
+    this.owner.track(job, { session: this, uid, name: printer });
   }
 
   private error(uid: Uid, code: ErrorCode, message: string): void {

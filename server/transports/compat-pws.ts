@@ -10,7 +10,6 @@
 // which web pages may connect (a browser sends their Origin), so that an
 // unrelated site open in the POS machine's browser cannot print.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -18,6 +17,7 @@ import { CLOSE, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PwsHub } from '../compat/pws.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
+import { safeEqual, sha256 } from './auth.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
 export interface CompatPwsOptions {
@@ -114,14 +114,18 @@ function attach(hub: Hub, pws: PwsHub, ws: WebSocket, address: string | undefine
   const peer = new WsPeer(ws, closeGraceMs);
   const session = pws.connect(peer, address);
   hub.log('info', 'compat client connected', { address });
+  // Our own failure while handling input must not take the process down.
+  const failed = (e: unknown): void => {
+    hub.log('error', 'compat request crashed', { address, error: e instanceof Error ? e.stack : String(e) });
+    session.gone();
+    peer.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
+  };
   ws.on('message', (data, isBinary) => {
     try {
       if (isBinary) session.binary();
-      else session.message(messageText(data));
+      else session.message(messageText(data)).catch(failed);
     } catch (e) {
-      hub.log('error', 'compat request crashed', { address, error: e instanceof Error ? e.stack : String(e) });
-      session.gone();
-      peer.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
+      failed(e);
     }
   });
   ws.on('pong', () => session.life());
@@ -153,12 +157,4 @@ function closeOne(ws: WebSocket, graceMs: number): Promise<void> {
     });
     if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text);
   });
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
-
-function safeEqual(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }

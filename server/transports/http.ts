@@ -14,6 +14,7 @@ import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
 import { isValidDeviceId, verifyDeviceToken } from '../store/devices.js';
+import { createPrinterlynxEndpoint, PRINTERLYNX_PATH } from './compat-printerlynx.js';
 import { API_PREFIX, createRestApi } from './http-api.js';
 import { bearer, clientAuthenticator, header } from './auth.js';
 import { attachClient } from './ws-client.js';
@@ -43,6 +44,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
   const authenticate = clientAuthenticator(hub, opts.adminToken);
   const rest = createRestApi(hub, authenticate);
+  const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs });
 
   const server = createServer((req, res) => handleRequest(hub, req, res, rest));
   server.on('clientError', (_err, socket) => socket.destroy());
@@ -75,6 +77,10 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
         return clients.handleUpgrade(req, socket, head, (ws) => attachClient(hub, ws, address, clientFrame, closeGraceMs, info));
       }
 
+      if (url.pathname === PRINTERLYNX_PATH) { // authenticates with its first message (compat-printerlynx.ts)
+        return void (printerlynx.upgrade(req, socket, head) || refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections'));
+      }
+
       return refuse(socket, UPGRADE_REFUSAL.NOT_FOUND, `no WebSocket endpoint at ${url.pathname}`);
     } catch (e) {
       hub.log('warn', 'upgrade failed', { error: e instanceof Error ? e.message : String(e) });
@@ -85,7 +91,8 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   return {
     server,
     closeAll(code, reason) {
-      const all = [...devices.clients, ...clients.clients];
+      printerlynx.stop();
+      const all = [...devices.clients, ...clients.clients, ...printerlynx.sockets];
       return Promise.all(all.map((ws) => closeOne(ws, code, reason, closeGraceMs))).then(() => undefined);
     },
   };
