@@ -11,13 +11,19 @@ import type { Proc, Processes } from '../helpers/processes.js';
 export interface TcpEmulator {
   proc: Proc;
   port: number;
+  /** Every byte received (--raw-out), for tests that compare what was sent. */
   out: string;
+  /** What the printer printed (--out): received bytes less the status queries it answered. */
+  printed: string;
 }
 
 export interface PtyEmulator {
   proc: Proc;
   path: string;
+  /** Every byte received (--raw-out). */
   out: string;
+  /** What the printer printed (--out). */
+  printed: string;
 }
 
 /** A fresh temp dir, removed by the returned cleanup. */
@@ -27,18 +33,21 @@ export function tempDir(prefix = 'printbridge-test-'): { dir: string; cleanup():
 }
 
 export async function tcpEmulator(procs: Processes, dir: string, extra: string[] = [], dialect = 'escpos'): Promise<TcpEmulator> {
-  const out = join(dir, `tcp-${Date.now()}-${Math.random().toString(36).slice(2)}.bin`);
-  const proc = procs.cli(['emulate', '--dialect', dialect, '--tcp', '127.0.0.1:0', '--out', out, ...extra]);
+  const tag = `tcp-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const out = join(dir, `${tag}.raw`);
+  const printed = join(dir, `${tag}.bin`);
+  const proc = procs.cli(['emulate', '--dialect', dialect, '--tcp', '127.0.0.1:0', '--out', printed, '--raw-out', out, ...extra]);
   const { port } = await proc.waitForEvent<{ event: string; port: number }>('listening');
-  return { proc, port, out };
+  return { proc, port, out, printed };
 }
 
 export async function ptyEmulator(procs: Processes, dir: string, extra: string[] = [], dialect = 'escpos'): Promise<PtyEmulator> {
   const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  const out = join(dir, `pty-${tag}.bin`);
-  const proc = procs.cli(['emulate', '--dialect', dialect, '--pty', join(dir, `tty-${tag}`), '--out', out, ...extra]);
+  const out = join(dir, `pty-${tag}.raw`);
+  const printed = join(dir, `pty-${tag}.bin`);
+  const proc = procs.cli(['emulate', '--dialect', dialect, '--pty', join(dir, `tty-${tag}`), '--out', printed, '--raw-out', out, ...extra]);
   const { path } = await proc.waitForEvent<{ event: string; path: string }>('pty');
-  return { proc, path, out };
+  return { proc, path, out, printed };
 }
 
 /** Bytes a printer sent back, taken in order from a socket or serial port. */

@@ -70,7 +70,7 @@ test('records every byte it receives, in order (256 KiB random payload)', async 
   socket.destroy();
 });
 
-test('answers DLE EOT n with the status byte of its condition and still records the query', async () => {
+test('answers DLE EOT n with the status byte of its condition; records it raw, not as printed', async () => {
   const emu = await tcpEmulator(procs, tmp.dir);
   const socket = await connect(emu.port);
   const answers = replies(socket);
@@ -97,7 +97,8 @@ test('answers DLE EOT n with the status byte of its condition and still records 
   // DLE EOT with an n outside 1..4 is not a query.
   send(0x10, 0x04, 0x09, 0x0a);
   await received(emu.proc, sent.length);
-  assert.deepEqual([...readFileSync(emu.out)], sent);
+  assert.deepEqual([...readFileSync(emu.out)], sent, 'the raw record keeps every byte');
+  assert.deepEqual([...readFileSync(emu.printed)], [0x1b, 0x40, 0x10, 0x04, 0x09, 0x0a], 'the printed record leaves the answered queries out');
   socket.destroy();
 });
 

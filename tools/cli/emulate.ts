@@ -15,7 +15,9 @@ const dialectLines = Object.values(EMULATED_DIALECTS)
 
 const HELP = `Usage: printbridge emulate [--dialect D] (--tcp HOST:PORT | --pty PATH) [options]
 
-Plays a printer. Every byte it receives is appended to --out. Status queries
+Plays a printer. What it prints is appended to --out: every byte it receives
+except the status queries it answered (so a file sent through a polling
+bridge is recorded exactly as sent); --raw-out keeps every byte. Queries
 are answered as the dialect's printers do: escpos DLE EOT n and Automatic
 Status Back (GS a n); tspl ESC ! ?; zpl ~HS and ~HQES; gcode ok / Resend: /
 temperatures, Marlin style (see tools/emulator/dialects/*.ts for the details).
@@ -38,7 +40,9 @@ Options:
   --tcp HOST:PORT     listen like a :9100 printer, one connection at a time;
                       port 0 picks a free one (printed in the listening event)
   --pty PATH          create a serial port at PATH (a symlink to a PTY, via socat)
-  --out FILE          append every received byte to FILE
+  --out FILE          append the printed data (received bytes less answered
+                      status queries) to FILE
+  --raw-out FILE      append every received byte to FILE
   --baud N            take bytes off the wire at 8N1 timing (N/10 bytes per second)
   --buffer N          input buffer size in bytes (default ${DEFAULT_BUFFER})
   --print-rate N      the mechanism takes N bytes per second from the buffer
@@ -148,6 +152,7 @@ export const emulate: Command = {
       tcp: { type: 'string' },
       pty: { type: 'string' },
       out: { type: 'string' },
+      'raw-out': { type: 'string' },
       'stall-after': { type: 'string' },
       'stall-for': { type: 'string' },
       baud: { type: 'string' },
@@ -187,6 +192,7 @@ export const emulate: Command = {
       tcp: values.tcp === undefined ? undefined : hostPort(values.tcp),
       pty: values.pty,
       out: values.out,
+      rawOut: values['raw-out'],
       stallAfter,
       stallFor,
       baud: integer(values.baud, '--baud', 50, 100_000_000),

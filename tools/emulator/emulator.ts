@@ -14,6 +14,7 @@ import { EMULATED_DIALECTS, type EmulatedPrinter, type EventFields, type FaultSp
 import { COMMON_FAULTS } from './faults.js';
 import { InputBuffer } from './input-buffer.js';
 import { Intake } from './intake.js';
+import { QueryStripper } from './query-stripper.js';
 import { openPty } from './transports/pty.js';
 import { listenTcp } from './transports/tcp.js';
 import type { HostConnection, Transport, TransportEvents } from './transports/transport.js';
@@ -53,8 +54,10 @@ export interface EmulatorOptions {
   dialect: string;
   tcp?: { host: string; port: number } | undefined;
   pty?: string | undefined;
-  /** File to append every received byte to. */
+  /** File to append the print data to: every received byte but the status queries the printer answered. */
   out?: string | undefined;
+  /** File to append every received byte to, queries included. */
+  rawOut?: string | undefined;
   stallAfter?: number | undefined;
   /** How long a --stall-after (or stall@N) stall lasts; without it the stall lasts until resume(). */
   stallFor?: number | undefined;
@@ -128,6 +131,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
   if ((opts.tcp === undefined) === (opts.pty === undefined)) throw new Error('give exactly one of tcp or pty');
 
   const outFd = opts.out === undefined ? undefined : openSync(opts.out, 'a');
+  const rawOutFd = opts.rawOut === undefined ? undefined : openSync(opts.rawOut, 'a');
+  const printed = new QueryStripper(dialect.queries ?? []);
   const throttle = new Throttle(opts.emit);
   let current: HostConnection | undefined;
   let stallTimer: NodeJS.Timeout | undefined;
@@ -291,7 +296,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     baud: opts.baud,
     room: () => buffer.room,
     consume(bytes, start, end) {
-      if (outFd !== undefined) writeSync(outFd, bytes);
+      if (outFd !== undefined) writeSync(outFd, printed.push(bytes));
+      if (rawOutFd !== undefined) writeSync(rawOutFd, bytes);
       firstByteAt ??= start;
       lastByteAt = end;
       printer.receive(bytes);
@@ -371,7 +377,11 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
       flush();
       throttle.closed = true;
       await transport?.close();
-      if (outFd !== undefined) closeSync(outFd);
+      if (outFd !== undefined) {
+        writeSync(outFd, printed.flush());
+        closeSync(outFd);
+      }
+      if (rawOutFd !== undefined) closeSync(rawOutFd);
     },
   };
 }

@@ -78,4 +78,6 @@ export interface DialectEmulator {
   /** Dialect faults with a one-line description each, for --help. */
   readonly faults: Readonly<Record<string, string>>;
   create(ctx: PrinterContext, settings: PrinterSettings): EmulatedPrinter;
+  /** Real-time status queries the printer answers and does not print; left out of --out. */
+  readonly queries?: readonly Uint8Array[];
 }

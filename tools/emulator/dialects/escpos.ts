@@ -112,4 +112,5 @@ export const escpos: DialectEmulator = {
   conditions: Object.keys(CONDITIONS),
   faults: {},
   create: (ctx) => new EscPosPrinter(ctx),
+  queries: [1, 2, 3, 4].map((n) => Uint8Array.of(DLE, EOT, n)),
 };

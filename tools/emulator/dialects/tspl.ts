@@ -93,4 +93,5 @@ export const tspl: DialectEmulator = {
   conditions: Object.keys(BIT),
   faults: {},
   create: (ctx, settings) => new TsplPrinter(ctx, settings),
+  queries: [Uint8Array.of(ESC, BANG, QUERY)],
 };

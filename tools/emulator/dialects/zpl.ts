@@ -212,4 +212,6 @@ export const zpl: DialectEmulator = {
   conditions: Object.keys(CONDITIONS),
   faults: { 'silent-hs': 'silent-hs [off]: ~HS unanswered in paper-out, head-open, ribbon-out' },
   create: (ctx, settings) => new ZplPrinter(ctx, settings),
+  // ~HQES before ~HS would not matter: neither is a prefix of the other.
+  queries: ['~HS', '~HQES'].map((q) => Uint8Array.from(q, (c) => c.charCodeAt(0))),
 };
