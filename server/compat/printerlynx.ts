@@ -34,10 +34,9 @@ import type { Hub } from '../core/hub.js';
 import { isFinal } from '../core/jobs.js';
 import type { Peer } from '../core/peer.js';
 import type { Verified } from '../core/tokens.js';
-import { jobView } from '../core/views.js';
 import { PrintbridgeError } from '../errors.js';
 import { listJobs } from '../store/jobs.js';
-import { compatName, EventTap, findPrinter, temperatureMap } from './printers.js';
+import { compatName, EventTap, findPrinter, runningJob, temperatureMap } from './printers.js';
 
 export type LynxPrinterStatus = 'available' | 'busy' | 'unavailable';
 
@@ -51,9 +50,10 @@ interface FileMeta {
   name: string;
 }
 
-export function lynxStatus(p: PrinterView): LynxPrinterStatus {
+/** `running`: an unfinished job is on the printer. */
+export function lynxStatus(p: PrinterView, running: boolean): LynxPrinterStatus {
   if (!p.online || p.status === 'offline' || p.status === 'paper-out' || p.status === 'cover-open' || p.status === 'error') return 'unavailable';
-  if (p.job !== undefined || p.status === 'busy') return 'busy';
+  if (running || p.status === 'busy') return 'busy';
   return p.paused ? 'unavailable' : 'available';
 }
 
@@ -112,15 +112,10 @@ export class LynxHub {
 
   /** `ended`: a job that just finished on this printer, shown once with its final state. */
   printerStatus(p: PrinterView, ended?: JobView): string {
-    const status = lynxStatus(p);
-    let job: Obj | null = ended === undefined ? null : this.jobObject(ended);
-    if (p.job !== undefined && ended === undefined) {
-      try {
-        job = this.jobObject(jobView(this.hub.jobs.get(p.job)));
-      } catch {
-        job = null; // the device names a job the store no longer has
-      }
-    }
+    const running = runningJob(this.hub, p);
+    const status = lynxStatus(p, running !== undefined);
+    const shown = ended ?? running;
+    const job = shown === undefined ? null : this.jobObject(shown);
     return envelope('printer_status', {
       agent_uuid: p.device,
       printer_uuid: p.id,
@@ -359,7 +354,8 @@ export class LynxSession {
       if (hub.jobs.get(given).printer !== printer.id) throw new PrintbridgeError('UNKNOWN_JOB', `${given} is not a job of ${printer.id}`);
       return given;
     }
-    if (printer.job !== undefined) return printer.job;
+    const running = runningJob(this.owner.hub, printer);
+    if (running !== undefined) return running.id;
     const oldest = listJobs(hub.store, { printer: printer.id, unfinishedOnly: true, limit: -1 }).at(-1);
     if (oldest === undefined) throw new PrintbridgeError('UNKNOWN_JOB', `${printer.id} has no unfinished job`);
     return oldest.id;

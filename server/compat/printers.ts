@@ -5,10 +5,12 @@
 // A printer's compat name is the name its bridge configured for the port
 // (`--name`), else its printbridge id `device/port`; the id always works too.
 
-import type { ClientEvent, PrinterView } from '../../protocol/client-messages.js';
+import type { ClientEvent, JobView, PrinterView } from '../../protocol/client-messages.js';
 import type { Temperature } from '../../protocol/device-messages.js';
 import type { Listener } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
+import { isFinal } from '../core/jobs.js';
+import { jobView } from '../core/views.js';
 import { PrintbridgeError } from '../errors.js';
 
 export function compatName(p: PrinterView): string {
@@ -21,6 +23,20 @@ export function findPrinter(hub: Hub, name: string): PrinterView {
   const found = all.find((p) => p.id === name) ?? all.find((p) => compatName(p) === name);
   if (found === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', name);
   return found;
+}
+
+/**
+ * The unfinished job on a printer. A device's status report may still name
+ * a job that just ended until its next report: that one is not running.
+ */
+export function runningJob(hub: Hub, p: PrinterView): JobView | undefined {
+  if (p.job === undefined) return undefined;
+  try {
+    const job = jobView(hub.jobs.get(p.job));
+    return isFinal(job.state) ? undefined : job;
+  } catch {
+    return undefined; // the device names a job the store no longer has
+  }
 }
 
 export type LineEnding = 'crlf' | 'lf' | 'none';

@@ -34,7 +34,7 @@ import type { Caller } from '../core/client-api.js';
 import type { Peer } from '../core/peer.js';
 import { ADMIN } from '../core/tokens.js';
 import { PrintbridgeError } from '../errors.js';
-import { compatName, composeLines, dialectLineEnding, EventTap, findPrinter, type LineEnding } from './printers.js';
+import { compatName, composeLines, dialectLineEnding, EventTap, findPrinter, runningJob, type LineEnding } from './printers.js';
 
 export const PWS_STATUS = { IDLE: 0, PRINTING: 1, OUT_OF_PAPER: 2, ERROR: 3 } as const;
 export type PwsStatusCode = (typeof PWS_STATUS)[keyof typeof PWS_STATUS];
@@ -50,8 +50,8 @@ interface Tracked {
   name: string;
 }
 
-/** A printer's status as that API's codes, with a human message; trouble outranks a running job. */
-export function pwsStatus(p: PrinterView): { code: PwsStatusCode; message: string } {
+/** A printer's status as that API's codes, with a human message; trouble outranks a running job (`running`). */
+export function pwsStatus(p: PrinterView, running: boolean): { code: PwsStatusCode; message: string } {
   if (!p.online) return { code: PWS_STATUS.ERROR, message: 'the printer\'s bridge is offline' };
   switch (p.status) {
     case 'offline':
@@ -65,7 +65,7 @@ export function pwsStatus(p: PrinterView): { code: PwsStatusCode; message: strin
     default:
   }
   if (p.paused) return { code: PWS_STATUS.ERROR, message: 'the printer queue is paused' };
-  if (p.job !== undefined || p.status === 'busy') return { code: PWS_STATUS.PRINTING, message: 'the printer is printing' };
+  if (running || p.status === 'busy') return { code: PWS_STATUS.PRINTING, message: 'the printer is printing' };
   if (p.status === 'paper-low') return { code: PWS_STATUS.IDLE, message: 'ready, paper low' };
   if (p.status === 'unknown') return { code: PWS_STATUS.IDLE, message: 'ready (the printer does not report its status)' };
   return { code: PWS_STATUS.IDLE, message: 'ready' };
@@ -86,7 +86,7 @@ export class PwsHub {
     );
     hub.events.add(this.tap);
     // Broadcasts say what changed since now.
-    for (const p of hub.views.printers()) this.last.set(p.id, statusKey(p));
+    for (const p of hub.views.printers()) this.last.set(p.id, this.statusKey(p));
   }
 
   connect(peer: Peer, address: string | undefined): PwsSession {
@@ -132,19 +132,24 @@ export class PwsHub {
     if (e.event === 'printer.status') this.broadcastIfChanged(e.printer);
   }
 
+  /** @internal */
+  status(p: PrinterView): { code: PwsStatusCode; message: string } {
+    return pwsStatus(p, runningJob(this.hub, p) !== undefined);
+  }
+
+  private statusKey(p: PrinterView): string {
+    const { code, message } = this.status(p);
+    return `${code} ${message}`;
+  }
+
   private broadcastIfChanged(p: PrinterView): void {
-    const key = statusKey(p);
+    const key = this.statusKey(p);
     if (this.last.get(p.id) === key) return;
     this.last.set(p.id, key);
-    const { code, message } = pwsStatus(p);
+    const { code, message } = this.status(p);
     const text = JSON.stringify({ status: 'Printer status changed', status_code: code, PrinterName: compatName(p), message, state: p.status });
     for (const s of [...this.sessions]) s.send(text);
   }
-}
-
-function statusKey(p: PrinterView): string {
-  const { code, message } = pwsStatus(p);
-  return `${code} ${message}`;
 }
 
 export class PwsSession {
@@ -230,7 +235,7 @@ export class PwsSession {
           return this.error(uid, 'MISSING_FIELD', 'PrinterName not provided');
         }
         const view = findPrinter(hub, name);
-        const { code, message } = pwsStatus(view);
+        const { code, message } = this.owner.status(view);
         return this.reply({ uid, status: 'Printer status retrieved', PrinterName: name, status_code: code, message, state: view.status });
       }
       default:

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Processes } from '../helpers/processes.js';
+import { startTestServer } from '../helpers/server.js';
 import { JsonClient, startShop, type Msg, type Shop } from './fixture.js';
 
 const procs = new Processes();
@@ -173,4 +174,27 @@ test('the agent going away is pushed: agent_status offline, printer_status unava
   assert.equal(data(offline)['agent_uuid'], 'shop-1');
   await c.next(is('printer_status', (d) => d['printer_uuid'] === 'shop-1/0' && d['status'] === 'unavailable'), 'printer_status unavailable', from);
   c.close();
+});
+
+test('a client token from token.issue authenticates too; a connection that never authenticates is closed with 4003', async () => {
+  const t = await startTestServer({ helloTimeoutMs: 300 });
+  try {
+    const admin = await JsonClient.open(t.wsUrl('/v1/client?token=test-admin-token'));
+    admin.send({ op: 'token.issue', id: 1, ttl: 60, label: 'farm page' });
+    const issued = data({ data: (await admin.next((m) => m['re'] === 1, 'token.issue'))['result'] });
+    admin.close();
+
+    const c = await JsonClient.open(t.wsUrl('/api/v1/ws'));
+    c.send({ type: 'authentication', data: { token: issued['token'] } });
+    assert.deepEqual(await c.next(is('authentication'), 'the authentication reply'), { type: 'authentication', data: { status: 'OK' } });
+    c.close();
+
+    const silent = await JsonClient.open(t.wsUrl('/api/v1/ws'));
+    const closed = await silent.waitClosed();
+    assert.equal(closed.code, 4003);
+    const said = silent.messages.find(is('authentication'));
+    assert.deepEqual([said && data(said)['status'], said && data(said)['code']], ['ERROR', 'HELLO_REQUIRED']);
+  } finally {
+    await t.close();
+  }
 });
