@@ -6,19 +6,22 @@ import { isErrorCode } from '../../protocol/errors.js';
 import { bridge } from './bridge.js';
 import { broadcast } from './broadcast.js';
 import { cancel } from './cancel.js';
+import { clients } from './clients.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
 import { console_ } from './console.js';
 import { devices } from './devices.js';
 import { emulate } from './emulate.js';
 import { jobs } from './jobs.js';
 import { print } from './print.js';
+import { printerCommand } from './printer-command.js';
 import { printers } from './printers.js';
 import { relay } from './relay.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
+import { tokens } from './tokens.js';
 
 const COMMANDS: readonly Command[] = [
-  serve, devices, bridge, printers, status, print, jobs, cancel, broadcast, relay, console_, emulate,
+  serve, devices, bridge, printers, status, print, jobs, cancel, printerCommand, broadcast, relay, clients, tokens, console_, emulate,
 ];
 
 function overview(): string {

@@ -2,12 +2,12 @@
 // API and follow the job to its end, so a script learns whether it printed.
 
 import { readFile } from 'node:fs/promises';
-import { FINAL_JOB_STATES, type JobView } from '../../protocol/client-messages.js';
+import { EOLS, FINAL_JOB_STATES, TEXT_ENCODINGS, type JobView } from '../../protocol/client-messages.js';
 import { ClientError, clientUrl, connectClient } from '../client/client.js';
 import { EXIT_FAILURE, EXIT_OK, note, parse, required, UsageError, type Command } from './command.js';
 import { progressLine, RateMeter, summaryLine } from './progress.js';
 
-const HELP = `Usage: printbridge print --printer DEVICE/PORT [options] FILE
+const HELP = `Usage: printbridge print --printer DEVICE/PORT [--text] [options] FILE
 
 Submits FILE (or - for stdin) as one job and waits until it is done, failed or
 canceled. Prints the job id on stdout (or the final job as JSON with --json).
@@ -24,6 +24,11 @@ Options:
   --printer DEV/PORT    the printer, e.g. shop-1/0
   --key K               idempotency key: resubmitting with the same key
                         returns the existing job instead of printing twice
+  --text                FILE is UTF-8 text: the server encodes it for the
+                        printer (--encoding) with the line ends --eol asks
+  --eol E               with --text: lf, crlf, cr or none (default: as is)
+  --encoding E          with --text: utf8, latin1, ascii or cp437 (default
+                        utf8); a character it lacks fails with UNENCODABLE
   --json                print the final job as JSON on stdout
   --no-wait             return as soon as the job is queued
   -h, --help            show this help`;
@@ -48,6 +53,12 @@ function submittedJob(result: unknown): JobView {
 }
 
 const isFinal = (job: JobView): boolean => FINAL_JOB_STATES.includes(job.state);
+
+function oneOfOption<const T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
+  return value as T;
+}
 
 /** A redrawn line on stderr while stderr is a terminal; nothing otherwise. */
 class Progress {
@@ -82,6 +93,9 @@ export const print: Command = {
       token: { type: 'string' },
       printer: { type: 'string' },
       key: { type: 'string' },
+      text: { type: 'boolean' },
+      eol: { type: 'string' },
+      encoding: { type: 'string' },
       json: { type: 'boolean' },
       'no-wait': { type: 'boolean' },
     }, true);
@@ -97,6 +111,9 @@ export const print: Command = {
       throw new UsageError((e as Error).message);
     }
     const wait = !values['no-wait'];
+    if (!values.text && (values.eol !== undefined || values.encoding !== undefined)) throw new UsageError('--eol and --encoding apply to --text');
+    const eol = oneOfOption(values.eol, '--eol', EOLS);
+    const encoding = oneOfOption(values.encoding, '--encoding', TEXT_ENCODINGS);
 
     const data = await readInput(positionals[0]!);
     const client = await connectClient(url, token);
@@ -122,7 +139,10 @@ export const print: Command = {
 
       // Subscribe before submitting so no update of our job can slip by.
       if (wait) await client.request('subscribe');
-      const job = submittedJob(await client.request('job.submit', { printer, data: data.toString('base64'), key: values.key }));
+      const body = values.text
+        ? { text: new TextDecoder('utf-8', { fatal: false }).decode(data), eol, encoding }
+        : { data: data.toString('base64') };
+      const job = submittedJob(await client.request('job.submit', { printer, ...body, key: values.key }));
       jobId = job.id;
       if (!wait) {
         process.stdout.write(values.json ? `${JSON.stringify(job)}\n` : `${job.id}\n`);

@@ -39,7 +39,7 @@ function find(list: PrinterView[], id: string): PrinterView {
 }
 
 async function once(client: Client, id: string, json: boolean): Promise<number> {
-  const p = find((await client.request('printers.list')) as PrinterView[], id);
+  const p = (await client.request('printer.get', { printer: id })) as PrinterView;
   if (json) {
     printJson(p);
     return EXIT_OK;

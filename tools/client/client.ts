@@ -4,12 +4,13 @@
 // `printbridge print` and by tests; it adds nothing the wire does not have.
 
 import WebSocket from 'ws';
-import type { ClientEvent, ClientRequestBody } from '../../protocol/client-messages.js';
+import type { AnyClientRequestBody, ClientEvent } from '../../protocol/client-messages.js';
 import { closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 
-export type Op = ClientRequestBody['op'];
-export type RequestFields<O extends Op> = Omit<Extract<ClientRequestBody, { op: O }>, 'op'>;
+/** Every op the server answers (1.1 and the ops added in 1.2). */
+export type Op = AnyClientRequestBody['op'];
+export type RequestFields<O extends Op> = Omit<Extract<AnyClientRequestBody, { op: O }>, 'op'>;
 
 /** A failed request or connection. `code` is a protocol error code when the server sent one. */
 export class ClientError extends Error {
