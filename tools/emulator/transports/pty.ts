@@ -12,7 +12,7 @@
 // a new socat at the same path (usually a new /dev/pts/N behind it).
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync, unlinkSync } from 'node:fs';
 import type { HostConnection, Transport, TransportEvents } from './transport.js';
 
 export interface PtyTransport extends Transport {
@@ -33,7 +33,10 @@ interface Socat {
 
 async function startSocat(path: string, events: TransportEvents): Promise<Socat> {
   if (existsSync(path)) throw new Error(`${path} already exists; remove it or pick another path`);
-  const socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${path}`, 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // socat gets its own process group, so a signal to ours reaches only the
+  // emulator, which then takes the link away before the PTY closes (stop()).
+  // If we die unannounced, socat sees its stdin end and exits by itself.
+  const socat = spawn('socat', ['-d', '-d', `PTY,raw,echo=0,link=${path}`, 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let exited = false;
   let stopping = false;
   let stderr = '';
@@ -84,10 +87,22 @@ async function startSocat(path: string, events: TransportEvents): Promise<Socat>
     conn,
     stop: () => {
       stopping = true;
+      // Unlink first: once the PTY closes its number is free for the next
+      // PTY anyone opens, and a bridge retrying this path must find nothing
+      // there rather than somebody else's printer.
+      unlinkIfOurs(path, device);
       if (!exited) socat.kill('SIGTERM');
       return exit;
     },
   };
+}
+
+function unlinkIfOurs(path: string, device: string): void {
+  try {
+    if (device !== '' && readlinkSync(path) === device) unlinkSync(path);
+  } catch {
+    // Already gone, or not a link of ours: leave it.
+  }
 }
 
 export async function openPty(path: string, events: TransportEvents): Promise<PtyTransport> {

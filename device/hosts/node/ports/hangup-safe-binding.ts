@@ -1,4 +1,6 @@
-// The serialport binding, with one fix. bindings-cpp (13.0.0) retries a read
+// The serialport binding, with two fixes.
+//
+// 1. bindings-cpp (13.0.0) retries a read
 // that returns 0 bytes, forever and without yielding a result
 // (serialport/bindings-cpp#162). On Linux and macOS a serial device that went
 // away (USB adapter unplugged, the PTY's other end closed) is "hung up" and
@@ -6,15 +8,36 @@
 // never learn the printer is gone. Here a 0-byte read is a disconnect, which
 // SerialPort turns into a 'close' that the port reopens from.
 //
-// Only the read of an opened unix port is replaced; it uses the port's
-// public `fd` and `poller` exactly as bindings-cpp does. Windows (no fd) is
-// left as it is.
+// 2. Its poller restarts the OS poll with only the event just asked for, so
+// a write that waits for 'writable' silently drops a pending wait for
+// 'readable' until the write can go on. When the printer answers while we
+// write (status bytes, Automatic Status Back) and both directions fill up,
+// neither side reads again: a deadlock. Here every poll asks for all the
+// events someone is still waiting for.
+//
+// Only the read and the poll of an opened unix port are replaced; they use
+// the port's public `fd` and `poller` exactly as bindings-cpp does. Windows
+// (no fd) is left as it is.
 
 import { read } from 'node:fs';
 import { SerialPort } from 'serialport';
 
 interface Poller {
   once(event: 'readable', listener: (error?: Error | null) => void): unknown;
+  poll(flags?: number): void;
+  listenerCount(event: string): number;
+}
+
+const UV_READABLE = 0b01;
+const UV_WRITABLE = 0b10;
+
+/** Makes every poll request include the events that still have a waiter. */
+function pollForAllWaiters(poller: Poller): void {
+  const poll = poller.poll.bind(poller);
+  poller.poll = (flags = 0) => {
+    const waiting = (poller.listenerCount('readable') > 0 ? UV_READABLE : 0) | (poller.listenerCount('writable') > 0 ? UV_WRITABLE : 0);
+    poll(flags | waiting);
+  };
 }
 
 interface UnixPortBinding {
@@ -30,7 +53,7 @@ interface BindingLike {
 
 function isUnixPort(port: unknown): port is UnixPortBinding {
   const p = port as Partial<UnixPortBinding> | null;
-  return typeof p?.fd === 'number' && typeof p.poller?.once === 'function' && typeof p.read === 'function';
+  return typeof p?.fd === 'number' && typeof p.poller?.once === 'function' && typeof p.poller.poll === 'function' && typeof p.read === 'function';
 }
 
 function readFd(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {
@@ -77,7 +100,10 @@ export const hangupSafeBinding: BindingLike = {
   ...detected,
   async open(options) {
     const port = await detected.open(options);
-    if (isUnixPort(port)) port.read = (buffer, offset, length) => readUnix(port, buffer, offset, length);
+    if (isUnixPort(port)) {
+      pollForAllWaiters(port.poller);
+      port.read = (buffer, offset, length) => readUnix(port, buffer, offset, length);
+    }
     return port;
   },
 };
