@@ -127,6 +127,7 @@ describe('serve', () => {
     assert.match(first.proc.stdout, new RegExp(`http:\\s+http://127\\.0\\.0\\.1:${first.port}\\b`));
     assert.match(first.proc.stdout, new RegExp(`devices: ws://127\\.0\\.0\\.1:${first.port}/v1/device`));
     assert.match(first.proc.stdout, /generated now and kept in .*admin-token/);
+    assert.ok(first.proc.stdout.includes(`dashboard: http://127.0.0.1:${first.port}/#token=${encodeURIComponent(first.token)}`), 'the dashboard link carries the token');
     assert.equal(readFileSync(join(dir, 'admin-token'), 'utf8').trim(), first.token);
 
     const client = await connectClient(`ws://127.0.0.1:${first.port}/v1/client`, first.token);

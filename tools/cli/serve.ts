@@ -86,7 +86,7 @@ export const serve: Command = {
     if (values.json) {
       process.stdout.write(`${JSON.stringify({
         event: 'listening', host: server.host, port: server.port, url: `http://${main}`,
-        device: `ws://${main}/v1/device`, client: `ws://${main}/v1/client`, also: shown.slice(1).map((h) => `http://${h}`),
+        device: `ws://${main}/v1/device`, client: `ws://${main}/v1/client`, dashboard: `http://${main}/`, also: shown.slice(1).map((h) => `http://${h}`),
         adminToken: server.adminToken, adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
         ...(server.compat && { compat: server.compat.url, compatPort: server.compat.port }),
       })}\n`);
@@ -101,6 +101,8 @@ export const serve: Command = {
         `  data:    ${server.dataDir}`,
         `  admin token: ${server.adminToken}`,
         `    (${tokenSource})`,
+        // The token rides in the fragment, which browsers never send to a server.
+        `  dashboard: http://${main}/#token=${encodeURIComponent(server.adminToken)}`,
         '',
       ].join('\n'));
     }
