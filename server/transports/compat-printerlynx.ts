@@ -8,12 +8,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { CLOSE } from '../../protocol/errors.js';
 import { LynxHub } from '../compat/printerlynx.js';
 import type { Hub } from '../core/hub.js';
 import type { Verified } from '../core/tokens.js';
 import { clientFrameLimit } from '../limits.js';
-import { messageText, WsPeer } from './ws-peer.js';
+import { driveSession } from './upgrade.js';
+import { WsPeer } from './ws-peer.js';
 
 export const PRINTERLYNX_PATH = '/api/v1/ws';
 
@@ -40,21 +40,5 @@ export function createPrinterlynxEndpoint(hub: Hub, opts: { authenticate: (token
 
 function attach(hub: Hub, lynx: LynxHub, ws: WebSocket, address: string | undefined, closeGraceMs: number): void {
   const peer = new WsPeer(ws, closeGraceMs);
-  const session = lynx.connect(peer, address);
-  const failed = (e: unknown): void => {
-    hub.log('error', 'printerlynx request crashed', { address, error: e instanceof Error ? e.stack : String(e) });
-    session.gone();
-    peer.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
-  };
-  ws.on('message', (data, isBinary) => {
-    try {
-      if (isBinary) session.binary();
-      else session.message(messageText(data)).catch(failed);
-    } catch (e) {
-      failed(e);
-    }
-  });
-  ws.on('pong', () => session.life());
-  ws.on('close', () => session.gone());
-  ws.on('error', (err) => hub.log('info', 'printerlynx socket error', { address, error: err.message }));
+  driveSession(hub, ws, peer, lynx.connect(peer, address), 'printerlynx', address);
 }

@@ -10,7 +10,7 @@
 // which web pages may connect (a browser sends their Origin), so that an
 // unrelated site open in the POS machine's browser cannot print.
 
-import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CLOSE, UPGRADE_REFUSAL } from '../../protocol/errors.js';
@@ -18,7 +18,8 @@ import { PwsHub } from '../compat/pws.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
 import { safeEqual, sha256 } from './auth.js';
-import { messageText, WsPeer } from './ws-peer.js';
+import { closeSocket, driveSession, refuseUpgrade } from './upgrade.js';
+import { WsPeer } from './ws-peer.js';
 
 export interface CompatPwsOptions {
   /** TCP port; 0 picks a free one. That API's usual port is 8765. */
@@ -101,7 +102,7 @@ export async function listenCompatPws(
       closing ??= (async () => {
         pws.stop();
         const stopped = new Promise<void>((done) => server.close(() => done()));
-        await Promise.all([...wss.clients].map((ws) => closeOne(ws, ctx.closeGraceMs)));
+        await Promise.all([...wss.clients].map((ws) => closeSocket(ws, CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text, ctx.closeGraceMs)));
         server.closeAllConnections();
         await stopped;
       })();
@@ -114,47 +115,9 @@ function attach(hub: Hub, pws: PwsHub, ws: WebSocket, address: string | undefine
   const peer = new WsPeer(ws, closeGraceMs);
   const session = pws.connect(peer, address);
   hub.log('info', 'compat client connected', { address });
-  // Our own failure while handling input must not take the process down.
-  const failed = (e: unknown): void => {
-    hub.log('error', 'compat request crashed', { address, error: e instanceof Error ? e.stack : String(e) });
-    session.gone();
-    peer.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
-  };
-  ws.on('message', (data, isBinary) => {
-    try {
-      if (isBinary) session.binary();
-      else session.message(messageText(data)).catch(failed);
-    } catch (e) {
-      failed(e);
-    }
-  });
-  ws.on('pong', () => session.life());
-  ws.on('close', () => {
-    session.gone();
-    hub.log('info', 'compat client disconnected', { address });
-  });
-  ws.on('error', (err) => hub.log('info', 'compat socket error', { address, error: err.message }));
+  driveSession(hub, ws, peer, session, 'compat', address);
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {
-  if (!socket.writable) return void socket.destroy();
-  const body = JSON.stringify({ status: 'error', message, status_code: 3 });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
-function closeOne(ws: WebSocket, graceMs: number): Promise<void> {
-  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => ws.terminate(), graceMs);
-    ws.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text);
-  });
+  refuseUpgrade(socket, status, { status: 'error', message, status_code: 3 });
 }

@@ -7,9 +7,9 @@
 // Each endpoint has its own WebSocketServer so that each has its own frame
 // limit: devices only send small JSON, clients send whole jobs.
 
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
@@ -20,6 +20,7 @@ import { bearer, clientAuthenticator, header } from './auth.js';
 import { attachClient } from './ws-client.js';
 import { attachDevice } from './ws-device.js';
 import { serveStatic } from './static.js';
+import { closeSocket, refuseUpgrade } from './upgrade.js';
 
 export const DEVICE_PATH = '/v1/device';
 export const CLIENT_PATH = '/v1/client';
@@ -93,7 +94,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     closeAll(code, reason) {
       printerlynx.stop();
       const all = [...devices.clients, ...clients.clients, ...printerlynx.sockets];
-      return Promise.all(all.map((ws) => closeOne(ws, code, reason, closeGraceMs))).then(() => undefined);
+      return Promise.all(all.map((ws) => closeSocket(ws, code, reason, closeGraceMs))).then(() => undefined);
     },
   };
 }
@@ -120,24 +121,6 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function refuse(socket: Duplex, status: number, message: string, code?: ErrorCode): void {
-  if (!socket.writable) return void socket.destroy();
-  const body = JSON.stringify({ ok: false, error: code === undefined ? { message } : { code, message } });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  refuseUpgrade(socket, status, { ok: false, error: code === undefined ? { message } : { code, message } });
 }
 
-function closeOne(ws: WebSocket, code: number, reason: string, graceMs: number): Promise<void> {
-  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => ws.terminate(), graceMs);
-    ws.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
-  });
-}
