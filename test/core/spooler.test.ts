@@ -25,7 +25,7 @@ function acceptOf(msgs: DeviceMessage[]): Extract<DeviceMessage, { t: 'job.accep
  * advancing on acks, while the port takes random amounts. Returns the written
  * bytes and checks the bound on every step.
  */
-function stream(d: VirtualDevice, job: Uint8Array, id: string, rnd: () => number, start = { sent: 0, acked: 0 }, stopAfter = Infinity): { sent: number; acked: number; done: boolean } {
+function stream(d: VirtualDevice, job: Uint8Array, rnd: () => number, start = { sent: 0, acked: 0 }, stopAfter = Infinity): { sent: number; acked: number; done: boolean } {
   let { sent, acked } = start;
   let done = false;
   let steps = 0;
@@ -56,7 +56,7 @@ test('a job streams through the window and the port gets exactly its bytes, neve
   const job = randomBytes(100_000, 3);
   d.server({ t: 'job.start', id: 'j1', stream: 1, port: 0, size: job.length });
   assert.deepEqual(acceptOf(d.sent()), { t: 'job.accept', id: 'j1', received: 0, written: 0, fresh: true });
-  const r = stream(d, job, 'j1', seeded(5));
+  const r = stream(d, job, seeded(5));
   assert.ok(r.done);
   assert.deepEqual(Uint8Array.from(d.printed.get(0) ?? []), job);
   assert.equal(d.core.snapshot().ports[0]?.job, undefined);
@@ -68,7 +68,7 @@ test('the spool keeps printing while offline and resumes from its offsets: no by
   const rnd = seeded(11);
   d.server({ t: 'job.start', id: 'j2', stream: 1, port: 0, size: job.length });
   d.sent();
-  stream(d, job, 'j2', rnd, { sent: 0, acked: 0 }, 20);
+  stream(d, job, rnd, { sent: 0, acked: 0 }, 20);
   // Link cut: frames in flight are lost, the spool keeps draining what it holds.
   d.handle({ type: 'ws.closed', code: 1006 });
   for (let i = 0; i < 10; i++) d.handle({ type: 'port.writable', port: 0, room: 300 });
@@ -84,7 +84,7 @@ test('the spool keeps printing while offline and resumes from its offsets: no by
   assert.equal(acc.fresh, false);
   assert.equal(acc.received, held.received);
   assert.equal(acc.written, held.written);
-  const r = stream(d, job, 'j2', rnd, { sent: acc.received, acked: acc.written });
+  const r = stream(d, job, rnd, { sent: acc.received, acked: acc.written });
   assert.ok(r.done);
   assert.deepEqual(Uint8Array.from(d.printed.get(0) ?? []), job);
 });

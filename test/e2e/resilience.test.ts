@@ -11,7 +11,7 @@ import type { ClientEvent, DeviceView, JobView } from '../../protocol/client-mes
 import { addDevice } from '../../server/store/devices.js';
 import { openStore } from '../../server/store/db.js';
 import { connectClient, type Client } from '../../tools/client/client.js';
-import { Processes, type Json } from '../helpers/processes.js';
+import { Processes } from '../helpers/processes.js';
 import { randomBytes } from '../helpers/random.js';
 import { startTestServer } from '../helpers/server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';

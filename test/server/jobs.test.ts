@@ -243,7 +243,7 @@ describe('jobs: streaming', () => {
     const client = await TestClient.connect(t);
     const device = await dev();
     const { id } = await client.call<Job>('job.submit', { printer: 'p1/0', data: b64(randomBytes(1000)) });
-    const job = await start(device);
+    await start(device);
     device.sendJson({ t: 'job.accept', id, received: 0, written: 0, fresh: true });
     // Without acks the server stops at the window: exactly 256 bytes sent.
     for (let got = 0; got < 256; ) got += (await device.frame()).payload.length;
