@@ -41,27 +41,19 @@ export type ClientRequestBody =
   | { op: 'printer.cancel'; printer: string }
   | { op: 'control.send'; to: Target; name: string; args: Obj; timeout?: number | undefined }
   | { op: 'subscribe' }
-  | { op: 'unsubscribe' };
-
-/**
- * Ops added in 1.2. They are kept apart from `ClientRequestBody` so that a
- * typed client written against 1.1 (one result type per op) still covers
- * every op of the union it names.
- */
-export type ClientRequestBody12 =
+  | { op: 'unsubscribe' }
+  /** Since 1.2: one printer's view. */
   | { op: 'printer.get'; printer: string }
-  /** Exactly one of `data` (text of single-byte characters) or `bytes` (base64); at most 256 bytes. */
+  /** Since 1.2. Exactly one of `data` (text of single-byte characters) or `bytes` (base64); at most 256 bytes. */
   | { op: 'printer.command'; printer: string; data?: string | undefined; bytes?: string | undefined; emergency?: boolean | undefined; timeout?: number | undefined }
-  /** `ttl` in seconds, default 300, at most 86400. Admin only. */
+  /** Since 1.2. `ttl` in seconds, default 300, at most 86400. Admin only. */
   | { op: 'token.issue'; ttl?: number | undefined; label?: string | undefined }
-  /** By the token's id or the token itself. Admin only. */
+  /** Since 1.2. By the token's id or the token itself. Admin only. */
   | { op: 'token.revoke'; token: string }
+  /** Since 1.2. */
   | { op: 'clients.list' };
 
-/** Every op the server answers. */
-export type AnyClientRequestBody = ClientRequestBody | ClientRequestBody12;
-
-export type ClientRequest = AnyClientRequestBody & { id: RequestId };
+export type ClientRequest = ClientRequestBody & { id: RequestId };
 
 export const EOLS = ['lf', 'crlf', 'cr', 'none'] as const;
 export type Eol = (typeof EOLS)[number];
@@ -72,6 +64,8 @@ export const TOKEN_TTL_DEFAULT_S = 300;
 export const TOKEN_TTL_MAX_S = 86_400;
 /** printer.command: the device takes at most this many bytes per command. */
 export const PRINTER_COMMAND_MAX = 256;
+/** printer.command: how long the server waits for the device's answer unless told (G-code moves take a while). */
+export const PRINTER_COMMAND_TIMEOUT_DEFAULT_MS = 30_000;
 export const PRINTER_COMMAND_TIMEOUT_MAX_MS = 600_000;
 /** Most lines one job.submit may carry. */
 export const JOB_LINES_MAX = 1_000_000;
@@ -167,6 +161,80 @@ export interface DeliveryReport {
   message?: string | undefined;
   data?: Obj | undefined;
 }
+
+// --- what each op answers ----------------------------------------------------
+
+/** What hello answers. */
+export interface ServerInfo {
+  server: string;
+  version: string;
+  v: Version;
+}
+
+/** What subscribe answers: the state of everything, before the events that follow it. */
+export interface Snapshot {
+  devices: DeviceView[];
+  printers: PrinterView[];
+  /** The unfinished jobs and the latest finished ones, newest first. */
+  jobs: JobView[];
+  /** The clients connected (since 1.2; a 1.1 server leaves it out). */
+  clients?: ClientView[] | undefined;
+}
+
+/** What control.send answers, and what control.delivered carries. */
+export interface ControlResult {
+  ref: string;
+  reports: DeliveryReport[];
+}
+
+/**
+ * What printer.command answers: for G-code the printer's reply lines up to
+ * its `ok` (`lines`); for the byte dialects how many bytes were written.
+ */
+export interface PrinterCommandResult {
+  printer: string;
+  /** The control message that carried the command. */
+  ref: string;
+  lines?: string[] | undefined;
+  written?: number | undefined;
+}
+
+/** What token.revoke answers; `closed` counts the connections it ended (4006 REVOKED). */
+export interface RevokedToken {
+  id: string;
+  revoked: true;
+  closed: number;
+}
+
+/** The result of every op, by op: a typed client is `request<O>(op: O, …): Promise<ClientResults[O]>`. */
+export interface ClientResults {
+  hello: ServerInfo;
+  ping: 'pong';
+  'devices.list': DeviceView[];
+  'printers.list': PrinterView[];
+  'printer.get': PrinterView;
+  'job.submit': JobView;
+  'job.get': JobView;
+  'jobs.list': JobView[];
+  'job.cancel': JobView;
+  'job.pause': JobView;
+  'job.resume': JobView;
+  'printer.pause': { printer: string; paused: true; jobs: JobView[] };
+  'printer.resume': { printer: string; paused: false; jobs: JobView[] };
+  'printer.cancel': { printer: string; canceled: JobView[] };
+  'printer.command': PrinterCommandResult;
+  'control.send': ControlResult;
+  'token.issue': IssuedToken;
+  'token.revoke': RevokedToken;
+  'clients.list': ClientView[];
+  subscribe: Snapshot;
+  unsubscribe: { subscribed: false };
+}
+
+type SameKeys<A, B> = [Exclude<A, B>, Exclude<B, A>] extends [never, never] ? true : false;
+type Holds<T extends true> = T;
+/** Checked when compiled: every op has a result type in ClientResults, and every result type an op. */
+export type ResultsCoverOps = Holds<SameKeys<keyof ClientResults, ClientRequestBody['op']>>;
 
 export type ClientEvent =
   | { event: 'job.updated'; job: JobView }
@@ -272,7 +340,7 @@ function jobSubmit(o: Obj, maxData: number): Extract<ClientRequestBody, { op: 'j
   };
 }
 
-function printerCommand(o: Obj): Extract<ClientRequestBody12, { op: 'printer.command' }> {
+function printerCommand(o: Obj): Extract<ClientRequestBody, { op: 'printer.command' }> {
   const kind = exactlyOne(o, ['data', 'bytes']);
   return {
     op: 'printer.command', printer: str(o, 'printer', 200),
@@ -283,7 +351,7 @@ function printerCommand(o: Obj): Extract<ClientRequestBody12, { op: 'printer.com
   };
 }
 
-function requestBody(op: string, o: Obj, maxData: number): AnyClientRequestBody | undefined {
+function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | undefined {
   switch (op) {
     case 'hello':
       return { op, v: version(o, 'v') };

@@ -30,14 +30,16 @@
 // Browsers cannot set headers on a WebSocket, so the token travels in the
 // query string (`?token=`); use TLS (wss://) off the LAN.
 
-import type {
-  ClientEvent, ClientRequestBody, DeliveryReport, DeviceView, JobState, JobView, PrinterView, Target,
+import {
+  PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
+  type DeviceView, type IssuedToken, type JobState, type JobView, type PrinterCommandResult, type PrinterView, type RevokedToken,
+  type ServerInfo, type Snapshot, type Target,
 } from '../protocol/client-messages.js';
 import { CLOSE, closeName } from '../protocol/errors.js';
-import { PROTOCOL_VERSION, type Version } from '../protocol/version.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
-import { base64, toBytes, type PrintData } from './encoding.js';
+import { base64, jobContent, toBytes, type JobContent, type PrintContent, type TextOptions } from './encoding.js';
 import { defaultHost, type Host, type WebSocketConstructor, type WebSocketLike } from './env.js';
 import { PrintbridgeError } from './errors.js';
 
@@ -66,22 +68,7 @@ export interface ConnectOptions {
   host?: Partial<Host>;
 }
 
-export interface Snapshot {
-  devices: DeviceView[];
-  printers: PrinterView[];
-  jobs: JobView[];
-}
-
-export interface ServerInfo {
-  server: string;
-  version: string;
-  v: Version;
-}
-
-export interface ControlResult {
-  ref: string;
-  reports: DeliveryReport[];
-}
+export type { ControlResult, ServerInfo, Snapshot };
 
 export interface ClientEvents {
   /** The connection's state changed. */
@@ -102,36 +89,30 @@ export interface ClientEvents {
   'device.status': DeviceView;
   'printer.status': PrinterView;
   'control.delivered': ControlResult;
+  /** A client connected to the server (this one's own connection is in the snapshot, not here). */
+  'client.connected': ClientView;
+  'client.disconnected': ClientView;
 }
 
 export type Op = ClientRequestBody['op'];
 export type RequestFields<O extends Op> = Omit<Extract<ClientRequestBody, { op: O }>, 'op'>;
 
-export interface Results {
-  hello: ServerInfo;
-  ping: 'pong';
-  'devices.list': DeviceView[];
-  'printers.list': PrinterView[];
-  'job.submit': JobView;
-  'job.get': JobView;
-  'jobs.list': JobView[];
-  'job.cancel': JobView;
-  'job.pause': JobView;
-  'job.resume': JobView;
-  'printer.pause': { printer: string; paused: true; jobs: JobView[] };
-  'printer.resume': { printer: string; paused: false; jobs: JobView[] };
-  'printer.cancel': { printer: string; canceled: JobView[] };
-  'control.send': ControlResult;
-  subscribe: Snapshot;
-  unsubscribe: { subscribed: false };
-}
+/** The result of every op (protocol/client-messages.ts). */
+export type Results = ClientResults;
 
 export interface CallOptions {
   /** This call's timeout in ms (0: none); default the client's `timeout`. */
   timeout?: number;
 }
 
-export interface PrintOptions {
+export interface SubmitOptions extends TextOptions {
+  /** Idempotency key: a second submit under the same key answers with the first job instead of printing again. */
+  key?: string;
+  /** G-code: a print that stalled while its device's link was down goes on from where it stopped, instead of failing. */
+  resume?: boolean;
+}
+
+export interface PrintOptions extends SubmitOptions {
   /** Idempotency key; default a random one, so that a resubmission after a reconnect never prints twice. */
   key?: string;
   /** Give up waiting after this many ms (the job itself goes on; cancel it if you want it gone). Default: wait. */
@@ -142,7 +123,9 @@ export interface PrintOptions {
 
 const FINAL: readonly JobState[] = ['done', 'failed', 'canceled'];
 /** Ops a client may send twice without a second effect. */
-const REPEATABLE = new Set<Op>(['hello', 'ping', 'devices.list', 'printers.list', 'job.get', 'jobs.list', 'subscribe', 'unsubscribe']);
+const REPEATABLE = new Set<Op>([
+  'hello', 'ping', 'devices.list', 'printers.list', 'printer.get', 'job.get', 'jobs.list', 'clients.list', 'subscribe', 'unsubscribe',
+]);
 
 interface Call {
   readonly id: number;
@@ -159,7 +142,8 @@ interface Call {
 
 interface Watch {
   readonly printer: string;
-  readonly data: string;
+  readonly content: JobContent;
+  readonly resume: boolean | undefined;
   readonly key: string;
   job: JobView | undefined;
   timer: unknown;
@@ -269,6 +253,16 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     return this.request('printers.list');
   }
 
+  /** One printer's view (`device/port`); rejects with UNKNOWN_PRINTER. */
+  printer(id: string): Promise<PrinterView> {
+    return this.request('printer.get', { printer: id });
+  }
+
+  /** The clients connected to the server now, this one included. */
+  clients(): Promise<ClientView[]> {
+    return this.request('clients.list');
+  }
+
   /** Newest first. */
   jobs(filter: { printer?: string; state?: JobState; limit?: number } = {}): Promise<JobView[]> {
     return this.request('jobs.list', filter);
@@ -279,8 +273,14 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   }
 
   /** Queues a job and resolves with it at once (queued); see print() to wait for the printer. */
-  submit(printer: string, data: PrintData, opts: { key?: string } = {}): Promise<JobView> {
-    return this.request('job.submit', { printer, data: base64(toBytes(data)), key: opts.key });
+  submit(printer: string, content: PrintContent, opts: SubmitOptions = {}): Promise<JobView> {
+    let fields: JobContent;
+    try {
+      fields = jobContent(content, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.request('job.submit', { printer, ...fields, key: opts.key, resume: opts.resume });
   }
 
   cancel(job: string): Promise<JobView> {
@@ -318,6 +318,42 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     // The reply comes only after the server stopped waiting for devices.
     const callTimeout = this.timeout === 0 ? 0 : Math.max(this.timeout, serverWait + 5_000);
     return this.request('control.send', { to: target, name, args, timeout: opts.timeout }, { timeout: callTimeout });
+  }
+
+  /**
+   * Sends one command to a printer between jobs and resolves with its answer: for G-code (M105, M114…) the
+   * lines the printer answered up to its `ok` (`lines`); for the byte dialects the number of bytes written
+   * (`written`). A string is sent as single-byte characters (latin1), bytes as they are; at most 256.
+   * `emergency` (G-code M112, M108, M410) jumps the queue, even during a print. `timeout` is how long the
+   * server waits for the answer (default 30 s). Rejects with PORT_BUSY while a job prints, DEVICE_OFFLINE,
+   * TIMEOUT, UNKNOWN_PRINTER…
+   */
+  command(printer: string, data: string | Uint8Array | ArrayBuffer, opts: { emergency?: boolean; timeout?: number } = {}): Promise<PrinterCommandResult> {
+    let payload: { data: string } | { bytes: string };
+    try {
+      payload = typeof data === 'string' ? { data } : { bytes: base64(toBytes(data)) };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const serverWait = opts.timeout ?? PRINTER_COMMAND_TIMEOUT_DEFAULT_MS;
+    // The reply comes only after the printer answered or the server stopped waiting.
+    const callTimeout = this.timeout === 0 ? 0 : Math.max(this.timeout, serverWait + 5_000);
+    return this.request(
+      'printer.command', { printer, ...payload, emergency: opts.emergency === true ? true : undefined, timeout: opts.timeout }, { timeout: callTimeout },
+    );
+  }
+
+  /**
+   * Issues a client token (admin only) that expires after `ttl` seconds (default 300, at most 86400): for a
+   * page or a back-end that should not hold the admin token. The token itself is shown only in this answer.
+   */
+  issueToken(ttl?: number, label?: string): Promise<IssuedToken> {
+    return this.request('token.issue', { ttl, label });
+  }
+
+  /** Revokes a client token, by the token or its id (admin only); its connections are closed (4006 REVOKED). */
+  revokeToken(tokenOrId: string): Promise<RevokedToken> {
+    return this.request('token.revoke', { token: tokenOrId });
   }
 
   /** Blinks the device's identify LED pattern for `seconds` (default 10). */
@@ -362,17 +398,21 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
    * the job's error code when it failed (PRINTER_ERROR, JOB_INTERRUPTED, JOB_EXPIRED…), JOB_CANCELED when it
    * was canceled, a request error (UNKNOWN_PRINTER, JOB_TOO_LARGE…) when it was refused, TIMEOUT after
    * `timeout`. A paused job (paper out) keeps the promise pending until it goes on.
+   *
+   * `content` is bytes, a string (sent as UTF-8), or `{text}` / `{lines}` that the server encodes with
+   * `encoding` (utf8, latin1, ascii, cp437) and `eol` (lf, crlf, cr, none); a string with either option
+   * goes as text.
    */
-  print(printer: string, data: PrintData, opts: PrintOptions = {}): Promise<JobView> {
-    let bytes: string;
+  print(printer: string, content: PrintContent, opts: PrintOptions = {}): Promise<JobView> {
+    let fields: JobContent;
     try {
-      bytes = base64(toBytes(data));
+      fields = jobContent(content, opts);
     } catch (e) {
       return Promise.reject(e);
     }
     return new Promise<JobView>((resolve, reject) => {
       const watch: Watch = {
-        printer, data: bytes, key: opts.key ?? randomKey(this.host.random), job: undefined, timer: undefined,
+        printer, content: fields, resume: opts.resume, key: opts.key ?? randomKey(this.host.random), job: undefined, timer: undefined,
         onUpdate: opts.onUpdate, resolve, reject,
       };
       this.watches.add(watch);
@@ -636,6 +676,9 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
         return this.emit('printer.status', e.printer);
       case 'control.delivered':
         return this.emit('control.delivered', { ref: e.ref, reports: e.reports });
+      case 'client.connected':
+      case 'client.disconnected':
+        return this.emit(e.event, e.client);
     }
   }
 
@@ -643,7 +686,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   private submitWatch(watch: Watch): void {
     // No call timeout: a print waits through outages (its own `timeout` bounds it).
-    this.call('job.submit', { printer: watch.printer, data: watch.data, key: watch.key }, 0, true, false).then(
+    this.call('job.submit', { printer: watch.printer, ...watch.content, key: watch.key, resume: watch.resume }, 0, true, false).then(
       (job) => this.track(watch, job as JobView),
       (e: PrintbridgeError) => this.endWatch(watch, e),
     );

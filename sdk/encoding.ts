@@ -2,6 +2,8 @@
 // base64 for the wire (job.submit carries its data as base64). Written out
 // so that the SDK runs the same in browsers, workers, Node and Deno.
 
+import type { Eol, TextEncodingName } from '../protocol/client-messages.js';
+
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** UTF-8 bytes of a string; lone surrogates become U+FFFD as TextEncoder does. */
@@ -57,4 +59,44 @@ export function toBytes(data: PrintData): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   throw new TypeError('print data must be a Uint8Array, an ArrayBuffer or a string');
+}
+
+/**
+ * What a job carries: bytes (a string is sent as UTF-8), or `{text}` or
+ * `{lines}` that the server turns into bytes with the `eol` and `encoding`
+ * asked for (cp437 and latin1 for receipt printers, CRLF line ends…).
+ */
+export type PrintContent = PrintData | { text: string } | { lines: readonly string[] };
+
+export interface TextOptions {
+  /** Line ends: `lines` each get one (default lf); `text` keeps its own unless this is given. */
+  eol?: Eol;
+  /** How the server encodes text and lines (default utf8); a character it cannot encode fails the submit with UNENCODABLE. */
+  encoding?: TextEncodingName;
+}
+
+/** The content part of a job.submit: exactly one of data (base64), text or lines. */
+export type JobContent =
+  | { data: string }
+  | { text: string; eol: Eol | undefined; encoding: TextEncodingName | undefined }
+  | { lines: string[]; eol: Eol | undefined; encoding: TextEncodingName | undefined };
+
+/**
+ * The job.submit fields for `content`. A plain string goes as UTF-8 bytes
+ * unless `eol` or `encoding` is given, then as text; bytes take neither.
+ */
+export function jobContent(content: PrintContent, opts: TextOptions = {}): JobContent {
+  const { eol, encoding } = opts;
+  const textual = eol !== undefined || encoding !== undefined;
+  if (typeof content === 'string') return textual ? { text: content, eol, encoding } : { data: base64(utf8(content)) };
+  if (content instanceof Uint8Array || content instanceof ArrayBuffer) {
+    if (textual) throw new TypeError('eol and encoding apply to text and lines, not to bytes');
+    return { data: base64(toBytes(content)) };
+  }
+  if (typeof content === 'object' && content !== null) {
+    if ('text' in content && typeof content.text === 'string') return { text: content.text, eol, encoding };
+    // A copy: a resubmission after a reconnect sends what was asked for, whatever the caller did since.
+    if ('lines' in content && Array.isArray(content.lines)) return { lines: [...content.lines], eol, encoding };
+  }
+  throw new TypeError('print data must be a Uint8Array, an ArrayBuffer, a string, {text} or {lines}');
 }

@@ -10,15 +10,17 @@
 export { connect, clientUrl, isFinal, PrintbridgeClient } from './client.js';
 export type {
   CallOptions, ClientEvents, ConnectionState, ConnectOptions, ControlResult, Op, PrintOptions, RequestFields, Results, ServerInfo, Snapshot,
+  SubmitOptions,
 } from './client.js';
 export { backoffDelay, backoffWindow, type BackoffOptions } from './backoff.js';
-export { base64, toBytes, utf8, type PrintData } from './encoding.js';
+export { base64, toBytes, utf8, type PrintContent, type PrintData, type TextOptions } from './encoding.js';
 export type { WebSocketConstructor, WebSocketLike } from './env.js';
 export { PrintbridgeError, type SdkErrorCode } from './errors.js';
 export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
 export type {
-  ClientEvent, DeliveryReport, DeliveryStatus, DeviceView, JobState, JobView, PrinterView, Target,
+  ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobState, JobView, PrinterCommandResult,
+  PrinterView, RevokedToken, Target, TextEncodingName,
 } from '../protocol/client-messages.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';

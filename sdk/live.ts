@@ -1,18 +1,18 @@
-// A live picture of the server: devices, printers and jobs kept up to date
-// from the subscribe snapshot and the events after it. A page draws from it
+// A live picture of the server: devices, printers, jobs and connected
+// clients kept up to date from the subscribe snapshot and the events after it. A page draws from it
 // and redraws on `change`; after a reconnect the fresh snapshot replaces
 // everything, so nothing stale survives an outage.
 //
 // Bounded: finished jobs beyond `maxJobs` are forgotten, oldest first.
 
-import type { DeviceView, JobView, PrinterView } from '../protocol/client-messages.js';
+import type { ClientView, DeviceView, JobView, PrinterView } from '../protocol/client-messages.js';
 import type { PrintbridgeClient, Snapshot } from './client.js';
 import { isFinal } from './client.js';
 import { Emitter } from './emitter.js';
 
 export interface LiveChange {
-  /** What changed: everything (a snapshot), or one device, printer or job. */
-  kind: 'snapshot' | 'device' | 'printer' | 'job';
+  /** What changed: everything (a snapshot), or one device, printer, job or client, or the client list (`clients`). */
+  kind: 'snapshot' | 'device' | 'printer' | 'job' | 'client' | 'clients';
   id?: string;
 }
 
@@ -20,6 +20,8 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
   readonly devices = new Map<string, DeviceView>();
   readonly printers = new Map<string, PrinterView>();
   readonly jobs = new Map<string, JobView>();
+  /** Connected clients by id (from a 1.2 server; a 1.1 server sends none). */
+  readonly clients = new Map<string, ClientView>();
   private readonly offs: Array<() => void>;
 
   constructor(readonly client: PrintbridgeClient, private readonly maxJobs = 500) {
@@ -38,6 +40,14 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
         this.emit('change', { kind: 'printer', id: p.id });
       }),
       client.on('job.updated', (j) => this.job(j)),
+      client.on('client.connected', (c) => {
+        this.clients.set(c.id, c);
+        this.emit('change', { kind: 'client', id: c.id });
+      }),
+      client.on('client.disconnected', (c) => {
+        this.clients.delete(c.id);
+        this.emit('change', { kind: 'client', id: c.id });
+      }),
     ];
   }
 
@@ -61,6 +71,23 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
     this.emit('change', { kind: 'snapshot' });
   }
 
+  /**
+   * Replaces the clients with a fresh clients.list answer. Events do not say
+   * when a client subscribes, so its `subscribed` is only as fresh as the
+   * last list or snapshot; replies and events share one ordered socket, so
+   * the list is never older than the events already applied.
+   */
+  setClients(list: readonly ClientView[]): void {
+    this.clients.clear();
+    for (const c of list) this.clients.set(c.id, c);
+    this.emit('change', { kind: 'clients' });
+  }
+
+  /** Clients oldest first. */
+  clientList(): ClientView[] {
+    return [...this.clients.values()].sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1));
+  }
+
   /** Jobs newest first. */
   jobList(): JobView[] {
     return [...this.jobs.values()].sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : -1));
@@ -70,9 +97,11 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
     this.devices.clear();
     this.printers.clear();
     this.jobs.clear();
+    this.clients.clear();
     for (const d of s.devices) this.devices.set(d.id, d);
     for (const p of s.printers) this.printers.set(p.id, p);
     for (const j of s.jobs) this.jobs.set(j.id, j);
+    for (const c of s.clients ?? []) this.clients.set(c.id, c);
     this.trim();
     this.emit('change', { kind: 'snapshot' });
   }

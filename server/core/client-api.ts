@@ -6,7 +6,8 @@
 // the caller submitted.
 
 import {
-  TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, type ClientRequest, type JobView, type PrinterView,
+  TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
+  type ServerInfo, type Snapshot,
 } from '../../protocol/client-messages.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
@@ -38,7 +39,8 @@ type Req<O extends ClientRequest['op']> = Extract<ClientRequest, { op: O }>;
 export class ClientApi {
   constructor(private readonly hub: Hub) {}
 
-  async perform(req: ClientRequest, caller: Caller): Promise<unknown> {
+  /** Carries out one request; what it resolves with is `ClientResults[req.op]`. */
+  async perform(req: ClientRequest, caller: Caller): Promise<ClientResults[ClientRequest['op']]> {
     const { hub } = this;
     switch (req.op) {
       case 'hello':
@@ -93,12 +95,12 @@ export class ClientApi {
     }
   }
 
-  info(): { server: string; version: string; v: readonly [number, number] } {
+  info(): ServerInfo {
     return { server: 'printbridge', version: this.hub.version, v: PROTOCOL_VERSION };
   }
 
   /** What a subscriber sees first: every device and printer, the unfinished jobs and the latest finished ones. */
-  snapshot(): unknown {
+  snapshot(): Snapshot {
     const { hub } = this;
     const active = listJobs(hub.store, { unfinishedOnly: true, limit: SNAPSHOT_MAX_ACTIVE_JOBS });
     const recent = listJobs(hub.store, { finishedOnly: true, limit: SNAPSHOT_RECENT_JOBS });
@@ -144,7 +146,7 @@ export class ClientApi {
    * G-code the printer's reply lines up to its `ok` (`lines`), for the byte
    * dialects how many bytes were written (`written`).
    */
-  private async command(req: Req<'printer.command'>): Promise<unknown> {
+  private async command(req: Req<'printer.command'>): Promise<PrinterCommandResult> {
     const { hub } = this;
     const { device, port, id, session } = hub.jobs.knownPrinter(req.printer);
     let data: string;

@@ -129,6 +129,91 @@ test('subscribe() delivers a snapshot and then typed events', { timeout: 30_000 
   assert.equal((await offline).online, false);
 });
 
+test('print() and submit() take {text} and {lines} with eol and encoding; a string with either goes as text', { timeout: 30_000 }, async () => {
+  const d = await printingDevice(t, 'text-1');
+  const c = client();
+  const latin = await c.print('text-1/0', 'Grüße\nTotal', { encoding: 'latin1', eol: 'crlf' });
+  assert.deepEqual(d.received.get(latin.id), Buffer.from('Grüße\r\nTotal', 'latin1'));
+  const lines = ['A', 'B'];
+  const printing = c.print('text-1/0', { lines }, { eol: 'crlf' });
+  lines.push('added after the call');
+  const fromLines = await printing;
+  assert.equal(d.received.get(fromLines.id)!.toString('latin1'), 'A\r\nB\r\n', 'lines each end with eol; the call kept its own copy');
+  const text = await c.print('text-1/0', { text: 'x\ny' }, { eol: 'none', encoding: 'cp437' });
+  assert.equal(d.received.get(text.id)!.toString('latin1'), 'xy');
+  const queued = await c.submit('text-1/0', { lines: ['é'] }, { encoding: 'cp437', key: 'sdk-text-key' });
+  assert.equal(queued.size, 2, 'é is one byte in cp437, then lf');
+  assert.equal((await c.submit('text-1/0', { lines: ['é'] }, { encoding: 'cp437', key: 'sdk-text-key' })).id, queued.id, 'same key, same job');
+  await assert.rejects(c.print('text-1/0', { text: '€' }, { encoding: 'cp437' }), (e: Error & { code: string }) => e.code === 'UNENCODABLE');
+  await assert.rejects(c.print('text-1/0', new Uint8Array([1]), { eol: 'crlf' }), TypeError);
+  await assert.rejects(c.submit('text-1/0', { nothing: true } as never), TypeError);
+  d.dev.close();
+});
+
+test('printer() and command(): the device gets the command, the caller the printer\'s answer', { timeout: 30_000 }, async () => {
+  const dev = await FakeDevice.connect(t, 'cmd-1', registerDevice(t, 'cmd-1'), { ports: [{ port: 0, dialect: 'gcode', name: 'prusa' }] });
+  const c = client();
+  await eventually(async () => (await c.printers()).some((p) => p.id === 'cmd-1/0'), 'the printer is known');
+  const p = await c.printer('cmd-1/0');
+  assert.equal(p.dialect, 'gcode');
+  await assert.rejects(c.printer('nobody/0'), (e: Error & { code: string }) => e.code === 'UNKNOWN_PRINTER');
+
+  const answer = c.command('cmd-1/0', 'M105');
+  const m = await dev.json((x) => x['t'] === 'control', 'control');
+  assert.deepEqual(m['args'], { port: 0, data: 'M105' });
+  dev.sendJson({ t: 'control.result', ref: m['ref'], ok: true, data: { lines: ['T:21.0 /0.0', 'ok'] } });
+  const r = await answer;
+  assert.deepEqual(r.lines, ['T:21.0 /0.0', 'ok']);
+  assert.equal(r.printer, 'cmd-1/0');
+
+  const urgent = c.command('cmd-1/0', new Uint8Array([0x4d, 0x31, 0x31, 0x32, 0xff]), { emergency: true, timeout: 2_000 });
+  const m2 = await dev.json((x) => x['t'] === 'control', 'control');
+  assert.deepEqual(m2['args'], { port: 0, data: 'M112\u00ff', emergency: true }, 'bytes go one per character');
+  dev.sendJson({ t: 'control.result', ref: m2['ref'], ok: false, code: 'PORT_BUSY', message: 'printing' });
+  await assert.rejects(urgent, (e: Error & { code: string }) => e.code === 'PORT_BUSY');
+  dev.close();
+});
+
+test('clients(), the snapshot and the client.* events show who is connected; LiveState follows them', { timeout: 30_000 }, async () => {
+  const watcher = client();
+  const live = new sdk.LiveState(watcher);
+  const snap = await watcher.subscribe();
+  assert.ok((snap.clients ?? []).length >= 1, 'the snapshot lists the clients, the subscriber itself included');
+  const before = new Set(live.clients.keys());
+  const connected = nextEvent(watcher, 'client.connected');
+  const other = client();
+  await other.ready();
+  const seen = await connected;
+  assert.equal(seen.transport, 'ws');
+  assert.equal(seen.token, 'admin');
+  assert.ok(live.clients.has(seen.id) && !before.has(seen.id), 'LiveState added the new client');
+  const listed = await watcher.clients();
+  assert.ok(listed.some((x) => x.id === seen.id));
+  assert.ok(listed.some((x) => x.subscribed), 'the watcher is listed as subscribed');
+  const gone = nextEvent(watcher, 'client.disconnected', (x) => (x.id === seen.id ? x : undefined));
+  await other.close();
+  await gone;
+  assert.ok(!live.clients.has(seen.id), 'LiveState dropped it');
+  live.setClients(await watcher.clients());
+  assert.deepEqual(live.clientList().map((x) => x.id), (await watcher.clients()).map((x) => x.id));
+  live.detach();
+});
+
+test('issueToken() and revokeToken(): a client token connects, cannot issue, and is cut off when revoked', { timeout: 30_000 }, async () => {
+  const c = client();
+  const issued = await c.issueToken(60, 'sdk test');
+  assert.equal(issued.label, 'sdk test');
+  assert.ok(issued.expires > Date.now() && issued.expires <= Date.now() + 61_000);
+  const holder = client({ token: issued.token });
+  await holder.ready();
+  await assert.rejects(holder.issueToken(), (e: Error & { code: string }) => e.code === 'FORBIDDEN');
+  const stopped = nextEvent(holder, 'error');
+  const revoked = await c.revokeToken(issued.id);
+  assert.deepEqual(revoked, { id: issued.id, revoked: true, closed: 1 });
+  assert.equal((await stopped).code, 'REVOKED');
+  assert.equal(holder.state, 'closed');
+});
+
 test('reconnects after the link is cut, resubscribes and delivers a fresh snapshot', { timeout: 30_000 }, async () => {
   const proxy = await startTcpProxy(t.server.port);
   cleanups.push(() => proxy.close());

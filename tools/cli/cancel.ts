@@ -37,7 +37,7 @@ export const cancel: Command = {
     if (positionals.length > 0) throw new UsageError('give a JOB or --printer, not both');
     const printer = printerId(values.printer, '--printer');
     return withClient(values, async (client) => {
-      const result = (await client.request('printer.cancel', { printer })) as { printer: string; canceled: { id: string }[] };
+      const result = await client.request('printer.cancel', { printer });
       if (values.json) printJson(result);
       else printText(result.canceled.map((j) => `${j.id} canceled`).join('\n'));
       return EXIT_OK;

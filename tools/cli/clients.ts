@@ -1,7 +1,6 @@
 // `printbridge clients`: who is connected to the server's client API and its
 // compatibility listeners right now.
 
-import type { ClientView } from '../../protocol/client-messages.js';
 import { EXIT_OK, parse, type Command } from './command.js';
 import { noMore, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
 import { printJson, printText, table, when } from './table.js';
@@ -27,7 +26,7 @@ export const clients: Command = {
     const { values, positionals } = parse(args, { ...SERVER_OPTIONS, json: { type: 'boolean' } }, true);
     noMore(positionals, 0);
     return withClient(values, async (client) => {
-      const list = (await client.request('clients.list')) as ClientView[];
+      const list = await client.request('clients.list');
       if (values.json) printJson(list);
       else {
         printText(table(

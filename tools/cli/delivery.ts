@@ -69,7 +69,7 @@ export async function sendControl(command: string, values: ControlValues, to: Ta
   const args = controlArgs(values);
   const timeout = integer(values.timeout, '--timeout', 1, 60_000);
   return withClient(values, async (client) => {
-    const outcome = (await client.request('control.send', { to, name, args, timeout })) as { ref: string; reports: DeliveryReport[] };
+    const outcome = await client.request('control.send', { to, name, args, timeout });
     const failed = outcome.reports.filter((r) => r.status !== 'ok');
     if (values.json) printJson(outcome);
     else printText(outcome.reports.length === 0 ? '' : reportTable(outcome.reports));

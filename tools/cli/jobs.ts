@@ -103,12 +103,12 @@ export const jobs: Command = {
     const client: Client = await connectClient(url, token);
     try {
       if (act === 'list') {
-        const list = (await client.request('jobs.list', { printer, state: state as JobState | undefined, limit })) as JobView[];
+        const list = await client.request('jobs.list', { printer, state: state as JobState | undefined, limit });
         process.stdout.write(values.json ? `${JSON.stringify(list)}\n` : list.length === 0 ? '' : `${table(list)}\n`);
         return EXIT_OK;
       }
       const op = act === 'get' ? 'job.get' : act === 'cancel' ? 'job.cancel' : act === 'pause' ? 'job.pause' : 'job.resume';
-      const job = (await client.request(op, { job: id as string })) as JobView;
+      const job = await client.request(op, { job: id as string });
       process.stdout.write(values.json ? `${JSON.stringify(job)}\n` : act === 'get' ? `${details(job)}\n` : `${job.id} ${job.state}\n`);
       return EXIT_OK;
     } finally {

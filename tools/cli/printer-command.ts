@@ -56,9 +56,7 @@ export const printerCommand: Command = {
     const timeout = integer(values.timeout, '--timeout', 1, PRINTER_COMMAND_TIMEOUT_MAX_MS);
     const payload = values.hex ? { bytes: hexBytes(data) } : { data };
     return withClient(values, async (client) => {
-      const answer = (await client.request('printer.command', { printer, ...payload, emergency: values.emergency || undefined, timeout })) as {
-        lines?: string[]; written?: number;
-      };
+      const answer = await client.request('printer.command', { printer, ...payload, emergency: values.emergency || undefined, timeout });
       if (values.json) printJson(answer);
       else if (answer.lines !== undefined) printText(answer.lines.join('\n'));
       else printText(`${answer.written ?? 0} byte(s) written`);

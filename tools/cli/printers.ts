@@ -1,7 +1,6 @@
 // `printbridge printers [list] | pause|resume|cancel DEV/PORT`: the printers
 // the server knows (online or last known) and their queue controls.
 
-import type { PrinterView } from '../../protocol/client-messages.js';
 import { EXIT_OK, parse, UsageError, type Command } from './command.js';
 import { printersTable } from './printer-view.js';
 import { noMore, printerId, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
@@ -37,7 +36,7 @@ export const printers: Command = {
     if (action === 'list') {
       noMore(positionals, 1);
       return withClient(values, async (client) => {
-        let list = (await client.request('printers.list')) as PrinterView[];
+        let list = await client.request('printers.list');
         if (values.online) list = list.filter((p) => p.online);
         if (values.json) printJson(list);
         else printText(list.length === 0 ? '' : printersTable(list));

@@ -1,7 +1,7 @@
 // `printbridge status DEV/PORT [--watch]`: one printer's status, or with
 // --watch a line per change as the server pushes it (subscribe), until Ctrl-C.
 
-import type { ClientEvent, JobView, PrinterView } from '../../protocol/client-messages.js';
+import type { ClientEvent, PrinterView } from '../../protocol/client-messages.js';
 import { ClientError, type Client } from '../client/client.js';
 import { EXIT_FAILURE, EXIT_OK, note, parse, untilSignal, type Command } from './command.js';
 import { jobLine, printerDetails, statusLine } from './printer-view.js';
@@ -27,11 +27,6 @@ ${SERVER_HELP}
   --json                print the printer as JSON (with --watch: JSON lines)
   -h, --help            show this help`;
 
-interface Snapshot {
-  printers: PrinterView[];
-  jobs: JobView[];
-}
-
 function find(list: PrinterView[], id: string): PrinterView {
   const p = list.find((x) => x.id === id);
   if (p === undefined) throw new ClientError('UNKNOWN_PRINTER', `no such printer: ${id} (see 'printbridge printers')`);
@@ -39,12 +34,12 @@ function find(list: PrinterView[], id: string): PrinterView {
 }
 
 async function once(client: Client, id: string, json: boolean): Promise<number> {
-  const p = (await client.request('printer.get', { printer: id })) as PrinterView;
+  const p = await client.request('printer.get', { printer: id });
   if (json) {
     printJson(p);
     return EXIT_OK;
   }
-  const job = p.job === undefined ? undefined : ((await client.request('job.get', { job: p.job }).catch(() => undefined)) as JobView | undefined);
+  const job = p.job === undefined ? undefined : await client.request('job.get', { job: p.job }).catch(() => undefined);
   printText(printerDetails(p, job));
   return EXIT_OK;
 }
@@ -73,7 +68,7 @@ async function watch(client: Client, id: string, json: boolean): Promise<number>
       resolve(EXIT_FAILURE);
     }),
   );
-  const snapshot = (await client.request('subscribe')) as Snapshot;
+  const snapshot = await client.request('subscribe');
   const p = find(snapshot.printers, id);
   if (json) printJson({ event: 'printer.status', printer: p });
   else printText(printerDetails(p, snapshot.jobs.find((j) => j.id === p.job)));

@@ -2,7 +2,6 @@
 // page (which cannot keep the admin token) or a back-end that should not.
 // Needs the admin token.
 
-import type { IssuedToken } from '../../protocol/client-messages.js';
 import { TOKEN_TTL_DEFAULT_S, TOKEN_TTL_MAX_S } from '../../protocol/client-messages.js';
 import { EXIT_OK, integer, note, parse, UsageError, type Command } from './command.js';
 import { noMore, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
@@ -40,7 +39,7 @@ export const tokens: Command = {
       noMore(positionals, 1);
       const ttl = integer(values.ttl, '--ttl', 1, TOKEN_TTL_MAX_S);
       return withClient(values, async (client) => {
-        const issued = (await client.request('token.issue', { ttl, label: values.label })) as IssuedToken;
+        const issued = await client.request('token.issue', { ttl, label: values.label });
         if (values.json) printJson(issued);
         else {
           printText(issued.token);
@@ -55,7 +54,7 @@ export const tokens: Command = {
       if (token === undefined || token === '') throw new UsageError('tokens revoke needs a token or its id');
       noMore(positionals, 2);
       return withClient(values, async (client) => {
-        const result = (await client.request('token.revoke', { token })) as { id: string; revoked: boolean; closed?: number };
+        const result = await client.request('token.revoke', { token });
         if (values.json) printJson(result);
         else printText(`${result.id} revoked${result.closed ? ` (${result.closed} connection(s) closed)` : ''}`);
         return EXIT_OK;

@@ -4,13 +4,13 @@
 // `printbridge print` and by tests; it adds nothing the wire does not have.
 
 import WebSocket from 'ws';
-import type { AnyClientRequestBody, ClientEvent } from '../../protocol/client-messages.js';
+import type { ClientEvent, ClientRequestBody, ClientResults } from '../../protocol/client-messages.js';
 import { closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 
-/** Every op the server answers (1.1 and the ops added in 1.2). */
-export type Op = AnyClientRequestBody['op'];
-export type RequestFields<O extends Op> = Omit<Extract<AnyClientRequestBody, { op: O }>, 'op'>;
+/** Every op the server answers. */
+export type Op = ClientRequestBody['op'];
+export type RequestFields<O extends Op> = Omit<Extract<ClientRequestBody, { op: O }>, 'op'>;
 
 /** A failed request or connection. `code` is a protocol error code when the server sent one. */
 export class ClientError extends Error {
@@ -28,7 +28,7 @@ export interface ClientOptions {
 }
 
 export interface Client {
-  request<O extends Op>(op: O, fields?: RequestFields<O>): Promise<unknown>;
+  request<O extends Op>(op: O, fields?: RequestFields<O>): Promise<ClientResults[O]>;
   on(kind: 'event', listener: (event: ClientEvent) => void): void;
   on(kind: 'close', listener: (code: number, reason: string) => void): void;
   /** Closes the socket; pending requests are rejected. */
