@@ -53,8 +53,11 @@ test('escpos: GS a n turns Automatic Status Back on (4 bytes at once and on ever
 
   socket.write(bytes(0x1d, 0x61, 0x00));
   await emu.proc.waitForEvent({ event: 'asb', enabled: false });
-  emu.proc.send('set cover-open');
-  await emu.proc.waitForEvent({ event: 'condition', name: 'cover-open' });
+  {
+    const from = emu.proc.mark();
+    emu.proc.send('set cover-open');
+    await emu.proc.waitForEvent({ event: 'condition', name: 'cover-open' }, { from });
+  }
   socket.write(bytes(0x10, 0x04, 0x02));
   assert.deepEqual(await answers.take(1), [0x16], 'the next byte is the DLE EOT 2 answer, not an ASB push');
 });
@@ -73,16 +76,22 @@ test('tspl: ESC ! ? answers one status byte per condition, with the printing bit
     'head-open': 0x01, jam: 0x02, 'paper-out': 0x04, 'ribbon-out': 0x08, pause: 0x10, 'cover-open': 0x40,
   };
   for (const [condition, bit] of Object.entries(expected)) {
-    emu.proc.send(`set ${condition}`);
-    await emu.proc.waitForEvent({ event: 'condition', name: condition });
+    {
+      const from = emu.proc.mark();
+      emu.proc.send(`set ${condition}`);
+      await emu.proc.waitForEvent({ event: 'condition', name: condition }, { from });
+    }
     assert.deepEqual(await query(), [bit], condition);
   }
   // Label data while paused waits in the buffer: not printing.
   const label = 'SIZE 40 mm,30 mm\r\nCLS\r\nTEXT 10,10,"3",0,1,1,"hi"\r\nPRINT 1\r\n';
   socket.write(label);
   assert.deepEqual(await query(), [0x40], 'cover open: data waits, printing bit clear');
-  emu.proc.send('set ok');
-  await emu.proc.waitForEvent({ event: 'condition', name: 'ok' });
+  {
+    const from = emu.proc.mark();
+    emu.proc.send('set ok');
+    await emu.proc.waitForEvent({ event: 'condition', name: 'ok' }, { from });
+  }
   assert.deepEqual(await query(), [0x20], 'printing: the mechanism took the label and PRINT');
   // A query split across writes is still recognised.
   socket.write(bytes(0x1b));
@@ -97,8 +106,11 @@ test('tspl over a PTY: ESC ! ? through the serial port', async () => {
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
   ports.push(port);
   const answers = replies(port);
-  emu.proc.send('set paper-out');
-  await emu.proc.waitForEvent({ event: 'condition', name: 'paper-out' });
+  {
+    const from = emu.proc.mark();
+    emu.proc.send('set paper-out');
+    await emu.proc.waitForEvent({ event: 'condition', name: 'paper-out' }, { from });
+  }
   port.write(bytes(0x1b, 0x21, 0x3f));
   assert.deepEqual(await answers.take(1), [0x04]);
 });
@@ -131,21 +143,30 @@ test('zpl: ~HS answers three strings in Zebra field order; ~HQES answers the err
     ['paper-out', (a) => a[1]!], ['pause', (a) => a[2]!], ['head-open', (_a, b) => b[2]!], ['ribbon-out', (_a, b) => b[3]!],
   ];
   for (const [condition, field] of flags) {
-    emu.proc.send(`set ${condition}`);
-    await emu.proc.waitForEvent({ event: 'condition', name: condition });
+    {
+      const from = emu.proc.mark();
+      emu.proc.send(`set ${condition}`);
+      await emu.proc.waitForEvent({ event: 'condition', name: condition }, { from });
+    }
     [s1, s2] = await hostStatus(socket, answers);
     assert.equal(field(s1!, s2!), '1', `${condition} flag`);
   }
 
   // Paused: two formats (a batch of 5 and a single label) wait in the buffer; a third is half sent.
-  emu.proc.send('set pause');
-  await emu.proc.waitForEvent({ event: 'condition', name: 'pause' });
+  {
+    const from = emu.proc.mark();
+    emu.proc.send('set pause');
+    await emu.proc.waitForEvent({ event: 'condition', name: 'pause' }, { from });
+  }
   socket.write('^XA^FO20,20^FDone^FS^PQ5^XZ^XA^FDtwo^FS^XZ^XA^FDthree');
   [s1, s2] = await hostStatus(socket, answers);
   assert.equal(s1![4], '002', 'formats in receive buffer');
   assert.equal(s1![7], '1', 'partial format in progress');
-  emu.proc.send('set ok');
-  await emu.proc.waitForEvent({ event: 'condition', name: 'ok' });
+  {
+    const from = emu.proc.mark();
+    emu.proc.send('set ok');
+    await emu.proc.waitForEvent({ event: 'condition', name: 'ok' }, { from });
+  }
   [s1, s2] = await hostStatus(socket, answers);
   assert.equal(s1![4], '000', 'the mechanism took both formats');
   assert.equal(s2![8], '00000006', 'labels remaining in batch (5 + 1; one label per --print-ms)');
@@ -158,8 +179,11 @@ test('zpl: ~HS answers three strings in Zebra field order; ~HQES answers the err
   };
   assert.equal(await errors(), '0 00000000 00000000');
   for (const [condition, bits] of [['paper-out', '00000001'], ['ribbon-out', '00000002'], ['head-open', '00000004'], ['cutter', '00000008']]) {
-    emu.proc.send(`set ${condition}`);
-    await emu.proc.waitForEvent({ event: 'condition', name: condition! });
+    {
+      const from = emu.proc.mark();
+      emu.proc.send(`set ${condition}`);
+      await emu.proc.waitForEvent({ event: 'condition', name: condition! }, { from });
+    }
     assert.equal(await errors(), `1 00000000 ${bits}`, condition);
   }
 });
@@ -170,16 +194,22 @@ test('zpl silent-hs: no ~HS answer in paper-out or head-open, ~HQES still answer
   const answers = replies(socket);
 
   for (const condition of ['paper-out', 'head-open']) {
-    emu.proc.send(`set ${condition}`);
-    await emu.proc.waitForEvent({ event: 'condition', name: condition });
+    {
+      const from = emu.proc.mark();
+      emu.proc.send(`set ${condition}`);
+      await emu.proc.waitForEvent({ event: 'condition', name: condition }, { from });
+    }
     const mark = emu.proc.mark();
     socket.write('~HS~HQES');
     await emu.proc.waitForEvent({ event: 'unanswered', query: '~HS', condition }, { from: mark });
     const next = await answers.until('\x03\r\n');
     assert.match(next, /^\x02\r\nPRINTER STATUS/, `the first answer is ~HQES's: ~HS went unanswered in ${condition}`);
   }
-  emu.proc.send('set ok');
-  await emu.proc.waitForEvent({ event: 'condition', name: 'ok' });
+  {
+    const from = emu.proc.mark();
+    emu.proc.send('set ok');
+    await emu.proc.waitForEvent({ event: 'condition', name: 'ok' }, { from });
+  }
   const [s1] = await hostStatus(socket, answers);
   assert.equal(s1!.length, 12);
 
