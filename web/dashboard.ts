@@ -2,12 +2,13 @@
 // through the browser SDK (same origin, admin token from the URL fragment or
 // localStorage), subscribes, and redraws from the SDK's LiveState at most
 // once per animation frame. Sections: printers, devices, jobs, a control
-// form, an activity log. See app.ts for what they share.
+// form, the connected clients, an activity log. See app.ts for what they share.
 
 import { connect, LiveState, type PrintbridgeClient } from '../sdk/index.js';
 import { activityLog, followEvents } from './activity.js';
 import type { App } from './app.js';
 import { broadcastSection } from './broadcast.js';
+import { clientsSection } from './clients.js';
 import { devicesSection } from './devices.js';
 import { byId, h, setAttr, setText } from './dom.js';
 import type { Tone } from './format.js';
@@ -16,7 +17,8 @@ import { printersSection } from './printers.js';
 import { saveToken, savedToken, tokenFromFragment } from './token.js';
 
 const TOAST_MS = 6000;
-const HEALTH_EVERY_MS = 30_000;
+/** How often the client list is asked for again: events tell who comes and goes, not who subscribed since. */
+const CLIENTS_EVERY_MS = 30_000;
 
 function toaster(): (text: string, tone?: Tone) => void {
   const region = byId('toasts');
@@ -49,12 +51,11 @@ function setupTokenDialog(): void {
   byId('change-token').addEventListener('click', () => askForToken());
 }
 
-async function serverReachable(): Promise<{ clients: number } | undefined> {
+async function serverReachable(): Promise<boolean> {
   try {
-    const res = await fetch('/healthz', { cache: 'no-store' });
-    return res.ok ? ((await res.json()) as { clients: number }) : undefined;
+    return (await fetch('/healthz', { cache: 'no-store' })).ok;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -63,22 +64,22 @@ function start(token: string): PrintbridgeClient {
   const live = new LiveState(client);
   const activity = activityLog();
   const app: App = { client, live, log: activity.log, toast: toaster(), sent: new Map() };
-  const renders = [printersSection(app), devicesSection(app), jobsSection(app), broadcastSection(app)];
+  const renders = [printersSection(app), devicesSection(app), jobsSection(app), broadcastSection(app), clientsSection(app)];
   const conn = byId('conn');
   const connText = byId('conn-text');
   const summary = byId('summary');
-  let clients: number | undefined;
 
   const renderSummary = (): void => {
     const devices = [...live.devices.values()];
     const printers = [...live.printers.values()];
     const trouble = printers.filter((p) => ['paper-out', 'cover-open', 'error'].includes(p.status)).length;
+    const clients = live.clients.size;
     setText(
       summary,
       [
         `${devices.filter((d) => d.online).length}/${devices.length} devices online`,
         `${printers.length} printer${printers.length === 1 ? '' : 's'}`,
-        clients !== undefined ? `${clients} client${clients === 1 ? '' : 's'} connected` : '',
+        clients > 0 ? `${clients} client${clients === 1 ? '' : 's'} connected` : '',
       ].filter(Boolean).join(' · '),
     );
     document.title = trouble ? `(${trouble}) printer needs attention — printbridge` : 'printbridge';
@@ -96,12 +97,9 @@ function start(token: string): PrintbridgeClient {
   });
   followEvents(app);
 
-  const health = async (): Promise<void> => {
-    const h = await serverReachable();
-    clients = h?.clients;
-    renderSummary();
-  };
-  setInterval(() => void health(), HEALTH_EVERY_MS);
+  setInterval(() => {
+    if (client.state === 'open') client.clients().then((list) => live.setClients(list), () => undefined);
+  }, CLIENTS_EVERY_MS);
 
   let everOpen = false;
   /** Logged the current outage already (each failed attempt closes again). */
@@ -129,7 +127,6 @@ function start(token: string): PrintbridgeClient {
     setText(connText, `Connected · ${info.server} ${info.version}`);
     app.log(info.reconnected ? 'Reconnected; everything shown is fresh' : `Connected to ${info.server} ${info.version}`, 'ok');
     byId<HTMLDialogElement>('token-dialog').close();
-    void health();
     // The snapshot holds the unfinished jobs and the latest finished ones; fetch more history beside it.
     client.jobs({ limit: 200 }).then((jobs) => live.merge(jobs), () => undefined);
   });

@@ -66,3 +66,23 @@ export function shortId(id: string): string {
 export function percent(p: number): string {
   return `${Math.round(Math.max(0, Math.min(1, p)) * 100)}%`;
 }
+
+/** A short name for a User-Agent: "Chrome 131", "Firefox 128", "pos-till 2.1"; undefined when there is none. */
+export function agentName(ua: string | undefined): string | undefined {
+  if (ua === undefined || ua.trim() === '') return undefined;
+  const browsers: Array<[RegExp, string]> = [
+    [/Firefox\/(\d+)/, 'Firefox'],
+    [/Edg\/(\d+)/, 'Edge'],
+    [/HeadlessChrome\/(\d+)/, 'Headless Chrome'],
+    [/Chrome\/(\d+)/, 'Chrome'],
+    [/Version\/(\d+)[\d.]* .*Safari\//, 'Safari'],
+  ];
+  for (const [re, name] of browsers) {
+    const m = re.exec(ua);
+    if (m) return `${name} ${m[1]!}`;
+  }
+  // Anything else (a till, a script, a back-end): its first product token.
+  const product = /^([\w.-]+)\/([\w.-]+)/.exec(ua.trim());
+  if (product) return `${product[1]!} ${product[2]!}`;
+  return ua.length > 40 ? `${ua.slice(0, 39)}…` : ua;
+}

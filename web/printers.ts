@@ -1,5 +1,6 @@
 // Printer cards: live status (paper out stands out), temperatures, the job
-// on the printer with its progress, the queue, and the operator's buttons.
+// on the printer with its progress, the queue, the operator's buttons, and
+// for G-code printers a command line (M105, M114…) that shows the answer.
 
 import { isFinal, testPage, type JobView, type PrinterView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
@@ -30,6 +31,7 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
   const testBtn = h('button', { class: 'primary', text: 'Test print', attrs: { type: 'button', 'aria-label': `Test print on ${id}` } });
   const pauseBtn = h('button', { attrs: { type: 'button' } });
   const cancelBtn = h('button', { class: 'danger', text: 'Cancel all', attrs: { type: 'button', 'aria-label': `Cancel all jobs on ${id}` } });
+  const command = commandBox(app, id);
   let current = first;
 
   testBtn.addEventListener('click', () => {
@@ -72,6 +74,7 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
     temps,
     jobBox,
     queue,
+    command.el,
     h('div', { class: 'actions' }, testBtn, pauseBtn, cancelBtn),
   );
 
@@ -106,6 +109,65 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
       setText(pauseBtn, p.paused ? 'Resume queue' : 'Pause queue');
       setAttr(pauseBtn, 'aria-label', `${p.paused ? 'Resume' : 'Pause'} the queue of ${id}`);
       cancelBtn.disabled = mine.length === 0;
+      command.update(p);
+    },
+  };
+}
+
+/**
+ * One G-code line to the printer between jobs (printer.command) and the
+ * lines it answered up to its `ok`. Only G-code printers answer in lines, so
+ * only their cards show it.
+ */
+function commandBox(app: App, id: string): Row<PrinterView> {
+  const input = h('input', {
+    attrs: { type: 'text', maxlength: '256', placeholder: 'G-code, e.g. M105', autocomplete: 'off', spellcheck: 'false', 'aria-label': `G-code command for ${id}` },
+  });
+  const send = h('button', { text: 'Send', attrs: { type: 'submit', 'aria-label': `Send the command to ${id}` } });
+  const answer = h('pre', { class: 'answer', attrs: { 'aria-live': 'polite', 'aria-label': `Answer from ${id}` } });
+  answer.hidden = true;
+  let online = true;
+  let waiting = false;
+  const enable = (): void => {
+    input.disabled = !online;
+    send.disabled = !online || waiting;
+  };
+  const el = h('form', { class: 'command' }, h('div', { class: 'command-row' }, input, send), answer);
+  el.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const line = input.value.trim();
+    if (line === '' || waiting) return;
+    waiting = true;
+    enable();
+    answer.hidden = false;
+    setAttr(answer, 'data-tone', 'busy');
+    setText(answer, `> ${line}`);
+    app.client
+      .command(id, line)
+      .then(
+        (r) => {
+          setAttr(answer, 'data-tone', undefined);
+          setText(answer, [`> ${line}`, ...(r.lines ?? [`${r.written ?? 0} byte(s) written`])].join('\n'));
+          // The command travelled as a control message: this line takes the place of its delivery report.
+          const said = (r.lines ?? [`${r.written ?? 0} byte(s) written`]).join(' ');
+          app.log(`${id}: ${line} → ${said.length > 80 ? `${said.slice(0, 79)}…` : said}`, 'ok', r.ref);
+        },
+        (err) => {
+          setAttr(answer, 'data-tone', 'bad');
+          setText(answer, `> ${line}\n${describe(err)}`);
+        },
+      )
+      .finally(() => {
+        waiting = false;
+        enable();
+      });
+  });
+  return {
+    el,
+    update(p) {
+      el.hidden = p.dialect !== 'gcode';
+      online = p.online;
+      enable();
     },
   };
 }

@@ -1,6 +1,7 @@
-// The dashboard end to end in a real browser: a real server process, a real
-// bridge process and a real printer emulator process; Chromium opens the
-// page and a person's clicks are played. Screenshots go to test-output/.
+// The dashboard end to end in a real browser: a real server process, real
+// bridge processes and real printer emulator processes (ESC/POS, and G-code
+// for the command line); Chromium opens the page and a person's clicks are
+// played. Screenshots go to test-output/.
 //
 // Waits are on what the page shows (Playwright locators); their timeouts
 // only turn a hang into a failure message.
@@ -10,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import WebSocket from 'ws';
 import { Processes, type Json, type Proc } from '../helpers/processes.js';
 import { tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 import { launchChromium, screenshot, type Browser } from './browser.js';
@@ -21,6 +23,7 @@ let base = '';
 let admin = '';
 let emu: TcpEmulator;
 let bridge: Proc;
+let gcode: TcpEmulator;
 let serve: Proc;
 let dataDir = '';
 
@@ -46,6 +49,14 @@ before(async () => {
     '--printer', `tcp://127.0.0.1:${emu.port}`, '--dialect', 'escpos', '--name', 'Front counter', '--poll', '300',
   ]);
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
+  const addMaker = await procs.run(['devices', 'add', 'maker', '--data', data]);
+  assert.equal(addMaker.code, 0, addMaker.stderr);
+  gcode = await tcpEmulator(procs, dir, [], 'gcode');
+  const makerBridge = procs.cli([
+    'bridge', '--server', `ws://127.0.0.1:${info.port}`, '--id', 'maker', '--token', addMaker.stdout.trim(),
+    '--printer', `tcp://127.0.0.1:${gcode.port}`, '--dialect', 'gcode', '--name', 'Workshop 3D', '--poll', '1000',
+  ]);
+  await makerBridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
   browser = await launchChromium();
 });
 
@@ -96,6 +107,61 @@ test('the page connects with the token from the fragment and shows the device an
   await page.close();
 });
 
+test('connected clients: the page itself, a console and a till appear live, and go when they leave', { timeout: 90_000 }, async () => {
+  const page = await openDashboard();
+  await page.locator('#conn[data-state="open"]').waitFor();
+  const panel = page.getByRole('region', { name: 'Connected clients' });
+  const rows = panel.getByRole('listitem');
+  // The page itself, from the subscribe snapshot: Chromium with the admin token, subscribed to events.
+  const self = rows.filter({ hasText: /Chrome \d+/ }).filter({ hasText: 'events' });
+  await self.first().waitFor();
+  assert.match(await self.first().innerText(), /admin[\s\S]*127\.0\.0\.1 · client API · events · since/);
+  const before = await rows.count();
+
+  // A `printbridge console` (no User-Agent) and a raw WebSocket client that names itself, from client.connected.
+  const consoleProc = procs.cli(['console', '--server', base, '--token', admin]);
+  await consoleProc.waitForLine(/^< #1 ok \{"server":"printbridge"/);
+  const till = new WebSocket(`${base.replace('http', 'ws')}/v1/client`, { headers: { authorization: `Bearer ${admin}`, 'user-agent': 'pos-till/2.1 (till 3)' } });
+  await new Promise((resolve, reject) => till.once('open', resolve).once('error', reject));
+  const consoleRow = rows.filter({ hasText: 'No User-Agent' });
+  const tillRow = rows.filter({ hasText: 'pos-till 2.1' });
+  await consoleRow.first().waitFor();
+  await tillRow.waitFor();
+  assert.equal(await rows.count(), before + 2);
+  assert.match(await tillRow.innerText(), /admin[\s\S]*127\.0\.0\.1 · client API · since/);
+  await page.locator('#summary', { hasText: `${before + 2} clients connected` }).waitFor();
+  await screenshot(page, 'dashboard-clients');
+
+  // Leaving shows through client.disconnected.
+  till.close();
+  await tillRow.waitFor({ state: 'detached' });
+  consoleProc.send('.exit');
+  await consoleProc.waitForExit();
+  await consoleRow.first().waitFor({ state: 'detached' });
+  await rows.nth(before).waitFor({ state: 'detached' });
+  assert.equal(await rows.count(), before);
+  await page.close();
+});
+
+test('G-code command line: only on the G-code printer; M105 shows the printer\'s answer lines', { timeout: 60_000 }, async () => {
+  const page = await openDashboard();
+  await page.locator('#conn[data-state="open"]').waitFor();
+  const maker = page.getByRole('listitem', { name: 'Printer maker/0' });
+  await maker.getByText('Workshop 3D').waitFor();
+  assert.equal(await page.getByRole('textbox', { name: 'G-code command for shop-1/0' }).count(), 0, 'none on the ESC/POS printer');
+  await maker.getByRole('textbox', { name: 'G-code command for maker/0' }).fill('M105');
+  await maker.getByRole('button', { name: 'Send the command to maker/0' }).click();
+  const answer = maker.getByLabel('Answer from maker/0');
+  await answer.getByText(/T:\d/).waitFor();
+  assert.match(await answer.innerText(), /^> M105\n[\s\S]*T:\d/);
+  // One activity line, in place of the delivery report of the control message that carried it.
+  const logged = page.locator('#activity-log li', { hasText: /maker\/0: M105 → .*T:\d/ });
+  await logged.waitFor();
+  assert.equal(await page.locator('#activity-log li', { hasText: 'Delivery: maker' }).count(), 0);
+  await screenshot(page, 'dashboard-gcode-command');
+  await page.close();
+});
+
 test('test print: the job shows done and the emulator received the page', { timeout: 90_000 }, async () => {
   const page = await openDashboard();
   await page.locator('#conn[data-state="open"]').waitFor();
@@ -131,16 +197,16 @@ test('broadcast form: a control message to all devices lists each delivery', { t
   const page = await openDashboard();
   await page.locator('#conn[data-state="open"]').waitFor();
   await page.getByLabel('Message', { exact: true }).selectOption('status');
-  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
   await page.locator('#broadcast-reports li', { hasText: 'shop-1 ok' }).waitFor();
   // A bad argument is caught before anything is sent.
   await page.getByLabel('Arguments (JSON)').fill('{oops');
-  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
   await page.locator('#broadcast-error', { hasText: 'Arguments' }).waitFor();
   await page.getByLabel('Arguments (JSON)').fill('{}');
   await page.locator('input[name="to"][value="tag"]').check();
   await page.getByLabel('Tag or device').fill('front');
-  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
   await page.locator('#broadcast-reports li', { hasText: 'shop-1 ok' }).waitFor();
   await page.locator('#activity-log li', { hasText: 'status → tag front: shop-1 ok' }).waitFor();
   await page.close();
