@@ -6,7 +6,7 @@
 // the caller submitted.
 
 import {
-  TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
+  TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
   type ServerInfo, type Snapshot,
 } from '../../protocol/client-messages.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
@@ -24,7 +24,6 @@ export const SNAPSHOT_RECENT_JOBS = 50;
 const SNAPSHOT_MAX_ACTIVE_JOBS = 1000;
 const DEFAULT_LIST_LIMIT = 100;
 /** printer.command waits this long for the device's answer unless told otherwise (G-code moves take a while). */
-export const PRINTER_COMMAND_TIMEOUT_MS = 30_000;
 
 export interface Caller {
   readonly auth: ClientAuth;
@@ -163,7 +162,7 @@ export class ClientApi {
     }
     if (session === undefined || session.phase !== 'online') throw new PrintbridgeError('DEVICE_OFFLINE', device);
     const outcome = await hub.router.send(
-      { device }, 'printer.command', req.emergency === true ? { port, data, emergency: true } : { port, data }, req.timeout ?? PRINTER_COMMAND_TIMEOUT_MS,
+      { device }, 'printer.command', req.emergency === true ? { port, data, emergency: true } : { port, data }, req.timeout ?? PRINTER_COMMAND_TIMEOUT_DEFAULT_MS,
     );
     const report = outcome.reports[0];
     switch (report?.status) {
@@ -174,7 +173,7 @@ export class ClientApi {
       case 'offline':
         throw new PrintbridgeError('DEVICE_OFFLINE', `${device} went away before answering`);
       default:
-        throw new PrintbridgeError('TIMEOUT', `no answer from ${device} within ${req.timeout ?? PRINTER_COMMAND_TIMEOUT_MS} ms`);
+        throw new PrintbridgeError('TIMEOUT', `no answer from ${device} within ${req.timeout ?? PRINTER_COMMAND_TIMEOUT_DEFAULT_MS} ms`);
     }
   }
 }

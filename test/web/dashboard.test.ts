@@ -118,12 +118,12 @@ test('connected clients: the page itself, a console and a till appear live, and 
   assert.match(await self.first().innerText(), /admin[\s\S]*127\.0\.0\.1 · client API · events · since/);
   const before = await rows.count();
 
-  // A `printbridge console` (no User-Agent) and a raw WebSocket client that names itself, from client.connected.
+  // A `printbridge console` (it names itself printbridge-cli) and a raw WebSocket client that names itself, from client.connected.
   const consoleProc = procs.cli(['console', '--server', base, '--token', admin]);
   await consoleProc.waitForLine(/^< #1 ok \{"server":"printbridge"/);
   const till = new WebSocket(`${base.replace('http', 'ws')}/v1/client`, { headers: { authorization: `Bearer ${admin}`, 'user-agent': 'pos-till/2.1 (till 3)' } });
   await new Promise((resolve, reject) => till.once('open', resolve).once('error', reject));
-  const consoleRow = rows.filter({ hasText: 'No User-Agent' });
+  const consoleRow = rows.filter({ hasText: 'printbridge-cli' });
   const tillRow = rows.filter({ hasText: 'pos-till 2.1' });
   await consoleRow.first().waitFor();
   await tillRow.waitFor();

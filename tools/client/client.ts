@@ -8,6 +8,9 @@ import type { ClientEvent, ClientRequestBody, ClientResults } from '../../protoc
 import { closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 
+/** Names our tools in the server's client list (and its logs); the version is the protocol's. */
+const USER_AGENT = `printbridge-cli/${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}`;
+
 /** Every op the server answers. */
 export type Op = ClientRequestBody['op'];
 export type RequestFields<O extends Op> = Omit<Extract<ClientRequestBody, { op: O }>, 'op'>;
@@ -44,7 +47,7 @@ const REFUSAL_CODES: Record<number, string> = Object.fromEntries(Object.entries(
 
 /** Opens a client connection; `url` is the ws:// URL of /v1/client. */
 export async function connectClient(url: string, token: string, opts: ClientOptions = {}): Promise<Client> {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: opts.connectTimeout ?? 10_000 });
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': USER_AGENT }, handshakeTimeout: opts.connectTimeout ?? 10_000 });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('unexpected-response', (_req, res) => {
@@ -150,7 +153,7 @@ export function clientUrl(server: string): string {
  * raw frames, such as `printbridge console`.
  */
 export async function openSocket(url: string, token: string | undefined, connectTimeout = 10_000): Promise<WebSocket> {
-  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const headers: Record<string, string> = token === undefined ? { 'user-agent': USER_AGENT } : { authorization: `Bearer ${token}`, 'user-agent': USER_AGENT };
   const ws = new WebSocket(url, { headers, handshakeTimeout: connectTimeout });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
