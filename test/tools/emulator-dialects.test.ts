@@ -4,34 +4,15 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, test } from 'node:test';
-import { SerialPort } from 'serialport';
-import { Processes } from '../helpers/processes.js';
-import { ptyEmulator, received, replies, tcpEmulator, tempDir } from './emulator-fixture.js';
+import { test } from 'node:test';
+import { emulatorHarness, ptyEmulator, received, replies, tcpEmulator } from './emulator-fixture.js';
 
-const procs = new Processes();
-const tmp = tempDir();
-const sockets: net.Socket[] = [];
-const ports: SerialPort[] = [];
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(ports.map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
-  await procs.killAll();
-  tmp.cleanup();
-});
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
-    sockets.push(socket);
-    socket.once('error', reject);
-  });
-}
+const { procs, dir, connect, openSerial } = emulatorHarness();
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 
 test('escpos: GS a n turns Automatic Status Back on (4 bytes at once and on every change) and off', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir);
+  const emu = await tcpEmulator(procs, dir);
   const socket = await connect(emu.port);
   const answers = replies(socket);
 
@@ -63,7 +44,7 @@ test('escpos: GS a n turns Automatic Status Back on (4 bytes at once and on ever
 });
 
 test('tspl: ESC ! ? answers one status byte per condition, with the printing bit after PRINT', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--print-ms', '600000'], 'tspl');
+  const emu = await tcpEmulator(procs, dir, ['--print-ms', '600000'], 'tspl');
   const socket = await connect(emu.port);
   const answers = replies(socket);
   const query = (): Promise<number[]> => {
@@ -101,10 +82,8 @@ test('tspl: ESC ! ? answers one status byte per condition, with the printing bit
 });
 
 test('tspl over a PTY: ESC ! ? through the serial port', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir, [], 'tspl');
-  const port = new SerialPort({ path: emu.path, baudRate: 9600, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-  ports.push(port);
+  const emu = await ptyEmulator(procs, dir, [], 'tspl');
+  const port = await openSerial(emu.path);
   const answers = replies(port);
   {
     const from = emu.proc.mark();
@@ -128,7 +107,7 @@ async function hostStatus(socket: net.Socket, answers: ReturnType<typeof replies
 }
 
 test('zpl: ~HS answers three strings in Zebra field order; ~HQES answers the error flags', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--print-ms', '600000'], 'zpl');
+  const emu = await tcpEmulator(procs, dir, ['--print-ms', '600000'], 'zpl');
   const socket = await connect(emu.port);
   const answers = replies(socket);
 
@@ -189,7 +168,7 @@ test('zpl: ~HS answers three strings in Zebra field order; ~HQES answers the err
 });
 
 test('zpl silent-hs: no ~HS answer in paper-out or head-open, ~HQES still answers; answered again when healthy', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--fault', 'silent-hs'], 'zpl');
+  const emu = await tcpEmulator(procs, dir, ['--fault', 'silent-hs'], 'zpl');
   const socket = await connect(emu.port);
   const answers = replies(socket);
 

@@ -7,44 +7,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
-import { after, test } from 'node:test';
-import { SerialPort } from 'serialport';
-import { Processes } from '../helpers/processes.js';
-import { fileHash, lastReceived, ptyEmulator, received, replies, settled, sha256, tcpEmulator, tempDir } from './emulator-fixture.js';
+import { test } from 'node:test';
+import { emulatorHarness, fileHash, lastReceived, ptyEmulator, received, replies, settled, sha256, tcpEmulator } from './emulator-fixture.js';
 
-const procs = new Processes();
-const tmp = tempDir();
-const sockets: net.Socket[] = [];
-const ports: SerialPort[] = [];
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(ports.map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
-  await procs.killAll();
-  tmp.cleanup();
-});
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
-    sockets.push(socket);
-    socket.once('error', reject);
-  });
-}
-
-function openSerial(path: string): Promise<SerialPort> {
-  return new Promise((resolve, reject) => {
-    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-    port.open((e) => {
-      if (e) return reject(e);
-      ports.push(port);
-      resolve(port);
-    });
-  });
-}
+const { procs, dir, connect, openSerial } = emulatorHarness();
 
 test('paper-out@N: the condition starts at exactly byte N, the buffer fills, reading stops; set ok lets every byte through', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--fault', 'paper-out@5000', '--buffer', '1000']);
+  const emu = await tcpEmulator(procs, dir, ['--fault', 'paper-out@5000', '--buffer', '1000']);
   await emu.proc.waitForEvent({ event: 'armed', name: 'paper-out', at: 5000 });
   const socket = await connect(emu.port);
   const answers = replies(socket);
@@ -65,7 +34,7 @@ test('paper-out@N: the condition starts at exactly byte N, the buffer fills, rea
 });
 
 test('cover-open stops the mechanism too; real-time queries are still answered while the buffer has room', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--buffer', '4096']);
+  const emu = await tcpEmulator(procs, dir, ['--buffer', '4096']);
   const socket = await connect(emu.port);
   const answers = replies(socket);
   emu.proc.send('set cover-open');
@@ -76,7 +45,7 @@ test('cover-open stops the mechanism too; real-time queries are still answered w
 });
 
 test('--xonxoff: a paused printer sends XOFF past 3/4 of its buffer and XON when drained to 1/4', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--xonxoff', '--buffer', '1000'], 'raw');
+  const emu = await tcpEmulator(procs, dir, ['--xonxoff', '--buffer', '1000'], 'raw');
   const socket = await connect(emu.port);
   const answers = replies(socket);
   emu.proc.send('pause');
@@ -101,7 +70,7 @@ test('--xonxoff: a paused printer sends XOFF past 3/4 of its buffer and XON when
 });
 
 test('--xonxoff --print-rate: a slow printer raises XOFF/XON over a PTY; a sender that obeys loses nothing', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir, ['--xonxoff', '--buffer', '4096', '--print-rate', '50000'], 'raw');
+  const emu = await ptyEmulator(procs, dir, ['--xonxoff', '--buffer', '4096', '--print-rate', '50000'], 'raw');
   const port = await openSerial(emu.path);
   const payload = randomBytes(128 * 1024).map((b) => (b === 0x13 || b === 0x11 ? 0x20 : b));
   let held = false;
@@ -132,7 +101,7 @@ test('--xonxoff --print-rate: a slow printer raises XOFF/XON over a PTY; a sende
 });
 
 test('disappear over TCP: the host is dropped and connecting is refused until reappear', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--fault', 'disappear@1000'], 'raw');
+  const emu = await tcpEmulator(procs, dir, ['--fault', 'disappear@1000'], 'raw');
   const socket = await connect(emu.port);
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
   socket.on('error', () => {});
@@ -152,7 +121,7 @@ test('disappear over TCP: the host is dropped and connecting is refused until re
 });
 
 test('disappear over a PTY: the device goes away under an open port and comes back at the same path', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir, [], 'raw');
+  const emu = await ptyEmulator(procs, dir, [], 'raw');
   const port = await openSerial(emu.path);
   port.on('error', () => {});
   port.write('before');
@@ -173,7 +142,7 @@ test('disappear over a PTY: the device goes away under an open port and comes ba
 });
 
 test('drop@N cuts the TCP connection at byte N; the next connection is served', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--fault', 'drop@300'], 'raw');
+  const emu = await tcpEmulator(procs, dir, ['--fault', 'drop@300'], 'raw');
   const socket = await connect(emu.port);
   socket.on('error', () => {});
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
@@ -194,7 +163,7 @@ test('bad faults: a usage error on the command line, an error event on stdin', a
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /silent-hs/);
 
-  const emu = await tcpEmulator(procs, tmp.dir, [], 'zpl');
+  const emu = await tcpEmulator(procs, dir, [], 'zpl');
   emu.proc.send('fault corrupt@3');
   const e = await emu.proc.waitForEvent<{ event: string; message: string }>('error');
   assert.match(e.message, /corrupt/);

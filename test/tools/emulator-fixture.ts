@@ -6,7 +6,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Proc, Processes } from '../helpers/processes.js';
+import net from 'node:net';
+import { after } from 'node:test';
+import { SerialPort } from 'serialport';
+import { Processes, type Proc } from '../helpers/processes.js';
 
 export interface TcpEmulator {
   proc: Proc;
@@ -122,4 +125,49 @@ export async function settled<T>(probe: () => T, { everyMs = 100, times = 5, tim
     last = now;
   }
   return probe();
+}
+
+export interface EmulatorHarness {
+  readonly procs: Processes;
+  readonly dir: string;
+  /** A TCP connection to an emulator, destroyed at the end of the file. */
+  connect(port: number): Promise<net.Socket>;
+  /** The emulator's PTY opened with serialport, closed at the end of the file. */
+  openSerial(path: string): Promise<SerialPort>;
+}
+
+/**
+ * What every emulator test file sets up: its processes, a temp dir, and the
+ * sockets and serial ports it opens, all torn down after the file's tests.
+ */
+export function emulatorHarness(): EmulatorHarness {
+  const procs = new Processes();
+  const tmp = tempDir();
+  const sockets: net.Socket[] = [];
+  const ports: SerialPort[] = [];
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await Promise.all(ports.map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
+    await procs.killAll();
+    tmp.cleanup();
+  });
+  return {
+    procs,
+    dir: tmp.dir,
+    connect: (port) =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+        sockets.push(socket);
+        socket.once('error', reject);
+      }),
+    openSerial: (path) =>
+      new Promise((resolve, reject) => {
+        const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+        port.open((e) => {
+          if (e) return reject(e);
+          ports.push(port);
+          resolve(port);
+        });
+      }),
+  };
 }

@@ -5,23 +5,11 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
-import { SerialPort } from 'serialport';
-import { Processes } from '../helpers/processes.js';
-import { ptyEmulator, received, replies, tcpEmulator, tempDir, type Replies } from './emulator-fixture.js';
+import { test } from 'node:test';
+import { emulatorHarness, ptyEmulator, received, replies, type Replies, tcpEmulator } from './emulator-fixture.js';
 
-const procs = new Processes();
-const tmp = tempDir();
-const sockets: net.Socket[] = [];
-const ports: SerialPort[] = [];
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(ports.map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
-  await procs.killAll();
-  tmp.cleanup();
-});
+const { procs, dir, connect, openSerial } = emulatorHarness();
 
 /** `N<n> <cmd>*<XOR of every byte before '*'>`, as OctoPrint sends it. */
 function numbered(n: number, cmd: string): string {
@@ -41,10 +29,8 @@ interface Link {
 }
 
 async function overPty(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof ptyEmulator>> }> {
-  const emu = await ptyEmulator(procs, tmp.dir, extra, 'gcode');
-  const port = new SerialPort({ path: emu.path, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-  ports.push(port);
+  const emu = await ptyEmulator(procs, dir, extra, 'gcode');
+  const port = await openSerial(emu.path);
   const answers = replies(port);
   let sent = 0;
   const send = (l: string): void => {
@@ -55,12 +41,8 @@ async function overPty(extra: string[] = []): Promise<Link & { emu: Awaited<Retu
 }
 
 async function overTcp(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof tcpEmulator>> }> {
-  const emu = await tcpEmulator(procs, tmp.dir, extra, 'gcode');
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(emu.port, '127.0.0.1', () => resolve(s));
-    sockets.push(s);
-    s.once('error', reject);
-  });
+  const emu = await tcpEmulator(procs, dir, extra, 'gcode');
+  const socket = await connect(emu.port);
   const answers = replies(socket);
   let sent = 0;
   const send = (l: string): void => {
@@ -113,7 +95,7 @@ test('gcode: numbered lines with checksums; wrong number, missing or bad checksu
 });
 
 test('gcode faults: corrupt@N*K and resend@N make the host resend; --lines-out has each command once, in order', async () => {
-  const linesOut = join(tmp.dir, 'lines-corrupt.txt');
+  const linesOut = join(dir, 'lines-corrupt.txt');
   const { emu, send, line } = await overPty(['--fault', 'corrupt@2*2', '--fault', 'resend@4', '--lines-out', linesOut]);
   const program = ['M110 N0', 'G28', 'G1 X10 Y10 F3000', 'G1 X20', 'G1 X30', 'M84'];
   const executed = ['M110 N0', 'G28', 'G1 X10 Y10 F3000', 'G1 X20', 'G1 X30', 'M84'];
@@ -165,7 +147,7 @@ test('gcode: --ok-delay queues lines sent without waiting and answers each in or
 });
 
 test('gcode: M108 ends an M109 wait; M112 halts the printer until it is reset', async () => {
-  const linesOut = join(tmp.dir, 'lines-halt.txt');
+  const linesOut = join(dir, 'lines-halt.txt');
   const { emu, send, sent, line } = await overPty(['--long-ms', '600000', '--busy-every', '600000', '--lines-out', linesOut]);
   send('M109 S200');
   send('M108');

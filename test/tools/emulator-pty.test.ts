@@ -4,38 +4,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
-import { SerialPort } from 'serialport';
-import { Processes, type Proc } from '../helpers/processes.js';
-import { fileHash, ptyEmulator, received, settled, sha256, tempDir } from './emulator-fixture.js';
+import { test } from 'node:test';
+import { emulatorHarness, fileHash, lastReceived, ptyEmulator, received, settled, sha256 } from './emulator-fixture.js';
 
-const procs = new Processes();
-const tmp = tempDir();
-const opened: SerialPort[] = [];
-after(async () => {
-  await Promise.all(opened.map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
-  await procs.killAll();
-  tmp.cleanup();
-});
-
-function openSerial(path: string): Promise<SerialPort> {
-  return new Promise((resolve, reject) => {
-    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-    port.open((e) => {
-      if (e) return reject(e);
-      opened.push(port);
-      resolve(port);
-    });
-  });
-}
-
-function lastReceived(proc: Proc): number {
-  const reports = proc.events().filter((e) => e['event'] === 'received');
-  return (reports.at(-1)?.['bytes'] as number | undefined) ?? 0;
-}
+const { procs, dir, openSerial } = emulatorHarness();
 
 test('records every byte written to the serial device, in order (256 KiB random payload)', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir);
+  const emu = await ptyEmulator(procs, dir);
   const port = await openSerial(emu.path);
   const payload = randomBytes(256 * 1024);
   port.write(payload);
@@ -44,7 +19,7 @@ test('records every byte written to the serial device, in order (256 KiB random 
 });
 
 test('answers DLE EOT over the PTY', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir);
+  const emu = await ptyEmulator(procs, dir);
   const port = await openSerial(emu.path);
   const answer = new Promise<number[]>((resolve) => port.once('data', (b: Buffer) => resolve([...b])));
   port.write(Uint8Array.of(0x10, 0x04, 0x01));
@@ -54,7 +29,7 @@ test('answers DLE EOT over the PTY', async () => {
 });
 
 test('stall holds the serial writer back; resume lets every byte through', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir);
+  const emu = await ptyEmulator(procs, dir);
   const port = await openSerial(emu.path);
   emu.proc.send('stall');
   await emu.proc.waitForEvent({ event: 'stalled', bytes: 0 });
@@ -72,7 +47,7 @@ test('stall holds the serial writer back; resume lets every byte through', async
 });
 
 test('keeps serving when the serial device is closed and opened again', async () => {
-  const emu = await ptyEmulator(procs, tmp.dir);
+  const emu = await ptyEmulator(procs, dir);
   const first = await openSerial(emu.path);
   first.write('one,');
   await received(emu.proc, 4);

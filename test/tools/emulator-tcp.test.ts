@@ -5,47 +5,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import { after, test } from 'node:test';
-import { Processes, type Proc } from '../helpers/processes.js';
-import { fileHash, received, settled, sha256, tcpEmulator, tempDir } from './emulator-fixture.js';
+import { test } from 'node:test';
+import { emulatorHarness, fileHash, lastReceived, received, replies, settled, sha256, tcpEmulator } from './emulator-fixture.js';
 
-const procs = new Processes();
-const tmp = tempDir();
-after(async () => {
-  await procs.killAll();
-  tmp.cleanup();
-});
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** Bytes the printer sent back, taken in order. */
-function replies(socket: net.Socket): { take(n: number): Promise<number[]> } {
-  let buffered: number[] = [];
-  let wake = (): void => {};
-  socket.on('data', (chunk: Buffer) => {
-    buffered.push(...chunk);
-    wake();
-  });
-  return {
-    async take(n) {
-      while (buffered.length < n) await new Promise<void>((r) => (wake = r));
-      const out = buffered.slice(0, n);
-      buffered = buffered.slice(n);
-      return out;
-    },
-  };
-}
-
-function lastReceived(proc: Proc): number {
-  const reports = proc.events().filter((e) => e['event'] === 'received');
-  return (reports.at(-1)?.['bytes'] as number | undefined) ?? 0;
-}
+const { procs, dir, connect } = emulatorHarness();
 
 /** More than the kernel can hold for an unread loopback connection, so the rest must wait in the sender. */
 function beyondKernelBuffers(): number {
@@ -60,7 +23,7 @@ function beyondKernelBuffers(): number {
 }
 
 test('records every byte it receives, in order (256 KiB random payload)', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir);
+  const emu = await tcpEmulator(procs, dir);
   const socket = await connect(emu.port);
   await emu.proc.waitForEvent('connected');
   const payload = randomBytes(256 * 1024);
@@ -71,7 +34,7 @@ test('records every byte it receives, in order (256 KiB random payload)', async 
 });
 
 test('answers DLE EOT n with the status byte of its condition; records it raw, not as printed', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir);
+  const emu = await tcpEmulator(procs, dir);
   const socket = await connect(emu.port);
   const answers = replies(socket);
   const sent: number[] = [];
@@ -103,7 +66,7 @@ test('answers DLE EOT n with the status byte of its condition; records it raw, n
 });
 
 test('stall stops reading so the sender is held back; after resume every byte arrives', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir);
+  const emu = await tcpEmulator(procs, dir);
   const socket = await connect(emu.port);
   const head = randomBytes(1000);
   socket.write(head);
@@ -127,7 +90,7 @@ test('stall stops reading so the sender is held back; after resume every byte ar
 });
 
 test('--stall-after stalls at exactly that byte and --stall-for resumes', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir, ['--stall-after', '5000', '--stall-for', '200']);
+  const emu = await tcpEmulator(procs, dir, ['--stall-after', '5000', '--stall-for', '200']);
   const socket = await connect(emu.port);
   const payload = randomBytes(20_000);
   socket.write(payload);
@@ -142,7 +105,7 @@ test('--stall-after stalls at exactly that byte and --stall-for resumes', async 
 });
 
 test('serves one connection at a time; the next waits until the first closes', async () => {
-  const emu = await tcpEmulator(procs, tmp.dir);
+  const emu = await tcpEmulator(procs, dir);
   const a = await connect(emu.port);
   await emu.proc.waitForEvent('connected');
   const b = await connect(emu.port);
@@ -157,7 +120,7 @@ test('serves one connection at a time; the next waits until the first closes', a
 
 test('--baud paces consumption near the line rate (reported, not asserted)', async (t) => {
   const baud = 115_200;
-  const emu = await tcpEmulator(procs, tmp.dir, ['--baud', String(baud)]);
+  const emu = await tcpEmulator(procs, dir, ['--baud', String(baud)]);
   const socket = await connect(emu.port);
   const payload = randomBytes(baud / 10); // about one second of line time
   const start = performance.now();
@@ -170,9 +133,9 @@ test('--baud paces consumption near the line rate (reported, not asserted)', asy
 });
 
 test('exits cleanly on SIGTERM and when its stdin ends', async () => {
-  const a = await tcpEmulator(procs, tmp.dir);
+  const a = await tcpEmulator(procs, dir);
   assert.deepEqual(await a.proc.kill('SIGTERM'), { code: 0, signal: null });
-  const b = await tcpEmulator(procs, tmp.dir);
+  const b = await tcpEmulator(procs, dir);
   b.proc.closeStdin();
   assert.deepEqual(await b.proc.waitForExit(), { code: 0, signal: null });
 });
