@@ -402,6 +402,11 @@ describe('jobs: durability', () => {
     const { id } = await client.call<Job>('job.submit', { printer: 'dur/0', data: b64(data) });
     client.close();
     await client.closeCode();
+    await connectAndPrint(id, data);
+  });
+
+  /** A device connects, is offered job `id` first and prints exactly `data`; a client then sees it done. */
+  async function connectAndPrint(id: string, data: Uint8Array): Promise<void> {
     const device = await FakeDevice.connect(t, 'dur', token);
     const job = await start(device);
     assert.equal(job.id, id);
@@ -410,7 +415,7 @@ describe('jobs: durability', () => {
     await jobState(watcher, id, 'done');
     device.close();
     watcher.close();
-  });
+  }
 
   it('still has a queued job after a restart, and prints it', async () => {
     const client = await TestClient.connect(t);
@@ -419,14 +424,7 @@ describe('jobs: durability', () => {
     t = await t.restart();
     assert.equal(await client.closeCode(), 1001);
 
-    const device = await FakeDevice.connect(t, 'dur', token);
-    const job = await start(device);
-    assert.equal(job.id, id);
-    await printWhole(device, job, data);
-    const watcher = await TestClient.connect(t);
-    await jobState(watcher, id, 'done');
-    device.close();
-    watcher.close();
+    await connectAndPrint(id, data);
   });
 
   it('resumes a job interrupted by a restart from what the device holds', async () => {
