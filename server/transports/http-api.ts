@@ -220,7 +220,7 @@ function queryBool(q: URLSearchParams, key: string): boolean | string | undefine
 }
 
 /** Seconds to hold a job submission, from `?wait=done|N` or `Prefer: wait=N`; undefined: do not wait. */
-function waitSeconds(req: IncomingMessage, query: URLSearchParams): number | undefined {
+export function waitSeconds(req: IncomingMessage, query: URLSearchParams): number | undefined {
   const q = query.get('wait');
   const prefer = /(?:^|[,;\s])wait=(\d{1,6})\b/i.exec(header(req, 'prefer') ?? '')?.[1];
   const given = q === 'done' ? DEFAULT_WAIT_S : q !== null && /^\d{1,6}$/.test(q) ? Number(q) : prefer !== undefined ? Number(prefer) : undefined;
