@@ -9,7 +9,7 @@
 // LEDs and the printer work from the first moment, network or not.
 
 import Instrumentation from 'instrumentation';
-import Net from 'net';
+import Resource from 'Resource';
 import restart from 'restart';
 import Timer from 'timer';
 import { createDevice } from '../../core/device.js';
@@ -29,6 +29,10 @@ export const FIRMWARE_VERSION = 'printbridge-esp32/0.1.0';
 
 /** Time for the last messages (a control result) to leave before a reset. */
 const RESTART_GRACE_MS = 500;
+/** The largest server message the link accepts: a job chunk with its header, or a control message. */
+const LINK_MAX_MESSAGE = 16 * 1024;
+/** Outgoing bytes the link may hold back before it counts as too slow. */
+const LINK_MAX_QUEUED = 8 * 1024;
 const WIFI_KEYS = ['ssid', 'password', 'ssid2', 'password2', 'ssid3', 'password3'];
 
 export class Firmware {
@@ -61,7 +65,10 @@ export class Firmware {
     const deliver = (e: DeviceEvent): void => this.dispatch(e);
     const note = (message: string): void => this.log('info', message);
     this.sntp = new SntpClock(s.sntpHost, s.wifiRetry * 6, note, () => this.arm());
-    this.socket = new ServerSocket(deliver, { caCert: s.caCert, clockReady: () => this.sntp.isSet });
+    this.socket = new ServerSocket(deliver, {
+      caCert: () => caCertificate(s.caCert), clockReady: () => this.sntp.isSet,
+      maxMessage: LINK_MAX_MESSAGE, maxQueued: LINK_MAX_QUEUED,
+    });
     this.printer = new UartPrinter(0, { ...s.uart, busyPin: s.busyPin, busyActiveLow: s.busyActiveLow }, deliver);
     this.led = new StatusLed(s.ledPins, s.ledActiveLow, now);
     this.wifi = new WifiStation(s.accessPoints, {
@@ -106,7 +113,7 @@ export class Firmware {
           return this.socket.send(effect.data);
         case 'ws.close':
           this.log('info', `closing the link: ${effect.reason}`);
-          return this.socket.drop();
+          return this.socket.close(effect.code, effect.reason);
         case 'port.write':
           return this.printer.write(effect.bytes);
         case 'led':
@@ -173,11 +180,7 @@ export class Firmware {
     } catch {
       // Instrumentation is absent from some release builds.
     }
-    try {
-      if (this.wifi.up) rssi = Net.get('RSSI');
-    } catch {
-      // No station interface yet.
-    }
+    rssi = this.wifi.rssi;
     return {
       type: 'host.stats',
       ...(typeof heap === 'number' ? { heap } : {}),
@@ -188,4 +191,10 @@ export class Firmware {
   private log(level: LogLevel, message: string): void {
     trace(`${level}: ${message}\n`);
   }
+}
+
+/** The CA certificate resource for wss://, when the build carries the one named. */
+function caCertificate(name: string): ArrayBuffer | undefined {
+  if (name === '' || !Resource.exists(name)) return undefined;
+  return new Resource(name) as unknown as ArrayBuffer;
 }

@@ -25,7 +25,8 @@ export interface FirmwareSettings {
   readonly wifiRetry: number;
   /** Give up on one access point after this long without an IP. */
   readonly wifiTimeout: number;
-  readonly uart: { readonly port: number; readonly tx: number; readonly rx: number; readonly baud: number };
+  /** `device` is a tty path on the SDK's Linux host ("" on a board, which uses port and pins). */
+  readonly uart: { readonly device: string; readonly port: number; readonly tx: number; readonly rx: number; readonly baud: number };
   readonly dialect: Dialect;
   /** Printer status poll interval in ms; 0 off (and no confirmation). */
   readonly poll: number;
@@ -124,7 +125,7 @@ export function resolveSettings(build: Readonly<Record<string, unknown>>, saved:
     accessPoints,
     wifiRetry: int(get, 'wifiRetry', 5_000, 1),
     wifiTimeout: int(get, 'wifiTimeout', 30_000, 1),
-    uart: { port: int(get, 'uartPort', 2), tx: int(get, 'uartTx', 17), rx: int(get, 'uartRx', 16), baud: int(get, 'baud', 115_200, 1) },
+    uart: { device: text(get, 'uartDevice', ''), port: int(get, 'uartPort', 2), tx: int(get, 'uartTx', 17), rx: int(get, 'uartRx', 16), baud: int(get, 'baud', 115_200, 1) },
     dialect: (DIALECTS as readonly string[]).includes(dialect) ? (dialect as Dialect) : 'raw',
     poll: int(get, 'poll', 5_000),
     flow: text(get, 'flow', 'none') === 'xonxoff' ? 'xonxoff' : 'none',

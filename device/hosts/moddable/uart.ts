@@ -1,18 +1,23 @@
 // One printer on a UART through ECMA-419 `embedded:io/serial`.
 //
-// The ESP32 driver has no software buffer: write() throws when the bytes do
-// not fit the TX FIFO and never writes part of them, and onWritable reports
-// how much room the FIFO has. So the room the port reports to the core is
-// exactly that count, minus what we wrote since, and a write is never
-// larger than it. An optional busy/CTS input (a GPIO, since the ESP32 port
-// ignores hardware flow control) holds the room at zero while the printer
-// is busy.
+// Drivers differ in what a write does when the bytes do not fit: the ESP32
+// one throws and writes nothing (it has no software buffer past the TX FIFO);
+// the Linux host's throws while an earlier write is still pending. Both call
+// onWritable with the room they have once the earlier bytes left. So the
+// room reported to the core is that count, one write spends all of it (the
+// next write waits for the next onWritable), and a write the driver refuses
+// anyway is kept and retried first at the next onWritable: the core was told
+// those bytes were written, so they must not be lost. An optional busy/CTS
+// input (a GPIO, since the ESP32 port ignores hardware flow control) holds
+// the room at zero while the printer is busy.
 
 import Digital from 'embedded:io/digital';
 import Serial from 'embedded:io/serial';
 import type { DeviceEvent } from '../../core/types.js';
 
 export interface UartOptions {
+  /** A tty path instead of a UART number: the SDK's Linux host opens devices by path. */
+  readonly device: string;
   readonly port: number;
   readonly tx: number;
   readonly rx: number;
@@ -26,6 +31,8 @@ export class UartPrinter {
   private busyInput: Digital | undefined;
   private room = 0;
   private busy = false;
+  /** Bytes the driver refused after the core counted them written. */
+  private pending: Uint8Array | undefined;
 
   constructor(
     private readonly index: number,
@@ -36,13 +43,14 @@ export class UartPrinter {
   open(): void {
     const o = this.options;
     try {
+      const where = o.device === '' ? { port: o.port, transmit: o.tx, receive: o.rx } : { device: o.device };
       this.serial = new Serial({
-        port: o.port, transmit: o.tx, receive: o.rx, baud: o.baud, format: 'buffer',
+        ...where, baud: o.baud, format: 'buffer',
         onWritable: (count: number) => this.writable(count),
         onReadable: (count: number) => this.readable(count),
       });
     } catch (e) {
-      this.deliver({ type: 'port.state', port: this.index, state: 'offline', detail: `uart ${o.port}: ${String(e)}` });
+      this.deliver({ type: 'port.state', port: this.index, state: 'offline', detail: `uart ${o.device === '' ? o.port : o.device}: ${String(e)}` });
       return;
     }
     if (o.busyPin >= 0) this.openBusyInput(o.busyPin);
@@ -55,12 +63,27 @@ export class UartPrinter {
   write(bytes: Uint8Array): void {
     const serial = this.serial;
     if (serial === undefined) throw new Error(`uart ${this.options.port} is not open`);
-    if (bytes.length > this.room) throw new RangeError(`${bytes.length} bytes > room ${this.room}`);
-    serial.write(bytes);
-    this.room -= bytes.length;
+    if (bytes.length > this.room || this.pending !== undefined) throw new RangeError(`${bytes.length} bytes > room ${this.room}`);
+    this.room = 0;
+    const buffer = ownBuffer(bytes);
+    try {
+      serial.write(buffer);
+    } catch {
+      this.pending = new Uint8Array(buffer);
+    }
   }
 
   private writable(count: number): void {
+    const pending = this.pending;
+    if (pending !== undefined) {
+      this.pending = undefined;
+      try {
+        this.serial?.write(pending.buffer as ArrayBuffer);
+      } catch {
+        this.pending = pending;
+      }
+      return;
+    }
     this.room = count;
     if (!this.busy) this.deliver({ type: 'port.writable', port: this.index, room: count });
   }
@@ -94,4 +117,10 @@ export class UartPrinter {
     this.deliver({ type: 'port.state', port: this.index, state: busy ? 'busy' : 'online' });
     this.deliver({ type: 'port.writable', port: this.index, room: busy ? 0 : this.room });
   }
+}
+
+/** Drivers take whole ArrayBuffers (the Linux host refuses views), so a view into a larger buffer is copied out. */
+function ownBuffer(bytes: Uint8Array): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
+  return bytes.slice().buffer;
 }

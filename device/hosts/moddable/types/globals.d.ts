@@ -11,3 +11,6 @@ interface StringConstructor {
   /** UTF-8 decodes an ArrayBuffer (XS extension). */
   fromArrayBuffer?(b: ArrayBuffer): string;
 }
+
+// eslint-disable-next-line no-var
+declare var abort: ((reason: string, error?: unknown) => boolean | void) | undefined;
