@@ -96,9 +96,14 @@ export function closeName(code: number): CloseName | undefined {
   return undefined;
 }
 
-/** HTTP statuses used to refuse a WebSocket upgrade, before any socket exists. */
+/**
+ * HTTP statuses used to refuse a WebSocket upgrade, before any socket exists.
+ * A device refused with UNAUTHORIZED or FORBIDDEN (not registered yet, wrong
+ * token) keeps trying, from the longest backoff window.
+ */
 export const UPGRADE_REFUSAL = {
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   BAD_REQUEST: 400,
   TOO_MANY: 503,

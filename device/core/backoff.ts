@@ -3,9 +3,11 @@
 // that lost the server at the same moment (a deploy, a power cut) across the
 // whole window, so they do not return as one thundering herd.
 
+/** Attempts count up to this exponent; 2^30 · base overflows nothing and is far past any sensible cap, so it is the cap's window. */
+export const WIDEST_ATTEMPT = 30;
+
 export function backoffCeiling(attempt: number, base: number, cap: number): number {
-  // 2^30 · base overflows nothing and is far past any sensible cap.
-  const exp = Math.min(Math.max(attempt, 0), 30);
+  const exp = Math.min(Math.max(attempt, 0), WIDEST_ATTEMPT);
   return Math.min(cap, base * 2 ** exp);
 }
 

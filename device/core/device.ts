@@ -8,7 +8,7 @@ import {
   decodeServerMessage, encodeDeviceMessage, LED_PATTERNS,
   type DeviceMessage, type LedPattern, type ServerMessage,
 } from '../../protocol/device-messages.js';
-import { CLOSE, protocolError, type ErrorCode } from '../../protocol/errors.js';
+import { CLOSE, closeName, protocolError, UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import { decodeDataFrame } from '../../protocol/frames.js';
 import { compatible, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { Obj } from '../../protocol/fields.js';
@@ -17,7 +17,7 @@ import { createDialect, missingReason } from './dialects/registry.js';
 import { ledPattern } from './leds.js';
 import { DEFAULT_TIMINGS, Link } from './link.js';
 import { PortSpool, type Send } from './spooler.js';
-import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot } from './types.js';
+import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, LinkState } from './types.js';
 
 const DEFAULT_STATUS_INTERVAL = 60_000;
 const IDENTIFY_DEFAULT_S = 10;
@@ -82,7 +82,7 @@ class Device implements DeviceCore {
   handle(event: DeviceEvent, now: number): DeviceEffect[] {
     const out: DeviceEffect[] = [];
     if (this.bootAt === undefined) this.bootAt = now;
-    const send: Send = (m) => this.send(m, now, out);
+    const send: Send = (m) => this.send(m, out);
     switch (event.type) {
       case 'boot':
         out.push({ type: 'log', level: 'info', message: `device ${this.config.id} (${this.config.fw}) starting` });
@@ -93,7 +93,7 @@ class Device implements DeviceCore {
         this.link.networkChanged(event.up, now, out);
         break;
       case 'ws.open':
-        if (this.link.opened(now)) this.sendHello(now, out);
+        if (this.link.opened(now)) this.sendHello(out);
         break;
       case 'ws.text':
         this.link.received(now);
@@ -103,18 +103,9 @@ class Device implements DeviceCore {
         this.link.received(now);
         this.onBinary(event.bytes, send);
         break;
-      case 'ws.closed': {
-        const retry = event.code === undefined || !isFinalClose(event.code);
-        const before = this.link.state;
-        this.link.closed(now, `closed ${event.code ?? ''} ${event.reason ?? ''}`.trim());
-        if (!retry && before !== this.link.state) {
-          // Replaced, revoked or refused: retrying at once would only repeat it
-          // (or fight a twin with the same id), so wait the longest backoff.
-          this.link.attempt = Math.max(this.link.attempt, 30);
-          out.push({ type: 'log', level: 'warn', message: `server closed with ${event.code}: ${event.reason ?? ''}` });
-        }
+      case 'ws.closed':
+        this.onClosed(event, now, out);
         break;
-      }
       case 'port.writable':
         this.spool(event.port)?.writable(event.room);
         break;
@@ -134,6 +125,8 @@ class Device implements DeviceCore {
       case 'tick':
         this.link.tick(now, out, () => send({ t: 'ping' }));
         break;
+      default:
+        event satisfies never;
     }
     const linkUp = this.link.state === 'online';
     this.spools.forEach((spool, i) => {
@@ -164,6 +157,10 @@ class Device implements DeviceCore {
     return next;
   }
 
+  linkState(): LinkState {
+    return this.link.state;
+  }
+
   snapshot(): DeviceSnapshot {
     return { link: this.link.state, attempt: this.link.attempt, led: this.led, ports: this.spools.map((s) => s.snapshot()) };
   }
@@ -172,22 +169,41 @@ class Device implements DeviceCore {
     return this.spools.find((s) => s.port === port);
   }
 
-  private send(m: DeviceMessage, now: number, out: DeviceEffect[]): void {
+  private send(m: DeviceMessage, out: DeviceEffect[]): void {
     // Only hello may go out before the welcome; everything else waits for the
     // next session, where job state is re-established by job.start/accept.
     if (this.link.state !== 'online') return;
     out.push({ type: 'ws.send', data: encodeDeviceMessage(m) });
-    this.link.sent(now);
   }
 
-  private sendHello(now: number, out: DeviceEffect[]): void {
+  /**
+   * What the message encoders get must be built here, never a module-level
+   * constant: on XS, objects of preloaded modules live in flash and
+   * JSON.stringify throws "read only value" on them. Hence the copies below.
+   */
+  private sendHello(out: DeviceEffect[]): void {
     const hello: DeviceMessage = {
-      t: 'hello', v: PROTOCOL_VERSION, id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? [])],
+      t: 'hello', v: [...PROTOCOL_VERSION], id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? [])],
       window: this.window, maxChunk: this.maxChunk,
       ports: this.spools.map((s) => ({ port: s.port, dialect: s.config.dialect, name: s.config.name, confirms: s.dialect.confirms })),
     };
     out.push({ type: 'ws.send', data: encodeDeviceMessage(hello) });
-    this.link.sent(now);
+  }
+
+  /** The socket is gone. The server's close code (or HTTP refusal) decides how the link goes on. */
+  private onClosed(event: Extract<DeviceEvent, { type: 'ws.closed' }>, now: number, out: DeviceEffect[]): void {
+    const why = `closed ${event.code ?? ''} ${event.reason ?? ''}`.trim();
+    const name = event.code === undefined ? undefined : closeName(event.code);
+    if (name !== undefined && !CLOSE[name].retry) {
+      if (this.link.stop(why, out)) {
+        out.push({ type: 'log', level: 'warn', message: `server closed the link with ${event.code} ${name} (${CLOSE[name].text}): not reconnecting until the device restarts` });
+      }
+      return;
+    }
+    const refused = event.status === UPGRADE_REFUSAL.UNAUTHORIZED || event.status === UPGRADE_REFUSAL.FORBIDDEN;
+    if (this.link.closed(now, refused ? `refused with HTTP ${event.status}` : why, refused) && refused) {
+      out.push({ type: 'log', level: 'warn', message: `server refused the connection with HTTP ${event.status} (device not registered, or wrong token): retrying within the longest backoff` });
+    }
   }
 
   private onText(text: string, now: number, out: DeviceEffect[], send: Send): void {
@@ -204,7 +220,10 @@ class Device implements DeviceCore {
     switch (m.t) {
       case 'welcome':
         if (!compatible(m.v)) {
-          this.link.drop(now, CLOSE.VERSION.code, `server speaks ${m.v[0]}.${m.v[1]}`, out);
+          const why = `server speaks ${m.v[0]}.${m.v[1]}, this device ${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}`;
+          if (this.link.stop(why, out, CLOSE.VERSION.code)) {
+            out.push({ type: 'log', level: 'warn', message: `${why}: closed with ${CLOSE.VERSION.code} VERSION, not reconnecting until the device restarts` });
+          }
           return;
         }
         if (this.link.welcomed(now)) {
@@ -241,6 +260,8 @@ class Device implements DeviceCore {
       case 'error':
         out.push({ type: 'log', level: 'warn', message: `server reports ${m.code}: ${m.message}` });
         return;
+      default:
+        return m satisfies never;
     }
   }
 
@@ -365,8 +386,4 @@ function seconds(v: unknown, fallback: number): number | undefined {
   if (v === undefined) return fallback > 0 ? fallback : undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > IDENTIFY_MAX_S) return undefined;
   return v;
-}
-
-function isFinalClose(code: number): boolean {
-  return code === CLOSE.REPLACED.code || code === CLOSE.VERSION.code || code === CLOSE.REVOKED.code;
 }

@@ -62,8 +62,13 @@ export type DeviceEvent =
   | { readonly type: 'ws.open' }
   | { readonly type: 'ws.text'; readonly text: string }
   | { readonly type: 'ws.binary'; readonly bytes: Uint8Array }
-  /** The socket is gone, whoever closed it; the host must not use it again. */
-  | { readonly type: 'ws.closed'; readonly code?: number; readonly reason?: string }
+  /**
+   * The socket is gone, whoever closed it; the host must not use it again.
+   * `code` is the close code when a close frame arrived; `status` the HTTP
+   * status when the server refused the upgrade (401 unknown device or wrong
+   * token), for hosts whose WebSocket client can see it.
+   */
+  | { readonly type: 'ws.closed'; readonly code?: number; readonly reason?: string; readonly status?: number }
   /** The port can take `room` more bytes right now (replaces any earlier figure). */
   | { readonly type: 'port.writable'; readonly port: number; readonly room: number }
   | { readonly type: 'port.data'; readonly port: number; readonly bytes: Uint8Array }
@@ -88,7 +93,12 @@ export type DeviceEffect =
   | { readonly type: 'persist'; readonly settings: Readonly<Record<string, string>> }
   | { readonly type: 'restart'; readonly reason: string };
 
-export type LinkState = 'offline' | 'connecting' | 'handshaking' | 'online' | 'backoff';
+/**
+ * `stopped` is final for this core: the server said not to come back (close
+ * REPLACED or REVOKED) or speaks another major version (VERSION). Only a new
+ * core, that is a restart, connects again.
+ */
+export type LinkState = 'offline' | 'connecting' | 'handshaking' | 'online' | 'backoff' | 'stopped';
 
 export interface PortSnapshot {
   readonly port: number;
@@ -116,6 +126,8 @@ export interface DeviceCore {
   handle(event: DeviceEvent, now: number): DeviceEffect[];
   /** Absolute time (same clock as `now`) at which the host must deliver a tick, or undefined if none is due. */
   nextDeadline(): number | undefined;
+  /** The link state alone, cheap enough to ask after every event (snapshot() builds a whole view). */
+  linkState(): LinkState;
   snapshot(): DeviceSnapshot;
 }
 

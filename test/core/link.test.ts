@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_TIMINGS } from '../../device/core/link.js';
-import { CLOSE } from '../../protocol/errors.js';
+import { WIDEST_ATTEMPT } from '../../device/core/backoff.js';
+import { CLOSE, closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { VirtualDevice } from '../helpers/virtual-device.js';
 
@@ -97,6 +98,25 @@ test('heartbeat: pings when idle, declares the server dead after silence, reconn
   d.advanceUntil((e) => e.type === 'ws.connect');
 });
 
+test('heartbeat: a device that keeps sending still pings a server that says nothing, and stays online on its pongs', () => {
+  // Status reports every second: a ping timed by what was sent would never go
+  // out, and the link would be declared dead while the server is fine.
+  const d = new VirtualDevice({ statusInterval: 1_000 });
+  d.bringOnline();
+  d.sent();
+  let pings = 0;
+  for (let t = 0; t < 4 * T.deadAfter; t += 500) {
+    d.advance(500);
+    const out = d.sent();
+    const p = out.filter((m) => m.t === 'ping').length;
+    pings += p;
+    if (p > 0) d.server({ t: 'pong' });
+  }
+  assert.equal(d.core.snapshot().link, 'online', 'never declared dead while pongs come back');
+  assert.ok(pings >= Math.floor((4 * T.deadAfter) / T.pingInterval) - 1, `pinged on silence: ${pings}`);
+  assert.ok(pings <= Math.ceil((4 * T.deadAfter) / T.pingInterval) + 1, `at most one ping per interval: ${pings}`);
+});
+
 test('the attempt counter resets only after a stable period online', () => {
   const d = new VirtualDevice();
   d.handle({ type: 'network', up: true });
@@ -140,17 +160,132 @@ test('network loss closes the socket and waits offline; the return reconnects', 
   d.advanceUntil((e) => e.type === 'ws.connect');
 });
 
-test('a replaced or refused device waits the longest backoff instead of fighting', () => {
+const FINAL = [CLOSE.REPLACED, CLOSE.VERSION, CLOSE.REVOKED] as const;
+
+/** Log effects at warn level since the last take. */
+function warnings(d: VirtualDevice): string[] {
+  return d.take().flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : []));
+}
+
+for (const close of FINAL) {
+  test(`close ${close.code} stops the link for good: no reconnect, one warning, the no-server LED`, () => {
+    const d = new VirtualDevice();
+    d.bringOnline();
+    d.take();
+    d.handle({ type: 'ws.closed', code: close.code, reason: close.text });
+    assert.equal(d.core.snapshot().link, 'stopped');
+    assert.equal(d.core.snapshot().led, 'no-server');
+    const warned = warnings(d);
+    assert.equal(warned.length, 1, warned.join('\n'));
+    assert.match(warned[0] ?? '', new RegExp(`${close.code} ${closeName(close.code)}`));
+    assert.equal(d.core.nextDeadline(), undefined, 'nothing left to wake up for');
+    d.advance(24 * 3600_000);
+    // Not even a network flap brings it back: only a new core (a restart) does.
+    d.handle({ type: 'network', up: false });
+    d.handle({ type: 'network', up: true });
+    d.advance(3600_000);
+    const after = d.take();
+    assert.deepEqual(after.filter((e) => e.type === 'ws.connect'), []);
+    assert.equal(d.core.snapshot().link, 'stopped');
+    assert.ok(after.some((e) => e.type === 'led' && e.pattern === 'no-network'));
+    assert.equal(d.core.snapshot().led, 'no-server');
+  });
+}
+
+test('a final close while still handshaking (VERSION refusing our hello) stops the link too', () => {
   const d = new VirtualDevice();
-  d.bringOnline();
-  d.take();
-  const t0 = d.now;
-  d.handle({ type: 'ws.closed', code: CLOSE.REPLACED.code, reason: 'replaced' });
+  d.handle({ type: 'network', up: true });
   d.advanceUntil((e) => e.type === 'ws.connect');
-  // Uniform in [0, cap): with this seed it lands well past the short early windows.
-  assert.ok(d.core.snapshot().attempt > 10);
-  assert.ok(d.now - t0 < T.backoffCap);
+  d.handle({ type: 'ws.open' });
+  d.take();
+  d.handle({ type: 'ws.closed', code: CLOSE.VERSION.code, reason: CLOSE.VERSION.text });
+  assert.equal(d.core.snapshot().link, 'stopped');
+  d.advance(3600_000);
+  assert.deepEqual(d.take().filter((e) => e.type === 'ws.connect'), []);
 });
+
+test('a final close code reported for a socket we already dropped changes nothing', () => {
+  const d = new VirtualDevice();
+  d.handle({ type: 'network', up: true });
+  d.advanceUntil((e) => e.type === 'ws.connect');
+  d.advance(T.connectTimeout);
+  assert.equal(d.core.snapshot().link, 'backoff');
+  d.take();
+  d.handle({ type: 'ws.closed', code: CLOSE.REPLACED.code });
+  assert.equal(d.core.snapshot().link, 'backoff');
+  assert.deepEqual(warnings(d), []);
+  d.advanceUntil((e) => e.type === 'ws.connect');
+});
+
+for (const status of [UPGRADE_REFUSAL.UNAUTHORIZED, UPGRADE_REFUSAL.FORBIDDEN]) {
+  test(`an upgrade refused with HTTP ${status} is retried from the longest backoff window, and never given up`, () => {
+    const d = new VirtualDevice({}, 3);
+    d.handle({ type: 'network', up: true });
+    for (let round = 0; round < 5; round++) {
+      d.advanceUntil((e) => e.type === 'ws.connect');
+      d.take();
+      const t0 = d.now;
+      d.handle({ type: 'ws.closed', code: 1006, reason: `upgrade refused with HTTP ${status}`, status });
+      assert.equal(d.core.snapshot().link, 'backoff');
+      assert.ok(d.core.snapshot().attempt > WIDEST_ATTEMPT, 'the backoff window is at its cap');
+      const warned = warnings(d);
+      assert.equal(warned.length, 1);
+      assert.match(warned[0] ?? '', new RegExp(`HTTP ${status}`));
+      d.advanceUntil((e) => e.type === 'ws.connect');
+      assert.ok(d.now - t0 < T.backoffCap);
+      d.handle({ type: 'ws.closed', code: 1006, status });
+      d.take();
+    }
+    // Registered at last: the next attempt gets in.
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    d.handle({ type: 'ws.open' });
+    d.server({ t: 'welcome', v: [...PROTOCOL_VERSION], hb: 25_000, time: 0 });
+    assert.equal(d.core.snapshot().link, 'online');
+  });
+}
+
+test('the longest backoff after a refusal really is longer: the mean wait sits near half the cap', () => {
+  let total = 0;
+  const runs = 40;
+  for (let seed = 1; seed <= runs; seed++) {
+    const d = new VirtualDevice({}, seed);
+    d.handle({ type: 'network', up: true });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    d.take();
+    const t0 = d.now;
+    d.handle({ type: 'ws.closed', code: 1006, status: UPGRADE_REFUSAL.UNAUTHORIZED });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    total += d.now - t0;
+  }
+  const mean = total / runs;
+  assert.ok(mean > T.backoffCap / 4 && mean < (T.backoffCap * 3) / 4, `mean wait ${mean} ms`);
+});
+
+const ORDINARY: ReadonlyArray<{ code: number; status?: number }> = [
+  { code: CLOSE.NORMAL.code }, { code: CLOSE.GOING_AWAY.code }, { code: 1006 }, { code: CLOSE.POLICY.code }, { code: CLOSE.INTERNAL.code },
+  { code: CLOSE.HELLO_TIMEOUT.code }, { code: CLOSE.HEARTBEAT.code }, { code: CLOSE.SLOW_CONSUMER.code }, { code: CLOSE.PROTOCOL.code },
+  { code: 1006, status: UPGRADE_REFUSAL.NOT_FOUND }, { code: 1006, status: UPGRADE_REFUSAL.TOO_MANY },
+];
+
+for (const { code, status } of ORDINARY) {
+  test(`close ${code}${status === undefined ? '' : ` (HTTP ${status})`} reconnects with the ordinary backoff, quietly`, () => {
+    const d = new VirtualDevice();
+    d.bringOnline();
+    d.take();
+    const attempt = d.core.snapshot().attempt;
+    const t0 = d.now;
+    d.handle({ type: 'ws.closed', code, reason: 'bye', ...(status === undefined ? {} : { status }) });
+    assert.equal(d.core.snapshot().link, 'backoff');
+    assert.equal(d.core.snapshot().attempt, attempt + 1);
+    assert.deepEqual(warnings(d), []);
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    assert.ok(d.now - t0 < T.backoffBase * 2 ** attempt, `waited ${d.now - t0} ms`);
+    // And again: the window grows, the link never stops.
+    d.handle({ type: 'ws.closed', code, ...(status === undefined ? {} : { status }) });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    assert.notEqual(d.core.snapshot().link, 'stopped');
+  });
+}
 
 test('an incompatible welcome is refused with the VERSION close code', () => {
   const d = new VirtualDevice();
@@ -159,8 +294,14 @@ test('an incompatible welcome is refused with the VERSION close code', () => {
   d.handle({ type: 'ws.open' });
   d.take();
   d.server({ t: 'welcome', v: [PROTOCOL_VERSION[0] + 1, 0], hb: 25_000, time: 0 });
-  const close = d.take().find((e) => e.type === 'ws.close');
+  const effects = d.take();
+  const close = effects.find((e) => e.type === 'ws.close');
   assert.ok(close?.type === 'ws.close' && close.code === CLOSE.VERSION.code);
+  // Another major version will not change by retrying: the link stops until a restart.
+  assert.equal(d.core.snapshot().link, 'stopped');
+  assert.equal(effects.filter((e) => e.type === 'log' && e.level === 'warn' && e.message.includes(`${CLOSE.VERSION.code} VERSION`)).length, 1);
+  d.advance(3600_000);
+  assert.deepEqual(d.take().filter((e) => e.type === 'ws.connect'), []);
 });
 
 test('garbage from the server becomes an error reply, never an exception', () => {

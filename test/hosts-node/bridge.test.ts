@@ -78,8 +78,20 @@ class Session {
   }
 }
 
-async function scriptedServer(): Promise<{ url: string; sessions: Session[]; nextSession(count: number): Promise<Session> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+/** `refuse(n)` may turn the n-th upgrade (from 1) down with an HTTP status. */
+async function scriptedServer(
+  refuse?: (n: number) => number | undefined,
+): Promise<{ url: string; sessions: Session[]; upgrades: () => number; nextSession(count: number): Promise<Session> }> {
+  let upgrades = 0;
+  const wss = new WebSocketServer({
+    host: '127.0.0.1', port: 0,
+    verifyClient: (_info, done) => {
+      upgrades++;
+      const status = refuse?.(upgrades);
+      if (status === undefined) done(true);
+      else done(false, status, 'refused by the test');
+    },
+  });
   servers.push(wss);
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const sessions: Session[] = [];
@@ -92,6 +104,7 @@ async function scriptedServer(): Promise<{ url: string; sessions: Session[]; nex
   return {
     url: `ws://127.0.0.1:${port}`,
     sessions,
+    upgrades: () => upgrades,
     nextSession: (count) =>
       new Promise((resolve) => {
         const check = (): void => {
@@ -111,7 +124,7 @@ function welcome(s: Session): void {
   s.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: 25_000, time: Date.now() });
 }
 
-async function start(server: string, printerPort: number, settingsPath?: string): Promise<Bridge> {
+async function start(server: string, printerPort: number, settingsPath?: string, logs?: string[]): Promise<Bridge> {
   const bridge = await runBridge({
     server,
     ...(settingsPath === undefined ? {} : { settingsPath }),
@@ -120,6 +133,7 @@ async function start(server: string, printerPort: number, settingsPath?: string)
     printers: [{ uri: `tcp://127.0.0.1:${printerPort}`, dialect: 'escpos', name: 'front', poll: 0 }],
     timings: FAST,
     log: (level: LogLevel, message: string) => {
+      logs?.push(`${level}: ${message}`);
       if (process.env['PRINTBRIDGE_DEBUG']) console.error(`${level}: ${message}`);
     },
   });
@@ -261,4 +275,35 @@ test('a restart control drops the socket and starts over with a new one', async 
   await first.until(() => first.closed, 'the old socket to close');
   const second = await server.nextSession(2);
   await second.next('hello');
+});
+
+test('an upgrade refused with HTTP 401 reaches the core with its status, and the bridge keeps trying', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer((n) => (n <= 2 ? 401 : undefined));
+  const logs: string[] = [];
+  await start(server.url, emu.port, undefined, logs);
+  const s = await server.nextSession(1);
+  await s.next('hello');
+  assert.equal(server.upgrades(), 3);
+  const refusals = logs.filter((l) => l.startsWith('warn: ') && l.includes('HTTP 401'));
+  assert.equal(refusals.length, 2, logs.join('\n'));
+});
+
+test('a REPLACED close stops the link: one warning naming 4001, and no new socket', async () => {
+  const emu = await tcpEmulator(procs, tmp.dir);
+  const server = await scriptedServer();
+  const logs: string[] = [];
+  const bridge = await start(server.url, emu.port, undefined, logs);
+  const s = await server.nextSession(1);
+  await s.next('hello');
+  welcome(s);
+  await s.next('status');
+  s.ws.close(4001, 'replaced');
+  await s.until(() => (bridge.snapshot().link === 'stopped' ? true : undefined), 'the link to stop');
+  // With a 100 ms backoff cap, a bridge that went on would have come back many times by now.
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(server.upgrades(), 1);
+  assert.equal(bridge.snapshot().link, 'stopped');
+  assert.equal(bridge.snapshot().led, 'no-server');
+  assert.equal(logs.filter((l) => l.startsWith('warn: ') && l.includes('4001 REPLACED')).length, 1, logs.join('\n'));
 });

@@ -1,11 +1,9 @@
 // The production Node host for the device core: a bridge on a PC or a
 // Raspberry Pi. It owns everything the core must not: the clock
-// (performance.now, monotonic), one timer re-armed for core.nextDeadline()
-// after every batch, the WebSocket, the printer ports and the settings file.
-//
-// Events are handled strictly one at a time: anything that happens while an
-// event's effects are being carried out (a port reporting room during a
-// write) waits in a queue, so the core is never re-entered.
+// (performance.now, monotonic) and the timers (setTimeout) that the shared
+// run loop (device/core/host-loop.ts) is given, the WebSocket, the printer
+// ports and the settings file. The loop handles events one at a time, keeps
+// the one timer armed for the core's deadline, and keeps exceptions in.
 //
 // A `restart` effect is a soft reboot: the socket is dropped, a fresh core is
 // built from the options plus the saved settings, and it is told the
@@ -13,6 +11,7 @@
 // open across it, as a UART would across an ESP32 reset.
 
 import { createDevice } from '../../core/device.js';
+import { HostLoop, type Scheduler } from '../../core/host-loop.js';
 import { ALL_DIALECTS } from '../../core/dialects/all.js';
 import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, FlowControl, LinkTimings, LogLevel } from '../../core/types.js';
 import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
@@ -50,7 +49,7 @@ export interface BridgeOptions {
   /** Ready-made ports instead of opening the URIs (same order); the bridge still opens and closes them. */
   readonly ports?: readonly PrinterPort[];
   readonly log?: (level: LogLevel, message: string) => void;
-  /** Called after every batch of events, with the state it left. */
+  /** Called after every batch of events, with the state it left (a snapshot is built only when this is given). */
   readonly onChange?: (snapshot: BridgeSnapshot) => void;
 }
 
@@ -80,17 +79,18 @@ export async function runBridge(opts: BridgeOptions): Promise<Bridge> {
   return bridge;
 }
 
-const clock = (): number => performance.now();
+/** Node's monotonic clock and timers, for the run loop. */
+const NODE_SCHEDULER: Scheduler<NodeJS.Timeout> = {
+  now: () => performance.now(),
+  set: (callback, ms) => setTimeout(callback, ms),
+  clear: (handle) => clearTimeout(handle),
+};
 
 class NodeBridge implements Bridge {
-  private core: DeviceCore;
+  private readonly loop: HostLoop<NodeJS.Timeout>;
   private readonly socket: DeviceSocket;
   private readonly ports: readonly PrinterPort[];
   private readonly portStates: { state: PortLinkState | undefined; detail: string | undefined }[];
-  private readonly queue: DeviceEvent[] = [];
-  private handling = false;
-  private rebootPending: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
   private led: LedPattern = 'off';
   private stopped = false;
   private readonly log: (level: LogLevel, message: string) => void;
@@ -100,8 +100,15 @@ class NodeBridge implements Bridge {
     if (opts.ports && opts.ports.length !== opts.printers.length) throw new RangeError('ports must match printers one to one');
     this.ports = opts.ports ?? opts.printers.map((p) => openPrinterPort(p.uri, { ...opts.portOptions, rtscts: p.flow === 'rtscts' }));
     this.portStates = this.ports.map(() => ({ state: undefined, detail: undefined }));
-    this.socket = new DeviceSocket((e) => this.dispatch(e), this.log);
-    this.core = this.createCore();
+    this.socket = new DeviceSocket((e) => this.loop.post(e), this.log);
+    const onChange = opts.onChange;
+    this.loop = new HostLoop({
+      core: this.createCore(),
+      scheduler: NODE_SCHEDULER,
+      perform: (effect) => this.perform(effect),
+      log: this.log,
+      ...(onChange === undefined ? {} : { settled: () => onChange(this.snapshot()) }),
+    });
   }
 
   start(): void {
@@ -109,18 +116,18 @@ class NodeBridge implements Bridge {
       port.onState((state, detail) => {
         this.portStates[i] = { state, detail };
         this.log(state === 'online' ? 'info' : 'warn', `printer ${i} (${port.label}) ${state}${detail ? `: ${detail}` : ''}`);
-        this.dispatch({ type: 'port.state', port: i, state, ...(detail === undefined ? {} : { detail }) });
+        this.loop.post({ type: 'port.state', port: i, state, ...(detail === undefined ? {} : { detail }) });
       });
-      port.onWritable((room) => this.dispatch({ type: 'port.writable', port: i, room }));
-      port.onData((bytes) => this.dispatch({ type: 'port.data', port: i, bytes }));
+      port.onWritable((room) => this.loop.post({ type: 'port.writable', port: i, room }));
+      port.onData((bytes) => this.loop.post({ type: 'port.data', port: i, bytes }));
     });
-    this.dispatchAll(this.bootEvents());
+    this.loop.postAll(this.bootEvents());
     for (const port of this.ports) port.open();
   }
 
   snapshot(): BridgeSnapshot {
     return {
-      ...this.core.snapshot(),
+      ...this.loop.core.snapshot(),
       led: this.led,
       socket: this.socket.phase,
       printers: this.ports.map((p, i) => ({ port: i, label: p.label, open: p.isOpen, detail: this.portStates[i]?.detail })),
@@ -130,9 +137,7 @@ class NodeBridge implements Bridge {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.queue.length = 0;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop.stop();
     await Promise.all([this.socket.shutdown(), ...this.ports.map((p) => p.close())]);
   }
 
@@ -164,88 +169,45 @@ class NodeBridge implements Bridge {
     return events;
   }
 
-  private dispatch(event: DeviceEvent): void {
-    this.dispatchAll([event]);
-  }
-
-  private dispatchAll(events: DeviceEvent[]): void {
-    if (this.stopped) return;
-    this.queue.push(...events);
-    if (this.handling) return;
-    this.handling = true;
-    try {
-      let event: DeviceEvent | undefined;
-      while (!this.stopped && (event = this.queue.shift()) !== undefined) {
-        for (const effect of this.core.handle(event, clock())) {
-          this.perform(effect);
-          if (this.rebootPending !== undefined) break;
-        }
-        if (this.rebootPending !== undefined) this.reboot();
-      }
-    } finally {
-      this.handling = false;
-    }
-    this.arm();
-    this.opts.onChange?.(this.snapshot());
-  }
-
+  /** Carries out one effect; the loop reports whatever it throws (disk full, socket gone) and goes on. */
   private perform(effect: DeviceEffect): void {
-    try {
-      switch (effect.type) {
-        case 'ws.connect':
-          return this.socket.connect(effect.url, effect.token);
-        case 'ws.send':
-          return this.socket.send(effect.data);
-        case 'ws.close':
-          return this.socket.close(effect.code, effect.reason);
-        case 'port.write': {
-          const port = this.ports[effect.port];
-          if (!port?.write(effect.bytes)) this.log('error', `printer ${effect.port} is not open: ${effect.bytes.length} bytes dropped`);
+    switch (effect.type) {
+      case 'ws.connect':
+        return this.socket.connect(effect.url, effect.token);
+      case 'ws.send':
+        return this.socket.send(effect.data);
+      case 'ws.close':
+        return this.socket.close(effect.code, effect.reason);
+      case 'port.write': {
+        const port = this.ports[effect.port];
+        if (!port?.write(effect.bytes)) this.log('error', `printer ${effect.port} is not open: ${effect.bytes.length} bytes dropped`);
+        return;
+      }
+      case 'led':
+        if (effect.pattern !== this.led) this.log('info', `led ${effect.pattern}`);
+        this.led = effect.pattern;
+        return;
+      case 'log':
+        return this.log(effect.level, effect.message);
+      case 'persist':
+        if (!this.opts.settingsPath) {
+          this.log('warn', `settings not kept (no settings file): ${Object.keys(effect.settings).join(', ')}`);
           return;
         }
-        case 'led':
-          if (effect.pattern !== this.led) this.log('info', `led ${effect.pattern}`);
-          this.led = effect.pattern;
-          return;
-        case 'log':
-          return this.log(effect.level, effect.message);
-        case 'persist':
-          if (!this.opts.settingsPath) {
-            this.log('warn', `settings not kept (no settings file): ${Object.keys(effect.settings).join(', ')}`);
-            return;
-          }
-          saveSettings(this.opts.settingsPath, effect.settings);
-          this.log('info', `saved ${Object.keys(effect.settings).join(', ')} to ${this.opts.settingsPath}`);
-          return;
-        case 'restart':
-          this.rebootPending = effect.reason;
-          return;
-      }
-    } catch (e) {
-      // An effect that fails in the outside world (disk full, socket gone)
-      // must not stop the bridge; the core learns of it through later events.
-      this.log('error', `${effect.type} failed: ${e instanceof Error ? e.message : String(e)}`);
+        saveSettings(this.opts.settingsPath, effect.settings);
+        this.log('info', `saved ${Object.keys(effect.settings).join(', ')} to ${this.opts.settingsPath}`);
+        return;
+      case 'restart':
+        return this.reboot(effect.reason);
+      default:
+        return effect satisfies never;
     }
   }
 
-  private reboot(): void {
-    const reason = this.rebootPending;
-    this.rebootPending = undefined;
+  /** A soft reboot: the old socket is cut off, and a new core starts over on the same ports. */
+  private reboot(reason: string): void {
     this.log('info', `restarting (${reason}): closing the link and starting over`);
     this.socket.abandon();
-    this.core = this.createCore();
-    this.queue.unshift(...this.bootEvents());
-  }
-
-  private arm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.stopped) return;
-    const deadline = this.core.nextDeadline();
-    if (deadline === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.dispatch({ type: 'tick' });
-    }, Math.max(0, deadline - clock()));
+    this.loop.reboot(this.createCore(), this.bootEvents());
   }
 }

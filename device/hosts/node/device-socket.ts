@@ -1,8 +1,9 @@
 // The bridge's WebSocket to the server, as the device core wants it: a new
 // `ws` socket per connect effect, the token in an Authorization header, and
-// exactly one ws.closed per socket. A socket that was replaced or abandoned
-// is silenced first, so nothing it says later can reach the core as if it
-// came from the current one.
+// exactly one ws.closed per socket, carrying the HTTP status when the server
+// refused the upgrade (401: not registered, or a wrong token). A socket that
+// was replaced or abandoned is silenced first, so nothing it says later can
+// reach the core as if it came from the current one.
 
 import WebSocket from 'ws';
 import type { DeviceEvent, LogLevel } from '../../core/types.js';
@@ -46,6 +47,8 @@ export class DeviceSocket {
     ws.binaryType = 'nodebuffer';
     this.ws = ws;
     let lastError: string | undefined;
+    /** The HTTP status of a refused upgrade. */
+    let refusedWith: number | undefined;
     let reported = false;
     const mine = (): boolean => this.ws === ws;
 
@@ -57,13 +60,26 @@ export class DeviceSocket {
       if (isBinary) this.deliver({ type: 'ws.binary', bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
       else this.deliver({ type: 'ws.text', text: data.toString('utf8') });
     });
+    // Any answer but 101: with this listener ws leaves the request to us, so
+    // we end it, and the 'error' and 'close' that follow report it once.
+    ws.on('unexpected-response', (_request, response) => {
+      refusedWith = response.statusCode;
+      lastError = `upgrade refused with HTTP ${response.statusCode}`;
+      response.resume();
+      ws.terminate();
+    });
     // ws always follows 'error' with 'close'; remember why for the close report.
-    ws.on('error', (e) => (lastError = e.message));
+    ws.on('error', (e) => {
+      if (refusedWith === undefined) lastError = e.message;
+    });
     ws.on('close', (code, reason) => {
       if (!mine() || reported) return;
       reported = true;
       this.ws = undefined;
-      this.deliver({ type: 'ws.closed', code, reason: reason.toString() || lastError || '' });
+      this.deliver({
+        type: 'ws.closed', code, reason: reason.toString() || lastError || '',
+        ...(refusedWith === undefined ? {} : { status: refusedWith }),
+      });
     });
   }
 

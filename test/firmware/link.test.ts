@@ -1,0 +1,59 @@
+// The firmware on the Moddable SDK's real runtime (Linux host) against a real
+// server at its default heartbeat: it connects, prints a 256 KiB job byte for
+// byte through a PTY printer, and keeps one connection across the server's
+// pings (which a client that answers unmasked, or not at all, cannot).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { DeviceView } from '../../protocol/client-messages.js';
+import { count, DEVICE_ID, printed, receipt, sha256, startWorld, submit, until, type World } from './fixture.js';
+
+/** The server's default heartbeat (server/server.ts): a ping per round, a missing pong ends the link. */
+const SERVER_HEARTBEAT_MS = 25_000;
+
+describe('firmware on the SDK runtime: connect, print, heartbeat', () => {
+  let w: World;
+  let onlineAt = 0;
+  before(async () => {
+    w = await startWorld();
+  });
+  after(() => w.close());
+
+  test('joins Wi-Fi through the ECMA-419 interface, connects with its token and goes online', async () => {
+    await w.fw.waitFor(/link online/, 60_000);
+    onlineAt = Date.now();
+    const lines = w.fw.lines;
+    const joined = lines.findIndex((l) => /wifi: up/.test(l));
+    const online = lines.findIndex((l) => /link online/.test(l));
+    assert.ok(joined >= 0 && joined < online, 'Wi-Fi came up before the link');
+    const me = ((await w.client.request('devices.list')) as DeviceView[]).find((d) => d.id === DEVICE_ID);
+    assert.equal(me?.online, true);
+    assert.match(me?.fw ?? '', /esp32/);
+    assert.ok(lines.some((l) => /led online/.test(l)), 'the LED shows online');
+    assert.ok(lines.some((l) => /^pin 2 = 1$/.test(l)), 'the LED pin was driven');
+  });
+
+  test('prints a 256 KiB job byte-identical to a PTY printer', async () => {
+    const data = receipt(256 * 1024, 7);
+    const id = await submit(w, data);
+    const job = await until(`job ${id} to end`, () => {
+      const j = w.jobs.get(id);
+      return j !== undefined && ['done', 'failed', 'canceled'].includes(j.state) ? j : undefined;
+    }, 120_000);
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    await w.emulator.waitForEvent({ event: 'received', bytes: data.length }, { timeout: 30_000 });
+    assert.equal(printed(w).length, data.length);
+    assert.equal(sha256(printed(w)), sha256(data), 'the printer got exactly the job, once');
+  });
+
+  test('keeps one connection across the server heartbeats (pongs are masked and in time)', async () => {
+    const rounds = 2;
+    const wait = onlineAt + rounds * SERVER_HEARTBEAT_MS + 3_000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    assert.equal(count(w.fw.lines, /link online/), 1, `one session only:\n${w.fw.lines.filter((l) => !l.startsWith('pin ')).slice(-20).join('\n')}`);
+    assert.equal(w.proxy.connections, 1, "one TCP connection through the proxy");
+    const me = ((await w.client.request('devices.list')) as DeviceView[]).find((d) => d.id === DEVICE_ID);
+    assert.equal(me?.online, true);
+    assert.equal(count(w.fw.lines, /abort/), 0);
+  });
+});
