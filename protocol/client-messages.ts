@@ -51,7 +51,13 @@ export type ClientRequestBody =
   /** Since 1.2. By the token's id or the token itself. Admin only. */
   | { op: 'token.revoke'; token: string }
   /** Since 1.2. */
-  | { op: 'clients.list' };
+  | { op: 'clients.list' }
+  /**
+   * Since 1.2. Removes a registered device by its id (`device`: `id` names
+   * the request): its token stops working, its connection is closed with
+   * 4006 REVOKED and its unfinished jobs fail (UNKNOWN_DEVICE). Admin only.
+   */
+  | { op: 'device.remove'; device: string };
 
 export type ClientRequest = ClientRequestBody & { id: RequestId };
 
@@ -206,6 +212,13 @@ export interface RevokedToken {
   closed: number;
 }
 
+/** What device.remove answers; `closed` counts the device's connections it ended (4006 REVOKED). */
+export interface RemovedDevice {
+  id: string;
+  removed: true;
+  closed: number;
+}
+
 /** The result of every op, by op: a typed client is `request<O>(op: O, …): Promise<ClientResults[O]>`. */
 export interface ClientResults {
   hello: ServerInfo;
@@ -227,6 +240,7 @@ export interface ClientResults {
   'token.issue': IssuedToken;
   'token.revoke': RevokedToken;
   'clients.list': ClientView[];
+  'device.remove': RemovedDevice;
   subscribe: Snapshot;
   unsubscribe: { subscribed: false };
 }
@@ -398,6 +412,8 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
       return { op, token: str(o, 'token', 256) };
     case 'clients.list':
       return { op };
+    case 'device.remove':
+      return { op, device: str(o, 'device', 128) };
     default:
       return undefined;
   }

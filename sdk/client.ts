@@ -32,7 +32,7 @@
 
 import {
   PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
-  type DeviceView, type IssuedToken, type JobState, type JobView, type PrinterCommandResult, type PrinterView, type RevokedToken,
+  type DeviceView, type IssuedToken, type JobState, type JobView, type PrinterCommandResult, type PrinterView, type RemovedDevice, type RevokedToken,
   type ServerInfo, type Snapshot, type Target,
 } from '../protocol/client-messages.js';
 import { CLOSE, closeName } from '../protocol/errors.js';
@@ -354,6 +354,14 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   /** Revokes a client token, by the token or its id (admin only); its connections are closed (4006 REVOKED). */
   revokeToken(tokenOrId: string): Promise<RevokedToken> {
     return this.request('token.revoke', { token: tokenOrId });
+  }
+
+  /**
+   * Removes a registered device (admin only): its token stops working, its connection is closed
+   * (4006 REVOKED, which the device takes as final) and its unfinished jobs fail (UNKNOWN_DEVICE).
+   */
+  removeDevice(device: string): Promise<RemovedDevice> {
+    return this.request('device.remove', { device });
   }
 
   /** Blinks the device's identify LED pattern for `seconds` (default 10). */

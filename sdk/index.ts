@@ -20,7 +20,7 @@ export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
 export type {
   ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobState, JobView, PrinterCommandResult,
-  PrinterView, RevokedToken, Target, TextEncodingName,
+  PrinterView, RemovedDevice, RevokedToken, Target, TextEncodingName,
 } from '../protocol/client-messages.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';

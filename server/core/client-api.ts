@@ -83,6 +83,9 @@ export class ClientApi {
         return hub.revokeToken(req.token);
       case 'clients.list':
         return hub.clientViews();
+      case 'device.remove':
+        admin(caller, req.op);
+        return hub.removeDevice(req.device);
       case 'subscribe':
         if (caller.subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'subscribe needs a connection (WebSocket /v1/client)');
         caller.subscribe(true);

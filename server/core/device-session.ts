@@ -134,6 +134,7 @@ export class DeviceSession {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.cancelHelloTimer?.();
+    this.hub.deviceGone(this);
     this.hub.heartbeat.remove(this.peer);
     this.hub.jobs.detach(this);
     this.hub.log('info', 'device connection replaced by a newer one', { device: this.id });
@@ -242,6 +243,7 @@ export class DeviceSession {
     const wasOnline = this.phase === 'online';
     this.phase = 'closed';
     this.cancelHelloTimer?.();
+    hub.deviceGone(this);
     hub.heartbeat.remove(this.peer);
     if (!wasOnline || !hub.registry.unregister(this)) return;
     hub.jobs.detach(this);

@@ -3,10 +3,12 @@
 // the control relay, the event bus and the heartbeat. Nothing here knows
 // about ws, http or any other wire.
 
-import type { ClientView } from '../../protocol/client-messages.js';
+import type { ClientView, RemovedDevice } from '../../protocol/client-messages.js';
 import { CLOSE } from '../../protocol/errors.js';
+import { PrintbridgeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Store } from '../store/db.js';
+import { removeDevice as removeStoredDevice } from '../store/devices.js';
 import { ClientApi } from './client-api.js';
 import { ClientSession, type ClientInfo } from './client-session.js';
 import type { Clock, CoreContext, Log } from './context.js';
@@ -51,6 +53,8 @@ export class Hub implements CoreContext {
   /** The client API's one dispatcher, for every transport that serves clients. */
   readonly api: ClientApi;
   private readonly clients = new Set<ClientSession>();
+  /** Every open device connection, from the upgrade on (the registry holds only those that said hello). */
+  private readonly deviceSessions = new Set<DeviceSession>();
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -74,7 +78,33 @@ export class Hub implements CoreContext {
 
   /** A device authenticated as `id` opened a connection; it must say hello next. */
   connectDevice(id: string, peer: Peer, address: string | undefined): DeviceSession {
-    return new DeviceSession(this, id, peer, address);
+    const session = new DeviceSession(this, id, peer, address);
+    this.deviceSessions.add(session);
+    return session;
+  }
+
+  /** A device connection ended (closed, replaced or refused), whether or not it said hello. */
+  deviceGone(session: DeviceSession): void {
+    this.deviceSessions.delete(session);
+  }
+
+  /**
+   * Removes a registered device: its token stops working for new
+   * connections at once, its unfinished jobs fail (UNKNOWN_DEVICE; one on the
+   * device is canceled there first), and its open connections, said hello or
+   * not, are closed with 4006 REVOKED, which a device takes as final.
+   */
+  removeDevice(id: string): RemovedDevice {
+    if (!removeStoredDevice(this.store, id)) throw new PrintbridgeError('UNKNOWN_DEVICE', id);
+    this.log('info', 'device removed', { device: id });
+    this.jobs.deviceRemoved(id);
+    let closed = 0;
+    for (const session of [...this.deviceSessions]) {
+      if (session.id !== id) continue;
+      session.close(CLOSE.REVOKED);
+      closed += 1;
+    }
+    return { id, removed: true, closed };
   }
 
   /** A client connection opened; subscribers hear client.connected. */

@@ -44,7 +44,7 @@ import { PrintbridgeError } from '../errors.js';
 import type { JobRetention } from '../retention.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
-  countUnfinished, findJobByKey, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, printerId,
+  countUnfinished, deviceRemovedError, findJobByKey, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, printerId,
   pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
 import type { CoreContext } from './context.js';
@@ -269,6 +269,34 @@ export class Jobs {
     }
     this.offerNextFor(id);
     return canceled;
+  }
+
+  /**
+   * A device was removed: every unfinished job of it fails (UNKNOWN_DEVICE)
+   * so that nothing waits for a device that will not come back, and a job on
+   * the device is canceled there first. Its printers' queue pauses are
+   * forgotten. Nothing is offered to the device any more: the caller closes
+   * its connections next. Returns the jobs, failed.
+   */
+  deviceRemoved(device: string): JobRecord[] {
+    const onDevice = new Map<string, JobRecord>();
+    for (const active of [...this.byId.values()]) {
+      if (active.job.device !== device) continue;
+      this.release(active);
+      active.session.send({ t: 'job.cancel', id: active.job.id });
+      onDevice.set(active.job.id, active.job);
+    }
+    const error = deviceRemovedError(device);
+    const jobs = listJobs(this.ctx.store, { device, unfinishedOnly: true, limit: -1 })
+      .reverse()
+      .map((job) => onDevice.get(job.id) ?? job);
+    for (const job of jobs) this.finish(job, 'failed', error);
+    forgetDeviceQueues(this.ctx.store, device);
+    for (const printer of [...this.pausedQueues]) {
+      if (printer.slice(0, printer.lastIndexOf('/')) === device) this.pausedQueues.delete(printer);
+    }
+    if (jobs.length > 0) this.ctx.log('info', 'jobs of a removed device failed', { device, jobs: jobs.length });
+    return jobs;
   }
 
   /** A device said hello: offer the head of every one of its queues. */

@@ -6,7 +6,7 @@
 // row itself stays for the history until retention prunes it.
 
 import type { JobState } from '../../protocol/client-messages.js';
-import type { ErrorCode, ProtocolError } from '../../protocol/errors.js';
+import { protocolError, type ErrorCode, type ProtocolError } from '../../protocol/errors.js';
 import type { Store } from './db.js';
 
 export interface JobRecord {
@@ -148,6 +148,8 @@ export function jobData(store: Store, id: string): Uint8Array | undefined {
 
 export interface JobQuery {
   printer?: string | undefined;
+  /** Every printer of this device. */
+  device?: string | undefined;
   state?: JobState | undefined;
   /** Any state among these. */
   states?: readonly JobState[] | undefined;
@@ -164,6 +166,10 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
   if (q.printer !== undefined) {
     where.push('printer = ?');
     args.push(q.printer);
+  }
+  if (q.device !== undefined) {
+    where.push('device = ?');
+    args.push(q.device);
   }
   if (q.state !== undefined) {
     where.push('state = ?');
@@ -201,6 +207,28 @@ export function saveJob(store: Store, job: JobRecord): void {
       job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
       job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
     );
+}
+
+/** Why the unfinished jobs of a removed device failed. */
+export function deviceRemovedError(device: string): ProtocolError {
+  return protocolError('UNKNOWN_DEVICE', `${device} was removed`);
+}
+
+/**
+ * Fails every unfinished job of `device` in the store alone, for a device
+ * removed while no server runs (a running server fails them itself, telling
+ * the device and the subscribers). Returns how many failed.
+ */
+export function failDeviceJobs(store: Store, device: string, now: number): number {
+  const error = deviceRemovedError(device);
+  return store
+    .stmt(`UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?, updated = ?, data = NULL WHERE device = ? AND state IN ${UNFINISHED}`)
+    .run(error.code, error.message, now, now, device).changes;
+}
+
+/** Forgets the queue pauses of a device's printers (a device registered again under the id starts afresh). */
+export function forgetDeviceQueues(store: Store, device: string): void {
+  store.stmt("DELETE FROM printer_queues WHERE substr(printer, 1, length(?) + 1) = ? || '/'").run(device, device);
 }
 
 /** Queued jobs (no byte ever sent) submitted before `before`, oldest first. */

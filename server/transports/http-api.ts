@@ -54,6 +54,7 @@ const PRINTER = `${SEG}/(\\d{1,3})`;
 const ROUTES: readonly Route[] = [
   { method: 'GET', path: /^$/, body: 'none', request: () => ({ op: 'hello', v: [...PROTOCOL_VERSION] }) },
   { method: 'GET', path: /^\/devices$/, body: 'none', request: (_p, q) => ({ op: 'devices.list', tag: q.get('tag') ?? undefined }) },
+  { method: 'DELETE', path: re(`/devices/${SEG}`), body: 'none', request: ([id]) => ({ op: 'device.remove', device: id }) },
   { method: 'GET', path: /^\/printers$/, body: 'none', request: () => ({ op: 'printers.list' }) },
   { method: 'GET', path: re(`/printers/${PRINTER}`), body: 'none', request: ([d, p]) => ({ op: 'printer.get', printer: `${d}/${p}` }) },
   ...(['pause', 'resume', 'cancel'] as const).map((action): Route => ({

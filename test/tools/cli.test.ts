@@ -104,9 +104,9 @@ describe('devices', () => {
     assert.match(badTag.stderr, /tag must match/);
     assert.equal(again.stdout, '');
 
-    assert.equal((await procs.run(['devices', 'remove', 'shop-1', '--data', dir])).code, 0);
+    assert.equal((await procs.run(['devices', 'remove', 'shop-1', '--offline', '--data', dir])).code, 0);
     assert.deepEqual(JSON.parse((await procs.run(['devices', 'list', '--json', '--data', dir])).stdout), []);
-    const missing = await procs.run(['devices', 'remove', 'shop-1', '--data', dir]);
+    const missing = await procs.run(['devices', 'remove', 'shop-1', '--offline', '--data', dir]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no device "shop-1"/);
   });

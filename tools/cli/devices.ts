@@ -1,24 +1,49 @@
-// `printbridge devices add|list|remove`: manage registered bridges directly
-// in the server's SQLite file, so it works whether or not the server runs.
+// `printbridge devices add|list|remove`: manage registered bridges. 'add' and
+// 'list' use the server's SQLite file directly, so they work whether or not
+// the server runs. 'remove' goes through the running server (device.remove),
+// which also closes the device's connection and fails its unfinished jobs;
+// only when no server answers, or with --offline, does it edit the file.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Store } from '../../server/store/db.js';
+import { ClientError, connectClient, type Client } from '../client/client.js';
 import { EXIT_FAILURE, EXIT_OK, note, parse, UsageError, type Command } from './command.js';
+import { optionalToken, SERVER_HELP, SERVER_OPTIONS, serverUrl, type ServerValues } from './server-options.js';
 
 const HELP = `Usage:
   printbridge devices add <id> [--tag T]... [--data DIR]
   printbridge devices list [--json] [--data DIR]
-  printbridge devices remove <id> [--data DIR]
+  printbridge devices remove <id> [--server URL] [--token T] [--data DIR]
+  printbridge devices remove <id> --offline [--data DIR]
 
 Registers bridges with the server. 'add' prints the new device token alone on
 stdout, so a script can capture it:  T=$(printbridge devices add shop-1)
-The token is shown only once; only its hash is stored.
+The token is shown only once; only its hash is stored. 'add' and 'list' use
+the store in --data directly, so they work whether or not the server runs.
+
+'remove' asks the running server (device.remove, admin token): the device's
+token stops working at once, its open connection is closed with 4006 REVOKED
+(a bridge then stops reconnecting) and its unfinished jobs fail with
+UNKNOWN_DEVICE. The token is --token, PRINTBRIDGE_CLIENT_TOKEN,
+PRINTBRIDGE_ADMIN_TOKEN or else the admin-token file in --data. When no
+server answers at --server, or with --offline, the device is removed from the
+store in --data directly and its unfinished jobs are marked failed there; a
+server running on that store meanwhile keeps the device connected.
+Exit status: 0 done, 1 failed (UNKNOWN_DEVICE, FORBIDDEN, no such device…),
+2 usage error.
 
 Options:
-  --tag T      a tag for grouping devices (repeatable)
-  --json       'list' prints a JSON array instead of a table
-  --data DIR   the server's data directory (env PRINTBRIDGE_DATA, default ./data)
-  -h, --help   show this help`;
+  --tag T               add: a tag for grouping devices (repeatable)
+  --json                list: print a JSON array instead of a table
+  --data DIR            the server's data directory (env PRINTBRIDGE_DATA,
+                        default ./data)
+${SERVER_HELP}
+  --offline             remove: edit the store only, without asking a server
+  -h, --help            show this help`;
+
+/** Connection failures that mean no server is there to ask; anything else is the server's answer. */
+const NO_SERVER = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNRESET', 'CONNECT']);
 
 async function withStore<T>(dataDir: string, use: (store: Store) => T): Promise<T> {
   const { openStore } = await import('../../server/store/db.js');
@@ -40,11 +65,14 @@ export const devices: Command = {
   help: HELP,
   async run(args) {
     const { addDevice, isValidDeviceId, listDevices, removeDevice } = await import('../../server/store/devices.js');
+    const { failDeviceJobs } = await import('../../server/store/jobs.js');
     const { PrintbridgeError } = await import('../../server/errors.js');
     const { values, positionals } = parse(args, {
+      ...SERVER_OPTIONS,
       tag: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       data: { type: 'string' },
+      offline: { type: 'boolean' },
     }, true);
     const [action, id, ...extra] = positionals;
     const dataDir = resolve(values.data ?? process.env['PRINTBRIDGE_DATA'] ?? './data');
@@ -55,6 +83,10 @@ export const devices: Command = {
     };
     if (action !== 'add' && values.tag) throw new UsageError('--tag only applies to add');
     if (action !== 'list' && values.json) throw new UsageError('--json only applies to list');
+    for (const flag of ['server', 'token', 'offline'] as const) {
+      if (action !== 'remove' && values[flag] !== undefined) throw new UsageError(`--${flag} only applies to remove`);
+    }
+    if (values.offline && (values.server !== undefined || values.token !== undefined)) throw new UsageError('--offline asks no server; leave out --server and --token');
 
     switch (action) {
       case 'add': {
@@ -92,11 +124,26 @@ export const devices: Command = {
       }
       case 'remove': {
         const deviceId = needId();
-        if (!(await withStore(dataDir, (store) => removeDevice(store, deviceId)))) {
+        if (!values.offline) {
+          const client = await serverFor(values, dataDir);
+          if (client !== undefined) {
+            try {
+              const result = await client.request('device.remove', { device: deviceId });
+              note(`device ${deviceId} removed${result.closed > 0 ? `; its connection was closed (${result.closed})` : ''}`);
+              return EXIT_OK;
+            } finally {
+              await client.close();
+            }
+          }
+        }
+        const removed = await withStore(dataDir, (store) =>
+          store.db.transaction(() => (removeDevice(store, deviceId) ? failDeviceJobs(store, deviceId, Date.now()) : undefined))(),
+        );
+        if (removed === undefined) {
           note(`printbridge devices: no device ${JSON.stringify(deviceId)} in ${dataDir}`);
           return EXIT_FAILURE;
         }
-        note(`device ${deviceId} removed`);
+        note(`device ${deviceId} removed from ${dataDir}${removed > 0 ? `; ${removed} unfinished job(s) failed` : ''}`);
         return EXIT_OK;
       }
       case undefined:
@@ -106,3 +153,37 @@ export const devices: Command = {
     }
   },
 };
+
+/**
+ * A connection to the running server, or undefined when none answers (then
+ * the caller edits the store). The token falls back to the admin-token file
+ * the server keeps in its data directory.
+ */
+async function serverFor(values: ServerValues, dataDir: string): Promise<Client | undefined> {
+  const url = serverUrl(values);
+  const { adminTokenPath } = await import('../../server/admin-token.js');
+  const file = adminTokenPath(dataDir);
+  const token = optionalToken(values) ?? readToken(file);
+  try {
+    return await connectClient(url, token ?? '');
+  } catch (e) {
+    if (!(e instanceof ClientError)) throw e;
+    if (NO_SERVER.has(e.code)) {
+      note(`printbridge devices: no server answered at ${url} (${e.code}); editing the store in ${dataDir}`);
+      return undefined;
+    }
+    if (e.code === 'UNAUTHORIZED' && token === undefined) {
+      throw new ClientError(e.code, `the server at ${url} needs the admin token (--token, PRINTBRIDGE_ADMIN_TOKEN or ${file}); --offline edits the store alone`);
+    }
+    throw e;
+  }
+}
+
+function readToken(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
