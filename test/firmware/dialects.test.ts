@@ -46,7 +46,15 @@ describe('firmware on the SDK runtime: every dialect', () => {
           return j !== undefined && ['done', 'failed', 'canceled'].includes(j.state) ? j : undefined;
         }, 60_000);
         assert.equal(job.state, 'done', JSON.stringify(job));
-        await until('the printer to have it', () => printed(w).length > 0, 10_000);
+        // The emulator writes its record a moment after it answers; give the file that moment.
+        await until('the printer to have all of it', () => {
+          try {
+            c.check(dec(printed(w)));
+            return true;
+          } catch {
+            return false;
+          }
+        }, 10_000).catch(() => undefined);
         c.check(dec(printed(w)));
       } finally {
         await w.close();

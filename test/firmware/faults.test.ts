@@ -65,14 +65,16 @@ describe('firmware on the SDK runtime: link faults', () => {
 describe('firmware on the SDK runtime: Wi-Fi lost mid-job (radio stand-in)', () => {
   let w: World;
   before(async () => {
-    w = await startWorld({ emulator: ['--baud', '19200'] });
+    // 3,840 bytes a second at the printer: the PTY and socat hold some 64 KiB,
+    // so a 120 KiB job is still coming from the server when Wi-Fi goes.
+    w = await startWorld({ emulator: ['--baud', '38400'] });
     await w.fw.waitFor(/link online/, 60_000);
   });
   after(() => w.close());
 
   test('keeps feeding the printer and shows "no network" while the access point is gone, then finishes the job', async () => {
     const before = printed(w).length;
-    const data = receipt(30_000, 5);
+    const data = receipt(120 * 1024, 5);
     const id = await submit(w, data);
     await until('printing to start', () => printed(w).length - before > 1_000, 30_000);
     const mark = w.fw.lines.length;
@@ -81,7 +83,7 @@ describe('firmware on the SDK runtime: Wi-Fi lost mid-job (radio stand-in)', () 
     const atDrop = printed(w).length;
     await until('the printer to keep taking the data held on the board', () => printed(w).length > atDrop + 256, 20_000);
     assert.notEqual(w.jobs.get(id)?.state, 'done', 'the job cannot finish without the server');
-    assert.ok(w.since(mark).some((l) => /^pin 2 = 0$/.test(l)) && w.since(mark).some((l) => /^pin 2 = 1$/.test(l)), 'the LED pin blinks');
+    await until('the LED pin to blink', () => w.since(mark).some((l) => /^pin 2 = 0$/.test(l)) && w.since(mark).some((l) => /^pin 2 = 1$/.test(l)), 10_000);
     await w.control('wifi up');
     const job = await until(`job ${id} to end`, () => {
       const j = w.jobs.get(id);
