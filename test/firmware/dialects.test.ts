@@ -39,7 +39,7 @@ describe('firmware on the SDK runtime: every dialect', () => {
     test(`${c.dialect}: a job reaches the ${c.dialect} printer and is done`, async () => {
       const w = await startWorld({ dialect: c.dialect, ...c.options });
       try {
-        await w.fw.waitFor(/link online/, 60_000);
+        await w.fw.waitFor(/link online/, 60_000, 0);
         const id = await submit(w, enc(c.job));
         const job = await until(`job ${id} to end`, () => {
           const j = w.jobs.get(id);

@@ -33,7 +33,7 @@ describe('firmware on the SDK runtime: link faults', () => {
   let w: World;
   before(async () => {
     w = await startWorld();
-    await w.fw.waitFor(/link online/, 60_000);
+    await w.fw.waitFor(/link online/, 60_000, 0);
   });
   after(() => w.close());
 
@@ -68,7 +68,7 @@ describe('firmware on the SDK runtime: Wi-Fi lost mid-job (radio stand-in)', () 
     // 3,840 bytes a second at the printer: the PTY and socat hold some 64 KiB,
     // so a 120 KiB job is still coming from the server when Wi-Fi goes.
     w = await startWorld({ emulator: ['--baud', '38400'] });
-    await w.fw.waitFor(/link online/, 60_000);
+    await w.fw.waitFor(/link online/, 60_000, 0);
   });
   after(() => w.close());
 

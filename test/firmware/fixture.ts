@@ -176,3 +176,27 @@ export async function until<T>(what: string, probe: () => T | undefined | false 
 export function count(lines: readonly string[], pattern: RegExp): number {
   return lines.filter((l) => pattern.test(l)).length;
 }
+
+/** Index of the last line matching `pattern`, or 0 when none does. */
+export function lastIndex(lines: readonly string[], pattern: RegExp): number {
+  for (let i = lines.length - 1; i >= 0; i--) if (pattern.test(lines[i] ?? '')) return i;
+  return 0;
+}
+
+/** Waits until the printer has taken everything sent so far (its record stops growing), and returns its length. */
+export async function quiet(w: World, forMs = 700, ms = 60_000): Promise<number> {
+  let last = printed(w).length;
+  let since = Date.now();
+  const end = Date.now() + ms;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = printed(w).length;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= forMs) {
+      return now;
+    }
+    if (Date.now() > end) throw new Error(`the printer never went quiet (at ${now} bytes)`);
+  }
+}

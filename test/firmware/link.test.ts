@@ -20,7 +20,7 @@ describe('firmware on the SDK runtime: connect, print, heartbeat', () => {
   after(() => w.close());
 
   test('joins Wi-Fi through the ECMA-419 interface, connects with its token and goes online', async () => {
-    await w.fw.waitFor(/link online/, 60_000);
+    await w.fw.waitFor(/link online/, 60_000, 0);
     onlineAt = Date.now();
     const lines = w.fw.lines;
     const joined = lines.findIndex((l) => /wifi: up/.test(l));

@@ -90,8 +90,11 @@ export interface RunningFirmware {
   readonly lines: readonly string[];
   /** How many times it was started (1 + restarts). */
   readonly starts: number;
-  /** Resolves with the first line, from now on, that matches; rejects after `ms`. */
-  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /**
+   * Resolves with the first matching line from index `from` (default: lines
+   * printed from now on); rejects after `ms`.
+   */
+  waitFor(pattern: RegExp, ms?: number, from?: number): Promise<string>;
   /** Ends the firmware (SIGTERM, then SIGKILL) and stops restarting it. */
   stop(): Promise<void>;
   /** Resolves with the exit status once the firmware ended without a restart. */
@@ -155,7 +158,9 @@ export function runLinFirmware(mcso: string, opts: RunOptions): RunningFirmware 
       return starts;
     },
     exited,
-    waitFor(pattern: RegExp, ms = 15_000): Promise<string> {
+    waitFor(pattern: RegExp, ms = 15_000, from?: number): Promise<string> {
+      const seen = from === undefined ? undefined : lines.slice(from).find((l) => pattern.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           const i = waiters.indexOf(entry);
