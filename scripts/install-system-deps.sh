@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# System packages the tests and the PTY emulator need beyond npm: socat makes
+# System packages the tests and the PTY emulator need beyond npm: GLib's
+# headers (libglib2.0-dev, found through pkg-config) build the Moddable SDK's
+# host tools and its Linux host, on which the firmware tests run (the SDK
+# itself is prepared by scripts/moddable-sdk.sh); socat makes
 # the pseudo-terminal pairs that stand in for a printer's serial cable;
 # Chromium is the real browser the dashboard tests drive (test/web, through
 # playwright-core, which cannot download a browser here); python3-websockets
@@ -9,6 +12,9 @@
 # puts first on PATH.
 set -euo pipefail
 need=()
+pkg-config --exists glib-2.0 >/dev/null 2>&1 || need+=(libglib2.0-dev pkg-config)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)

@@ -30,6 +30,8 @@ export interface BoardReport {
   readonly modules: number;
   /** xsl's summary of the preloaded heap ("N instances, N keys, ..."). */
   readonly preload: string;
+  /** Every module name the build carries, as the loader resolves them. */
+  readonly carried: readonly string[];
 }
 
 interface Creation {
@@ -101,15 +103,28 @@ function sourceOf(name: string, board: string): string {
 
 const OWN = /^(main|restart|device\/.*|protocol\/.*)$/;
 
-export function checkBoard(board: string): BoardReport {
-  const platform = BOARD_PLATFORMS[board];
+/** Imports of `modules` (name and built source) that name nothing in `carried`. */
+export function unresolvedImports(carried: ReadonlySet<string>, modules: readonly { readonly name: string; readonly source: string }[]): string[] {
+  const problems: string[] = [];
+  for (const { name, source } of modules) {
+    for (const spec of importsOf(source)) {
+      if (!carried.has(resolveSpecifier(name, spec))) problems.push(`${name} imports "${spec}", which this build does not carry`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * `manifestDir` defaults to manifests/BOARD and `platform` to the board's
+ * (tests point both elsewhere to prove the check fails where it must).
+ */
+export function checkBoard(board: string, manifestDir = join(ROOT, 'manifests', board), platform = BOARD_PLATFORMS[board]): BoardReport {
   const problems: string[] = [];
   const fail = (problem: string): BoardReport => ({
-    board, platform: platform ?? '?', ok: false, problems: [...problems, problem], bytecode: 0, ownBytecode: 0, modules: 0, preload: '',
+    board, platform: platform ?? '?', ok: false, problems: [...problems, problem], bytecode: 0, ownBytecode: 0, modules: 0, preload: '', carried: [],
   });
   if (platform === undefined) return fail(`no mcconfig platform known for board ${board} (tools/firmware/sdk.ts)`);
-  const manifestDir = join(ROOT, 'manifests', board);
-  const out = join(FIRMWARE_BUILD, 'check', board);
+  const out = join(FIRMWARE_BUILD, 'check', relative(ROOT, manifestDir).replace(/[^A-Za-z0-9_-]+/g, '_'));
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const env = sdkEnv({ IDF_PATH: idfPath() });
@@ -142,18 +157,14 @@ export function checkBoard(board: string): BoardReport {
     bytecode += size;
     if (OWN.test(name)) ownBytecode += size;
   }
+  const own: { name: string; source: string }[] = [];
   for (const name of carried.keys()) {
     if (!OWN.test(name)) continue;
-    const source = sourceOf(name, board);
-    if (!existsSync(source)) {
-      problems.push(`${name}: no source at ${relative(ROOT, source)}`);
-      continue;
-    }
-    for (const spec of importsOf(readFileSync(source, 'utf8'))) {
-      const target = resolveSpecifier(name, spec);
-      if (!carried.has(target)) problems.push(`${name} imports "${spec}", which this build does not carry`);
-    }
+    const file = sourceOf(name, board);
+    if (existsSync(file)) own.push({ name, source: readFileSync(file, 'utf8') });
+    else problems.push(`${name}: no source at ${relative(ROOT, file)}`);
   }
+  problems.push(...unresolvedImports(new Set(carried.keys()), own));
 
   const flat = JSON.parse(readFileSync(join(tmp, 'manifest_flat.json'), 'utf8')) as { creation?: Creation; config?: Record<string, unknown> };
   const want = declaredCreation(join(manifestDir, 'manifest.json'));
@@ -173,7 +184,7 @@ export function checkBoard(board: string): BoardReport {
   const led = flat.config?.['led'] as { rainbow?: unknown } | undefined;
   if (led?.rainbow === true) problems.push("the target's own LED animation (config.led.rainbow) is on: it would fight the status LED and wake the CPU every 33 ms");
 
-  return { board, platform, ok: problems.length === 0, problems, bytecode, ownBytecode, modules: carried.size, preload };
+  return { board, platform, ok: problems.length === 0, problems, bytecode, ownBytecode, modules: carried.size, preload, carried: [...carried.keys()].sort() };
 }
 
 export function espBoards(): string[] {

@@ -12,7 +12,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { buildDevice } from '../build-device.js';
 import { FIRMWARE_BUILD, ROOT, run, sdkEnv, withLock } from './sdk.js';
@@ -27,6 +27,8 @@ const LAUNCHER = join(ROOT, '.cache', 'moddable', 'launcher');
 const SDK_OUT = join(FIRMWARE_BUILD, 'lin-sdk');
 const APPS = join(FIRMWARE_BUILD, 'lin-apps');
 const LOCK = join(FIRMWARE_BUILD, 'lin.lock');
+/** The firmware's manifest for the Linux host. */
+const LIN_MANIFEST = join(ROOT, 'manifests', 'lin');
 
 function files(dir: string): string[] {
   const out: string[] = [];
@@ -39,9 +41,17 @@ function files(dir: string): string[] {
 }
 
 /** What decides the build: the device sources, the manifests and the settings. */
-function buildKey(config: FirmwareConfig, kind: 'release' | 'instrument'): string {
+function buildKey(config: FirmwareConfig, kind: 'release' | 'instrument', manifestDir: string): string {
   const h = createHash('sha256');
   h.update(kind);
+  if (manifestDir !== LIN_MANIFEST) {
+    // Another manifest (one that includes manifests/lin): its folder counts too.
+    h.update(manifestDir);
+    for (const f of files(manifestDir)) {
+      h.update(f);
+      h.update(readFileSync(f));
+    }
+  }
   for (const dir of ['protocol', 'device', 'manifests']) {
     for (const f of files(join(ROOT, dir))) {
       h.update(f);
@@ -62,10 +72,12 @@ export function launcherPath(): string {
  * Builds the firmware for the Linux host with `config` and returns its mc.so.
  * Builds are cached by sources and settings, and serialized across
  * processes: they share one SDK output folder, whose compiled SDK modules
- * make every build after the first take seconds.
+ * make every build after the first take seconds. `manifestDir` builds
+ * another manifest instead of manifests/lin (the benchmarks add a module
+ * to the firmware this way); the files in its folder count for the cache.
  */
-export async function buildLinFirmware(config: FirmwareConfig, kind: 'release' | 'instrument' = 'release'): Promise<string> {
-  const key = buildKey(config, kind);
+export async function buildLinFirmware(config: FirmwareConfig, kind: 'release' | 'instrument' = 'release', manifestDir: string = LIN_MANIFEST): Promise<string> {
+  const key = buildKey(config, kind, manifestDir);
   const target = join(APPS, key, 'mc.so');
   if (existsSync(target)) return target;
   launcherPath();
@@ -75,9 +87,9 @@ export async function buildLinFirmware(config: FirmwareConfig, kind: 'release' |
     mkdirSync(SDK_OUT, { recursive: true });
     const args = ['-m', '-p', 'lin', '-t', 'build', '-o', SDK_OUT, ...(kind === 'instrument' ? ['-i'] : []), 'manifest.json'];
     for (const [k, v] of Object.entries(config)) args.push(`${k}=${String(v)}`);
-    const r = run('mcconfig', args, join(ROOT, 'manifests', 'lin'), sdkEnv());
+    const r = run('mcconfig', args, manifestDir, sdkEnv());
     if (r.status !== 0) throw new Error(`mcconfig -p lin failed:\n${(r.stdout + r.stderr).split('\n').filter((l) => !l.includes('not frozen')).slice(-30).join('\n')}`);
-    const built = join(SDK_OUT, 'bin', 'lin', 'mc', kind, 'lin', 'mc.so');
+    const built = join(SDK_OUT, 'bin', 'lin', 'mc', kind, basename(manifestDir), 'mc.so');
     if (!existsSync(built)) throw new Error(`mcconfig wrote no ${built}`);
     mkdirSync(join(APPS, key), { recursive: true });
     copyFileSync(built, target);
