@@ -68,3 +68,37 @@ test('the purity check catches what it is meant to catch', () => {
   for (const line of bad) assert.notDeepEqual(purityProblems('device/core/x.ts', line), [], line);
   assert.deepEqual(purityProblems('device/core/x.ts', "import { a } from './link.js'; // setTimeout( in a comment"), []);
 });
+
+/**
+ * Modules the device preloads (manifests/base `preload`): built into flash,
+ * where every object they made at load is frozen. A RegExp made at module
+ * level is such an object, and XS's exec on it crashed the SDK runtime
+ * under load; so no RegExp is made at the top level of a preloaded module.
+ */
+function preloadedSources(): string[] {
+  const manifest = JSON.parse(readFileSync('manifests/base/manifest.json', 'utf8')) as { preload: string[] };
+  const out: string[] = [];
+  for (const entry of manifest.preload) {
+    if (entry.endsWith('/*')) out.push(...sourceFiles(entry.slice(0, -2)));
+    else out.push(`${entry}.ts`);
+  }
+  return out;
+}
+
+/** Top-level statements (no indentation) that make a RegExp. */
+export function moduleLevelRegExps(file: string, text: string): string[] {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const problems: string[] = [];
+  code.split('\n').forEach((line, i) => {
+    if (/^\S/.test(line) && /(=|\(|,|:)\s*\/(?![/*])|new RegExp\s*\(/.test(line)) problems.push(`${file}:${i + 1}: ${line.trim().slice(0, 80)}`);
+  });
+  return problems;
+}
+
+test('no preloaded device module makes a RegExp at module level', () => {
+  const files = preloadedSources();
+  assert.ok(files.some((f) => f.endsWith('device/core/dialects/gcode.ts')) && files.some((f) => f.endsWith('ws-url.ts')), files.join(', '));
+  assert.deepEqual(files.flatMap((f) => moduleLevelRegExps(f, readFileSync(f, 'utf8'))), []);
+  // And the check sees one when there is one.
+  assert.equal(moduleLevelRegExps('x.ts', "const SCHEME = /^(wss?):\\/\\//i;\nexport const A = new RegExp('a');\nfunction f() {\n  return /x/.test('x');\n}\n").length, 2);
+});

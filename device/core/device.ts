@@ -22,8 +22,6 @@ import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapsho
 const DEFAULT_STATUS_INTERVAL = 60_000;
 const IDENTIFY_DEFAULT_S = 10;
 const IDENTIFY_MAX_S = 300;
-/** Settings keys must fit ESP32 NVS names (15 characters). */
-const SETTING_KEY = /^[a-z][a-zA-Z0-9_]{0,14}$/;
 const SETTING_MAX = 256;
 const BAD_SECONDS = `seconds must be 1..${IDENTIFY_MAX_S}`;
 
@@ -321,7 +319,8 @@ class Device implements DeviceCore {
       case 'config': {
         const settings: Record<string, string> = {};
         for (const [key, value] of Object.entries(args)) {
-          if (!SETTING_KEY.test(key) || typeof value !== 'string' || value.length > SETTING_MAX) {
+          // Settings keys must fit ESP32 NVS names (15 characters).
+          if (!/^[a-z][a-zA-Z0-9_]{0,14}$/.test(key) || typeof value !== 'string' || value.length > SETTING_MAX) {
             return fail('BAD_FIELD', `${key.slice(0, 32)}: settings are short names with string values`);
           }
           settings[key] = value;

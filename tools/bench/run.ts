@@ -8,7 +8,7 @@ import { runThroughputBench } from './throughput.js';
 
 const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
   device: (quick) => runDeviceBench({
-    ...(quick ? { reconnects: 50, jobs: 10 } : {}),
+    ...(quick ? { reconnects: 100, jobs: 20 } : {}),
     log: (line) => process.stderr.write(`device: ${line}\n`),
   }),
   throughput: (quick) => runThroughputBench({ quick, log: (line) => process.stderr.write(`throughput: ${line}\n`) }),

@@ -37,10 +37,22 @@ const DEAD_AFTER = 5;
 const MAX_RESENDS = 10;
 const MAX_COMMANDS = 4;
 const MAX_ANSWER_LINES = 16;
-const LONG = /^(G28|G29|G4|M0|M1|M109|M190|M191|M303|M400|M600)(\s|$)/i;
-const EMERGENCY = /^(M112|M108|M410)(\s|$)/i;
-const FATAL = /halted|kill|thermal runaway|MINTEMP|MAXTEMP|heating failed/i;
-const TEMP = /\b(T\d*|B|C|P|H):\s*(-?\d+(?:\.\d+)?)\s*(?:\/\s*(-?\d+(?:\.\d+)?))?/g;
+/** Commands that take seconds (homing, heating, waiting): they get the long time limit. */
+const LONG_COMMANDS: readonly string[] = ['G28', 'G29', 'G4', 'M0', 'M1', 'M109', 'M190', 'M191', 'M303', 'M400', 'M600'];
+/** The only commands that may jump the queue. */
+const EMERGENCY_COMMANDS: readonly string[] = ['M112', 'M108', 'M410'];
+// No RegExp lives at module level here: this module is preloaded on the
+// device, and a preloaded RegExp is a frozen object in flash that XS's exec
+// must not be handed (on the SDK runtime it crashed the VM under load).
+
+/** The command word of a G-code line, upper case ("G28" of "g28 X0"). */
+function commandWord(line: string): string {
+  const t = line.trimStart();
+  const end = t.search(/\s/);
+  return (end < 0 ? t : t.slice(0, end)).toUpperCase();
+}
+
+const isLong = (cmd: string): boolean => LONG_COMMANDS.includes(commandWord(cmd));
 
 interface InFlight {
   at: number;
@@ -113,7 +125,7 @@ export class Gcode implements Dialect {
     const refuse = (code: 'BAD_FIELD' | 'PORT_BUSY', message: string): void => void this.results.push({ ref, ok: false, code, message });
     if (bytes === undefined || cmd === '' || cmd.includes('\n')) return refuse('BAD_FIELD', 'data must be one line of G-code');
     if (emergency) {
-      if (!EMERGENCY.test(cmd)) return refuse('BAD_FIELD', 'only M112, M108 and M410 may jump the queue');
+      if (!EMERGENCY_COMMANDS.includes(commandWord(cmd))) return refuse('BAD_FIELD', 'only M112, M108 and M410 may jump the queue');
       this.urgent.push(bytes);
       this.results.push({ ref, ok: true, data: { written: bytes.length } });
       if (/^M112/i.test(cmd)) {
@@ -171,7 +183,7 @@ export class Gcode implements Dialect {
   private next(feed: JobFeed | undefined, now: number): { bytes: Uint8Array; limit: number; ref?: string | undefined } | undefined {
     if (this.resendFrom !== undefined) {
       const bytes = this.ring[this.resendFrom % RING];
-      const cmdLong = bytes !== undefined && LONG.test(text(bytes).replace(/^N\d+ /, ''));
+      const cmdLong = bytes !== undefined && isLong(text(bytes).replace(/^N\d+ /, ''));
       this.resendFrom = this.resendFrom + 1 > this.n ? undefined : this.resendFrom + 1;
       if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS };
     }
@@ -183,7 +195,7 @@ export class Gcode implements Dialect {
     const cmd = this.commands.shift();
     if (cmd !== undefined) {
       this.answer = [];
-      const r = this.job ? this.numbered(cmd.cmd) : this.plain(cmd.cmd, LONG.test(cmd.cmd) ? LONG_MS : LINE_MS);
+      const r = this.job ? this.numbered(cmd.cmd) : this.plain(cmd.cmd, isLong(cmd.cmd) ? LONG_MS : LINE_MS);
       return { ...r, ref: cmd.ref };
     }
     if (this.poll > 0 && now >= this.due) {
@@ -225,7 +237,7 @@ export class Gcode implements Dialect {
     const bytes = ascii(`${body}*${sum}\n`) ?? new Uint8Array(0);
     this.ring[n % RING] = bytes;
     this.resends = 0;
-    return { bytes, limit: LONG.test(cmd) ? LONG_MS : LINE_MS };
+    return { bytes, limit: isLong(cmd) ? LONG_MS : LINE_MS };
   }
 
   private onLine(line: string, now: number): void {
@@ -245,7 +257,7 @@ export class Gcode implements Dialect {
       this.inflight = undefined;
       return;
     }
-    if (/^Error:/i.test(line) && FATAL.test(line)) {
+    if (/^Error:/i.test(line) && /halted|kill|thermal runaway|MINTEMP|MAXTEMP|heating failed/i.test(line)) {
       this.status = { state: 'error', detail: line.slice(6, 120).trim() };
       if (this.job) this.fail('PRINTER_ERROR', line.slice(0, 200));
       return;
@@ -286,7 +298,7 @@ export class Gcode implements Dialect {
   private temperatures(line: string): boolean {
     if (!line.includes(':')) return false;
     const temps: Temperature[] = [];
-    for (const m of line.matchAll(TEMP)) {
+    for (const m of line.matchAll(/\b(T\d*|B|C|P|H):\s*(-?\d+(?:\.\d+)?)\s*(?:\/\s*(-?\d+(?:\.\d+)?))?/g)) {
       if (temps.length >= 8) break;
       const name = m[1] ?? '';
       temps.push({ name, current: Number(m[2]), ...(m[3] === undefined ? {} : { target: Number(m[3]) }) });

@@ -18,8 +18,6 @@ import { ByteDialect } from './byte-dialect.js';
 import { text, type PrinterStatus } from './dialect.js';
 
 const QUERY = Uint8Array.of(0x1b, 0x21, 0x3f);
-const BITMAP = /^BITMAP\s*\d+\s*,\s*\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*,$/i;
-const DOWNLOAD = /^DOWNLOAD\s*(?:[A-Z]\s*,\s*)?"[^"]*"\s*,\s*(\d+)\s*,$/i;
 
 export class Tspl extends ByteDialect {
   private line: number[] = [];
@@ -50,8 +48,8 @@ export class Tspl extends ByteDialect {
     if (this.line.length < 64) this.line.push(b);
     if (b === 0x2c) {
       const head = text(this.line);
-      const bmp = BITMAP.exec(head);
-      const dl = bmp === null ? DOWNLOAD.exec(head) : null;
+      const bmp = /^BITMAP\s*\d+\s*,\s*\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*,$/i.exec(head);
+      const dl = bmp === null ? /^DOWNLOAD\s*(?:[A-Z]\s*,\s*)?"[^"]*"\s*,\s*(\d+)\s*,$/i.exec(head) : null;
       if (bmp !== null) this.skip = Number(bmp[1]) * Number(bmp[2]);
       else if (dl !== null) this.skip = Number(dl[1]);
       if (this.skip > 0) this.line.push(0);

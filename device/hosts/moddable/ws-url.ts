@@ -10,11 +10,9 @@ export interface WsTarget {
   readonly path: string;
 }
 
-const SCHEME = /^(wss?):\/\/([^/?#]+)([^#]*)/i;
-
 /** Returns undefined for anything that is not a ws:// or wss:// URL with a host. */
 export function parseWsUrl(url: string): WsTarget | undefined {
-  const m = SCHEME.exec(url.trim());
+  const m = /^(wss?):\/\/([^/?#]+)([^#]*)/i.exec(url.trim());
   if (m === null) return undefined;
   const secure = (m[1] ?? '').toLowerCase() === 'wss';
   const authority = m[2] ?? '';
