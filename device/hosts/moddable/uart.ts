@@ -1,15 +1,15 @@
 // One printer on a UART through ECMA-419 `embedded:io/serial`.
 //
-// Drivers differ in what a write does when the bytes do not fit: the ESP32
-// one throws and writes nothing (it has no software buffer past the TX FIFO);
-// the Linux host's throws while an earlier write is still pending. Both call
-// onWritable with the room they have once the earlier bytes left. So the
-// room reported to the core is that count, one write spends all of it (the
-// next write waits for the next onWritable), and a write the driver refuses
-// anyway is kept and retried first at the next onWritable: the core was told
-// those bytes were written, so they must not be lost. An optional busy/CTS
-// input (a GPIO, since the ESP32 port ignores hardware flow control) holds
-// the room at zero while the printer is busy.
+// The room reported to the core is what the driver's onWritable said, less
+// what was written since, and the core never writes more than that. Drivers
+// differ in what they refuse inside that room: the ESP32 one throws when the
+// bytes do not fit the TX FIFO (and writes nothing), the Linux host's while
+// an earlier write is still pending. The core was told those bytes went out,
+// so a refused write is kept, in order, and written first at the next
+// onWritable, before any new room is reported; what is kept never exceeds
+// the room last reported. An optional busy/CTS input (a GPIO, since the
+// ESP32 port ignores hardware flow control) holds the room at zero while
+// the printer is busy.
 
 import Digital from 'embedded:io/digital';
 import Serial from 'embedded:io/serial';
@@ -31,8 +31,8 @@ export class UartPrinter {
   private busyInput: Digital | undefined;
   private room = 0;
   private busy = false;
-  /** Bytes the driver refused after the core counted them written. */
-  private pending: Uint8Array | undefined;
+  /** Bytes the driver refused after the core counted them written, in order. */
+  private readonly pending: Uint8Array[] = [];
 
   constructor(
     private readonly index: number,
@@ -59,33 +59,36 @@ export class UartPrinter {
     this.deliver({ type: 'port.state', port: this.index, state: this.busy ? 'busy' : 'online' });
   }
 
-  /** Hands bytes to the FIFO. The core never asks for more than the room we reported. */
+  /** Hands bytes to the driver. The core never asks for more than the room we reported. */
   write(bytes: Uint8Array): void {
     const serial = this.serial;
     if (serial === undefined) throw new Error(`uart ${this.options.port} is not open`);
-    if (bytes.length > this.room || this.pending !== undefined) throw new RangeError(`${bytes.length} bytes > room ${this.room}`);
-    this.room = 0;
-    const buffer = ownBuffer(bytes);
-    try {
-      serial.write(buffer);
-    } catch {
-      this.pending = new Uint8Array(buffer);
-    }
+    if (bytes.length > this.room) throw new RangeError(`${bytes.length} bytes > room ${this.room}`);
+    this.room -= bytes.length;
+    if (this.pending.length > 0 || !this.tryWrite(bytes)) this.pending.push(bytes.slice());
   }
 
   private writable(count: number): void {
-    const pending = this.pending;
-    if (pending !== undefined) {
-      this.pending = undefined;
-      try {
-        this.serial?.write(pending.buffer as ArrayBuffer);
-      } catch {
-        this.pending = pending;
-      }
-      return;
+    let flushed = 0;
+    while (this.pending.length > 0) {
+      const next = this.pending[0];
+      // Refused again: the driver calls onWritable once more when it has room.
+      if (next === undefined || !this.tryWrite(next)) return;
+      this.pending.shift();
+      flushed += next.length;
     }
-    this.room = count;
-    if (!this.busy) this.deliver({ type: 'port.writable', port: this.index, room: count });
+    this.room = Math.max(0, count - flushed);
+    if (!this.busy) this.deliver({ type: 'port.writable', port: this.index, room: this.room });
+  }
+
+  /** False when the driver refused the bytes (no room in it now); they are then not written at all. */
+  private tryWrite(bytes: Uint8Array): boolean {
+    try {
+      this.serial?.write(ownBuffer(bytes));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private readable(count: number): void {
