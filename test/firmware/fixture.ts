@@ -124,10 +124,14 @@ export async function startWorld(o: WorldOptions = {}): Promise<World> {
     since: (from) => fw.lines.slice(from),
     async close() {
       await fw.stop();
+      // A failed effect means the host broke its contract with the core (bytes the
+      // core counted written never left); an abort is a board reset. Either fails the scenario.
+      const broken = fw.lines.filter((l) => /^error: \S+ failed|^abort:|XS abort/.test(l));
       udp.close();
       for (const c of clients.splice(0)) await c.close().catch(() => {});
       await proxy.close();
       await procs.killAll();
+      if (broken.length > 0) throw new Error(`the firmware reported:\n${broken.join('\n')}`);
     },
   };
   return world;
