@@ -53,6 +53,7 @@ export const ERRORS = {
   JOB_INTERRUPTED: { blame: 'device', text: 'device lost the job part-way; bytes may have been printed, so it is not resent' },
   JOB_CANCELED: { blame: 'state', text: 'job was canceled' },
   JOB_EXPIRED: { blame: 'state', text: 'job waited longer than the queue time-to-live without reaching its printer' },
+  DEVICE_REMOVED: { blame: 'state', text: 'device was removed while the job was unfinished' },
   PRINTER_UNREACHABLE: { blame: 'printer', text: 'printer port cannot be opened or went away' },
   PRINTER_ERROR: { blame: 'printer', text: 'printer reported an error' },
 

@@ -8,7 +8,7 @@ import {
   decodeServerMessage, encodeDeviceMessage, LED_PATTERNS,
   type DeviceMessage, type LedPattern, type ServerMessage,
 } from '../../protocol/device-messages.js';
-import { CLOSE, closeName, protocolError, UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
+import { protocolError, type ErrorCode } from '../../protocol/errors.js';
 import { decodeDataFrame } from '../../protocol/frames.js';
 import { compatible, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { Obj } from '../../protocol/fields.js';
@@ -69,11 +69,13 @@ class Device implements DeviceCore {
     const ackStep = Math.max(1, Math.floor(this.window / 4));
     this.spools = config.ports.map((p) => {
       if (opts.dialects[p.dialect] === undefined) this.missing.push(`port ${p.port}: ${missingReason(opts.dialects, p.dialect)}`);
-      return new PortSpool(p, createDialect(opts.dialects, p.dialect, p.poll), this.window, ackStep);
+      return new PortSpool(p, createDialect(opts.dialects, p.dialect, p.poll, p), this.window, ackStep);
     });
     this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
       url: () => `${this.server.replace(/\/+$/, '')}/v1/device?id=${encodeURIComponent(this.config.id)}`,
       token: () => this.token,
+      server: () => this.server,
+      id: () => this.config.id,
     });
   }
 
@@ -102,7 +104,8 @@ class Device implements DeviceCore {
         this.onBinary(event.bytes, send);
         break;
       case 'ws.closed':
-        this.onClosed(event, now, out);
+        // The link diagnoses why, logs it (rate-limited) and decides whether to come back.
+        this.link.closed(event, now, out);
         break;
       case 'port.writable':
         this.spool(event.port)?.writable(event.room);
@@ -160,7 +163,7 @@ class Device implements DeviceCore {
   }
 
   snapshot(): DeviceSnapshot {
-    return { link: this.link.state, attempt: this.link.attempt, led: this.led, ports: this.spools.map((s) => s.snapshot()) };
+    return { link: this.link.state, attempt: this.link.attempt, problem: this.link.problem, led: this.led, ports: this.spools.map((s) => s.snapshot()) };
   }
 
   private spool(port: number): PortSpool | undefined {
@@ -188,22 +191,6 @@ class Device implements DeviceCore {
     out.push({ type: 'ws.send', data: encodeDeviceMessage(hello) });
   }
 
-  /** The socket is gone. The server's close code (or HTTP refusal) decides how the link goes on. */
-  private onClosed(event: Extract<DeviceEvent, { type: 'ws.closed' }>, now: number, out: DeviceEffect[]): void {
-    const why = `closed ${event.code ?? ''} ${event.reason ?? ''}`.trim();
-    const name = event.code === undefined ? undefined : closeName(event.code);
-    if (name !== undefined && !CLOSE[name].retry) {
-      if (this.link.stop(why, out)) {
-        out.push({ type: 'log', level: 'warn', message: `server closed the link with ${event.code} ${name} (${CLOSE[name].text}): not reconnecting until the device restarts` });
-      }
-      return;
-    }
-    const refused = event.status === UPGRADE_REFUSAL.UNAUTHORIZED || event.status === UPGRADE_REFUSAL.FORBIDDEN;
-    if (this.link.closed(now, refused ? `refused with HTTP ${event.status}` : why, refused) && refused) {
-      out.push({ type: 'log', level: 'warn', message: `server refused the connection with HTTP ${event.status} (device not registered, or wrong token): retrying within the longest backoff` });
-    }
-  }
-
   private onText(text: string, now: number, out: DeviceEffect[], send: Send): void {
     const decoded = decodeServerMessage(text);
     if (!decoded.ok) {
@@ -218,10 +205,7 @@ class Device implements DeviceCore {
     switch (m.t) {
       case 'welcome':
         if (!compatible(m.v)) {
-          const why = `server speaks ${m.v[0]}.${m.v[1]}, this device ${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}`;
-          if (this.link.stop(why, out, CLOSE.VERSION.code)) {
-            out.push({ type: 'log', level: 'warn', message: `${why}: closed with ${CLOSE.VERSION.code} VERSION, not reconnecting until the device restarts` });
-          }
+          this.link.wrongVersion(`the server speaks ${m.v[0]}.${m.v[1]}, this device ${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}`, now, out);
           return;
         }
         if (this.link.welcomed(now)) {

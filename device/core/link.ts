@@ -26,10 +26,20 @@
 //   `pingInterval` (at most once per interval: what we send proves nothing
 //   about the server, so a device busy sending still pings), and give up when
 //   nothing at all arrived for `deadAfter`.
+// - Diagnosis: every failure is given a cause (LinkCause in types.ts) from
+//   what the host saw (close code, HTTP status of a refused upgrade, the
+//   socket failure) and the state it happened in, and one line for a person
+//   saying what to do. `problem` keeps the last one for status answers. The
+//   line is logged at once when a cause first appears, then at most once per
+//   `REPEAT_AFTER` per cause while failures go on, with the attempt count,
+//   so a bridge that cannot get in says why without a line per attempt. A
+//   stable session (the same rule that resets the attempt counter) starts
+//   the counting over.
 
-import { CLOSE } from '../../protocol/errors.js';
+import { CLOSE, closeName, UPGRADE_REFUSAL, type CloseName } from '../../protocol/errors.js';
+import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { backoffDelay, WIDEST_ATTEMPT } from './backoff.js';
-import type { DeviceEffect, LinkState, LinkTimings } from './types.js';
+import type { DeviceEffect, DeviceEvent, LinkCause, LinkProblem, LinkState, LinkTimings, LogLevel } from './types.js';
 
 export const DEFAULT_TIMINGS: LinkTimings = {
   backoffBase: 1000,
@@ -41,16 +51,34 @@ export const DEFAULT_TIMINGS: LinkTimings = {
   deadAfter: 40_000,
 };
 
+/** A cause that goes on is logged again at most this often (core clock, ms). */
+export const REPEAT_AFTER = 60_000;
+
 export interface LinkTarget {
   url(): string;
   token(): string;
+  /** The server's base URL and the device id, for messages to a person. */
+  server(): string;
+  id(): string;
+}
+
+export type SocketClosed = Omit<Extract<DeviceEvent, { type: 'ws.closed' }>, 'type'>;
+
+/** A failure's cause and the facts behind it (the parenthesis of its message). */
+interface Diagnosis {
+  readonly cause: LinkCause;
+  readonly detail: string;
 }
 
 export class Link {
   state: LinkState = 'offline';
   attempt = 0;
-  /** Why the last socket ended, for status and logs. */
-  lastFailure = '';
+  /** Why the link last failed; kept after it comes back, until the next failure. */
+  problem: LinkProblem | undefined;
+  /** Failed attempts since the link was last stable online. */
+  private failures = 0;
+  /** When each cause was first and last logged in this run of failures. */
+  private readonly told = new Map<LinkCause, { first: number; last: number }>();
   private deadline: number | undefined;
   private onlineSince = 0;
   private lastRx = 0;
@@ -100,43 +128,44 @@ export class Link {
   }
 
   /**
-   * The host says the socket is gone. `refused`: the server turned the
-   * upgrade down (HTTP 401/403), so the next try waits in the widest backoff
-   * window. Returns false when the report is stale (we had dropped it already).
+   * The host says the socket is gone: the close code, the HTTP status of a
+   * refused upgrade or the socket failure says why, and whether to come back.
+   * A refusal of our credentials (HTTP 401/403: not registered yet, or a
+   * wrong token) waits in the widest backoff window. Returns false when the
+   * report is stale (we had dropped the socket already).
    */
-  closed(now: number, why: string, refused = false): boolean {
+  closed(e: SocketClosed, now: number, out: DeviceEffect[]): boolean {
     if (!this.socketExists()) return false;
-    if (refused) this.attempt = Math.max(this.attempt, WIDEST_ATTEMPT);
-    this.fail(now, why);
+    const name = e.code === undefined ? undefined : closeName(e.code);
+    if (name !== undefined && !CLOSE[name].retry) {
+      this.stop(finalDiagnosis(name), now, out);
+      return true;
+    }
+    const d = this.diagnose(e);
+    if (d.cause === 'unauthorized') this.attempt = Math.max(this.attempt, WIDEST_ATTEMPT);
+    this.fail(now, d, out);
     return true;
   }
 
-  /**
-   * Gives up for good: closes the socket with `code` when we still hold one
-   * (none when the server closed it), and connects no more. Returns false
-   * when there was no socket, i.e. the report is stale.
-   */
-  stop(why: string, out: DeviceEffect[], code?: number): boolean {
-    if (!this.socketExists()) return false;
-    if (code !== undefined) out.push({ type: 'ws.close', code, reason: why });
-    this.state = 'stopped';
-    this.deadline = undefined;
-    this.lastFailure = why;
-    return true;
+  /** The server's welcome names another major version: close with VERSION and stop. */
+  wrongVersion(detail: string, now: number, out: DeviceEffect[]): void {
+    if (!this.socketExists()) return;
+    out.push({ type: 'ws.close', code: CLOSE.VERSION.code, reason: detail });
+    this.stop({ cause: 'version', detail: `${detail}; closed with ${CLOSE.VERSION.code} VERSION` }, now, out);
   }
 
   /** We give up on the current socket ourselves. */
-  drop(now: number, code: number, why: string, out: DeviceEffect[]): void {
+  drop(now: number, code: number, reason: string, d: Diagnosis, out: DeviceEffect[]): void {
     if (!this.socketExists()) return;
-    out.push({ type: 'ws.close', code, reason: why });
-    this.fail(now, why);
+    out.push({ type: 'ws.close', code, reason });
+    this.fail(now, d, out);
   }
 
   /** Drop the socket and come back at once, e.g. after the server URL or token changed. */
   restart(now: number, why: string, out: DeviceEffect[]): void {
     if (this.state === 'stopped') return;
     if (this.socketExists()) out.push({ type: 'ws.close', code: CLOSE.NORMAL.code, reason: why });
-    this.attempt = 0;
+    this.settle();
     if (!this.network) return;
     this.state = 'backoff';
     this.deadline = now;
@@ -156,15 +185,19 @@ export class Link {
         }
         break;
       case 'connecting':
-        if (this.deadline !== undefined && now >= this.deadline) this.drop(now, CLOSE.NORMAL.code, 'connect timeout', out);
+        if (this.deadline !== undefined && now >= this.deadline) {
+          this.drop(now, CLOSE.NORMAL.code, 'connect timeout', { cause: 'unreachable', detail: `no answer in ${seconds(this.t.connectTimeout)}` }, out);
+        }
         break;
       case 'handshaking':
-        if (this.deadline !== undefined && now >= this.deadline) this.drop(now, CLOSE.HELLO_TIMEOUT.code, 'no welcome from server', out);
+        if (this.deadline !== undefined && now >= this.deadline) {
+          this.drop(now, CLOSE.HELLO_TIMEOUT.code, 'no welcome from server', { cause: 'no-welcome', detail: `no welcome in ${seconds(this.t.helloTimeout)}` }, out);
+        }
         break;
       case 'online':
-        if (this.attempt > 0 && now - this.onlineSince >= this.t.stableAfter) this.attempt = 0;
+        if (this.attempt > 0 && now - this.onlineSince >= this.t.stableAfter) this.settle();
         if (now - this.lastRx >= this.t.deadAfter) {
-          this.drop(now, CLOSE.HEARTBEAT.code, 'server silent', out);
+          this.drop(now, CLOSE.HEARTBEAT.code, 'server silent', { cause: 'dropped', detail: `the server fell silent for ${seconds(this.t.deadAfter)}` }, out);
         } else if (now - this.lastRx >= this.t.pingInterval && now - this.lastPing >= this.t.pingInterval) {
           this.lastPing = now;
           ping();
@@ -191,10 +224,84 @@ export class Link {
     return this.state === 'connecting' || this.state === 'handshaking' || this.state === 'online';
   }
 
-  private fail(now: number, why: string): void {
-    if (this.state === 'online' && now - this.onlineSince >= this.t.stableAfter) this.attempt = 0;
-    this.lastFailure = why;
+  /** The one failure funnel: count it, say why (rate-limited), and wait for the next attempt. */
+  private fail(now: number, d: Diagnosis, out: DeviceEffect[]): void {
+    if (this.state === 'online' && now - this.onlineSince >= this.t.stableAfter) this.settle();
+    this.report(d, now, out, false);
     this.wait(now);
+  }
+
+  /** Gives up for good; only a new core connects again. */
+  private stop(d: Diagnosis, now: number, out: DeviceEffect[]): void {
+    this.state = 'stopped';
+    this.deadline = undefined;
+    this.report(d, now, out, true);
+  }
+
+  /** The link proved stable (or was told to start over): backoff and complaints count from zero. */
+  private settle(): void {
+    this.attempt = 0;
+    this.failures = 0;
+    this.told.clear();
+  }
+
+  private report(d: Diagnosis, now: number, out: DeviceEffect[], final: boolean): void {
+    this.failures += 1;
+    const message = `${this.explain(d)}; ${final ? 'not reconnecting until restarted' : 'retrying'}`;
+    this.problem = { cause: d.cause, message, attempts: this.failures };
+    const told = this.told.get(d.cause);
+    if (told === undefined) {
+      this.told.set(d.cause, { first: now, last: now });
+      out.push({ type: 'log', level: levelOf(d.cause), message });
+    } else if (final || now - told.last >= REPEAT_AFTER) {
+      told.last = now;
+      out.push({ type: 'log', level: levelOf(d.cause), message: `${message} (attempt ${this.failures}, failing for ${minutes(now - told.first)})` });
+    }
+  }
+
+  /** What the host saw, read in the light of how far the attempt got. */
+  private diagnose(e: SocketClosed): Diagnosis {
+    const status = e.status;
+    if (status !== undefined) {
+      if (status === UPGRADE_REFUSAL.UNAUTHORIZED || status === UPGRADE_REFUSAL.FORBIDDEN) return { cause: 'unauthorized', detail: `HTTP ${status}` };
+      return { cause: status >= 500 ? 'server-error' : 'rejected', detail: `HTTP ${status}` };
+    }
+    const reason = clip(e.reason ?? '');
+    if (e.cause === 'tls') return { cause: 'tls', detail: reason || 'handshake failed' };
+    if (this.state === 'connecting') return { cause: 'unreachable', detail: failureText(e.cause, reason) };
+    if (e.code === CLOSE.INTERNAL.code) return { cause: 'server-error', detail: closeText(e.code, reason) };
+    return { cause: 'dropped', detail: e.code === undefined ? reason || 'socket closed' : closeText(e.code, reason) };
+  }
+
+  /** One line: what happened, the facts, what to do. Retrying or not is added by `report`. */
+  private explain(d: Diagnosis): string {
+    const server = this.target.server();
+    const id = this.target.id();
+    const add = `"printbridge devices add ${id}"`;
+    switch (d.cause) {
+      case 'unauthorized':
+        return `the server refused device ${id} (${d.detail}: unknown id or wrong token): check the id and the token, or register the device with ${add}`;
+      case 'unreachable':
+        return `cannot reach the server at ${server} (${d.detail}): check the server address and that the server is running`;
+      case 'tls':
+        return `TLS with the server at ${server} failed (${d.detail}): check the server's certificate and the device's clock, or use ws:// for a server without TLS`;
+      case 'rejected':
+        return `the server at ${server} answered ${d.detail} instead of taking the device connection: check that the address is a printbridge server's (ws://HOST:PORT) and that the id is 1-64 letters, digits, '.', '_' or '-'`;
+      case 'server-error':
+        return `the server at ${server} is failing (${d.detail}): it may be full, restarting or broken; see its log`;
+      case 'no-welcome':
+        return `the server at ${server} took the connection but sent ${d.detail}: check that the address is a printbridge server's`;
+      case 'dropped':
+        return `lost the connection to the server (${d.detail})`;
+      case 'version':
+        return `the server and this device speak different protocol versions (${d.detail}): update the older of the two`;
+      case 'replaced':
+        return `another device with id ${id} connected to the server and replaced this one (${d.detail}): two bridges share this id; give each its own ("printbridge devices add NEW-ID")`;
+      case 'revoked':
+        return `the server revoked device ${id} (${d.detail}: it was removed): register it again with ${add} and give the device the new token`;
+      default:
+        return d.cause satisfies never;
+    }
   }
 
   private wait(now: number): void {
@@ -203,4 +310,62 @@ export class Link {
     this.state = 'backoff';
     this.deadline = now + delay;
   }
+}
+
+function finalDiagnosis(name: CloseName): Diagnosis {
+  const detail = `close ${CLOSE[name].code} ${name}`;
+  switch (name) {
+    case 'REPLACED':
+      return { cause: 'replaced', detail };
+    case 'REVOKED':
+      return { cause: 'revoked', detail };
+    case 'VERSION':
+      return { cause: 'version', detail: `${detail}: the server does not take protocol ${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}` };
+    default:
+      return { cause: 'dropped', detail: `${detail}: ${CLOSE[name].text}` };
+  }
+}
+
+function levelOf(cause: LinkCause): LogLevel {
+  // What passes by itself (a server restarting, a cut cable) is a warning; what needs a person is an error.
+  return cause === 'unreachable' || cause === 'server-error' || cause === 'no-welcome' || cause === 'dropped' ? 'warn' : 'error';
+}
+
+function failureText(cause: SocketClosed['cause'], reason: string): string {
+  switch (cause) {
+    case 'refused':
+      return 'connection refused: nothing listens there';
+    case 'dns':
+      return 'host name not found';
+    case 'timeout':
+      return 'no answer';
+    case 'unreachable':
+      return 'no route to the host';
+    case 'tls':
+    case undefined:
+      return reason || 'connection failed';
+    default:
+      return cause satisfies never;
+  }
+}
+
+function closeText(code: number, reason: string): string {
+  const name = closeName(code);
+  if (name !== undefined) return `close ${code} ${name}: ${CLOSE[name].text}`;
+  if (code === 1006) return reason ? `cut off: ${reason}` : 'cut off without a close frame';
+  return reason ? `close ${code}: ${reason}` : `close ${code}`;
+}
+
+/** Host error texts and peer close reasons can be long; a log line stays one line. */
+function clip(text: string): string {
+  const line = text.split('\n')[0] ?? '';
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
+}
+
+function minutes(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
 }

@@ -31,6 +31,23 @@
 // (job.pause), while the printer sent XOFF, and while the printer reports
 // trouble (offline, paper out, cover open, error), which is also told to the
 // server as job.state paused / printing. Status queries go on regardless.
+//
+// Printer sessions: a job is done only when the dialect proves it on the
+// same printer session that took all of its bytes. A session starts when
+// the host reports the port online and ends when it reports it offline (a
+// TCP connection lost, a serial device gone); on a serial line (any port not
+// configured `transport: 'network'`) also when the printer went silent past
+// the dialect's status timeout and answers again (Dialect.revivals), since
+// it may have been switched off and on with the job in its buffer. When a
+// session ends:
+//   no job, or a job with no byte written   nothing; the job starts (again)
+//                                           on the next session
+//   bytes written, no verdict yet           the job fails JOB_INTERRUPTED,
+//                                           after a job.ack with `written`;
+//                                           nothing is resent
+// A job already done stays done: raw's done means every byte was handed to
+// the port during one session, not that the printer read it. An answer on
+// the new session never confirms a job of the old one: that job is gone.
 
 import type { DeviceMessage, PrinterState } from '../../protocol/device-messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
@@ -56,6 +73,8 @@ interface ActiveJob {
   everTroubled: boolean;
   /** The stream ran dry while the server link was down. */
   starved: boolean;
+  /** The printer session that took some of its bytes ended before the verdict: why. Fails the job at the next pump. */
+  cut: string | undefined;
 }
 
 /** Recently finished jobs, so an outcome lost with the link can be told again. */
@@ -76,6 +95,8 @@ export class PortSpool implements JobFeed {
   private xoff = false;
   private job: ActiveJob | undefined;
   private readonly finished: Finished[] = [];
+  /** Dialect.revivals already seen. */
+  private revived = 0;
 
   constructor(
     readonly config: PortConfig,
@@ -159,7 +180,7 @@ export class PortSpool implements JobFeed {
       log(`job ${job.id} dropped: server moved on to ${id}`);
       this.dialect.end();
     }
-    this.job = { id, stream, size, received: 0, written: 0, acked: 0, data: new ByteQueue(), held: false, troubled: false, everTroubled: false, starved: false };
+    this.job = { id, stream, size, received: 0, written: 0, acked: 0, data: new ByteQueue(), held: false, troubled: false, everTroubled: false, starved: false, cut: undefined };
     this.dialect.begin(now);
     send({ t: 'job.accept', id, received: 0, written: 0, fresh: true });
   }
@@ -203,18 +224,20 @@ export class PortSpool implements JobFeed {
   }
 
   writable(room: number): void {
-    this.room = Math.max(0, room);
+    // A closed port takes nothing: whatever went to it would be dropped yet counted written.
+    this.room = this.host.state === 'offline' ? 0 : Math.max(0, room);
   }
 
-  /** The host's view of the port changed (opened, closed, busy line). */
+  /** The host's view of the port changed (opened, closed, busy line). Offline ends the printer session. */
   hostState(state: PrinterState, detail: string | undefined, now: number): void {
     const wasUp = this.host.state !== 'offline';
     this.host = { state, detail };
     const up = state !== 'offline';
-    if (up !== wasUp) {
-      this.xoff = false;
-      this.dialect.link(up, now);
-    }
+    if (up === wasUp) return;
+    this.xoff = false;
+    if (!up) this.room = 0;
+    this.dialect.link(up, now);
+    if (!up) this.sessionEnded(detail === undefined ? 'the printer port went offline' : `the printer port went offline (${detail})`, now);
   }
 
   /** Bytes from the printer: XON/XOFF (when configured and no binary status answer is due), the rest to the dialect. */
@@ -226,7 +249,14 @@ export class PortSpool implements JobFeed {
         return b !== XON && b !== XOFF;
       });
     }
-    if (rest.length > 0) this.dialect.input(rest, now);
+    if (rest.length === 0) return;
+    this.dialect.input(rest, now);
+    const revivals = this.dialect.revivals ?? 0;
+    if (revivals === this.revived) return;
+    this.revived = revivals;
+    if (this.config.transport !== 'network') {
+      this.sessionEnded('the printer went silent past the status timeout and answered again (it may have been switched off and on)', now);
+    }
   }
 
   /** A `printer.command` control: `text` to the printer now (emergency) or at the next safe point. */
@@ -236,6 +266,7 @@ export class PortSpool implements JobFeed {
 
   /** Writes what the port takes now; acks, reports and finishes as offsets and the dialect allow. */
   pump(out: DeviceEffect[], send: Send, now: number, linkUp: boolean): void {
+    if (this.job?.cut !== undefined) this.interrupt(this.job, this.job.cut, send);
     const job = this.job;
     const status = this.status;
     const trouble = TROUBLE.includes(status.state);
@@ -285,6 +316,32 @@ export class PortSpool implements JobFeed {
     if (!job.troubled) return send({ t: 'job.state', id: job.id, state: 'printing' });
     const s = this.status;
     send({ t: 'job.state', id: job.id, state: 'paused', code: 'PRINTER_ERROR', message: s.detail === undefined ? s.state : `${s.state}: ${s.detail}` });
+  }
+
+  /**
+   * The printer session ended. A job with bytes on the port loses its proof:
+   * it is failed at the next pump, before any verdict. One with none starts
+   * over in the dialect, so nothing of the old session counts for it.
+   */
+  private sessionEnded(why: string, now: number): void {
+    const job = this.job;
+    if (job === undefined) return;
+    if (job.written > 0) {
+      job.cut ??= why;
+      return;
+    }
+    this.dialect.end();
+    this.dialect.begin(now);
+  }
+
+  /** Fails a job whose printer session ended, telling the server first how many bytes reached the port. */
+  private interrupt(job: ActiveJob, why: string, send: Send): void {
+    if (job.acked < job.written) {
+      job.acked = job.written;
+      send({ t: 'job.ack', id: job.id, written: job.written });
+    }
+    const what = job.written < job.size ? `${job.written} of ${job.size} bytes` : `all ${job.size} bytes`;
+    this.fail('JOB_INTERRUPTED', `${why} after ${what} had gone to the port, before the job was proven done`, send);
   }
 
   private fail(code: ErrorCode, detail: string, send: Send): void {

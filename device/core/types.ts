@@ -28,6 +28,9 @@ export interface LinkTimings {
 /** How the printer paces us beyond the port's own room: XON/XOFF bytes, or RTS/CTS (done by the host; the core sees room 0). */
 export type FlowControl = 'none' | 'xonxoff' | 'rtscts';
 
+/** What carries a printer's bytes: a serial line (UART, USB, Bluetooth) or a network connection (TCP :9100). */
+export type PortTransport = 'serial' | 'network';
+
 export interface PortConfig {
   readonly port: number;
   readonly dialect: Dialect;
@@ -36,6 +39,24 @@ export interface PortConfig {
   readonly poll?: number | undefined;
   /** Default none. Only `xonxoff` concerns the core: DC3 from the printer stops job data, DC1 lets it go on. */
   readonly flow?: FlowControl | undefined;
+  /**
+   * What carries the bytes, which decides what ends a printer session (a job
+   * is done only on proof from the session that took all of its bytes; see
+   * spooler.ts and docs/printers.md). `network`: a TCP connection, so the
+   * session is the connection (a printer that restarts loses it). `serial`
+   * (the default, the safe guess): a UART, USB or Bluetooth line that stays
+   * open while the printer is switched off and on, so a printer that goes
+   * silent past the dialect's status timeout and answers again is taken for
+   * a new session too.
+   */
+  readonly transport?: PortTransport | undefined;
+  /**
+   * G-code only: lines sent after a print ends unfinished (canceled, or failed
+   * while the printer still listens). Default heaters, fan and motors off:
+   * `M104 S0`, `M140 S0`, `M107`, `M84` (gcode.ts DEFAULT_CANCEL_SCRIPT);
+   * `[]` sends nothing. A host reading it from one string uses cancelScriptLines.
+   */
+  readonly cancelScript?: readonly string[] | undefined;
 }
 
 export interface DeviceConfig {
@@ -66,16 +87,31 @@ export type DeviceEvent =
    * The socket is gone, whoever closed it; the host must not use it again.
    * `code` is the close code when a close frame arrived; `status` the HTTP
    * status when the server refused the upgrade (401 unknown device or wrong
-   * token), for hosts whose WebSocket client can see it.
+   * token), for hosts whose WebSocket client can see it; `cause` why the
+   * socket failed below WebSocket, when the host can tell (see SocketFailure).
+   * `reason` is free text for people: the close reason or the host's error.
    */
-  | { readonly type: 'ws.closed'; readonly code?: number; readonly reason?: string; readonly status?: number }
+  | { readonly type: 'ws.closed'; readonly code?: number; readonly reason?: string; readonly status?: number; readonly cause?: SocketFailure }
   /** The port can take `room` more bytes right now (replaces any earlier figure). */
   | { readonly type: 'port.writable'; readonly port: number; readonly room: number }
   | { readonly type: 'port.data'; readonly port: number; readonly bytes: Uint8Array }
-  /** The host's view of the port: opened (online), closed or failing (offline). */
+  /**
+   * The host's view of the port: opened (online), closed or failing (offline).
+   * Offline ends the printer session: a job of which bytes went to the port
+   * and that is not proven done fails JOB_INTERRUPTED (spooler.ts).
+   */
   | { readonly type: 'port.state'; readonly port: number; readonly state: PrinterState; readonly detail?: string }
   | { readonly type: 'host.stats'; readonly heap?: number; readonly rssi?: number }
   | { readonly type: 'tick' };
+
+/**
+ * Why a socket failed below the WebSocket protocol, as far as the host can
+ * tell: nothing listens at the address (`refused`), the host name does not
+ * resolve (`dns`), the address did not answer in time (`timeout`), there is
+ * no route to it (`unreachable`), or the TLS handshake or the server's
+ * certificate failed (`tls`). A host that cannot tell leaves it out.
+ */
+export type SocketFailure = 'refused' | 'dns' | 'timeout' | 'unreachable' | 'tls';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -115,9 +151,37 @@ export interface PortSnapshot {
   } | undefined;
 }
 
+/**
+ * Why the link failed, as a stable name (the link's diagnosis, link.ts):
+ * - `unauthorized`: the upgrade was refused with HTTP 401/403, an unknown id or a wrong token;
+ * - `unreachable`: connection refused, host name not found, no answer, no route;
+ * - `tls`: the TLS handshake or the server's certificate failed;
+ * - `rejected`: another HTTP answer than 101 (400, 404…): not a printbridge device endpoint, or a bad id;
+ * - `server-error`: HTTP 5xx or close 1011, the server is full or failing;
+ * - `no-welcome`: the socket opened but no welcome came in time;
+ * - `dropped`: an open connection was lost (closed, cut, or the server fell silent);
+ * - `version`, `replaced`, `revoked`: the final ones (close 4002, 4001, 4006): the link stops.
+ */
+export type LinkCause =
+  | 'unauthorized' | 'unreachable' | 'tls' | 'rejected' | 'server-error' | 'no-welcome' | 'dropped'
+  | 'version' | 'replaced' | 'revoked';
+
+export interface LinkProblem {
+  readonly cause: LinkCause;
+  /** One line for a person: what went wrong and what to do about it. */
+  readonly message: string;
+  /** Failed attempts in a row when it was last seen (counted since the link was last stable online). */
+  readonly attempts: number;
+}
+
 export interface DeviceSnapshot {
   readonly link: LinkState;
   readonly attempt: number;
+  /**
+   * Why the link last failed: while it is not online, why not; once online
+   * again, what the last outage was (kept until the next failure).
+   */
+  readonly problem?: LinkProblem | undefined;
   readonly led: LedPattern;
   readonly ports: readonly PortSnapshot[];
 }

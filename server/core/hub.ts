@@ -90,7 +90,7 @@ export class Hub implements CoreContext {
 
   /**
    * Removes a registered device: its token stops working for new
-   * connections at once, its unfinished jobs fail (UNKNOWN_DEVICE; one on the
+   * connections at once, its unfinished jobs fail (DEVICE_REMOVED; one on the
    * device is canceled there first), and its open connections, said hello or
    * not, are closed with 4006 REVOKED, which a device takes as final.
    */

@@ -272,7 +272,7 @@ export class Jobs {
   }
 
   /**
-   * A device was removed: every unfinished job of it fails (UNKNOWN_DEVICE)
+   * A device was removed: every unfinished job of it fails (DEVICE_REMOVED)
    * so that nothing waits for a device that will not come back, and a job on
    * the device is canceled there first. Its printers' queue pauses are
    * forgotten. Nothing is offered to the device any more: the caller closes

@@ -85,11 +85,23 @@ export function removeDevice(store: Store, id: string): boolean {
 // token take the same path and time.
 const NO_DEVICE = hashToken(randomBytes(32).toString('base64url'));
 
-export function verifyDeviceToken(store: Store, id: string, token: string): boolean {
+/**
+ * How a device login went. The two refusals are for the server's log only:
+ * the peer gets the same 401 for both, so that it cannot probe which ids exist.
+ */
+export type DeviceLogin = 'ok' | 'unknown-device' | 'wrong-token';
+
+export function checkDeviceLogin(store: Store, id: string, token: string): DeviceLogin {
   const row = store.stmt('SELECT token_hash FROM devices WHERE id = ?').get(id) as { token_hash: string } | undefined;
   const expected = row === undefined ? NO_DEVICE : Buffer.from(row.token_hash, 'hex');
   const given = hashToken(token);
-  return expected.length === given.length && timingSafeEqual(expected, given) && row !== undefined;
+  const match = expected.length === given.length && timingSafeEqual(expected, given);
+  if (row === undefined) return 'unknown-device';
+  return match ? 'ok' : 'wrong-token';
+}
+
+export function verifyDeviceToken(store: Store, id: string, token: string): boolean {
+  return checkDeviceLogin(store, id, token) === 'ok';
 }
 
 export function recordHello(store: Store, id: string, hello: { fw: string; ports: readonly PortInfo[]; address?: string | undefined }, now: number): void {

@@ -211,7 +211,7 @@ export function saveJob(store: Store, job: JobRecord): void {
 
 /** Why the unfinished jobs of a removed device failed. */
 export function deviceRemovedError(device: string): ProtocolError {
-  return protocolError('UNKNOWN_DEVICE', `${device} was removed`);
+  return protocolError('DEVICE_REMOVED', device);
 }
 
 /**

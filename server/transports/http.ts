@@ -3,6 +3,8 @@
 // exists: a refused request gets a plain HTTP status (401 credentials, 400
 // malformed, 404 path, 503 too many connections) and its socket is dropped,
 // so an unauthenticated peer never costs us a WebSocket, a session or a timer.
+// A refused device login is logged, rate-limited and without its token
+// (login-refusals.ts).
 //
 // Each endpoint has its own WebSocketServer so that each has its own frame
 // limit: devices only send small JSON, clients send whole jobs.
@@ -13,12 +15,13 @@ import { WebSocketServer } from 'ws';
 import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
-import { isValidDeviceId, verifyDeviceToken } from '../store/devices.js';
+import { checkDeviceLogin, isValidDeviceId } from '../store/devices.js';
 import { createPrinterlynxEndpoint, PRINTERLYNX_PATH } from './compat-printerlynx.js';
 import { API_PREFIX, createRestApi } from './http-api.js';
 import { bearer, clientAuthenticator, header } from './auth.js';
 import { attachClient } from './ws-client.js';
 import { attachDevice } from './ws-device.js';
+import { LoginRefusals } from './login-refusals.js';
 import { serveStatic } from './static.js';
 import { closeSocket, refuseUpgrade } from './upgrade.js';
 
@@ -46,6 +49,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const authenticate = clientAuthenticator(hub, opts.adminToken);
   const rest = createRestApi(hub, authenticate);
   const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs });
+  const refusals = new LoginRefusals(hub.log, () => hub.clock.now());
 
   const server = createServer((req, res) => handleRequest(hub, req, res, rest));
   server.on('clientError', (_err, socket) => socket.destroy());
@@ -59,12 +63,26 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
 
       if (url.pathname === DEVICE_PATH) {
         const id = url.searchParams.get('id') ?? header(req, 'x-printbridge-device');
-        if (id === undefined || id === '' || token === undefined) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'device id and token are required', 'UNAUTHORIZED');
-        if (!isValidDeviceId(id)) return refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'device id must match [A-Za-z0-9._-]{1,64}', 'BAD_FIELD');
-        if (!verifyDeviceToken(hub.store, id, token)) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'unknown device or wrong token', 'UNAUTHORIZED');
+        // Every refusal is logged (rate-limited, without the token); the peer
+        // gets the same 401 for an unknown id and a wrong token, so it cannot
+        // probe which ids exist.
+        if (id === undefined || id === '' || token === undefined) {
+          refusals.refused(id, address, 'no credentials');
+          return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'device id and token are required', 'UNAUTHORIZED');
+        }
+        if (!isValidDeviceId(id)) {
+          refusals.refused(id, address, 'bad id');
+          return refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'device id must match [A-Za-z0-9._-]{1,64}', 'BAD_FIELD');
+        }
+        const login = checkDeviceLogin(hub.store, id, token);
+        if (login !== 'ok') {
+          refusals.refused(id, address, login === 'unknown-device' ? 'unknown device' : 'wrong token');
+          return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'unknown device or wrong token', 'UNAUTHORIZED');
+        }
         // A device that is already connected may always reconnect: its new
         // connection replaces the old one, which may be half-open.
         if (devices.clients.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
+          refusals.refused(id, address, 'too many connections');
           return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many device connections');
         }
         return devices.handleUpgrade(req, socket, head, (ws) => attachDevice(hub, ws, id, address, closeGraceMs));

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import type { Dialect, DeviceMessage } from '../../protocol/device-messages.js';
-import type { FlowControl } from '../../device/core/types.js';
+import type { FlowControl, PortTransport } from '../../device/core/types.js';
 import { VirtualDevice } from '../helpers/virtual-device.js';
 
 export const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -15,10 +15,13 @@ export class Bench {
   readonly msgs: DeviceMessage[] = [];
   private mark = 0;
 
-  constructor(dialect: Dialect, opts: { poll?: number; flow?: FlowControl; room?: number } = {}) {
+  constructor(dialect: Dialect, opts: { poll?: number; flow?: FlowControl; room?: number; transport?: PortTransport } = {}) {
     this.d = new VirtualDevice({
       window: 4096, maxChunk: 512,
-      ports: [{ port: 0, dialect, ...(opts.poll === undefined ? {} : { poll: opts.poll }), ...(opts.flow === undefined ? {} : { flow: opts.flow }) }],
+      ports: [{
+        port: 0, dialect, ...(opts.poll === undefined ? {} : { poll: opts.poll }), ...(opts.flow === undefined ? {} : { flow: opts.flow }),
+        ...(opts.transport === undefined ? {} : { transport: opts.transport }),
+      }],
     });
     this.d.bringOnline();
     this.collect();

@@ -1,6 +1,27 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { cancelScriptLines, DEFAULT_CANCEL_SCRIPT, Gcode } from '../../device/core/dialects/gcode.js';
+import type { JobFeed } from '../../device/core/dialects/dialect.js';
 import { Bench, dec, enc } from './dialect-harness.js';
+
+const MAX_RESENDS_IN_TEST = 10;
+
+/** A whole job as a feed, for driving a dialect without a spool. */
+function bytesFeed(data: Uint8Array): JobFeed {
+  let at = 0;
+  return {
+    get length() {
+      return data.length - at;
+    },
+    last: true,
+    peek: (max) => data.subarray(at, Math.min(data.length, at + max)),
+    take(n) {
+      const part = data.subarray(at, Math.min(data.length, at + n));
+      at += part.length;
+      return part;
+    },
+  };
+}
 
 function line(n: number, cmd: string): string {
   const body = `N${n} ${cmd}`;
@@ -136,8 +157,9 @@ test('gcode: idle M105 polls report temperatures; a printer that restarts or hal
 test('gcode: losing the printer port mid-print fails the job; it is never resumed', () => {
   const b = gcode();
   b.start('g8', enc('G1 X1\nG1 X2\n'));
+  b.answer('ok\n'); // M110 N0 answered: the first line goes
   b.d.handle({ type: 'port.state', port: 0, state: 'offline', detail: 'unplugged' });
-  assert.equal(b.failure('g8')?.code, 'PRINTER_UNREACHABLE');
+  assert.equal(b.failure('g8')?.code, 'JOB_INTERRUPTED');
 });
 
 test('gcode: a print that starved while the server link was down is continued only with resume:true', () => {
@@ -166,4 +188,149 @@ test('gcode: a print that starved while the server link was down is continued on
       assert.ok(acc?.t === 'job.accept' && acc.received === 6);
     }
   }
+});
+
+// Cancel: after the stream stops, the port's cancel script (default heaters,
+// fan and motors off) goes unnumbered, one line per ok, before anything else.
+
+const DEFAULT_STOP = ['M104 S0', 'M140 S0', 'M107', 'M84'];
+
+/** Answers `ok` to each line the dialect writes until it writes nothing more; returns the lines. */
+function drain(b: Bench, max = 20): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < max; i++) {
+    const out = dec(b.fresh());
+    if (out === '') break;
+    lines.push(...out.split('\n').filter((l) => l !== ''));
+    b.answer('ok\n');
+  }
+  return lines;
+}
+
+test('gcode: job.cancel mid-print stops the stream, then sends heaters, fan and motors off after the ok in flight', () => {
+  const b = gcode();
+  b.start('c1', enc('M104 S210\nM140 S60\nG28\nG1 X10\nG1 X20\nG1 X30\n'));
+  b.answer('ok\n');
+  b.answer('ok\n');
+  assert.equal(dec(b.fresh()), `M110 N0\n${line(1, 'M104 S210')}${line(2, 'M140 S60')}`);
+  b.d.server({ t: 'job.cancel', id: 'c1' });
+  assert.equal(dec(b.fresh()), '', 'nothing while N2 is in flight');
+  b.answer('ok\n');
+  assert.deepEqual(drain(b), DEFAULT_STOP);
+  assert.ok(!b.done('c1') && b.failure('c1') === undefined, 'a canceled job is not reported by the device');
+  b.advance(60_000);
+  assert.equal(dec(b.fresh()), '', 'no job line after the cancel, ever');
+});
+
+test('gcode: the cancel script goes before a waiting command and before the next job starts', () => {
+  const b = gcode();
+  b.start('c2', enc('G1 X1\nG1 X2\nG1 X3\n'));
+  b.answer('ok\n');
+  assert.equal(dec(b.fresh()), `M110 N0\n${line(1, 'G1 X1')}`);
+  b.d.server({ t: 'control', ref: 'q1', name: 'printer.command', args: { port: 0, data: 'M114' } });
+  b.d.server({ t: 'job.cancel', id: 'c2' });
+  b.start('c3', enc('G1 X9\n'), 2);
+  b.answer('ok\n');
+  assert.deepEqual(drain(b), [...DEFAULT_STOP, 'M110 N0', line(1, 'M114').trim(), line(2, 'G1 X9').trim()]);
+  assert.ok(b.done('c3'));
+});
+
+test('gcode: a job that is done, or never sent a line, gets no cancel script', () => {
+  const b = gcode();
+  b.start('c4', enc('G1 X1\n'));
+  b.answer('ok\n');
+  b.answer('ok\n');
+  assert.ok(b.done('c4'));
+  assert.equal(dec(b.fresh()), `M110 N0\n${line(1, 'G1 X1')}`);
+  b.advance(60_000);
+  assert.equal(dec(b.fresh()), '');
+  b.start('c5', enc('G1 X1\n'), 2);
+  assert.equal(dec(b.fresh()), 'M110 N0\n');
+  b.d.server({ t: 'job.cancel', id: 'c5' });
+  assert.deepEqual(drain(b), [], 'only M110 N0 went: the printer is not heating for this job');
+});
+
+test('gcode: a print failed while the printer listens gets the cancel script; one failed by M112, a reset, a halt or a lost port does not', () => {
+  // The stream went wrong but the printer is there: communication stuck.
+  const stuck = gcode();
+  stuck.start('f1', enc('M104 S210\nG1 X1\n'));
+  stuck.answer('ok\n');
+  stuck.answer('ok\n');
+  stuck.fresh();
+  for (let i = 0; i < MAX_RESENDS_IN_TEST; i++) stuck.answer('Resend: 2\nok\n');
+  assert.match(stuck.failure('f1')?.message ?? '', /communication stuck/);
+  stuck.fresh();
+  stuck.answer('ok\n');
+  assert.deepEqual(drain(stuck).slice(-4), DEFAULT_STOP);
+
+  const cases: [string, (b: Bench) => void][] = [
+    ['M112', (b) => b.d.server({ t: 'control', ref: 'e', name: 'printer.command', args: { port: 0, data: 'M112', emergency: true } })],
+    ['a printer reset', (b) => b.answer('start\n')],
+    ['a halt', (b) => b.answer('Error:Printer halted. kill() called!\n')],
+    ['a lost port', (b) => b.d.handle({ type: 'port.state', port: 0, state: 'offline', detail: 'unplugged' })],
+  ];
+  for (const [what, fault] of cases) {
+    const b = gcode();
+    b.start('f2', enc('M104 S210\nG1 X1\nG1 X2\n'));
+    b.answer('ok\n');
+    b.answer('ok\n');
+    b.fresh();
+    fault(b);
+    assert.ok(b.failure('f2') !== undefined, what);
+    if (what === 'a lost port') b.d.handle({ type: 'port.state', port: 0, state: 'online' });
+    const after = drain(b).filter((l) => l !== 'M112');
+    assert.deepEqual(after.filter((l) => DEFAULT_STOP.includes(l)), [], `${what}: ${after.join(' | ')}`);
+  }
+});
+
+test('gcode: a print the spool fails (stalled while the server link was down, no resume) gets the cancel script', () => {
+  const b = gcode();
+  const job = enc('M104 S210\nG1 X2\nG1 X3\n');
+  b.d.server({ t: 'job.start', id: 'f3', stream: 1, port: 0, size: job.length });
+  b.d.data(1, 0, job.subarray(0, 10));
+  b.answer('ok\n');
+  b.answer('ok\n');
+  b.d.handle({ type: 'ws.closed', code: 1006 });
+  b.room(4096);
+  b.d.take();
+  b.d.advanceUntil((e) => e.type === 'ws.connect');
+  b.d.handle({ type: 'ws.open' });
+  b.d.server({ t: 'welcome', v: [1, 1], hb: 25_000, time: 0 });
+  b.fresh();
+  b.start('f3', new Uint8Array(0), 2);
+  assert.equal(b.failure('f3')?.code, 'JOB_INTERRUPTED');
+  assert.deepEqual(drain(b), DEFAULT_STOP);
+});
+
+test('gcode: the cancel script is the port\'s own (PortConfig.cancelScript); [] sends nothing', () => {
+  const run = (cancelScript: readonly string[] | undefined): string => {
+    const g = new Gcode(0, { cancelScript });
+    g.begin(0);
+    const feed = bytesFeed(enc('M104 S210\nG1 X1\nG1 X2\n'));
+    let out = '';
+    for (let i = 0; i < 2; i++) {
+      out += dec(g.write(4096, feed, 0) ?? []);
+      g.input(enc('ok\n'), 0);
+    }
+    g.end();
+    for (let i = 0; i < 10; i++) {
+      const bytes = g.write(4096, undefined, 0);
+      if (bytes === undefined) break;
+      out += dec(bytes);
+      g.input(enc('ok\n'), 0);
+    }
+    return out;
+  };
+  assert.equal(run(undefined), `M110 N0\n${line(1, 'M104 S210')}M104 S0\nM140 S0\nM107\nM84\n`);
+  assert.equal(run(['M104 T0 S0', 'M104 T1 S0 ; second hotend', '', 'G91', 'G1 Z10 F600', 'G90', 'M84']),
+    `M110 N0\n${line(1, 'M104 S210')}M104 T0 S0\nM104 T1 S0\nG91\nG1 Z10 F600\nG90\nM84\n`);
+  assert.equal(run([]), `M110 N0\n${line(1, 'M104 S210')}`);
+  assert.deepEqual(DEFAULT_CANCEL_SCRIPT, DEFAULT_STOP);
+});
+
+test('gcode: cancelScriptLines reads a host setting: lines split on ";" or newlines, blanks dropped, bad lines refused', () => {
+  assert.deepEqual(cancelScriptLines('M104 S0;M140 S0; M107 ;\nM84\n'), DEFAULT_STOP);
+  assert.deepEqual(cancelScriptLines(' ; '), []);
+  assert.throws(() => cancelScriptLines('M117 Ω'), RangeError);
+  assert.throws(() => cancelScriptLines(`M117 ${'x'.repeat(300)}`), /at most 256/);
 });

@@ -4,6 +4,7 @@ import { DEFAULT_TIMINGS } from '../../device/core/link.js';
 import { WIDEST_ATTEMPT } from '../../device/core/backoff.js';
 import { CLOSE, closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import type { LinkCause } from '../../device/core/types.js';
 import { VirtualDevice } from '../helpers/virtual-device.js';
 
 const T = DEFAULT_TIMINGS;
@@ -162,9 +163,9 @@ test('network loss closes the socket and waits offline; the return reconnects', 
 
 const FINAL = [CLOSE.REPLACED, CLOSE.VERSION, CLOSE.REVOKED] as const;
 
-/** Log effects at warn level since the last take. */
+/** Log effects at warn or error level (the link's complaints) since the last take. */
 function warnings(d: VirtualDevice): string[] {
-  return d.take().flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : []));
+  return d.take().flatMap((e) => (e.type === 'log' && (e.level === 'warn' || e.level === 'error') ? [e.message] : []));
 }
 
 for (const close of FINAL) {
@@ -228,9 +229,12 @@ for (const status of [UPGRADE_REFUSAL.UNAUTHORIZED, UPGRADE_REFUSAL.FORBIDDEN]) 
       d.handle({ type: 'ws.closed', code: 1006, reason: `upgrade refused with HTTP ${status}`, status });
       assert.equal(d.core.snapshot().link, 'backoff');
       assert.ok(d.core.snapshot().attempt > WIDEST_ATTEMPT, 'the backoff window is at its cap');
+      // Said at once, then at most once a minute (link-diagnosis.test.ts).
       const warned = warnings(d);
-      assert.equal(warned.length, 1);
-      assert.match(warned[0] ?? '', new RegExp(`HTTP ${status}`));
+      if (round === 0) {
+        assert.equal(warned.length, 1);
+        assert.match(warned[0] ?? '', new RegExp(`HTTP ${status}`));
+      }
       d.advanceUntil((e) => e.type === 'ws.connect');
       assert.ok(d.now - t0 < T.backoffCap);
       d.handle({ type: 'ws.closed', code: 1006, status });
@@ -261,14 +265,16 @@ test('the longest backoff after a refusal really is longer: the mean wait sits n
   assert.ok(mean > T.backoffCap / 4 && mean < (T.backoffCap * 3) / 4, `mean wait ${mean} ms`);
 });
 
-const ORDINARY: ReadonlyArray<{ code: number; status?: number }> = [
-  { code: CLOSE.NORMAL.code }, { code: CLOSE.GOING_AWAY.code }, { code: 1006 }, { code: CLOSE.POLICY.code }, { code: CLOSE.INTERNAL.code },
-  { code: CLOSE.HELLO_TIMEOUT.code }, { code: CLOSE.HEARTBEAT.code }, { code: CLOSE.SLOW_CONSUMER.code }, { code: CLOSE.PROTOCOL.code },
-  { code: 1006, status: UPGRADE_REFUSAL.NOT_FOUND }, { code: 1006, status: UPGRADE_REFUSAL.TOO_MANY },
+const ORDINARY: ReadonlyArray<{ code: number; status?: number; cause: LinkCause }> = [
+  { code: CLOSE.NORMAL.code, cause: 'dropped' }, { code: CLOSE.GOING_AWAY.code, cause: 'dropped' }, { code: 1006, cause: 'dropped' },
+  { code: CLOSE.POLICY.code, cause: 'dropped' }, { code: CLOSE.INTERNAL.code, cause: 'server-error' },
+  { code: CLOSE.HELLO_TIMEOUT.code, cause: 'dropped' }, { code: CLOSE.HEARTBEAT.code, cause: 'dropped' },
+  { code: CLOSE.SLOW_CONSUMER.code, cause: 'dropped' }, { code: CLOSE.PROTOCOL.code, cause: 'dropped' },
+  { code: 1006, status: UPGRADE_REFUSAL.NOT_FOUND, cause: 'rejected' }, { code: 1006, status: UPGRADE_REFUSAL.TOO_MANY, cause: 'server-error' },
 ];
 
-for (const { code, status } of ORDINARY) {
-  test(`close ${code}${status === undefined ? '' : ` (HTTP ${status})`} reconnects with the ordinary backoff, quietly`, () => {
+for (const { code, status, cause } of ORDINARY) {
+  test(`close ${code}${status === undefined ? '' : ` (HTTP ${status})`} reconnects with the ordinary backoff, saying why once`, () => {
     const d = new VirtualDevice();
     d.bringOnline();
     d.take();
@@ -277,7 +283,8 @@ for (const { code, status } of ORDINARY) {
     d.handle({ type: 'ws.closed', code, reason: 'bye', ...(status === undefined ? {} : { status }) });
     assert.equal(d.core.snapshot().link, 'backoff');
     assert.equal(d.core.snapshot().attempt, attempt + 1);
-    assert.deepEqual(warnings(d), []);
+    assert.equal(d.core.snapshot().problem?.cause, cause);
+    assert.equal(warnings(d).length, 1);
     d.advanceUntil((e) => e.type === 'ws.connect');
     assert.ok(d.now - t0 < T.backoffBase * 2 ** attempt, `waited ${d.now - t0} ms`);
     // And again: the window grows, the link never stops.
@@ -299,7 +306,7 @@ test('an incompatible welcome is refused with the VERSION close code', () => {
   assert.ok(close?.type === 'ws.close' && close.code === CLOSE.VERSION.code);
   // Another major version will not change by retrying: the link stops until a restart.
   assert.equal(d.core.snapshot().link, 'stopped');
-  assert.equal(effects.filter((e) => e.type === 'log' && e.level === 'warn' && e.message.includes(`${CLOSE.VERSION.code} VERSION`)).length, 1);
+  assert.equal(effects.filter((e) => e.type === 'log' && e.level === 'error' && e.message.includes(`${CLOSE.VERSION.code} VERSION`)).length, 1);
   d.advance(3600_000);
   assert.deepEqual(d.take().filter((e) => e.type === 'ws.connect'), []);
 });

@@ -128,6 +128,12 @@ test('nothing a device sends carries a preloaded (frozen) constant', async () =>
     d.server({ t: 'job.start', id: 'j1', stream: 1, port: 0, size: payload.length });
     d.data(1, 0, payload);
     d.server({ t: 'job.start', id: 'j2', stream: 2, port: 7, size: 10 });
+    // A raw job offered while its port is closed: held (job.state), then printed once the port is back.
+    d.handle({ type: 'port.state', port: 0, state: 'offline', detail: 'ECONNREFUSED' });
+    d.server({ t: 'job.start', id: 'j3', stream: 4, port: 0, size: payload.length });
+    d.data(4, 0, payload);
+    d.handle({ type: 'port.state', port: 0, state: 'online' });
+    d.handle({ type: 'port.writable', port: 0, room: 4096 });
     // A G-code job: paused, resumed, answered with temperatures, then canceled.
     d.server({ t: 'job.start', id: 'g1', stream: 3, port: 1, size: 12 });
     d.data(3, 0, Uint8Array.from('G28\nG1 X10\n\n', (c) => c.charCodeAt(0)));

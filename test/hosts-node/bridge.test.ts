@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { after, test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createServer as createNetServer } from 'node:net';
 import { runBridge, type Bridge } from '../../device/hosts/node/bridge.js';
+import { socketFailure } from '../../device/hosts/node/device-socket.js';
 import type { LogLevel } from '../../device/core/types.js';
 import { decodeDeviceMessage, encodeServerMessage, type DeviceMessage, type ServerMessage } from '../../protocol/device-messages.js';
 import { encodeDataFrame } from '../../protocol/frames.js';
@@ -281,12 +283,78 @@ test('an upgrade refused with HTTP 401 reaches the core with its status, and the
   const emu = await tcpEmulator(procs, tmp.dir);
   const server = await scriptedServer((n) => (n <= 2 ? 401 : undefined));
   const logs: string[] = [];
-  await start(server.url, emu.port, undefined, logs);
+  const bridge = await start(server.url, emu.port, undefined, logs);
   const s = await server.nextSession(1);
   await s.next('hello');
   assert.equal(server.upgrades(), 3);
-  const refusals = logs.filter((l) => l.startsWith('warn: ') && l.includes('HTTP 401'));
-  assert.equal(refusals.length, 2, logs.join('\n'));
+  // Two refusals within a minute: said once.
+  const refusals = logs.filter((l) => l.startsWith('error: ') && l.includes('HTTP 401') && l.includes('unknown id or wrong token'));
+  assert.equal(refusals.length, 1, logs.join('\n'));
+  assert.ok(!logs.some((l) => l.includes('secret-token')), 'the token is never logged');
+  welcome(s);
+  await eventually(() => (bridge.snapshot().link === 'online' ? true : undefined), 'online');
+  assert.deepEqual({ ...bridge.snapshot().problem, message: undefined }, { cause: 'unauthorized', message: undefined, attempts: 2 });
+});
+
+/** Polls `probe` until it gives a value. */
+async function eventually<T>(probe: () => T | undefined, what: string, timeout = 10_000): Promise<T> {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A port on 127.0.0.1 where nothing listens (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const SOCKET_FAILURES: ReadonlyArray<{ what: string; url: () => Promise<string>; cause: string; says: RegExp }> = [
+  { what: 'a closed port', url: async () => `ws://127.0.0.1:${await closedPort()}`, cause: 'unreachable', says: /cannot reach the server at ws:\/\/127\.0\.0\.1:\d+ \(connection refused/ },
+  { what: 'a host name that does not resolve', url: async () => 'ws://no-such-host.invalid:8080', cause: 'unreachable', says: /host name not found/ },
+  { what: 'wss:// to a server without TLS', url: async () => (await scriptedServer()).url.replace('ws://', 'wss://'), cause: 'tls', says: /TLS with the server at wss:.* failed/ },
+  { what: 'a server that answers 404', url: async () => (await scriptedServer(() => 404)).url, cause: 'rejected', says: /answered HTTP 404/ },
+];
+
+for (const f of SOCKET_FAILURES) {
+  test(`${f.what}: the host's failure reaches the core as '${f.cause}', said once however often it retries`, async () => {
+    const emu = await tcpEmulator(procs, tmp.dir);
+    const logs: string[] = [];
+    const bridge = await start(await f.url(), emu.port, undefined, logs);
+    await eventually(() => bridge.snapshot().problem, 'a diagnosis');
+    // With a 100 ms backoff cap it tries many times in a second.
+    await eventually(() => ((bridge.snapshot().problem?.attempts ?? 0) >= 5 ? true : undefined), 'five attempts');
+    const snap = bridge.snapshot();
+    assert.equal(snap.problem?.cause, f.cause, snap.problem?.message);
+    assert.match(snap.problem?.message ?? '', f.says);
+    const said = logs.filter((l) => l.startsWith('warn: ') || l.startsWith('error: '));
+    assert.equal(said.length, 1, said.join('\n'));
+    await bridge.stop();
+  });
+}
+
+test('socketFailure maps Node\'s error codes to the core\'s socket failures', () => {
+  const err = (code: string | undefined, message = 'x'): NodeJS.ErrnoException => Object.assign(new Error(message), code === undefined ? {} : { code });
+  assert.equal(socketFailure(err('ECONNREFUSED')), 'refused');
+  assert.equal(socketFailure(err('ENOTFOUND')), 'dns');
+  assert.equal(socketFailure(err('EAI_AGAIN')), 'dns');
+  assert.equal(socketFailure(err('ETIMEDOUT')), 'timeout');
+  assert.equal(socketFailure(err('EHOSTUNREACH')), 'unreachable');
+  assert.equal(socketFailure(err('ENETUNREACH')), 'unreachable');
+  for (const code of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER']) {
+    assert.equal(socketFailure(err(code)), 'tls', code);
+  }
+  assert.equal(socketFailure(err('EPROTO', 'error:0A00010B:SSL routines::wrong version number')), 'tls');
+  assert.equal(socketFailure(err('ECONNRESET', 'Client network socket disconnected before secure TLS connection was established')), 'tls');
+  assert.equal(socketFailure(err('ECONNRESET', 'socket hang up')), undefined);
+  assert.equal(socketFailure(err(undefined, 'Unexpected server response')), undefined);
 });
 
 test('a REPLACED close stops the link: one warning naming 4001, and no new socket', async () => {
@@ -305,5 +373,6 @@ test('a REPLACED close stops the link: one warning naming 4001, and no new socke
   assert.equal(server.upgrades(), 1);
   assert.equal(bridge.snapshot().link, 'stopped');
   assert.equal(bridge.snapshot().led, 'no-server');
-  assert.equal(logs.filter((l) => l.startsWith('warn: ') && l.includes('4001 REPLACED')).length, 1, logs.join('\n'));
+  assert.equal(logs.filter((l) => l.startsWith('error: ') && l.includes('4001 REPLACED')).length, 1, logs.join('\n'));
+  assert.equal(bridge.snapshot().problem?.cause, 'replaced');
 });

@@ -1,7 +1,7 @@
 // Removing a device through the server (device.remove, DELETE
 // /api/v1/devices/{id}) over real sockets: its connection is closed with
 // 4006 REVOKED at once, said hello or not; its token is refused from then on
-// (HTTP 401); every unfinished job of it ends failed with UNKNOWN_DEVICE
+// (HTTP 401); every unfinished job of it ends failed with DEVICE_REMOVED
 // instead of waiting, the one on the device canceled there first; only the
 // admin token may do it.
 
@@ -52,11 +52,11 @@ describe('device.remove', () => {
     for (const job of [onDevice, waiting, other]) {
       const now = await admin.call<JobView>('job.get', { job: job.id });
       assert.equal(now.state, 'failed', job.id);
-      assert.equal(now.error?.code, 'UNKNOWN_DEVICE');
-      assert.match(now.error?.message ?? '', /rm-1 was removed/);
+      assert.equal(now.error?.code, 'DEVICE_REMOVED');
+      assert.equal(now.error?.message, 'device was removed while the job was unfinished: rm-1');
     }
     const failedEvent = await admin.json((m) => m['event'] === 'job.updated' && (m['job'] as JobView).id === waiting.id && (m['job'] as JobView).state === 'failed', 'job.updated failed');
-    assert.equal((failedEvent['job'] as JobView).error?.code, 'UNKNOWN_DEVICE');
+    assert.equal((failedEvent['job'] as JobView).error?.code, 'DEVICE_REMOVED');
     await admin.json((m) => m['event'] === 'device.offline' && (m['device'] as DeviceView).id === 'rm-1', 'device.offline');
 
     assert.equal(await refusedStatus(deviceUrl(t, 'rm-1', token)), 401, 'the same token cannot connect again');
@@ -80,7 +80,7 @@ describe('device.remove', () => {
     const answer = await held;
     assert.equal(answer.status, 200, 'the wait ends with the final job');
     const final = (await answer.json()) as JobView;
-    assert.deepEqual([final.state, final.error?.code], ['failed', 'UNKNOWN_DEVICE']);
+    assert.deepEqual([final.state, final.error?.code], ['failed', 'DEVICE_REMOVED']);
     assert.equal((await admin.call<JobView>('job.get', { job: job.id })).state, 'failed');
   });
 

@@ -56,14 +56,24 @@ function perPrinter<T extends string>(values: T[] | undefined, count: number, fl
   return values;
 }
 
-/** Turns successive snapshots into one stderr line per change worth a person's attention. */
+/**
+ * Turns successive snapshots into one stderr line per change worth a person's
+ * attention. While the link cannot get in, each state is told once per
+ * outage: why it fails is the core's line (rate-limited), not one per attempt.
+ */
 function changeLogger(): (s: BridgeSnapshot) => void {
   let link: string | undefined;
+  /** Link states told since the link was last online. */
+  const told = new Set<string>();
   const jobs = new Map<number, { id: string; step: number }>();
   return (s) => {
     if (s.link !== link) {
       link = s.link;
-      note(`link ${s.link}${s.link === 'backoff' ? ` (attempt ${s.attempt})` : ''}`);
+      if (s.link === 'online') told.clear();
+      if (!told.has(s.link)) {
+        told.add(s.link);
+        note(`link ${s.link}${s.link === 'backoff' ? ` (attempt ${s.attempt})` : ''}`);
+      }
     }
     for (const p of s.ports) {
       const seen = jobs.get(p.port);

@@ -27,6 +27,15 @@ export const CONFIRM_MS = 1000;
  * printer ready (online or paper-low) and, for dialects that report printing
  * (`settle` 2), either printing was seen during the job or two such answers
  * came in a row.
+ *
+ * Silence: a query unanswered within ANSWER_MS, with not a byte from the
+ * printer meanwhile, is silence (the subclass says what it means for the
+ * status, and whether one miss is enough: ZPL first asks ~HQES). The first
+ * byte after it counts in `revivals`: on a serial line the printer may have
+ * been switched off and on, so the spool ends the printer session there.
+ * `link` (the port closed or opened) drops answers in flight and any
+ * confirmation under way: proof only counts on the session that took the
+ * bytes.
  */
 export abstract class ByteDialect implements Dialect {
   status: PrinterStatus | undefined;
@@ -47,6 +56,9 @@ export abstract class ByteDialect implements Dialect {
   private sawBusy = false;
   private up = true;
   private seen = -Infinity;
+  /** The printer went silent past the answer timeout and has not said a byte since. */
+  private gone = false;
+  private revived = 0;
   protected junk = 0;
 
   constructor(protected readonly poll: number, private readonly settle: number) {
@@ -55,6 +67,10 @@ export abstract class ByteDialect implements Dialect {
 
   get answering(): boolean {
     return this.waitUntil !== undefined;
+  }
+
+  get revivals(): number {
+    return this.revived;
   }
 
   /** The bytes of one status query. */
@@ -69,8 +85,12 @@ export abstract class ByteDialect implements Dialect {
   protected abstract partial(): number;
   /** Forgets any half-read answer. */
   protected abstract forget(): void;
-  /** Status after a query went unanswered; may return a follow-up query. */
-  protected silent(misses: number): { status: PrinterStatus; follow?: Uint8Array | undefined } {
+  /**
+   * Status after `misses` queries in a row went unanswered without a byte;
+   * may return a follow-up query. `gone` (default true): the printer counts
+   * as silent, so its next byte is a revival.
+   */
+  protected silent(misses: number): { status: PrinterStatus; follow?: Uint8Array | undefined; gone?: boolean } {
     return { status: { state: 'offline', detail: misses > 1 ? `no answer to ${misses} status queries` : 'no answer to the status query' } };
   }
 
@@ -98,6 +118,9 @@ export abstract class ByteDialect implements Dialect {
     this.own = undefined;
     this.forget();
     this.misses = 0;
+    this.gone = false;
+    this.good = 0;
+    this.queryAfterLast = false;
     this.status = undefined;
     this.boundary = true;
     this.restart();
@@ -146,6 +169,10 @@ export abstract class ByteDialect implements Dialect {
   }
 
   input(bytes: Uint8Array, now: number): void {
+    if (this.gone && bytes.length > 0) {
+      this.gone = false;
+      this.revived++;
+    }
     for (const b of bytes) {
       const s = this.read(b);
       if (s === undefined) continue;
@@ -201,6 +228,7 @@ export abstract class ByteDialect implements Dialect {
       this.update({ state: 'unknown', detail: cut > 0 ? 'status answer cut short' : 'unreadable status answer' });
     } else {
       const r = this.silent(this.misses);
+      if (r.gone !== false) this.gone = true;
       this.update(r.status);
       if (r.follow !== undefined) {
         this.ask(r.follow);

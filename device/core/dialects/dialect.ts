@@ -13,6 +13,14 @@
 // undefined while the dialect is still confirming, then done or failed. A
 // dialect that cannot confirm (raw, or polling switched off) says done at
 // once, so "done" there only means "all bytes went to the port".
+//
+// Printer sessions: a verdict only counts on the session that took the
+// job's bytes. The spool ends a session when the host reports the port
+// offline (`link(false)`), and, on a serial line, when the dialect reports
+// that the printer came back after going silent past its status timeout
+// (`revivals`): it may have been switched off and on with the job in its
+// buffer. A job with bytes on the port fails JOB_INTERRUPTED then; the
+// dialect never sees a verdict asked across two sessions.
 
 import type { Dialect as DialectName, PrinterState, Temperature } from '../../../protocol/device-messages.js';
 import type { ErrorCode } from '../../../protocol/errors.js';
@@ -72,8 +80,15 @@ export interface Dialect {
   end(): void;
   /** Bytes from the printer. */
   input(bytes: Uint8Array, now: number): void;
-  /** The host's port opened (true) or went away (false): answers in flight are lost. */
+  /** The host's port opened (true) or went away (false): answers in flight are lost, and with them any confirmation under way. */
   link(up: boolean, now: number): void;
+  /**
+   * How many times the printer answered again after going silent past the
+   * status timeout (a query unanswered, not a byte in the meantime). Counted
+   * by dialects that poll; absent where silence cannot be told (raw, G-code,
+   * whose own timeouts fail the job).
+   */
+  readonly revivals?: number;
   /** Sends `text` to the printer for a `printer.command` control; the result arrives later in `results`. */
   command(ref: string, text: string, emergency: boolean, busy: boolean, now: number): void;
   /** Results of commands, taken by the spool. */

@@ -22,6 +22,9 @@
 // the printer's buffer, this proves the printer is there, took the bytes
 // and was ready to print them; it does not prove the paper came out (a jam
 // or paper end while the buffer drains shows up as status after job.done).
+// The answer must come on the printer session that took the bytes: a
+// reconnected port, or a serial printer back after a silence, cannot
+// confirm them (byte-dialect.ts, spooler.ts).
 
 import { ByteDialect } from './byte-dialect.js';
 import type { PrinterStatus } from './dialect.js';

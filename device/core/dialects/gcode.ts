@@ -18,6 +18,12 @@
 //   them on arrival). M112 kills the printer, so it fails the job.
 // - `start` (the printer reset) or a fatal `Error:` (halted, thermal
 //   runaway, MINTEMP/MAXTEMP) mid-job fails the job; so does losing the port.
+// - A print that ends unfinished while the printer still listens (canceled,
+//   failed by the spool, or a stream this dialect gave up on) is followed by
+//   the port's cancel script, as OctoPrint does: by default heaters, fan and
+//   motors off. It goes unnumbered after the `ok` of the line in flight,
+//   before anything else. Not after M112, a reset, a halt, a silent printer
+//   or a lost port: then the printer does not listen, or is safe already.
 //
 // Pacing and exactly-once: the spool counts as written the job bytes this
 // dialect took, which is the lines handed to the printer (or skipped as
@@ -27,6 +33,7 @@
 
 import { ascii, text, type CommandResult, type Dialect, type JobFeed, type PrinterStatus, type Verdict } from './dialect.js';
 import type { Temperature } from '../../../protocol/device-messages.js';
+import type { PortConfig } from '../types.js';
 
 const RING = 32;
 const MAX_LINE = 256;
@@ -41,6 +48,8 @@ const MAX_ANSWER_LINES = 16;
 const LONG_COMMANDS: readonly string[] = ['G28', 'G29', 'G4', 'M0', 'M1', 'M109', 'M190', 'M191', 'M303', 'M400', 'M600'];
 /** The only commands that may jump the queue. */
 const EMERGENCY_COMMANDS: readonly string[] = ['M112', 'M108', 'M410'];
+/** After an unfinished print: hotend and bed heaters off, part fan off, motors off (PortConfig.cancelScript). */
+export const DEFAULT_CANCEL_SCRIPT: readonly string[] = ['M104 S0', 'M140 S0', 'M107', 'M84'];
 // No RegExp lives at module level here: this module is preloaded on the
 // device, and a preloaded RegExp is a frozen object in flash that XS's exec
 // must not be handed (on the SDK runtime it crashed the VM under load).
@@ -53,6 +62,31 @@ function commandWord(line: string): string {
 }
 
 const isLong = (cmd: string): boolean => LONG_COMMANDS.includes(commandWord(cmd));
+
+/**
+ * A cancel script as one string (a host's flag or setting): lines separated
+ * by newlines or `;` (so it carries no comments), blank ones dropped. Throws
+ * a RangeError naming a line that is not single-byte text or is too long.
+ */
+export function cancelScriptLines(script: string): string[] {
+  const lines: string[] = [];
+  for (const part of script.split('\n').join(';').split(';')) {
+    const line = part.trim();
+    if (line === '') continue;
+    if (ascii(line) === undefined || line.length > MAX_LINE) throw new RangeError(`cancel script line ${JSON.stringify(line.slice(0, 40))} is not single-byte text of at most ${MAX_LINE} characters`);
+    lines.push(line);
+  }
+  return lines;
+}
+
+interface Ready {
+  bytes: Uint8Array;
+  limit: number;
+  /** The command result this line's answer goes to. */
+  ref?: string | undefined;
+  /** A cancel script line (kept across a port loss). */
+  stop?: string | undefined;
+}
 
 interface InFlight {
   at: number;
@@ -80,7 +114,7 @@ export class Gcode implements Dialect {
   private line: number[] = [];
   private rx: number[] = [];
   private urgent: Uint8Array[] = [];
-  private ready: { bytes: Uint8Array; limit: number; ref?: string | undefined } | undefined;
+  private ready: Ready | undefined;
   private readonly commands: { ref: string; cmd: string }[] = [];
   private answer: string[] = [];
   private fatal: Verdict | undefined;
@@ -88,12 +122,32 @@ export class Gcode implements Dialect {
   private temps: Temperature[] | undefined;
   private up = true;
   private seen = -Infinity;
+  /** The port's cancel script, cleaned. */
+  private readonly cancelScript: readonly string[];
+  /** Lines of the cancel script still to go. */
+  private readonly stopping: string[] = [];
+  /** The job's verdict was done: its end needs no cancel script. */
+  private completed = false;
+  /** The job failed here while the printer still listens: its end gets the cancel script. */
+  private fatalListening = false;
 
-  constructor(private readonly poll: number) {}
+  constructor(
+    private readonly poll: number,
+    port?: Pick<PortConfig, 'cancelScript'>,
+  ) {
+    const script: string[] = [];
+    for (const line of port?.cancelScript ?? DEFAULT_CANCEL_SCRIPT) {
+      const cmd = clean(line);
+      if (cmd !== '' && cmd.length <= MAX_LINE && ascii(cmd) !== undefined) script.push(cmd);
+    }
+    this.cancelScript = script;
+  }
 
   begin(now: number): void {
     this.job = true;
     this.started = false;
+    this.completed = false;
+    this.fatalListening = false;
     this.fatal = undefined;
     this.line = [];
     this.resendFrom = undefined;
@@ -101,17 +155,24 @@ export class Gcode implements Dialect {
   }
 
   end(): void {
+    // n > 0: a line after M110 N0 went to the printer, so it may be heating or moving.
+    const unfinished = this.job && this.started && this.n > 0 && !this.completed;
+    if (unfinished && this.up && (this.fatal === undefined || this.fatalListening)) this.stopping.push(...this.cancelScript);
     this.job = false;
     this.started = false;
+    // The job's failure ends with it: lines between jobs (the cancel script, M999 after an M112) go again.
+    this.fatal = undefined;
     this.line = [];
     this.resendFrom = undefined;
-    if (this.ready?.ref === undefined) this.ready = undefined;
+    if (this.ready?.ref === undefined && this.ready?.stop === undefined) this.ready = undefined;
   }
 
   link(up: boolean, now: number): void {
     this.up = up;
     if (this.job && !up) this.fail('PRINTER_UNREACHABLE', 'printer link lost mid-print; a 3D print is not resumed');
     this.inflight = undefined;
+    // A cancel script line not written yet goes when the port is back.
+    if (this.ready?.stop !== undefined) this.stopping.unshift(this.ready.stop);
     this.ready = undefined;
     this.rx = [];
     this.status = undefined;
@@ -160,6 +221,7 @@ export class Gcode implements Dialect {
   verdict(sent: boolean): Verdict | undefined {
     if (this.fatal !== undefined) return this.fatal;
     if (!sent || !this.started || this.line.length > 0 || this.inflight !== undefined || this.ready !== undefined || this.resendFrom !== undefined) return undefined;
+    this.completed = true;
     return { ok: true };
   }
 
@@ -179,14 +241,16 @@ export class Gcode implements Dialect {
     return this.poll > 0 && this.due > this.seen ? this.due : undefined;
   }
 
-  /** The next line to send, if any: a resend, M110, a command, a poll, or the job's next line. */
-  private next(feed: JobFeed | undefined, now: number): { bytes: Uint8Array; limit: number; ref?: string | undefined } | undefined {
+  /** The next line to send, if any: a resend, the cancel script, M110, a command, a poll, or the job's next line. */
+  private next(feed: JobFeed | undefined, now: number): Ready | undefined {
     if (this.resendFrom !== undefined) {
       const bytes = this.ring[this.resendFrom % RING];
       const cmdLong = bytes !== undefined && isLong(text(bytes).replace(/^N\d+ /, ''));
       this.resendFrom = this.resendFrom + 1 > this.n ? undefined : this.resendFrom + 1;
       if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS };
     }
+    const stop = this.stopping.shift();
+    if (stop !== undefined) return { ...this.plain(stop, isLong(stop) ? LONG_MS : LINE_MS), stop };
     if (this.job && !this.started) {
       this.started = true;
       this.n = 0;
@@ -211,7 +275,7 @@ export class Gcode implements Dialect {
       const part = feed.take(Math.min(end + 1, view.length));
       for (let i = 0; i < part.length; i++) if (part[i] !== 0x0a && this.line.length <= MAX_LINE) this.line.push(part[i] ?? 0);
       if (this.line.length > MAX_LINE) {
-        this.fail('BAD_FIELD', `a G-code line is longer than ${MAX_LINE} bytes`);
+        this.fail('BAD_FIELD', `a G-code line is longer than ${MAX_LINE} bytes`, true);
         return undefined;
       }
       if (!complete) {
@@ -269,13 +333,15 @@ export class Gcode implements Dialect {
   }
 
   private resend(n: number): void {
+    // Between jobs nothing goes numbered: a late request for a job line is not honoured.
+    if (!this.job) return;
     if (n === this.resendLine) this.resends++;
     else {
       this.resendLine = n;
       this.resends = 1;
     }
-    if (this.resends >= MAX_RESENDS) return this.fail('PRINTER_ERROR', `communication stuck: line ${n} resent ${MAX_RESENDS} times`);
-    if (n > this.n || n <= this.n - RING || this.ring[n % RING] === undefined) return this.fail('PRINTER_ERROR', `printer asked for line ${n}, which is no longer held`);
+    if (this.resends >= MAX_RESENDS) return this.fail('PRINTER_ERROR', `communication stuck: line ${n} resent ${MAX_RESENDS} times`, true);
+    if (n > this.n || n <= this.n - RING || this.ring[n % RING] === undefined) return this.fail('PRINTER_ERROR', `printer asked for line ${n}, which is no longer held`, true);
     this.resendFrom = n;
     this.ready = undefined;
   }
@@ -308,8 +374,11 @@ export class Gcode implements Dialect {
     return true;
   }
 
-  private fail(code: 'PRINTER_ERROR' | 'PRINTER_UNREACHABLE' | 'BAD_FIELD', message: string): void {
-    if (this.fatal === undefined && this.job) this.fatal = { ok: false, code, message };
+  /** Fails the job; `listening`: the printer still takes lines, so the job's end sends the cancel script. */
+  private fail(code: 'PRINTER_ERROR' | 'PRINTER_UNREACHABLE' | 'BAD_FIELD', message: string, listening = false): void {
+    if (this.fatal !== undefined || !this.job) return;
+    this.fatal = { ok: false, code, message };
+    this.fatalListening = listening;
   }
 }
 

@@ -8,14 +8,18 @@
 // reason reaches the server, and the LED shows a printer error.
 
 import type { Dialect as DialectName } from '../../../protocol/device-messages.js';
+import type { PortConfig } from '../types.js';
 import type { CommandResult, Dialect, DialectSet, PrinterStatus, Verdict } from './dialect.js';
 
 export const DEFAULT_POLL = 5000;
 
-export function createDialect(set: DialectSet, name: DialectName, poll = DEFAULT_POLL): Dialect {
-  const Driver = set[name];
+/** A driver may also read its port's settings (G-code: cancelScript); the others ignore them. */
+type Driver = new (poll: number, port?: PortConfig) => Dialect;
+
+export function createDialect(set: DialectSet, name: DialectName, poll = DEFAULT_POLL, port?: PortConfig): Dialect {
+  const Driver: Driver | undefined = set[name];
   if (Driver === undefined) return new Missing(missingReason(set, name));
-  return new Driver(Number.isFinite(poll) && poll > 0 ? Math.max(100, poll) : 0);
+  return new Driver(Number.isFinite(poll) && poll > 0 ? Math.max(100, poll) : 0, port);
 }
 
 /** Why a port has no driver, in words for the log and the port's status. */

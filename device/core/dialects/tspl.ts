@@ -12,7 +12,8 @@
 // Confirmation: after the last byte, the printing bit is clear and nothing is
 // wrong. If printing was never seen during the job, two ready answers in a
 // row (CONFIRM_MS apart) are needed, so a label still being parsed is not
-// taken for one already out.
+// taken for one already out. Only answers on the printer session that took
+// the job's bytes count (byte-dialect.ts, spooler.ts).
 
 import { ByteDialect } from './byte-dialect.js';
 import { text, type PrinterStatus } from './dialect.js';

@@ -17,7 +17,8 @@
 //
 // Confirmation: after the last byte, no formats in the buffer, no labels
 // remaining and nothing wrong; two such answers in a row unless labels or
-// formats were seen pending during the job.
+// formats were seen pending during the job. Silence, for a serial printer's
+// session, is ~HS and the ~HQES after it both unanswered.
 
 import { ByteDialect } from './byte-dialect.js';
 import { ascii, text, type PrinterStatus } from './dialect.js';
@@ -43,9 +44,11 @@ export class Zpl extends ByteDialect {
     return HS;
   }
 
-  protected override silent(misses: number): { status: PrinterStatus; follow?: Uint8Array | undefined } {
-    // The first silence after a ~HS: ask ~HQES for the cause.
-    return { status: { state: 'error', detail: 'no answer to ~HS' }, follow: misses % 2 === 1 ? HQES : undefined };
+  protected override silent(misses: number): { status: PrinterStatus; follow?: Uint8Array | undefined; gone?: boolean } {
+    // The first silence after a ~HS: ask ~HQES for the cause. A printer in
+    // media out or head open may ignore ~HS and still answer ~HQES; only when
+    // that goes unanswered too is the printer silent (see ByteDialect).
+    return { status: { state: 'error', detail: 'no answer to ~HS' }, follow: misses % 2 === 1 ? HQES : undefined, gone: misses >= 2 };
   }
 
   protected restart(): void {

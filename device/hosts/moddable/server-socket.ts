@@ -68,6 +68,7 @@ export class ServerSocket {
             type: 'ws.closed', reason: info.reason,
             ...(info.code === undefined ? {} : { code: info.code }),
             ...(info.status === undefined ? {} : { status: info.status }),
+            ...(info.cause === undefined ? {} : { cause: info.cause }),
           });
         },
       });

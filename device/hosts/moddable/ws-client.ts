@@ -15,6 +15,7 @@
 
 import Net from 'net';
 import type { StreamSocket, StreamSocketClass } from 'embedded:io/socket/tcp';
+import type { SocketFailure } from '../../core/types.js';
 import { closePayload, encodeFrame, FrameReader, HeadReader, OPCODE, upgradeRequest, WS_CLOSE, base64, type WsEvent } from './ws-codec.js';
 
 export interface WsClientOptions {
@@ -38,6 +39,8 @@ export interface WsCloseInfo {
   readonly code?: number | undefined;
   /** The HTTP status of a refused upgrade. */
   readonly status?: number | undefined;
+  /** Why the socket failed before WebSocket, when known. */
+  readonly cause?: SocketFailure | undefined;
   readonly reason: string;
 }
 
@@ -64,7 +67,7 @@ export class WsClient {
       // lwIP's resolver (DHCP's DNS servers) on the board, getaddrinfo on Linux.
       Net.resolve(o.host, (_name, address) => this.guard(() => {
         if (this.phase !== 'resolving') return;
-        if (address === undefined || address === '') this.end({ reason: `cannot resolve ${o.host}` });
+        if (address === undefined || address === '') this.end({ reason: `cannot resolve ${o.host}`, cause: 'dns' });
         else this.open(address);
       }));
     }
@@ -102,7 +105,7 @@ export class WsClient {
         address, port: this.o.port, host: this.o.host, format: 'buffer', nodelay: true,
         onReadable: (count: number) => this.guard(() => this.readable(count)),
         onWritable: (count: number) => this.guard(() => this.onWritable(count)),
-        onError: () => this.guard(() => this.end({ reason: this.phase === 'connecting' ? 'connect failed' : 'socket error' })),
+        onError: () => this.guard(() => this.end(this.phase === 'connecting' ? { reason: 'connect failed', cause: 'refused' } : { reason: 'socket error' })),
       });
     } catch (e) {
       this.end({ reason: `socket: ${String(e)}` });

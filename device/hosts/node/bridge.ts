@@ -152,7 +152,8 @@ class NodeBridge implements Bridge {
       token,
       server,
       fw: o.fw ?? NODE_BRIDGE_FW,
-      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow })),
+      // A TCP printer's connection is its session; a serial line can only be judged by silence (docs/printers.md).
+      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, transport: p.uri.startsWith('tcp:') ? 'network' : 'serial' })),
       window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval, timings: o.timings,
     };
     return createDevice(config, { random: Math.random, dialects: ALL_DIALECTS });

@@ -1,12 +1,14 @@
 // The bridge's WebSocket to the server, as the device core wants it: a new
 // `ws` socket per connect effect, the token in an Authorization header, and
 // exactly one ws.closed per socket, carrying the HTTP status when the server
-// refused the upgrade (401: not registered, or a wrong token). A socket that
+// refused the upgrade (401: not registered, or a wrong token) and, when the
+// socket failed below WebSocket, what Node said as a SocketFailure (connection
+// refused, DNS, timeout, no route, TLS) for the core's diagnosis. A socket that
 // was replaced or abandoned is silenced first, so nothing it says later can
 // reach the core as if it came from the current one.
 
 import WebSocket from 'ws';
-import type { DeviceEvent, LogLevel } from '../../core/types.js';
+import type { DeviceEvent, LogLevel, SocketFailure } from '../../core/types.js';
 
 /** Bounds a server that never answers our close frame. */
 const CLOSE_GRACE_MS = 2_000;
@@ -47,6 +49,7 @@ export class DeviceSocket {
     ws.binaryType = 'nodebuffer';
     this.ws = ws;
     let lastError: string | undefined;
+    let failure: SocketFailure | undefined;
     /** The HTTP status of a refused upgrade. */
     let refusedWith: number | undefined;
     let reported = false;
@@ -69,8 +72,10 @@ export class DeviceSocket {
       ws.terminate();
     });
     // ws always follows 'error' with 'close'; remember why for the close report.
-    ws.on('error', (e) => {
-      if (refusedWith === undefined) lastError = e.message;
+    ws.on('error', (e: NodeJS.ErrnoException) => {
+      if (refusedWith !== undefined) return;
+      failure = socketFailure(e);
+      lastError = failure === 'tls' ? tlsReason(e) : e.message;
     });
     ws.on('close', (code, reason) => {
       if (!mine() || reported) return;
@@ -79,6 +84,7 @@ export class DeviceSocket {
       this.deliver({
         type: 'ws.closed', code, reason: reason.toString() || lastError || '',
         ...(refusedWith === undefined ? {} : { status: refusedWith }),
+        ...(failure === undefined ? {} : { cause: failure }),
       });
     });
   }
@@ -139,4 +145,52 @@ export class DeviceSocket {
       else ws.terminate();
     });
   }
+}
+
+/** Node's error codes for a socket that never got to speak WebSocket, as the core's SocketFailure. */
+export function socketFailure(e: NodeJS.ErrnoException): SocketFailure | undefined {
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return 'dns';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+      return 'unreachable';
+    default:
+      return isTlsError(e) ? 'tls' : undefined;
+  }
+}
+
+/**
+ * OpenSSL's verification codes (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT,
+ * UNABLE_TO_VERIFY_LEAF_SIGNATURE…), Node's ERR_TLS_* and ERR_SSL_* (a wss://
+ * URL for a plain server gives ERR_SSL_WRONG_VERSION_NUMBER), and older
+ * Nodes' EPROTO with an SSL message.
+ */
+function isTlsError(e: NodeJS.ErrnoException): boolean {
+  const code = e.code ?? '';
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') || code.includes('SIGNATURE')) return true;
+  return /\b(SSL|TLS)\b/.test(e.message) && (code === 'EPROTO' || code === 'ECONNRESET' || code === '');
+}
+
+/**
+ * A TLS failure in a few words: OpenSSL's reason rather than its whole error
+ * string ("wrong version number", which means the server does not speak TLS
+ * there), or Node's certificate message ("self-signed certificate").
+ */
+function tlsReason(e: NodeJS.ErrnoException): string {
+  const parts = e.message.split(':');
+  const lib = parts.indexOf('SSL routines');
+  const reason = lib >= 0 ? parts[lib + 2]?.trim() : undefined;
+  if (reason === 'wrong version number') return 'wrong version number: the server does not speak TLS on that port';
+  if (reason) return reason;
+  return e.code !== undefined && !e.message.includes(e.code) ? `${e.message} (${e.code})` : e.message;
 }

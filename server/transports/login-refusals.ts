@@ -1,0 +1,53 @@
+// Refused device logins, told to the server's log so that an operator can see
+// a bridge knocking with a wrong token or an id nobody registered: one line
+// per refusal with the id the peer claimed, its address and why, never the
+// token. A bridge that keeps trying would fill the log, so at most one line
+// per id and reason goes out per window; the next line counts the refusals
+// held back meanwhile (`suppressed`). The peer chooses the ids, so what is
+// remembered is bounded: past `maxKeys`, ids share one line per reason.
+
+import type { Log } from '../core/context.js';
+
+export const REFUSAL_WINDOW_MS = 60_000;
+const MAX_KEYS = 1000;
+/** Ids longer than this are cut in the log (a valid one is at most 64 characters). */
+const ID_SHOWN = 64;
+
+export type LoginRefusal = 'no credentials' | 'bad id' | 'unknown device' | 'wrong token' | 'too many connections';
+
+export class LoginRefusals {
+  private readonly told = new Map<string, { at: number; held: number }>();
+
+  constructor(
+    private readonly log: Log,
+    private readonly now: () => number,
+    private readonly windowMs = REFUSAL_WINDOW_MS,
+    private readonly maxKeys = MAX_KEYS,
+  ) {}
+
+  refused(id: string | undefined, address: string | undefined, reason: LoginRefusal): void {
+    const now = this.now();
+    let device = id === undefined || id === '' ? '(none)' : id.length > ID_SHOWN ? `${id.slice(0, ID_SHOWN)}…` : id;
+    let key = `${reason}\n${device}`;
+    if (!this.told.has(key) && this.told.size >= this.maxKeys) {
+      this.forget(now);
+      if (this.told.size >= this.maxKeys) {
+        device = '(many ids)';
+        key = `${reason}\n*`;
+      }
+    }
+    const entry = this.told.get(key);
+    if (entry !== undefined && now - entry.at < this.windowMs) {
+      entry.held++;
+      return;
+    }
+    const suppressed = entry?.held ?? 0;
+    this.told.set(key, { at: now, held: 0 });
+    this.log('warn', 'device login refused', { device, address, reason, ...(suppressed > 0 ? { suppressed } : {}) });
+  }
+
+  /** Drops what was told longer ago than the window (its held-back count goes with it). */
+  private forget(now: number): void {
+    for (const [key, entry] of this.told) if (now - entry.at >= this.windowMs) this.told.delete(key);
+  }
+}
