@@ -55,7 +55,7 @@ export type ClientRequestBody =
   /**
    * Since 1.2. Removes a registered device by its id (`device`: `id` names
    * the request): its token stops working, its connection is closed with
-   * 4006 REVOKED and its unfinished jobs fail (UNKNOWN_DEVICE). Admin only.
+   * 4006 REVOKED and its unfinished jobs fail (DEVICE_REMOVED). Admin only.
    */
   | { op: 'device.remove'; device: string };
 

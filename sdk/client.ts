@@ -358,7 +358,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   /**
    * Removes a registered device (admin only): its token stops working, its connection is closed
-   * (4006 REVOKED, which the device takes as final) and its unfinished jobs fail (UNKNOWN_DEVICE).
+   * (4006 REVOKED, which the device takes as final) and its unfinished jobs fail (DEVICE_REMOVED).
    */
   removeDevice(device: string): Promise<RemovedDevice> {
     return this.request('device.remove', { device });

@@ -106,7 +106,7 @@ describe('devices remove', () => {
     try {
       assert.equal(getDevice(after, 'desk'), undefined);
       const failed = getJob(after, job.id);
-      assert.deepEqual([failed?.state, failed?.error?.code], ['failed', 'UNKNOWN_DEVICE']);
+      assert.deepEqual([failed?.state, failed?.error?.code, failed?.error?.message], ['failed', 'DEVICE_REMOVED', 'device was removed while the job was unfinished: desk']);
     } finally {
       after.close();
     }

@@ -25,7 +25,7 @@ the store in --data directly, so they work whether or not the server runs.
 'remove' asks the running server (device.remove, admin token): the device's
 token stops working at once, its open connection is closed with 4006 REVOKED
 (a bridge then stops reconnecting) and its unfinished jobs fail with
-UNKNOWN_DEVICE. The token is --token, PRINTBRIDGE_CLIENT_TOKEN,
+DEVICE_REMOVED. The token is --token, PRINTBRIDGE_CLIENT_TOKEN,
 PRINTBRIDGE_ADMIN_TOKEN or else the admin-token file in --data. When no
 server answers at --server, or with --offline, the device is removed from the
 store in --data directly and its unfinished jobs are marked failed there; a

@@ -1,10 +1,15 @@
 // `printbridge print`: send a file to a printer through the server's client
 // API and follow the job to its end, so a script learns whether it printed.
+// The job outlives our connection: when the server restarts mid-wait we
+// connect again and keep following it (tools/client/follow-job.ts), so the
+// exit status is the job's own; only a server that stays away gives the
+// distinct "outcome unknown" status.
 
 import { readFile } from 'node:fs/promises';
-import { EOLS, FINAL_JOB_STATES, TEXT_ENCODINGS, type JobView } from '../../protocol/client-messages.js';
-import { ClientError, clientUrl, connectClient } from '../client/client.js';
-import { EXIT_FAILURE, EXIT_OK, note, parse, required, UsageError, type Command } from './command.js';
+import { EOLS, TEXT_ENCODINGS, type JobView } from '../../protocol/client-messages.js';
+import { clientUrl, connectClient, ConnectionLost, type Client } from '../client/client.js';
+import { followJob, isFinalJob } from '../client/follow-job.js';
+import { EXIT_FAILURE, EXIT_OK, integer, note, parse, required, UsageError, type Command } from './command.js';
 import { progressLine, RateMeter, summaryLine } from './progress.js';
 
 const HELP = `Usage: printbridge print --printer DEVICE/PORT [--text] [options] FILE
@@ -13,8 +18,14 @@ Submits FILE (or - for stdin) as one job and waits until it is done, failed or
 canceled. Prints the job id on stdout (or the final job as JSON with --json).
 When stderr is a terminal, a progress line shows the state, percent, bytes
 the printer has taken, the rate and the time left, then a summary.
-Exit status: 0 done, 1 failed or canceled (the error code and message are
-printed), 2 usage error.
+If the connection to the server is lost while waiting (a server restart),
+it connects again with backoff and keeps following the job, for up to
+--reconnect-timeout seconds per outage.
+Exit status: 0 done, 1 failed or canceled, or refused before it was queued
+(the error code and message are printed), 2 usage error, 3 the job was
+submitted but its outcome is unknown: the server did not come back in time
+or refused us when it did (the job id is still printed; ask
+'printbridge jobs get ID' later).
 
 Options:
   --server URL          server address, http://H:P (env PRINTBRIDGE_SERVER,
@@ -31,7 +42,14 @@ Options:
                         utf8); a character it lacks fails with UNENCODABLE
   --json                print the final job as JSON on stdout
   --no-wait             return as soon as the job is queued
+  --reconnect-timeout S how long to keep trying to reach the server again
+                        after the connection was lost while waiting
+                        (default 60; 0: give up at once)
   -h, --help            show this help`;
+
+/** The job was submitted and may still print, but we could not learn how it ended. */
+export const EXIT_UNKNOWN = 3;
+const DEFAULT_RECONNECT_S = 60;
 
 async function readInput(file: string): Promise<Buffer> {
   if (file !== '-') return readFile(file);
@@ -51,8 +69,6 @@ function submittedJob(result: unknown): JobView {
   if (isJobView(inner)) return inner;
   throw new Error(`unexpected job.submit reply: ${JSON.stringify(result).slice(0, 200)}`);
 }
-
-const isFinal = (job: JobView): boolean => FINAL_JOB_STATES.includes(job.state);
 
 function oneOfOption<const T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
@@ -98,6 +114,7 @@ export const print: Command = {
       encoding: { type: 'string' },
       json: { type: 'boolean' },
       'no-wait': { type: 'boolean' },
+      'reconnect-timeout': { type: 'string' },
     }, true);
     const env = process.env;
     const printer = required(values.printer, '--printer DEVICE/PORT');
@@ -114,52 +131,71 @@ export const print: Command = {
     if (!values.text && (values.eol !== undefined || values.encoding !== undefined)) throw new UsageError('--eol and --encoding apply to --text');
     const eol = oneOfOption(values.eol, '--eol', EOLS);
     const encoding = oneOfOption(values.encoding, '--encoding', TEXT_ENCODINGS);
+    const reconnectFor = (integer(values['reconnect-timeout'], '--reconnect-timeout', 0, 86_400) ?? DEFAULT_RECONNECT_S) * 1000;
 
     const data = await readInput(positionals[0]!);
     const client = await connectClient(url, token);
     const progress = new Progress();
+    let current: Client | undefined;
     try {
-      let finished: (job: JobView) => void = () => {};
-      const final = new Promise<JobView>((resolve) => (finished = resolve));
-      let jobId: string | undefined;
       const early: JobView[] = [];
-      const onUpdate = (job: JobView): void => {
-        progress.show(job);
-        if (isFinal(job)) finished(job);
-      };
+      let collecting = true;
       client.on('event', (e) => {
-        if (e.event !== 'job.updated') return;
-        if (jobId === undefined) early.push(e.job);
-        else if (e.job.id === jobId) onUpdate(e.job);
+        if (collecting && e.event === 'job.updated') early.push(e.job);
       });
-      const lost = new Promise<never>((_, reject) =>
-        client.on('close', (code) => reject(new ClientError('CLOSED', `connection to the server lost (${code}) before job ${jobId ?? ''} finished; check it with jobs.list`))),
-      );
-      lost.catch(() => {});
 
       // Subscribe before submitting so no update of our job can slip by.
       if (wait) await client.request('subscribe');
       const body = values.text
         ? { text: new TextDecoder('utf-8', { fatal: false }).decode(data), eol, encoding }
         : { data: data.toString('base64') };
-      const job = submittedJob(await client.request('job.submit', { printer, ...body, key: values.key }));
-      jobId = job.id;
+      let job: JobView;
+      try {
+        job = submittedJob(await client.request('job.submit', { printer, ...body, key: values.key }));
+      } catch (e) {
+        if (!(e instanceof ConnectionLost)) throw e;
+        // The server may have queued it before it went: we cannot tell.
+        const retry = values.key === undefined ? 'see printbridge jobs list' : `print again with --key ${values.key}, which cannot print it twice`;
+        note(`printbridge print: ${e.code}: connection lost before the server answered; the job may have been queued (${retry})`);
+        return EXIT_UNKNOWN;
+      }
       if (!wait) {
         process.stdout.write(values.json ? `${JSON.stringify(job)}\n` : `${job.id}\n`);
         return EXIT_OK;
       }
-      onUpdate(job);
-      for (const e of early.splice(0)) if (e.id === jobId) onUpdate(e);
+      collecting = false;
+      // Updates that came with the reply may be older or newer than it: a final one wins, else the newest.
+      let latest = job;
+      for (const e of early.splice(0)) {
+        if (e.id !== job.id || isFinalJob(latest)) continue;
+        if (isFinalJob(e) || e.updated >= latest.updated) latest = e;
+      }
+      progress.show(latest);
 
-      const end = await Promise.race([final, lost]);
-      progress.end(end);
+      const followed = await followJob(client, latest, {
+        url, token, reconnectFor,
+        onUpdate: (j) => progress.show(j),
+        onLost: (e) => {
+          progress.end();
+          if (reconnectFor > 0) note(`printbridge print: ${e.message}; reconnecting for up to ${reconnectFor / 1000} s to follow job ${job.id}`);
+        },
+        onBack: (j) => note(`printbridge print: reconnected; job ${j.id} is ${j.state}`),
+      });
+      current = followed.current === client ? undefined : followed.current;
+      const end = followed.job;
+      progress.end(followed.final ? end : undefined);
       process.stdout.write(values.json ? `${JSON.stringify(end)}\n` : `${end.id}\n`);
+      if (!followed.final) {
+        note(`printbridge print: ${followed.error.code}: ${followed.error.message}; job ${end.id} was ${end.state} when we lost it and its outcome is unknown (printbridge jobs get ${end.id})`);
+        return EXIT_UNKNOWN;
+      }
       if (end.state === 'done') return EXIT_OK;
       const why = end.error ? `${end.error.code}: ${end.error.message}` : 'no reason given';
       note(`printbridge print: job ${end.id} ${end.state}: ${why}`);
       return EXIT_FAILURE;
     } finally {
       progress.end();
+      await current?.close();
       await client.close();
     }
   },

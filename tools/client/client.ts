@@ -23,6 +23,14 @@ export class ClientError extends Error {
   }
 }
 
+/** A request that failed because the connection went (closed before the reply, or the send failed), not because the server said no. */
+export class ConnectionLost extends ClientError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'ConnectionLost';
+  }
+}
+
 export interface ClientOptions {
   /** Send hello first and fail on an incompatible server (default true). */
   hello?: boolean;
@@ -90,7 +98,7 @@ export async function connectClient(url: string, token: string, opts: ClientOpti
   });
   ws.on('close', (code, reasonBuf) => {
     const reason = reasonBuf.toString();
-    closedWith = new ClientError(closeName(code) ?? 'CLOSED', `connection closed (${code}${reason ? ` ${reason}` : ''})`);
+    closedWith = new ConnectionLost(closeName(code) ?? 'CLOSED', `connection closed (${code}${reason ? ` ${reason}` : ''})`);
     for (const entry of pending.values()) entry.reject(closedWith);
     pending.clear();
     for (const listener of closeListeners) listener(code, reason);
@@ -103,7 +111,7 @@ export async function connectClient(url: string, token: string, opts: ClientOpti
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         ws.send(JSON.stringify({ ...fields, op, id }), (e) => {
-          if (e && pending.delete(id)) reject(new ClientError('CLOSED', `cannot send ${op}: ${e.message}`));
+          if (e && pending.delete(id)) reject(new ConnectionLost('CLOSED', `cannot send ${op}: ${e.message}`));
         });
       });
     },
