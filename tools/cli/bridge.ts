@@ -1,6 +1,7 @@
 // `printbridge bridge`: run this machine as a device (bridge) with one or more
 // printers, until SIGINT/SIGTERM. State changes go to stderr, one line each.
 
+import { cancelScriptLines } from '../../device/core/dialects/gcode.js';
 import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
 import type { FlowControl } from '../../device/core/types.js';
@@ -30,6 +31,10 @@ Options:
   --flow F          none | xonxoff | rtscts: how the printer paces us, one for
                     all or one per --printer (default none); rtscts needs a
                     serial printer
+  --cancel-gcode S  gcode: lines sent after a print ends unfinished (canceled,
+                    failed while the printer listens), separated by ";"; one for
+                    all or one per --printer; "" sends nothing (default
+                    "M104 S0;M140 S0;M107;M84": heaters, fan and motors off)
   --settings FILE   keep settings pushed by the server (a config control) in FILE;
                     they override --server/--token on the next start
   --verbose         also log debug messages
@@ -106,6 +111,7 @@ export const bridge: Command = {
       name: { type: 'string', multiple: true },
       poll: { type: 'string', multiple: true },
       flow: { type: 'string', multiple: true },
+      'cancel-gcode': { type: 'string', multiple: true },
       settings: { type: 'string' },
       verbose: { type: 'boolean' },
     });
@@ -141,6 +147,15 @@ export const bridge: Command = {
       return v as FlowControl;
     });
 
+    const cancels = perPrinter(values['cancel-gcode'], uris.length, '--cancel-gcode').map((v) => {
+      if (v === undefined) return undefined;
+      try {
+        return cancelScriptLines(v);
+      } catch (e) {
+        throw new UsageError(`--cancel-gcode: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
+
     const verbose = values.verbose === true;
     const { runBridge } = await import('../../device/hosts/node/bridge.js');
     // Listen for signals before the bridge says anything a supervisor may act on.
@@ -154,6 +169,7 @@ export const bridge: Command = {
         ...(names[i] === undefined ? {} : { name: names[i] }),
         ...(polls[i] === undefined ? {} : { poll: polls[i] }),
         ...(flows[i] === undefined ? {} : { flow: flows[i] }),
+        ...(cancels[i] === undefined ? {} : { cancelScript: cancels[i] }),
       })),
       ...(values.settings === undefined ? {} : { settingsPath: values.settings }),
       log: (level, message) => {

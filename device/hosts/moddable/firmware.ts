@@ -64,7 +64,10 @@ export class Firmware {
     const core = createDevice(
       {
         id: s.id, token: s.token, server: s.server, fw: FIRMWARE_VERSION,
-        ports: [{ port: 0, dialect: s.dialect, poll: s.poll, flow: s.flow, name: s.printerName === '' ? undefined : s.printerName }],
+        ports: [{
+          port: 0, dialect: s.dialect, poll: s.poll, flow: s.flow, name: s.printerName === '' ? undefined : s.printerName,
+          cancelScript: s.cancelScript, transport: 'serial',
+        }],
         timings: s.timings, window: s.window, maxChunk: s.maxChunk, statusInterval: s.statusInterval,
       },
       { random: Math.random, dialects },

@@ -33,6 +33,8 @@ export interface FirmwareSettings {
   /** xonxoff: DC3/DC1 from the printer pause and resume job data (the UART has no RTS/CTS). */
   readonly flow: FlowControl;
   readonly printerName: string;
+  /** gcode: lines sent after a print ends unfinished; undefined for the dialect's default, [] for none. */
+  readonly cancelScript: readonly string[] | undefined;
   /** Status LED pins; all show the same pattern. */
   readonly ledPins: readonly number[];
   readonly ledActiveLow: boolean;
@@ -100,6 +102,12 @@ function pins(get: Source, key: string, fallback: readonly number[]): number[] {
   return out;
 }
 
+/** "M104 S0;M140 S0" → lines; anything but a string keeps the dialect's default. */
+function scriptLines(v: unknown): string[] | undefined {
+  if (typeof v !== 'string') return undefined;
+  return v.split(';').map((l) => l.trim()).filter((l) => l !== '' && l.length <= 96);
+}
+
 /**
  * `saved` (from Preference) overrides `build` (mc/config) key by key.
  * Only runtime keys are taken from `saved`, so a stray preference cannot
@@ -130,6 +138,7 @@ export function resolveSettings(build: Readonly<Record<string, unknown>>, saved:
     poll: int(get, 'poll', 5_000),
     flow: text(get, 'flow', 'none') === 'xonxoff' ? 'xonxoff' : 'none',
     printerName: text(get, 'printerName', ''),
+    cancelScript: scriptLines(get('cancelGcode')),
     ledPins: pins(get, 'ledPins', [2]),
     ledActiveLow: flag(get, 'ledActiveLow', false),
     busyPin: int(get, 'busyPin', -1, -1),

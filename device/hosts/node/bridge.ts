@@ -29,6 +29,8 @@ export interface BridgePrinter {
   readonly poll?: number;
   /** none (default), xonxoff (DC3/DC1 from the printer, handled by the core) or rtscts (serial hardware handshake). */
   readonly flow?: FlowControl;
+  /** gcode: lines sent after a print ends unfinished (default: heaters, fan and motors off); [] for none. */
+  readonly cancelScript?: readonly string[];
 }
 
 export interface BridgeOptions {
@@ -153,7 +155,7 @@ class NodeBridge implements Bridge {
       server,
       fw: o.fw ?? NODE_BRIDGE_FW,
       // A TCP printer's connection is its session; a serial line can only be judged by silence (docs/printers.md).
-      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, transport: p.uri.startsWith('tcp:') ? 'network' : 'serial' })),
+      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, cancelScript: p.cancelScript, transport: p.uri.startsWith('tcp:') ? 'network' : 'serial' })),
       window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval, timings: o.timings,
     };
     return createDevice(config, { random: Math.random, dialects: ALL_DIALECTS });
