@@ -61,6 +61,9 @@ test('answers DLE EOT n with the status byte of its condition; records it raw, n
   send(0x10, 0x04, 0x09, 0x0a);
   await received(emu.proc, sent.length);
   assert.deepEqual([...readFileSync(emu.out)], sent, 'the raw record keeps every byte');
+  // Paper out stops the mechanism: what waits in the input buffer is not printed yet.
+  emu.proc.send('set ok');
+  await emu.proc.waitForEvent({ event: 'printed', bytes: sent.length });
   assert.deepEqual([...readFileSync(emu.printed)], [0x1b, 0x40, 0x10, 0x04, 0x09, 0x0a], 'the printed record leaves the answered queries out');
   socket.destroy();
 });

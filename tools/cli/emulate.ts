@@ -6,7 +6,7 @@ import { fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EMULATED_DIALECTS } from '../emulator/dialects/index.js';
 import { DEFAULT_BUFFER, runEmulator, type Emulator, type EmulatorEvent } from '../emulator/emulator.js';
-import { COMMON_FAULTS, parseFault } from '../emulator/faults.js';
+import { COMMON_FAULTS, DEFAULT_POWER_OFF_MS, parseFault } from '../emulator/faults.js';
 import { EXIT_FAILURE, EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
 
 const dialectLines = Object.values(EMULATED_DIALECTS)
@@ -15,12 +15,13 @@ const dialectLines = Object.values(EMULATED_DIALECTS)
 
 const HELP = `Usage: printbridge emulate [--dialect D] (--tcp HOST:PORT | --pty PATH) [options]
 
-Plays a printer. What it prints is appended to --out: every byte it receives
-except the status queries it answered (so a file sent through a polling
-bridge is recorded exactly as sent); --raw-out keeps every byte. Queries
-are answered as the dialect's printers do: escpos DLE EOT n and Automatic
-Status Back (GS a n); tspl ESC ! ?; zpl ~HS and ~HQES; gcode ok / Resend: /
-temperatures, Marlin style (see tools/emulator/dialects/*.ts for the details).
+Plays a printer. What it prints is appended to --out: every byte its
+mechanism takes from the input buffer except the status queries it answered
+(so a file sent through a polling bridge is recorded exactly as sent, and
+what a power cycle lost is not there); --raw-out keeps every byte received.
+Queries are answered as the dialect's printers do: escpos DLE EOT n and
+Automatic Status Back (GS a n); tspl ESC ! ?; zpl ~HS and ~HQES; gcode ok /
+Resend: / temperatures, Marlin style (see tools/emulator/dialects/*.ts).
 Received bytes go through an input buffer that the "mechanism" empties; a
 condition such as paper-out stops the mechanism, so the buffer fills and the
 printer stops reading (or sends XOFF with --xonxoff).
@@ -29,19 +30,22 @@ Events are printed to stdout as JSON lines: listening {port} or pty {path},
 connected and disconnected (TCP only: a PTY has no connections), stalled
 {bytes}, resumed, received {bytes, since, at} (total so far, first and last
 byte times in ms since the epoch; at most every 100 ms, and on stall,
-disconnect, exit), condition {name}, fault {name, at} (applied), armed
-{name, at} (waiting), paused, unpaused, xoff {buffered}, xon {buffered,
-afterXoff}, disappeared, reappeared; per dialect: asb {enabled}, unanswered
-{query}, resend {line, reason}, gcode {executed, resends, maxQueued,
-firstAt, at}, quickstop.
+disconnect, exit), printed {bytes} (taken by the mechanism, queries
+included; throttled the same way), condition {name}, fault {name, at}
+(applied; at: bytes received then), armed {name, at} (waiting), paused,
+unpaused, xoff {buffered}, xon {buffered, afterXoff}, disappeared,
+reappeared, power-off {lost, bytes} (lost: buffered bytes never printed),
+power-on {dropped} (bytes that arrived while off); per dialect: asb
+{enabled}, unanswered {query}, resend {line, reason}, gcode {executed,
+resends, maxQueued, firstAt, at}, quickstop.
 
 Options:
   --dialect D         ${Object.keys(EMULATED_DIALECTS).join(' | ')} (default escpos)
   --tcp HOST:PORT     listen like a :9100 printer, one connection at a time;
                       port 0 picks a free one (printed in the listening event)
   --pty PATH          create a serial port at PATH (a symlink to a PTY, via socat)
-  --out FILE          append the printed data (received bytes less answered
-                      status queries) to FILE
+  --out FILE          append the printed data (what the mechanism took, less
+                      answered status queries) to FILE
   --raw-out FILE      append every received byte to FILE
   --baud N            take bytes off the wire at 8N1 timing (N/10 bytes per second)
   --buffer N          input buffer size in bytes (default ${DEFAULT_BUFFER})
@@ -49,7 +53,7 @@ Options:
                       (default: as fast as they come)
   --xonxoff           send XOFF (DC3) when the buffer passes 3/4 full and XON
                       (DC1) when it drains to 1/4
-  --fault SPEC        a fault, repeatable: NAME[@N][*K]; see "Faults"
+  --fault SPEC        a fault, repeatable: NAME[@N][+MS][~MS][*K]; see "Faults"
   --stall-after N     same as --fault stall@N
   --stall-for MS      end a stall@N / --stall-after stall after MS milliseconds
                       (default: stay stalled until a 'resume' command)
@@ -60,9 +64,12 @@ Options:
   --print-ms MS       tspl: printing bit after PRINT; zpl: time per label
   -h, --help          show this help
 
-Faults (NAME@N: when N bytes have been received; without @N: at once):
+Faults (NAME@N: when N bytes have been received, without @N: at once;
++MS: that many ms later; ~MS: undone after MS, e.g. stall@8000~2000):
   ${Object.values(COMMON_FAULTS).join('\n  ')}
-  CONDITION@N   enter a condition of the dialect, e.g. paper-out@5000
+  CONDITION@N[~MS]  enter a condition of the dialect, e.g. paper-out@5000;
+                ~MS: back to ok after MS
+  Stall then drop: --fault stall@N --fault drop@N+MS
 Dialects (conditions for set, CONDITION@N; own faults):
 ${dialectLines}
 
@@ -74,6 +81,8 @@ Commands on stdin, one per line:
   drop                cut the current TCP connection
   disappear           the printer goes away (TCP: drop, refuse; PTY: device removed)
   reappear            it comes back at the same port or path
+  power-cycle [MS]    switch it off and on again after MS (default ${DEFAULT_POWER_OFF_MS})
+  power-off | power-on  switch it off, or on again (see power-cycle@N)
 
 Stops on SIGINT, SIGTERM, or when stdin (a pipe or terminal) ends.`;
 
@@ -110,6 +119,14 @@ function command(emulator: Emulator, line: string): void {
       return void emulator.vanish().catch((e: Error) => problem(e.message));
     case 'reappear':
       return void emulator.reappear().catch((e: Error) => problem(e.message));
+    case 'power-cycle': {
+      if (arg !== '' && !/^\d+$/.test(arg)) return problem(`power-cycle takes milliseconds, not ${JSON.stringify(arg)}`);
+      return void emulator.powerCycle(arg === '' ? undefined : Number(arg)).catch((e: Error) => problem(e.message));
+    }
+    case 'power-off':
+      return void emulator.powerOff().catch((e: Error) => problem(e.message));
+    case 'power-on':
+      return void emulator.powerOn().catch((e: Error) => problem(e.message));
     case 'set':
       if (arg !== '' && emulator.setCondition(arg)) return;
       return problem(`unknown condition ${JSON.stringify(arg)}; known: ${emulator.conditions.join(', ')}`);

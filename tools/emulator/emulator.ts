@@ -1,18 +1,26 @@
 // The printer emulator: one transport (TCP or PTY), one intake that reads at
 // the line rate and can stall, one input buffer drained by the mechanism
 // (with XON/XOFF if asked), one dialect that answers status queries, a
-// recorder that appends every received byte to a file, and faults scheduled
-// at byte counts. It reports what happens as small JSON-able events so tests
-// and scripts can follow it (see EmulatorEvent).
+// recorder that appends what the mechanism printed to a file (and every
+// received byte to another), faults scheduled at byte counts, and a power
+// switch. It reports what happens as small JSON-able events so tests and
+// scripts can follow it (see EmulatorEvent).
 //
-//   wire ──intake(--baud, stall, marks)──┬─ record (--out)
+//   wire ──intake(--baud, stall, marks)──┬─ raw record (--raw-out)
 //                                        ├─ dialect.receive  (real-time queries)
-//                                        └─ input buffer ── mechanism ── dialect.print
+//                                        └─ input buffer ── mechanism ──┬─ dialect.print
+//                                                                       └─ record (--out, queries left out)
+//
+// Power: switched off, the printer loses what its input buffer held (it was
+// never printed, so it never reaches --out), stops every timer and answers
+// nothing; over TCP the connection is reset and the port refuses new ones,
+// over a PTY the line stays but whatever arrives is dropped. Switched on, it
+// starts with a reset state (see EmulatedPrinter.powerOn).
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { EMULATED_DIALECTS, type EmulatedPrinter, type EventFields, type FaultSpec, type PrinterContext, type PrinterSettings } from './dialects/index.js';
-import { COMMON_FAULTS } from './faults.js';
-import { InputBuffer } from './input-buffer.js';
+import { COMMON_FAULTS, DEFAULT_POWER_OFF_MS, formatFault, LASTING_FAULTS } from './faults.js';
+import { InputBuffer, XON } from './input-buffer.js';
 import { Intake } from './intake.js';
 import { QueryStripper } from './query-stripper.js';
 import { openPty } from './transports/pty.js';
@@ -47,6 +55,12 @@ export type EmulatorEvent =
   | { event: 'xon'; buffered: number; afterXoff: number }
   | { event: 'disappeared' }
   | { event: 'reappeared'; host?: string; port?: number; path?: string; device?: string }
+  /** Raw bytes (status queries included) the mechanism took from the input buffer so far; throttled like `received`. */
+  | { event: 'printed'; bytes: number }
+  /** Switched off: `lost` bytes of the input buffer were never printed; `bytes` received so far. */
+  | { event: 'power-off'; lost: number; bytes: number }
+  /** Switched on; `dropped`: bytes that arrived while it was off (PTY) and were thrown away. */
+  | { event: 'power-on'; dropped: number }
   | { event: 'error'; message: string }
   | EventFields;
 
@@ -89,6 +103,13 @@ export interface Emulator {
   dropHost(): void;
   vanish(): Promise<void>;
   reappear(): Promise<void>;
+  readonly powered: boolean;
+  /** Switches the printer off (see the top of this file). */
+  powerOff(): Promise<void>;
+  /** Switches it on again, with a reset state. */
+  powerOn(): Promise<void>;
+  /** Off, and on again after `ms` (default DEFAULT_POWER_OFF_MS). */
+  powerCycle(ms?: number): Promise<void>;
   /** Resolves with the reason when the transport fails on its own. */
   readonly failed: Promise<Error>;
   close(): Promise<void>;
@@ -131,6 +152,9 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
   if ((opts.tcp === undefined) === (opts.pty === undefined)) throw new Error('give exactly one of tcp or pty');
 
   const outFd = opts.out === undefined ? undefined : openSync(opts.out, 'a');
+  const record = (bytes: Uint8Array): void => {
+    if (outFd !== undefined && bytes.length > 0) writeSync(outFd, bytes);
+  };
   const rawOutFd = opts.rawOut === undefined ? undefined : openSync(opts.rawOut, 'a');
   const printed = new QueryStripper(dialect.queries ?? []);
   const throttle = new Throttle(opts.emit);
@@ -138,6 +162,13 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
   let stallTimer: NodeJS.Timeout | undefined;
   let closed = false;
   let vanished = false;
+  let powered = true;
+  /** Bytes dropped since the last power-off (PTY). */
+  let dropped = 0;
+  let powerTimer: NodeJS.Timeout | undefined;
+  /** Timers of delayed (+MS) and lasting (~MS) faults. */
+  const timers = new Set<NodeJS.Timeout>();
+  let mechanismTotal = 0;
   let firstByteAt: number | undefined;
   let lastByteAt = 0;
   /** Faults waiting for a byte count, in order of `at`. */
@@ -145,7 +176,15 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
   let transport: Transport | undefined;
 
   const reply = (bytes: Uint8Array | string): void => {
+    if (!powered) return;
     current?.reply(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  };
+  const later = (ms: number, fn: () => void): void => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!closed) fn();
+    }, ms);
+    timers.add(t);
   };
   const flush = (): void => throttle.flush();
 
@@ -168,7 +207,12 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     rate: opts.printRate,
     xonxoff: opts.xonxoff ?? false,
     blocked: () => printer.blocked,
-    print: (bytes) => printer.print?.(bytes),
+    print: (bytes) => {
+      mechanismTotal += bytes.length;
+      record(printed.push(bytes));
+      printer.print?.(bytes);
+      throttle.push({ event: 'printed', bytes: mechanismTotal });
+    },
     reply,
     xoff: (buffered) => opts.emit({ event: 'xoff', buffered }),
     xon: (buffered, afterXoff) => opts.emit({ event: 'xon', buffered, afterXoff }),
@@ -183,11 +227,12 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     intake.resume();
   }
 
-  function stall(timed: boolean): void {
+  /** `forMs`: resume by itself after that long. */
+  function stall(forMs?: number): void {
     if (!intake.stall()) return;
     flush();
     opts.emit({ event: 'stalled', bytes: intake.total });
-    if (timed && opts.stallFor !== undefined && !closed) stallTimer = setTimeout(resume, opts.stallFor);
+    if (forMs !== undefined && !closed) stallTimer = setTimeout(resume, forMs);
   }
 
   function setCondition(name: string): boolean {
@@ -225,7 +270,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
 
   async function reappear(): Promise<void> {
     if (!vanished || !transport || closed) return;
-    await transport.reappear();
+    // A switched-off TCP printer listens again only when it is switched on.
+    if (powered || !opts.tcp) await transport.reappear();
     vanished = false;
     if (opts.tcp) {
       const t = transport as Awaited<ReturnType<typeof listenTcp>>;
@@ -236,34 +282,105 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     }
   }
 
-  /** Carries out a fault now; an error message if it is not one. */
+  async function powerOff(): Promise<void> {
+    if (!powered || closed) return;
+    powered = false;
+    if (stallTimer) clearTimeout(stallTimer);
+    stallTimer = undefined;
+    dropped = 0;
+    if (opts.tcp) forget(current);
+    const lost = buffer.clear();
+    // A slice still on the line never arrives; a PTY's line is now read and dropped.
+    intake.interrupt();
+    printer.powerOff?.();
+    // Bytes the stripper held back went through the mechanism: they were printed.
+    record(printed.flush());
+    flush();
+    // Reported once it is true: the connection reset and the port closed.
+    if (opts.tcp && !vanished) await transport?.vanish(true);
+    opts.emit({ event: 'power-off', lost, bytes: intake.total });
+  }
+
+  async function powerOn(): Promise<void> {
+    if (powered || closed) return;
+    if (powerTimer) clearTimeout(powerTimer);
+    powerTimer = undefined;
+    if (opts.tcp && !vanished) await transport?.reappear();
+    if (closed) return;
+    powered = true;
+    intake.interrupt();
+    printer.powerOn();
+    // A printer with software flow control is ready to receive when it starts.
+    if (opts.xonxoff) reply(Uint8Array.of(XON));
+    opts.emit({ event: 'power-on', dropped });
+  }
+
+  async function powerCycle(ms = DEFAULT_POWER_OFF_MS): Promise<void> {
+    if (!powered) return;
+    await powerOff();
+    if (closed) return;
+    if (powerTimer) clearTimeout(powerTimer);
+    powerTimer = setTimeout(() => {
+      powerTimer = undefined;
+      void powerOn().catch((e: Error) => opts.emit({ event: 'error', message: e.message }));
+    }, ms);
+  }
+
+  const problem = (e: Error): void => opts.emit({ event: 'error', message: e.message });
+
+  /** Carries out a fault now (or after its +MS); an error message if it is not one. */
   function apply(spec: FaultSpec): string | undefined {
+    if (spec.delay !== undefined && spec.delay > 0) {
+      later(spec.delay, () => apply({ ...spec, delay: undefined }));
+      return undefined;
+    }
     const note = (): void => opts.emit({ event: 'fault', name: spec.name, at: intake.total });
+    const lasting = spec.lasting;
     switch (spec.name) {
       case 'stall':
         note();
-        stall(true);
+        stall(lasting ?? opts.stallFor);
         return undefined;
       case 'pause':
         note();
         pause();
+        if (lasting !== undefined) later(lasting, unpause);
         return undefined;
       case 'drop':
         note();
-        if (opts.tcp) dropHost();
+        dropHost();
         return undefined;
       case 'disappear':
         note();
         intake.stall();
-        void vanish().then(() => intake.resume());
+        void vanish().then(() => {
+          intake.resume();
+          if (lasting !== undefined) later(lasting, () => void reappear().catch(problem));
+        }, problem);
+        return undefined;
+      case 'power-cycle':
+        note();
+        void powerCycle(lasting).catch(problem);
         return undefined;
     }
     if (dialect!.conditions.includes(spec.name)) {
       note();
       setCondition(spec.name);
+      if (lasting !== undefined) later(lasting, () => void setCondition(dialect!.conditions[0]!));
       return undefined;
     }
     return `no fault or condition ${JSON.stringify(spec.name)}; known: ${[...Object.keys(COMMON_FAULTS), ...dialect!.conditions, ...Object.keys(dialect!.faults)].join(', ')}`;
+  }
+
+  /** Why this emulator cannot take `spec`, if it cannot. */
+  function refuse(spec: FaultSpec): string | undefined {
+    const timed = spec.delay !== undefined || spec.lasting !== undefined;
+    if (spec.name in dialect!.faults) return timed ? `${formatFault(spec)}: a ${dialect!.name} fault takes no +MS or ~MS` : undefined;
+    if (spec.lasting !== undefined && !LASTING_FAULTS.includes(spec.name) && !dialect!.conditions.includes(spec.name)) {
+      return `${formatFault(spec)}: ${spec.name} cannot last (~MS)`;
+    }
+    if (spec.name === 'drop' && !opts.tcp) return `${formatFault(spec)}: a PTY has no connection to drop (disappear or power-cycle are the serial faults)`;
+    return undefined;
   }
 
   /** Applies a fault now, or arms it for later (reported as `armed`). */
@@ -272,6 +389,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
       opts.emit({ event: 'armed', name: spec.name, at: spec.at, count: spec.count, off: spec.off });
       return undefined;
     };
+    const refused = refuse(spec);
+    if (refused !== undefined) return refused;
     if (spec.name in dialect!.faults) return printer.fault?.(spec) ?? armed();
     if (!(spec.name in COMMON_FAULTS) && !dialect!.conditions.includes(spec.name)) return apply(spec);
     if (spec.at === undefined || spec.at <= intake.total) return apply(spec);
@@ -295,8 +414,9 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const intake: Intake = new Intake({
     baud: opts.baud,
     room: () => buffer.room,
+    off: () => !powered,
+    dropped: (n) => (dropped += n),
     consume(bytes, start, end) {
-      if (outFd !== undefined) writeSync(outFd, printed.push(bytes));
       if (rawOutFd !== undefined) writeSync(rawOutFd, bytes);
       firstByteAt ??= start;
       lastByteAt = end;
@@ -315,6 +435,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
 
   const events: TransportEvents = {
     connected(conn) {
+      // A TCP connection accepted just as the power went.
+      if (!powered && opts.tcp) return conn.drop();
       current = conn;
       printer.reset();
       intake.attach(conn.source);
@@ -354,7 +476,7 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     get stalled() {
       return intake.stalled;
     },
-    stall: () => stall(false),
+    stall: () => stall(),
     resume,
     pause,
     unpause,
@@ -366,11 +488,20 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
     },
     vanish,
     reappear,
+    get powered() {
+      return powered;
+    },
+    powerOff,
+    powerOn,
+    powerCycle,
     failed,
     async close() {
       if (closed) return;
       closed = true;
       if (stallTimer) clearTimeout(stallTimer);
+      if (powerTimer) clearTimeout(powerTimer);
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       intake.close();
       buffer.close();
       printer.close?.();
@@ -378,7 +509,8 @@ export async function runEmulator(opts: EmulatorOptions): Promise<Emulator> {
       throttle.closed = true;
       await transport?.close();
       if (outFd !== undefined) {
-        writeSync(outFd, printed.flush());
+        // What is still in the input buffer was never printed.
+        record(printed.flush());
         closeSync(outFd);
       }
       if (rawOutFd !== undefined) closeSync(rawOutFd);

@@ -94,6 +94,21 @@ export class InputBuffer {
     this.timer = undefined;
   }
 
+  /**
+   * The power went: everything not yet printed is gone, the mechanism is
+   * neither paused nor in XOFF. Returns how many bytes were lost.
+   */
+  clear(): number {
+    this.close();
+    const lost = this.size;
+    this.chunks = [];
+    this.size = 0;
+    this.off = false;
+    this.afterXoff = 0;
+    this.paused = false;
+    return lost;
+  }
+
   private tick(): void {
     this.timer = undefined;
     if (this.paused || this.opts.blocked()) return;

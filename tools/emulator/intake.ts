@@ -18,6 +18,13 @@
 // on the next slice instead of lowering the rate; after an idle moment
 // (nothing to read, or the buffer full) the line starts afresh and banks
 // nothing, so a G-code line sent after an `ok` still takes its full time.
+//
+// While the printer is switched off (a PTY's power cycle) whatever reaches
+// it is dropped as fast as it comes: not counted, not handed on, no marks,
+// no pacing. On a real serial line the bytes in flight are a UART FIFO and a
+// few KiB of tty buffer, shifted out into the void while the printer is off;
+// here socat and its socket buffer hold far more, and pacing them would
+// replay stale bytes after power-on that a real line would have lost.
 
 import type { Readable } from 'node:stream';
 import { atDeadline, type Cancel } from './deadline.js';
@@ -33,6 +40,10 @@ export interface IntakeOptions {
   nextMark(): number | undefined;
   /** `total` reached the mark that nextMark() gave. */
   atMark(total: number): void;
+  /** True while the printer is switched off: bytes are read and dropped. */
+  off?(): boolean;
+  /** Bytes read and dropped while off (or cut off on the line by a power change). */
+  dropped?(bytes: number): void;
 }
 
 /** Pacing slices are this long, so the rate holds even with 64 KiB reads. */
@@ -47,6 +58,8 @@ export class Intake {
   /** Monotonic time at which the paced line is free again. */
   private lineFreeAt = -Infinity;
   private wait: Cancel | undefined;
+  /** Bytes of the slice the pending wait will deliver. */
+  private pendingSlice = 0;
   /** Nothing was waiting at the last look (or the buffer was full): the line went idle. */
   private idle = true;
   /** A pump is on the stack: a nested kick() is left to its loop, which re-checks the room. */
@@ -100,6 +113,23 @@ export class Intake {
     this.wait = undefined;
   }
 
+  /**
+   * The power changed: a slice still on the line never arrives (reported as
+   * dropped), a stall ends, and the line starts afresh.
+   */
+  interrupt(): void {
+    this.isStalled = false;
+    if (this.wait) {
+      this.wait();
+      this.wait = undefined;
+      if (this.pendingSlice > 0) this.opts.dropped?.(this.pendingSlice);
+    }
+    this.pendingSlice = 0;
+    this.idle = true;
+    this.lineFreeAt = -Infinity;
+    this.pump();
+  }
+
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
@@ -113,7 +143,8 @@ export class Intake {
   private pumpLoop(): void {
     const source = this.source;
     while (source && source === this.source && !this.isStalled && this.wait === undefined) {
-      const room = this.opts.room();
+      const off = this.opts.off?.() ?? false;
+      const room = off ? Infinity : this.opts.room();
       if (room <= 0) {
         this.idle = true;
         return;
@@ -126,23 +157,25 @@ export class Intake {
       const fresh = this.idle;
       this.idle = false;
       let take = Math.min(chunk.length, room);
-      const mark = this.opts.nextMark();
+      const mark = off ? undefined : this.opts.nextMark();
       if (mark !== undefined) take = Math.min(take, Math.max(0, mark - this.total));
-      if (this.bytesPerMs !== undefined) take = Math.min(take, Math.max(1, Math.floor(this.bytesPerMs * SLICE_MS)));
+      if (this.bytesPerMs !== undefined && !off) take = Math.min(take, Math.max(1, Math.floor(this.bytesPerMs * SLICE_MS)));
       if (take < chunk.length) source.unshift(chunk.subarray(take));
       if (take === 0) {
         this.atMark(mark);
         continue;
       }
       const bytes = chunk.subarray(0, take);
-      const { start, end } = this.lineTime(take, fresh);
+      const { start, end } = off ? { start: performance.now(), end: performance.now() } : this.lineTime(take, fresh);
       if (end <= performance.now()) {
         this.deliver(bytes, start, end, mark);
         continue;
       }
       // On a paced line the printer has a byte once its stop bit is in.
+      this.pendingSlice = bytes.length;
       this.wait = atDeadline(end, () => {
         this.wait = undefined;
+        this.pendingSlice = 0;
         this.pumping = true;
         try {
           this.deliver(bytes, start, end, mark);
@@ -155,6 +188,10 @@ export class Intake {
   }
 
   private deliver(bytes: Buffer, start: number, end: number, mark: number | undefined): void {
+    if (this.opts.off?.()) {
+      this.opts.dropped?.(bytes.length);
+      return;
+    }
     this.total += bytes.length;
     this.opts.consume(bytes, start, end);
     this.atMark(mark);

@@ -46,10 +46,14 @@ export interface PrinterSettings {
   printMs?: number | undefined;
 }
 
-/** `NAME[@AT][*COUNT]` from --fault or the `fault` command. */
+/** `NAME[@AT][+DELAY][~LASTING][*COUNT]` from --fault or the `fault` command (see faults.ts). */
 export interface FaultSpec {
   readonly name: string;
   readonly at?: number | undefined;
+  /** Milliseconds after AT (or after the command) that the fault happens. */
+  readonly delay?: number | undefined;
+  /** Milliseconds after which the fault is undone. */
+  readonly lasting?: number | undefined;
   readonly count?: number | undefined;
   /** `fault NAME off` */
   readonly off?: boolean | undefined;
@@ -65,6 +69,16 @@ export interface EmulatedPrinter {
   readonly condition: string;
   /** True while the mechanism must not take bytes from the input buffer. */
   readonly blocked: boolean;
+  /**
+   * Switched off: stop every timer and drop queued work, so that nothing
+   * completes, prints or answers while the power is off.
+   */
+  powerOff?(): void;
+  /**
+   * Switched on again: every state back to its power-on default (condition
+   * ok, nothing half-read, counters cleared); may send a boot message.
+   */
+  powerOn(): void;
   /** A dialect fault (see DialectEmulator.faults); returns an error message when it cannot apply. */
   fault?(spec: FaultSpec): string | undefined;
   /** Stops timers and closes files. */

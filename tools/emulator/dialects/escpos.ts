@@ -84,6 +84,16 @@ class EscPosPrinter implements EmulatedPrinter {
     this.scan = 'idle';
   }
 
+  /** A printer switched on is ready, with Automatic Status Back off until GS a n asks again. */
+  powerOn(): void {
+    this.scan = 'idle';
+    this.condition = 'ok';
+    if (this.asbEnabled) {
+      this.asbEnabled = false;
+      this.ctx.emit({ event: 'asb', enabled: false });
+    }
+  }
+
   setCondition(name: string): boolean {
     if (!(name in CONDITIONS)) return false;
     const changed = name !== this.condition;

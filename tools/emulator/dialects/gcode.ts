@@ -113,6 +113,24 @@ class GcodePrinter implements EmulatedPrinter {
     this.line = [];
   }
 
+  /** The running command stops and the queued ones are forgotten: none of them ran. */
+  powerOff(): void {
+    this.stopRunning();
+    this.queue.length = 0;
+    this.line = [];
+    this.report();
+  }
+
+  /** A reset board: line numbers start again at 0 (a host must send M110 or number from 1), heaters off, and `start`. */
+  powerOn(): void {
+    this.condition = 'ok';
+    this.line = [];
+    this.lastN = 0;
+    this.hotend.actual = this.bed.actual = 21;
+    this.hotend.target = this.bed.target = 0;
+    this.ctx.reply('start\n');
+  }
+
   setCondition(name: string): boolean {
     if (name === 'halted') {
       this.halt();

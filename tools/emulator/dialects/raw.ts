@@ -19,6 +19,9 @@ export const raw: DialectEmulator = {
       },
       receive: () => {},
       reset: () => {},
+      powerOn: () => {
+        condition = 'ok';
+      },
       setCondition(name) {
         if (name !== 'ok' && name !== 'offline') return false;
         condition = name;

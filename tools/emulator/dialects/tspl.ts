@@ -76,6 +76,13 @@ class TsplPrinter implements EmulatedPrinter {
     this.matched = 0;
   }
 
+  powerOn(): void {
+    this.condition = 'ok';
+    this.matched = 0;
+    this.printMatched = 0;
+    this.printingUntil = -Infinity;
+  }
+
   setCondition(name: string): boolean {
     if (!(name in BIT)) return false;
     this.condition = name;

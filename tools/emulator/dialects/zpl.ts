@@ -164,6 +164,24 @@ class ZplPrinter implements EmulatedPrinter {
     return true;
   }
 
+  powerOff(): void {
+    this.close();
+  }
+
+  /** Formats, labels and half-read commands are gone; silent-hs is the model's firmware and stays. */
+  powerOn(): void {
+    this.condition = 'ok';
+    this.wire.reset();
+    this.engine.reset();
+    this.hq = undefined;
+    this.pq = undefined;
+    this.quantity = 1;
+    this.formatsReceived = 0;
+    this.formatsPrinted = 0;
+    this.partial = false;
+    this.labelsRemaining = 0;
+  }
+
   fault(spec: FaultSpec): string | undefined {
     if (spec.name !== 'silent-hs') return `zpl has no fault ${spec.name}`;
     this.silentHs = !spec.off;

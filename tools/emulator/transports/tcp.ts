@@ -3,8 +3,10 @@
 // so later connections are accepted but left unread in a queue, which is
 // what the sender would see from a busy printer's listen backlog.
 //
-// vanish() closes the listener and every socket, so connecting is refused;
-// reappear() listens again on the same address and port.
+// vanish() closes the listener and every socket, so connecting is refused
+// (vanish(true) resets the sockets, as a printer losing power does: the
+// host's next read or write fails with ECONNRESET); reappear() listens again
+// on the same address and port.
 
 import net from 'node:net';
 import type { HostConnection, Transport, TransportEvents } from './transport.js';
@@ -62,12 +64,15 @@ export async function listenTcp(host: string, port: number, events: TransportEve
     return s.address() as net.AddressInfo;
   };
 
-  const stop = (): Promise<void> =>
+  const stop = (reset = false): Promise<void> =>
     new Promise<void>((resolve) => {
       const s = server;
       server = undefined;
       waiting.length = 0;
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets) {
+        if (reset && !socket.destroyed) socket.resetAndDestroy();
+        else socket.destroy();
+      }
       if (!s) return resolve();
       s.close(() => resolve());
     });
@@ -80,6 +85,6 @@ export async function listenTcp(host: string, port: number, events: TransportEve
     async reappear() {
       if (!server) await listen(address.port);
     },
-    close: stop,
+    close: () => stop(),
   };
 }

@@ -22,8 +22,10 @@ export interface Transport {
   /**
    * The printer disappears: TCP drops the host and refuses new connections;
    * a PTY goes away (socat exits, the device node and symlink vanish).
+   * `reset`: TCP connections end with a reset (RST), as when the printer
+   * loses power, instead of a close.
    */
-  vanish(): Promise<void>;
+  vanish(reset?: boolean): Promise<void>;
   /** The printer is back at the same port or path. */
   reappear(): Promise<void>;
   close(): Promise<void>;
