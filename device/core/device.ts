@@ -2,7 +2,7 @@
 // messages, as one `handle(event, now) → effects` machine (see types.ts for
 // the host contract). Everything the server says is decoded here; anything
 // malformed becomes an error message back to the server, never an exception,
-// so a bad frame cannot stop the firmware's main loop.
+// so a bad frame cannot stop the host's main loop.
 
 import {
   decodeServerMessage, encodeDeviceMessage, LED_PATTERNS,

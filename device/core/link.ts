@@ -19,8 +19,8 @@
 // - `stopped` is final: the server closed with a code its table marks as not
 //   to be retried (REPLACED: a twin with our id took over; REVOKED), or it
 //   speaks another major version. Coming back would only fight the twin or
-//   repeat the refusal, so the link waits for a new core: a restart, the
-//   firmware's offline watchdog, or a restart of the bridge process.
+//   repeat the refusal, so the link waits for the host to start a new core
+//   (whatever the host calls a restart).
 // - Heartbeat: liveness is application level, so it works the same through
 //   any WebSocket client and any proxy. We ping when nothing has arrived for
 //   `pingInterval` (at most once per interval: what we send proves nothing

@@ -98,6 +98,16 @@ describe('firmware on the SDK runtime: control messages', () => {
     assert.equal(w.proxy.connections, connections, 'the same connection throughout');
   });
 
+  test('a server message over the firmware\'s 16 KiB bound ends that link (1009), not the firmware; it comes back and prints', async () => {
+    const sessions = count(w.fw.lines, /link online/);
+    const mark = w.fw.lines.length;
+    const report = await control(w.client, 'identify', { seconds: 1, pad: 'x'.repeat(20_000) });
+    assert.notEqual(report.status, 'ok', JSON.stringify(report));
+    await until('the link to be dropped on the oversized message', () => w.since(mark).some((l) => /close 1009/.test(l)), 10_000);
+    await until('online again', () => count(w.fw.lines, /link online/) > sessions, 30_000);
+    await printAll(w, receipt(2_000, 15));
+  });
+
   test('the busy/CTS input holds the UART while asserted; the job finishes once it drops', async () => {
     const before = await quiet(w);
     // Larger than what the PTY, socat and the board's window hold together.

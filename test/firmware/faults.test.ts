@@ -80,6 +80,8 @@ describe('firmware on the SDK runtime: Wi-Fi lost mid-job (radio stand-in)', () 
     const mark = w.fw.lines.length;
     await w.control('wifi down');
     await w.fw.waitFor(/led no-network/, 10_000);
+    // Joins keep failing while the access point is away (the driver reports 200), and the station tries again.
+    await until('a failed join and another try', () => count(w.since(mark), /wifi: joining/) >= 2, 15_000);
     const atDrop = printed(w).length;
     await until('the printer to keep taking the data held on the board', () => printed(w).length > atDrop + 256, 20_000);
     assert.notEqual(w.jobs.get(id)?.state, 'done', 'the job cannot finish without the server');

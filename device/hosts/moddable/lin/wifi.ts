@@ -6,7 +6,8 @@
 // and "address" once an address arrives; connect() while connecting throws;
 // disconnect() drops to 200 without a callback; losing the access point
 // (`wifi down` on the control port) drops to 200 with one. While the access
-// point is away a join stays at 300, as a real one would until its timeout.
+// point is away a join fails after NO_AP_MS with a drop to 200, as the ESP32
+// driver reports a disconnect when it finds no access point.
 
 import Timer from 'timer';
 // A bare name: this module is mapped to an SDK module name, so a relative import would resolve against that.
@@ -16,6 +17,8 @@ type Connection = 200 | 300 | 400 | 500;
 
 /** How long each join step takes: enough to be seen, short enough for tests. */
 const STEP_MS = 50;
+/** How long a join with no access point in range takes to fail. */
+const NO_AP_MS = 1_500;
 
 let present = true;
 const stations = new Set<WiFi>();
@@ -84,10 +87,16 @@ export default class WiFi {
 
   private step(): void {
     this.clear();
-    if (!present) return;
+    if (!present) {
+      this.timer = Timer.set(() => {
+        this.timer = undefined;
+        if (this.state === 300) this.set(200);
+      }, NO_AP_MS);
+      return;
+    }
     this.timer = Timer.set(() => {
       this.timer = undefined;
-      if (!present) return;
+      if (!present) return this.step();
       if (this.state === 300) {
         this.set(400);
         this.step();
