@@ -1,6 +1,5 @@
-// The run loop every host of the device core shares: the ESP32 firmware
-// (Moddable Timer and Time.ticks), the Node bridge (setTimeout and
-// performance.now) and the tests (a virtual clock). A host turns its
+// The run loop every host of the device core shares, whatever clock and
+// timers it has (they come in through a Scheduler). A host turns its
 // callbacks into events and posts them here; the loop hands them to the core
 // one at a time and gives every effect to the host's `perform`.
 //
@@ -17,11 +16,11 @@
 //   not change, so a burst of events does not churn timers.
 // - Nothing thrown escapes. An exception from core.handle, perform or a host
 //   deadline is reported through `log`, naming the event or effect type, and
-//   the loop goes on. On XS an exception that leaves a timer or socket
-//   callback aborts the VM: on an ESP32 that is a reset, and a reset per bad
-//   frame is a boot loop.
-// - reboot(core, events) swaps in a new core (the Node bridge's soft
-//   restart): whatever the old core still asked for in the batch being
+//   the loop goes on: on some runtimes an exception that leaves a timer or
+//   socket callback ends the program, and a restart per bad frame is a
+//   restart loop.
+// - reboot(core, events) swaps in a new core (a host's soft restart):
+//   whatever the old core still asked for in the batch being
 //   carried out is dropped, and the new core hears `events` before anything
 //   else in the queue.
 //
