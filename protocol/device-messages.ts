@@ -32,7 +32,7 @@ export type Dialect = (typeof DIALECTS)[number];
 export const PRINTER_STATES = ['online', 'offline', 'busy', 'paper-out', 'paper-low', 'cover-open', 'error', 'unknown'] as const;
 export type PrinterState = (typeof PRINTER_STATES)[number];
 
-export const LED_PATTERNS = ['off', 'on', 'no-network', 'no-server', 'online', 'printing', 'printer-error', 'identify'] as const;
+export const LED_PATTERNS = ['off', 'on', 'no-network', 'no-server', 'refused', 'online', 'printing', 'printer-error', 'identify'] as const;
 export type LedPattern = (typeof LED_PATTERNS)[number];
 
 export interface PortInfo {

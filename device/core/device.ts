@@ -336,6 +336,7 @@ class Device implements DeviceCore {
       override: this.override?.pattern,
       network: this.network,
       server: this.link.state === 'online',
+      refused: this.link.refused(),
       printerError: this.spools.some((s) => TROUBLE.includes(s.state)),
       printing: this.spools.some((s) => s.busy),
     });

@@ -4,9 +4,12 @@
 // so the core never has to tick just to blink.
 //
 // Priority, highest first: identify (a person is looking for this board),
-// a manual override, no network, no server, printer error, printing, online.
-// A failing link hides a printer error on purpose: the fix for the link comes
-// first, and the printer error is still in the status report.
+// a manual override, no network, refused by the server, no server, printer
+// error, printing, online. A failing link hides a printer error on purpose:
+// the fix for the link comes first, and the printer error is still in the
+// status report. `refused` is kept apart from `no-server` because it needs a
+// person (a wrong token, a removed device, a twin with the same id, another
+// major version) where `no-server` usually heals by itself.
 
 import type { LedPattern } from '../../protocol/device-messages.js';
 
@@ -15,6 +18,8 @@ export interface LedFlags {
   readonly override?: LedPattern | undefined;
   readonly network: boolean;
   readonly server: boolean;
+  /** The server answered and said no, for a reason only a person can fix. */
+  readonly refused: boolean;
   readonly printerError: boolean;
   readonly printing: boolean;
 }
@@ -23,7 +28,7 @@ export function ledPattern(f: LedFlags): LedPattern {
   if (f.identify) return 'identify';
   if (f.override !== undefined) return f.override;
   if (!f.network) return 'no-network';
-  if (!f.server) return 'no-server';
+  if (!f.server) return f.refused ? 'refused' : 'no-server';
   if (f.printerError) return 'printer-error';
   if (f.printing) return 'printing';
   return 'online';
@@ -33,13 +38,15 @@ export function ledPattern(f: LedFlags): LedPattern {
  * Each pattern as alternating on/off durations in ms, starting lit; an empty
  * list is steady. Chosen to be told apart at a glance, in the spirit of
  * ESPHome's status LED: slow blink = looking for Wi-Fi, double blink = no
- * server, steady = ready, quick blink = printing, strobe = printer needs a person.
+ * server, triple blink = the server refuses this board, steady = ready,
+ * quick blink = printing, strobe = printer needs a person.
  */
 export const LED_TIMING: Readonly<Record<LedPattern, readonly number[]>> = {
   off: [],
   on: [],
   'no-network': [1000, 1000],
   'no-server': [120, 160, 120, 1100],
+  refused: [120, 160, 120, 160, 120, 1100],
   online: [],
   printing: [150, 150],
   'printer-error': [80, 80],

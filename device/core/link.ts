@@ -238,6 +238,11 @@ export class Link {
     this.report(d, now, out, true);
   }
 
+  /** The failures going on now (none since the link last proved stable) include a refusal only a person can fix. */
+  refused(): boolean {
+    return this.failures > 0 && this.problem !== undefined && needsPerson(this.problem.cause);
+  }
+
   /** The link proved stable (or was told to start over): backoff and complaints count from zero. */
   private settle(): void {
     this.attempt = 0;
@@ -326,9 +331,13 @@ function finalDiagnosis(name: CloseName): Diagnosis {
   }
 }
 
+/** What passes by itself (a server restarting, a cut cable) needs no person; a refusal, a bad certificate, another version do. */
+export function needsPerson(cause: LinkCause): boolean {
+  return !(cause === 'unreachable' || cause === 'server-error' || cause === 'no-welcome' || cause === 'dropped');
+}
+
 function levelOf(cause: LinkCause): LogLevel {
-  // What passes by itself (a server restarting, a cut cable) is a warning; what needs a person is an error.
-  return cause === 'unreachable' || cause === 'server-error' || cause === 'no-welcome' || cause === 'dropped' ? 'warn' : 'error';
+  return needsPerson(cause) ? 'error' : 'warn';
 }
 
 function failureText(cause: SocketClosed['cause'], reason: string): string {

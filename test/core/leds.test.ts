@@ -3,13 +3,15 @@ import { test } from 'node:test';
 import { LED_TIMING, ledPattern, levelAt, nextEdge } from '../../device/core/leds.js';
 import { LED_PATTERNS } from '../../protocol/device-messages.js';
 
-const base = { identify: false, network: true, server: true, printerError: false, printing: false };
+const base = { identify: false, network: true, server: true, refused: false, printerError: false, printing: false };
 
 test('pattern follows the priority: identify, override, network, server, printer error, printing, online', () => {
   assert.equal(ledPattern(base), 'online');
   assert.equal(ledPattern({ ...base, printing: true }), 'printing');
   assert.equal(ledPattern({ ...base, printing: true, printerError: true }), 'printer-error');
   assert.equal(ledPattern({ ...base, printerError: true, server: false }), 'no-server');
+  assert.equal(ledPattern({ ...base, printerError: true, server: false, refused: true }), 'refused');
+  assert.equal(ledPattern({ ...base, server: false, refused: true, network: false }), 'no-network');
   assert.equal(ledPattern({ ...base, server: false, network: false }), 'no-network');
   assert.equal(ledPattern({ ...base, network: false, override: 'off' }), 'off');
   assert.equal(ledPattern({ ...base, network: false, override: 'off', identify: true }), 'identify');
@@ -38,7 +40,7 @@ test('levels follow the timing table and edges land where the level changes', ()
 test('the patterns a person must tell apart differ within their first two seconds', () => {
   const sample = (p: (typeof LED_PATTERNS)[number]): string => Array.from({ length: 40 }, (_, i) => levelAt(p, i * 50)).join('');
   const seen = new Map<string, string>();
-  for (const p of ['no-network', 'no-server', 'online', 'printing', 'printer-error', 'identify'] as const) {
+  for (const p of ['no-network', 'no-server', 'refused', 'online', 'printing', 'printer-error', 'identify'] as const) {
     const s = sample(p);
     assert.equal(seen.get(s), undefined, `${p} looks like ${seen.get(s)}`);
     seen.set(s, p);

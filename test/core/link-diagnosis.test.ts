@@ -91,8 +91,32 @@ for (const c of CASES) {
     assert.equal(snap.problem?.message, line?.message);
     assert.equal(snap.problem?.attempts, 1);
     assert.equal(snap.link, c.stops === true ? 'stopped' : 'backoff');
+    // The LED tells a refusal (a person must act) from trouble that passes by itself.
+    assert.equal(snap.led, c.level === 'error' ? 'refused' : 'no-server');
   });
 }
+
+test('the refused LED lasts while the refusals go on and gives way once the server lets the device in', () => {
+  const d = new VirtualDevice();
+  connecting(d);
+  d.handle({ type: 'ws.closed', code: 1006, status: 401 });
+  assert.equal(d.core.snapshot().led, 'refused');
+  d.take();
+  d.advanceUntil((e) => e.type === 'ws.connect');
+  assert.equal(d.core.snapshot().led, 'refused', 'still refused while it tries again');
+  d.handle({ type: 'ws.closed', code: 1006, status: 503 });
+  assert.equal(d.core.snapshot().led, 'no-server', 'the newest cause counts');
+  d.take();
+  d.advanceUntil((e) => e.type === 'ws.connect');
+  d.handle({ type: 'ws.closed', code: 1006, status: 401 });
+  d.take();
+  d.advanceUntil((e) => e.type === 'ws.connect');
+  d.handle({ type: 'ws.open' });
+  welcome(d);
+  assert.equal(d.core.snapshot().led, 'online');
+  d.handle({ type: 'ws.closed', code: 1006 });
+  assert.equal(d.core.snapshot().led, 'no-server', 'a later drop is not a refusal');
+});
 
 test('diagnosis: the link\'s own timeouts have causes too (no answer, no welcome, a silent server)', () => {
   const d = new VirtualDevice();

@@ -169,13 +169,13 @@ function warnings(d: VirtualDevice): string[] {
 }
 
 for (const close of FINAL) {
-  test(`close ${close.code} stops the link for good: no reconnect, one warning, the no-server LED`, () => {
+  test(`close ${close.code} stops the link for good: no reconnect, one warning, the refused LED`, () => {
     const d = new VirtualDevice();
     d.bringOnline();
     d.take();
     d.handle({ type: 'ws.closed', code: close.code, reason: close.text });
     assert.equal(d.core.snapshot().link, 'stopped');
-    assert.equal(d.core.snapshot().led, 'no-server');
+    assert.equal(d.core.snapshot().led, 'refused');
     const warned = warnings(d);
     assert.equal(warned.length, 1, warned.join('\n'));
     assert.match(warned[0] ?? '', new RegExp(`${close.code} ${closeName(close.code)}`));
@@ -189,7 +189,7 @@ for (const close of FINAL) {
     assert.deepEqual(after.filter((e) => e.type === 'ws.connect'), []);
     assert.equal(d.core.snapshot().link, 'stopped');
     assert.ok(after.some((e) => e.type === 'led' && e.pattern === 'no-network'));
-    assert.equal(d.core.snapshot().led, 'no-server');
+    assert.equal(d.core.snapshot().led, 'refused');
   });
 }
 

@@ -190,8 +190,26 @@ describe('firmware on the SDK runtime: close codes that stop a device', () => {
       // Its backoff ceiling here is 2 s: three ceilings without a try.
       await new Promise((r) => setTimeout(r, 6_000));
       assert.equal(w.proxy.connections, connections, 'no new connection after 4001');
-      assert.ok(w.fw.lines.some((l) => /led no-server/.test(l)));
+      assert.ok(w.fw.lines.some((l) => /led refused/.test(l)), "the LED says a person must act");
       twin.close();
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('a wrong token: one line naming the refusal within 5 s, the refused LED, and it keeps trying slowly', async () => {
+    const w = await startWorld({ config: { token: 'not-the-token' } });
+    try {
+      await w.fw.waitFor(/wifi: up/, 60_000, 0);
+      const up = w.fw.lines.length;
+      const said = await w.fw.waitFor(/HTTP 401: unknown id or wrong token/, 5_000, up);
+      assert.match(said, /^error: the server refused device lin-1/);
+      assert.ok(!said.includes('not-the-token'), 'the line never holds the token');
+      await w.fw.waitFor(/led refused/, 5_000, up);
+      // More attempts, but no line per attempt: the cause is said again at most once a minute.
+      const tries = w.proxy.connections;
+      await until('another attempt', () => w.proxy.connections > tries, 30_000);
+      assert.equal(count(w.fw.lines, /HTTP 401/), 1, w.fw.lines.filter((l) => !l.startsWith('pin ')).join('\n'));
     } finally {
       await w.close();
     }
