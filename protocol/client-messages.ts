@@ -8,7 +8,7 @@ import { type ErrorCode, type ProtocolError } from './errors.js';
 import { arr, bool, decodeWith, isObj, obj, oneOf, optBool, optInt, optObj, optStr, str, type Decoded, type Obj, FieldError } from './fields.js';
 import { protocolError } from './errors.js';
 import type { Version } from './version.js';
-import { version } from './fields.js';
+import { MAX_JSON_DEPTH, tooDeepError, valueNestsDeeper, version } from './fields.js';
 import type { LedPattern, PortStatus, PortInfo, Temperature } from './device-messages.js';
 
 export type RequestId = string | number | null;
@@ -46,16 +46,20 @@ export type ClientRequestBody =
   | { op: 'printer.get'; printer: string }
   /** Since 1.2. Exactly one of `data` (text of single-byte characters) or `bytes` (base64); at most 256 bytes. */
   | { op: 'printer.command'; printer: string; data?: string | undefined; bytes?: string | undefined; emergency?: boolean | undefined; timeout?: number | undefined }
-  /** Since 1.2. `ttl` in seconds, default 300, at most 86400. Admin only. */
-  | { op: 'token.issue'; ttl?: number | undefined; label?: string | undefined }
-  /** Since 1.2. By the token's id or the token itself. Admin only. */
+  /**
+   * Since 1.2. `ttl` in seconds, default 300, at most 86400. Scope `tokens`.
+   * `scopes` (since 1.3): what the token may do, default DEFAULT_SCOPES;
+   * never more than the caller's own.
+   */
+  | { op: 'token.issue'; ttl?: number | undefined; label?: string | undefined; scopes?: Scope[] | undefined }
+  /** Since 1.2. By the token's id or the token itself. Scope `tokens`. */
   | { op: 'token.revoke'; token: string }
-  /** Since 1.2. */
+  /** Since 1.2. Every client connection, whatever its transport. Scope `tokens`. */
   | { op: 'clients.list' }
   /**
    * Since 1.2. Removes a registered device by its id (`device`: `id` names
    * the request): its token stops working, its connection is closed with
-   * 4006 REVOKED and its unfinished jobs fail (DEVICE_REMOVED). Admin only.
+   * 4006 REVOKED and its unfinished jobs fail (DEVICE_REMOVED). Scope `devices`.
    */
   | { op: 'device.remove'; device: string };
 
@@ -65,6 +69,30 @@ export const EOLS = ['lf', 'crlf', 'cr', 'none'] as const;
 export type Eol = (typeof EOLS)[number];
 export const TEXT_ENCODINGS = ['utf8', 'latin1', 'ascii', 'cp437'] as const;
 export type TextEncodingName = (typeof TEXT_ENCODINGS)[number];
+
+/**
+ * Since 1.3: what a token may do. Each op needs one scope (protocol/scopes.ts
+ * says which); the admin token has them all.
+ * - `print`: list devices and printers and their status, subscribe, submit
+ *   jobs, and follow, cancel, pause and resume the token's own jobs;
+ * - `jobs:any`: the same on any job, and the printer queue ops
+ *   (printer.pause/resume/cancel), which touch everyone's jobs;
+ * - `control`: control.send of names that change nothing on a device
+ *   (CONTROL_HARMLESS);
+ * - `devices:config`: control.send of every other name: `config`
+ *   (settings, even the server a device connects to), `restart`, and names
+ *   this server does not know;
+ * - `printer:command`: printer.command, and control.send `printer.command`;
+ * - `devices`: device.remove;
+ * - `tokens`: token.issue, token.revoke, clients.list, and the clients in a
+ *   subscribe snapshot and the client.* events.
+ */
+export const SCOPES = ['print', 'jobs:any', 'control', 'devices:config', 'printer:command', 'devices', 'tokens'] as const;
+export type Scope = (typeof SCOPES)[number];
+/** What token.issue grants when it is not told: printing only. */
+export const DEFAULT_SCOPES: readonly Scope[] = ['print'];
+/** control.send names that only read a device or blink it: scope `control`. Any other name needs `devices:config`. */
+export const CONTROL_HARMLESS: readonly string[] = ['identify', 'led', 'status'];
 
 export const TOKEN_TTL_DEFAULT_S = 300;
 export const TOKEN_TTL_MAX_S = 86_400;
@@ -142,10 +170,16 @@ export interface ClientView {
   /** Milliseconds since the epoch. */
   since: number;
   subscribed: boolean;
-  /** `admin`: the server's admin token; `client`: a token from token.issue (its id in `tokenId`). */
-  token: 'admin' | 'client';
+  /**
+   * `admin`: the server's admin token; `client`: a token from token.issue
+   * (its id in `tokenId`); `listener` (since 1.3): let in by the compat
+   * listener's own rules (loopback, or its `--compat-token`).
+   */
+  token: 'admin' | 'client' | 'listener';
   tokenId?: string | undefined;
-  /** Which endpoint: `ws` for /v1/client, or the name of a compatibility adapter. */
+  /** What the connection may do (since 1.3). */
+  scopes?: Scope[] | undefined;
+  /** Which endpoint: `ws` for /v1/client, `printerlynx` for /api/v1/ws, `compat` for the PrinterWebSocket listener. */
   transport: string;
 }
 
@@ -156,6 +190,8 @@ export interface IssuedToken {
   /** Milliseconds since the epoch. */
   expires: number;
   label?: string | undefined;
+  /** Since 1.3. */
+  scopes: Scope[];
 }
 
 export type DeliveryStatus = 'ok' | 'error' | 'offline' | 'timeout';
@@ -310,6 +346,7 @@ export function decodeClientValue(value: unknown, maxData: number): Decoded<Clie
   }
   const o = value;
   const id = safeId(o);
+  if (valueNestsDeeper(o, MAX_JSON_DEPTH)) return { ok: false, error: tooDeepError(), id };
   try {
     const body = requestBody(o['op'] as string, o, maxData);
     if (body === undefined) return { ok: false, error: protocolError('UNKNOWN_TYPE', (o['op'] as string).slice(0, 64)), id };
@@ -365,6 +402,20 @@ function printerCommand(o: Obj): Extract<ClientRequestBody, { op: 'printer.comma
   };
 }
 
+function scopeList(o: Obj): Scope[] | undefined {
+  if (o['scopes'] === undefined || o['scopes'] === null) return undefined;
+  const list = arr(o, 'scopes', SCOPES.length * 2);
+  if (list.length === 0) throw new FieldError(protocolError('BAD_FIELD', 'scopes must name at least one scope'));
+  for (const s of list) {
+    if (typeof s !== 'string' || !(SCOPES as readonly string[]).includes(s)) {
+      // Never String(s): an object with a hostile toString would throw here.
+      const named = typeof s === 'string' ? JSON.stringify(s.slice(0, 32)) : `a ${s === null ? 'null' : typeof s}`;
+      throw new FieldError(protocolError('BAD_FIELD', `scopes: ${named} is not one of ${SCOPES.join(', ')}`));
+    }
+  }
+  return [...new Set(list as Scope[])];
+}
+
 function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | undefined {
   switch (op) {
     case 'hello':
@@ -407,7 +458,7 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
     case 'printer.command':
       return printerCommand(o);
     case 'token.issue':
-      return { op, ttl: optInt(o, 'ttl', 1, TOKEN_TTL_MAX_S), label: optStr(o, 'label', 64) };
+      return { op, ttl: optInt(o, 'ttl', 1, TOKEN_TTL_MAX_S), label: optStr(o, 'label', 64), scopes: scopeList(o) };
     case 'token.revoke':
       return { op, token: str(o, 'token', 256) };
     case 'clients.list':
@@ -421,6 +472,11 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
 
 export function okReply(re: RequestId, result: unknown): string {
   return JSON.stringify({ re, ok: true, result } satisfies ClientReply);
+}
+
+/** okReply for a result already encoded: several replies that share one result (a snapshot) encode it once. */
+export function okReplyEncoded(re: RequestId, resultJson: string): string {
+  return `{"re":${JSON.stringify(re)},"ok":true,"result":${resultJson}}`;
 }
 
 export function errorReply(re: RequestId, error: ProtocolError): string {

@@ -107,6 +107,23 @@ export type ServerMessage =
 
 const ID_MAX = 128;
 
+/**
+ * Characters of a control.result's `data` as JSON. What devices answer is
+ * small (a status is under 1 KiB, a G-code answer at most 16 lines); the
+ * bound keeps a broadcast report, which carries every device's data, from
+ * growing with whatever one device chooses to send.
+ */
+export const CONTROL_DATA_MAX = 8 * 1024;
+
+function controlData(o: Obj): Obj | undefined {
+  const data = optObj(o, 'data');
+  // Depth is already bounded (decodeWith), so this stringify cannot overflow the stack.
+  if (data !== undefined && JSON.stringify(data).length > CONTROL_DATA_MAX) {
+    throw new FieldError(protocolError('BAD_FIELD', `data must be at most ${CONTROL_DATA_MAX} characters as JSON`));
+  }
+  return data;
+}
+
 function errorCode(o: Obj, key: string): ErrorCode {
   const v = str(o, key, 64);
   if (!isErrorCode(v)) throw new FieldError(protocolError('BAD_FIELD', `${key} is not a known error code`));
@@ -172,7 +189,7 @@ export function decodeDeviceMessage(text: string): Decoded<DeviceMessage> {
         const ok = bool(o, 'ok');
         return {
           t, ref: str(o, 'ref', ID_MAX), ok, code: ok ? undefined : errorCode(o, 'code'),
-          message: optStr(o, 'message', 512), data: optObj(o, 'data'),
+          message: optStr(o, 'message', 512), data: controlData(o),
         };
       }
       case 'error':
@@ -211,6 +228,19 @@ export function decodeServerMessage(text: string): Decoded<ServerMessage> {
         return undefined;
     }
   });
+}
+
+/**
+ * The ref of a control.result that failed to decode (data too deep or too
+ * large, a bad field), read with two linear searches instead of a parse,
+ * which such a message may not survive. The receiver answers that control
+ * as failed at once instead of letting it wait for its timeout; a wrong
+ * guess can only name a control this same device was asked to answer.
+ */
+export function controlResultRef(text: string): string | undefined {
+  // Made per call: a preloaded module may not keep a RegExp (see test/architecture.test.ts).
+  if (!/"t"\s*:\s*"control\.result"/.test(text)) return undefined;
+  return /"ref"\s*:\s*"([^"\\]{1,128})"/.exec(text)?.[1];
 }
 
 /** Encoding is plain JSON; the function exists so the type checker sees every message we send. */

@@ -35,6 +35,7 @@ export const ERRORS = {
   NOT_FOUND: { blame: 'peer', text: 'no such endpoint' },
   METHOD_NOT_ALLOWED: { blame: 'peer', text: 'the endpoint does not take this HTTP method' },
   UNSUPPORTED_MEDIA_TYPE: { blame: 'peer', text: 'the request body has a content type the endpoint does not take' },
+  TOO_DEEP: { blame: 'peer', text: 'message nests objects or arrays deeper than the limit' },
 
   UNKNOWN_DEVICE: { blame: 'state', text: 'no such device' },
   UNKNOWN_PRINTER: { blame: 'state', text: 'no such printer' },
@@ -44,6 +45,7 @@ export const ERRORS = {
   DEVICE_EXISTS: { blame: 'state', text: 'a device with this id already exists' },
   JOB_TOO_LARGE: { blame: 'state', text: 'job is larger than the server accepts' },
   QUEUE_FULL: { blame: 'state', text: 'printer queue is full' },
+  QUOTA_EXCEEDED: { blame: 'state', text: 'the bytes of unfinished jobs would exceed a storage quota' },
   JOB_FINISHED: { blame: 'state', text: 'job has already finished' },
   ILLEGAL_TRANSITION: { blame: 'state', text: 'the job cannot go from its current state to the one asked for' },
   PORT_BUSY: { blame: 'state', text: 'printer port is busy with another job' },
@@ -79,6 +81,7 @@ export const CLOSE = {
   POLICY: { code: 1008, retry: true, text: 'policy violation' },
   TOO_BIG: { code: 1009, retry: true, text: 'frame exceeds the size limit' },
   INTERNAL: { code: 1011, retry: true, text: 'internal error' },
+  TRY_AGAIN: { code: 1013, retry: true, text: 'server is at its connection limit; try again later' },
   REPLACED: { code: 4001, retry: false, text: 'a newer connection with the same device id replaced this one' },
   VERSION: { code: 4002, retry: false, text: 'protocol major version is not supported' },
   HELLO_TIMEOUT: { code: 4003, retry: true, text: 'no valid hello in time' },
@@ -86,6 +89,7 @@ export const CLOSE = {
   SLOW_CONSUMER: { code: 4005, retry: true, text: 'peer does not read fast enough' },
   REVOKED: { code: 4006, retry: false, text: 'credentials were revoked' },
   PROTOCOL: { code: 4007, retry: true, text: 'too many protocol errors' },
+  RATE_LIMITED: { code: 4008, retry: true, text: 'peer kept sending faster than its rate limit' },
 } as const;
 
 export type CloseName = keyof typeof CLOSE;

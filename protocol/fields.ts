@@ -106,8 +106,59 @@ export function version(o: Obj, key: string): [number, number] {
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
 
+/**
+ * How deep objects and arrays may nest in a message. No message of the
+ * protocol needs more than a few levels; far deeper input parses fine but
+ * overflows the stack of whatever walks it later (JSON.stringify of a reply
+ * or an event), far from the peer that sent it.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Whether JSON text nests objects and arrays deeper than `max`. A linear scan
+ * without recursion, so it can run before JSON.parse; brackets inside strings
+ * do not count (a string is skipped with indexOf, so a long base64 string
+ * costs next to nothing). Text that is not JSON may pass: JSON.parse refuses it.
+ */
+export function nestsDeeper(text: string, max: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // The closing quote is the next one not escaped by an odd run of backslashes.
+      for (;;) {
+        i = text.indexOf('"', i + 1);
+        if (i < 0) return false;
+        let slashes = 0;
+        while (text.charCodeAt(i - 1 - slashes) === 0x5c) slashes++;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** The same bound for a value that is already parsed (REST builds requests from a parsed body). Recurses at most `max` levels. */
+export function valueNestsDeeper(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (max === 0) return true;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (valueNestsDeeper(item, max - 1)) return true;
+  }
+  return false;
+}
+
+export function tooDeepError(): ProtocolError {
+  return protocolError('TOO_DEEP', `more than ${MAX_JSON_DEPTH} levels`);
+}
+
 /** Parses text as a JSON object with a string `typeKey` and validates it with `build`. */
 export function decodeWith<T>(text: string, typeKey: string, build: (type: string, o: Obj) => T | undefined): Decoded<T> {
+  if (nestsDeeper(text, MAX_JSON_DEPTH)) return { ok: false, error: tooDeepError() };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

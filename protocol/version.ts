@@ -6,7 +6,9 @@ export const PROTOCOL_MAJOR = 1;
 // 1.2: client API — job.submit text/lines with eol and encoding, resume;
 //      printer.get, printer.command, token.issue/revoke, clients.list and
 //      client.connected/disconnected events.
-export const PROTOCOL_MINOR = 2;
+// 1.3: token scopes (token.issue `scopes`, FORBIDDEN naming the missing
+//      scope); clients.list of every endpoint with `scopes`.
+export const PROTOCOL_MINOR = 3;
 
 export type Version = readonly [major: number, minor: number];
 

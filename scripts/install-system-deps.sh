@@ -7,9 +7,12 @@
 # Chromium is the real browser the dashboard tests drive (test/web, through
 # playwright-core, which cannot download a browser here); python3-websockets
 # is the plain third-party WebSocket client (`python3 -m websockets`) that
-# test/e2e/third-party-client.test.ts drives against the client API. The
-# system Python (/usr/bin/python3) is checked, not whatever python3 a pyenv
-# puts first on PATH.
+# test/e2e/third-party-client.test.ts drives against the client API; openssl
+# makes the private CA and server certificates of the TLS tests at test time;
+# nginx is the reverse proxy test/e2e/nginx.test.ts runs in front of the
+# server (as the current user, from a temporary folder: the package's own
+# service is not used). The system Python (/usr/bin/python3) is checked, not
+# whatever python3 a pyenv puts first on PATH.
 set -euo pipefail
 need=()
 pkg-config --exists glib-2.0 >/dev/null 2>&1 || need+=(libglib2.0-dev pkg-config)
@@ -18,6 +21,8 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

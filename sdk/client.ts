@@ -33,7 +33,7 @@
 import {
   PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
   type DeviceView, type IssuedToken, type JobState, type JobView, type PrinterCommandResult, type PrinterView, type RemovedDevice, type RevokedToken,
-  type ServerInfo, type Snapshot, type Target,
+  type Scope, type ServerInfo, type Snapshot, type Target,
 } from '../protocol/client-messages.js';
 import { CLOSE, closeName } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -344,20 +344,21 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * Issues a client token (admin only) that expires after `ttl` seconds (default 300, at most 86400): for a
-   * page or a back-end that should not hold the admin token. The token itself is shown only in this answer.
+   * Issues a client token (scope `tokens`) that expires after `ttl` seconds (default 300, at most 86400): for a
+   * page or a back-end that should not hold the admin token. It may do what `scopes` allow (default `print`
+   * only; never more than this connection's own). The token itself is shown only in this answer.
    */
-  issueToken(ttl?: number, label?: string): Promise<IssuedToken> {
-    return this.request('token.issue', { ttl, label });
+  issueToken(ttl?: number, label?: string, scopes?: Scope[]): Promise<IssuedToken> {
+    return this.request('token.issue', { ttl, label, scopes });
   }
 
-  /** Revokes a client token, by the token or its id (admin only); its connections are closed (4006 REVOKED). */
+  /** Revokes a client token, by the token or its id (scope `tokens`); its connections on every endpoint are closed (4006 REVOKED). */
   revokeToken(tokenOrId: string): Promise<RevokedToken> {
     return this.request('token.revoke', { token: tokenOrId });
   }
 
   /**
-   * Removes a registered device (admin only): its token stops working, its connection is closed
+   * Removes a registered device (scope `devices`): its token stops working, its connection is closed
    * (4006 REVOKED, which the device takes as final) and its unfinished jobs fail (DEVICE_REMOVED).
    */
   removeDevice(device: string): Promise<RemovedDevice> {

@@ -20,8 +20,10 @@ export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
 export type {
   ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobState, JobView, PrinterCommandResult,
-  PrinterView, RemovedDevice, RevokedToken, Target, TextEncodingName,
+  PrinterView, RemovedDevice, RevokedToken, Scope, Target, TextEncodingName,
 } from '../protocol/client-messages.js';
+export { DEFAULT_SCOPES, SCOPES } from '../protocol/client-messages.js';
+export { requiredScope } from '../protocol/scopes.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';
 export { PROTOCOL_VERSION } from '../protocol/version.js';

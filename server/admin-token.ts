@@ -1,11 +1,14 @@
 // The admin token lets clients use /v1/client. An operator can pass one or set
 // PRINTBRIDGE_ADMIN_TOKEN; otherwise the first start generates one and keeps
-// it in <dataDir>/admin-token (readable by the owner only), so restarts do not
-// lock out clients that were already configured with it.
+// it in <dataDir>/admin-token (0600, in a 0700 folder), so restarts do not
+// lock out clients that were already configured with it. Only that first
+// start has reason to show the token (`generated`): it is a secret, and logs
+// and terminals are read by others.
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { privateDir, privateIfPresent } from './store/private-files.js';
 
 export function adminTokenPath(dataDir: string): string {
   return join(dataDir, 'admin-token');
@@ -21,8 +24,9 @@ export function loadOrCreateAdminToken(dataDir: string, explicit?: string): Admi
   const given = explicit ?? process.env['PRINTBRIDGE_ADMIN_TOKEN'];
   if (given !== undefined && given !== '') return { token: given, generated: false };
 
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const path = adminTokenPath(dataDir);
+  privateIfPresent(path);
   const existing = readToken(path);
   if (existing !== undefined) return { token: existing, generated: false };
 

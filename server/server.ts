@@ -2,6 +2,7 @@
 // listener and the heartbeat timer. This is the only place that owns real
 // timers and the system clock; the core gets them through `Clock`.
 
+import { Server as HttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import { CLOSE } from '../protocol/errors.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
@@ -12,6 +13,7 @@ import { openStore } from './store/db.js';
 import { resolveRetention, type JobRetention } from './retention.js';
 import { listenCompatPws, type CompatPwsOptions } from './transports/compat-pws.js';
 import { createHttpTransport } from './transports/http.js';
+import { loadTlsPair, type TlsFiles, type TlsPair } from './transports/tls.js';
 import { SERVER_VERSION } from './version.js';
 
 export { adminTokenPath, loadOrCreateAdminToken } from './admin-token.js';
@@ -43,13 +45,15 @@ export interface ServerOptions {
   controlTimeoutMs?: number;
   /** Also serve the PrinterWebSocket.js-style API on its own listener (docs/compat.md). */
   compat?: CompatPwsOptions;
+  /** Serve https and wss instead of http and ws, with this PEM certificate (chain) and key; `reloadTls()` reads them again. */
+  tls?: TlsFiles;
   log?: Log;
 }
 
 export interface RunningServer {
   port: number;
   host: string;
-  /** http://host:port */
+  /** http://host:port, or https://host:port with `tls` */
   url: string;
   adminToken: string;
   /** True when this start created the admin token file (show the token once). */
@@ -57,12 +61,22 @@ export interface RunningServer {
   dataDir: string;
   /** The PrinterWebSocket-compatible listener, when `compat` was given. */
   compat?: { host: string; port: number; url: string; tokenRequired: boolean } | undefined;
+  /**
+   * Reads the TLS certificate and key files again and serves them to new
+   * connections. A pair that does not load is logged as an error and the
+   * previous one stays. False when it was not taken or the server has no TLS.
+   */
+  reloadTls(): boolean;
   /** Closes every socket with 1001, stops timers, closes the database. */
   close(): Promise<void>;
 }
 
 /** A peer being closed gets this long to finish the closing handshake. */
 const CLOSE_GRACE_MS = 2000;
+/** How often the server looks whether another process (the CLI) removed a device from the store. */
+const STORE_WATCH_MS = 1000;
+/** A TLS handshake must be done this soon after connecting (Node's default is 120 s). */
+const TLS_HANDSHAKE_MS = 10_000;
 
 const systemClock: Clock = {
   now: () => Date.now(),
@@ -86,6 +100,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const log = opts.log ?? defaultLog;
   const heartbeatMs = positive('heartbeatMs', opts.heartbeatMs ?? 25_000);
   const retention = resolveRetention(opts.retention);
+  // A missing or broken certificate stops the start, before the store is opened.
+  const tls = opts.tls === undefined ? undefined : loadTlsPair(opts.tls);
 
   const store = openStore(dataDir);
   try {
@@ -110,29 +126,53 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       }
     };
     sweep();
-    const transport = createHttpTransport({ hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS });
+    const transport = createHttpTransport({
+      hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS,
+      tls: tls && { ...tls.context, handshakeTimeout: TLS_HANDSHAKE_MS },
+    });
     const port = await listen(transport.server, opts.port ?? 8080, host);
-    const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS })
+    const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS, slots: transport.slots })
       .catch((e: unknown) => new Promise<never>((_, fail) => transport.server.close(() => fail(e))));
     const heartbeat = setInterval(() => hub.heartbeat.round(systemClock.now()), heartbeatMs);
     heartbeat.unref();
     const sweeper = setInterval(sweep, retention.sweepMs);
     sweeper.unref();
-    log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION });
+    const storeWatch = setInterval(() => {
+      try {
+        hub.noticeStoreChanges();
+      } catch (e) {
+        log('error', 'store watch failed', { error: e instanceof Error ? e.stack : String(e) });
+      }
+    }, STORE_WATCH_MS);
+    storeWatch.unref();
+    log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION, ...(tls && { tls: certificateFields(tls) }) });
 
     let closing: Promise<void> | undefined;
     return {
       port,
       host,
-      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
       adminToken: admin.token,
       adminTokenGenerated: admin.generated,
       dataDir,
       compat: compat && { host: compat.host, port: compat.port, url: compat.url, tokenRequired: compat.tokenRequired },
+      reloadTls() {
+        if (opts.tls === undefined || !(transport.server instanceof HttpsServer)) return false;
+        try {
+          const pair = loadTlsPair(opts.tls);
+          transport.server.setSecureContext(pair.context);
+          log('info', 'TLS certificate reloaded', certificateFields(pair));
+          return true;
+        } catch (e) {
+          log('error', 'TLS certificate not reloaded; the previous one stays', { error: e instanceof Error ? e.message : String(e) });
+          return false;
+        }
+      },
       close() {
         closing ??= (async () => {
           clearInterval(heartbeat);
           clearInterval(sweeper);
+          clearInterval(storeWatch);
           const stopped = new Promise<void>((done) => transport.server.close(() => done()));
           hub.stop();
           await compat?.close();
@@ -151,6 +191,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     store.close();
     throw e;
   }
+}
+
+function certificateFields(pair: TlsPair): Record<string, string> {
+  return { subject: pair.subject, serial: pair.serial, validTo: pair.validTo };
 }
 
 /** Whole milliseconds (welcome.hb is an integer on the wire) within what Node timers accept. */

@@ -8,6 +8,12 @@ import type { App } from './app.js';
 import { byId, h, KeyedList, setAttr, setText, type Row } from './dom.js';
 import { agentName, time } from './format.js';
 
+const TOKEN_TITLE: Record<ClientView['token'], string> = {
+  admin: 'uses the admin token',
+  client: 'uses a client token (tokens issue)',
+  listener: 'let in by the compat listener (loopback or its compat token)',
+};
+
 export function clientsSection(app: App): () => void {
   const list = new KeyedList<ClientView>(byId('client-list'), (c) => c.id, () => clientRow());
   return () => {
@@ -30,9 +36,9 @@ function clientRow(): Row<ClientView> {
       setText(name, agent ?? 'No User-Agent');
       name.classList.toggle('muted', agent === undefined);
       setAttr(name, 'title', c.userAgent);
-      setText(token, c.token === 'admin' ? 'admin' : `token ${c.tokenId ?? ''}`.trim());
+      setText(token, c.token === 'client' ? `token ${c.tokenId ?? ''}`.trim() : c.token);
       setAttr(token, 'data-tone', c.token === 'admin' ? 'busy' : undefined);
-      setAttr(token, 'title', c.token === 'admin' ? 'uses the admin token' : 'uses a client token (tokens issue)');
+      setAttr(token, 'title', TOKEN_TITLE[c.token] + (c.scopes === undefined ? '' : `; scopes: ${c.scopes.join(', ')}`));
       const endpoint = c.transport === 'ws' ? 'client API' : c.transport;
       setText(sub, [c.address ?? 'address unknown', endpoint, c.subscribed ? 'events' : '', `since ${time(c.since)}`].filter(Boolean).join(' · '));
       setAttr(el, 'aria-label', `Client ${agent ?? 'without User-Agent'} from ${c.address ?? 'an unknown address'}`);

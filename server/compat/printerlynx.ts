@@ -23,17 +23,22 @@
 // Agents are printbridge devices, printers are `device/port` (or their name).
 // Jobs and commands go through the client API's dispatcher (job.submit,
 // job.pause/resume/cancel, printer.command) with the credentials the
-// connection authenticated with: the admin token or a client token.
+// connection authenticated with: the admin token or a client token, whose
+// scopes the dispatcher checks (printer_command needs `printer:command`). An
+// authenticated connection is listed in clients.list (transport
+// `printerlynx`) and closed with 4006 REVOKED when its token is revoked.
 
+import { randomUUID } from 'node:crypto';
 import type { ClientEvent, ClientRequest, DeviceView, JobView, PrinterView } from '../../protocol/client-messages.js';
 import { CLOSE, type ErrorCode } from '../../protocol/errors.js';
 import { isObj, type Obj } from '../../protocol/fields.js';
 import type { Caller } from '../core/client-api.js';
+import { connectionView, type ClientConnection } from '../core/client-connection.js';
 import type { Cancel } from '../core/context.js';
 import type { Hub } from '../core/hub.js';
 import { isFinal } from '../core/jobs.js';
 import type { Peer } from '../core/peer.js';
-import type { Verified } from '../core/tokens.js';
+import { hasScope, type Verified } from '../core/tokens.js';
 import { PrintbridgeError } from '../errors.js';
 import { listJobs } from '../store/jobs.js';
 import { compatName, EventTap, findPrinter, runningJob, temperatureMap } from './printers.js';
@@ -76,8 +81,9 @@ export class LynxHub {
     hub.events.add(this.tap);
   }
 
-  connect(peer: Peer, address: string | undefined): LynxSession {
-    const session = new LynxSession(this, peer, address);
+  /** `authenticated` runs once the connection has logged in, before its first reply (the transport lifts its pre-login bounds). */
+  connect(peer: Peer, address: string | undefined, userAgent?: string, authenticated?: () => void): LynxSession {
+    const session = new LynxSession(this, peer, address, userAgent, authenticated);
     this.hub.heartbeat.add(peer);
     return session;
   }
@@ -171,7 +177,7 @@ export class LynxHub {
   }
 
   private broadcast(text: string): void {
-    for (const s of [...this.sessions]) s.send(text);
+    for (const s of [...this.sessions]) if (s.watches()) s.send(text);
   }
 }
 
@@ -179,11 +185,15 @@ export class LynxSession {
   private phase: 'authenticating' | 'open' | 'closed' = 'authenticating';
   private cancelTimer: Cancel | undefined;
   private caller: Caller | undefined;
+  /** What the hub lists and revokes, from authentication on. */
+  private connection: ClientConnection | undefined;
 
   constructor(
     private readonly owner: LynxHub,
     readonly peer: Peer,
     readonly address: string | undefined,
+    private readonly userAgent?: string,
+    private readonly authenticated?: () => void,
   ) {
     this.cancelTimer = owner.hub.clock.after(owner.hub.helloTimeoutMs, () => {
       if (this.phase !== 'authenticating') return;
@@ -231,6 +241,7 @@ export class LynxSession {
     this.phase = 'closed';
     this.cancelTimer?.();
     this.owner.gone(this);
+    if (this.connection !== undefined) this.owner.hub.clientClosed(this.connection);
   }
 
   send(text: string): void {
@@ -257,15 +268,26 @@ export class LynxSession {
     this.phase = 'open';
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    this.authenticated?.();
     this.owner.opened(this);
+    const facts = { id: randomUUID(), auth: who.auth, address: this.address, userAgent: this.userAgent, since: this.owner.hub.clock.now(), subscribed: this.watches(), transport: 'printerlynx' };
+    this.connection = { auth: who.auth, view: () => connectionView(facts), close: (code, reason) => this.close(code, reason) };
+    this.owner.hub.clientOpened(this.connection);
     this.reply('authentication', { status: 'OK' });
-    this.snapshot();
+    if (this.watches()) {
+      this.snapshot().catch((e: unknown) => this.owner.hub.log('warn', 'printerlynx snapshot failed', { address: this.address, error: e instanceof Error ? e.message : String(e) }));
+    }
   }
 
-  private snapshot(only?: 'agents' | 'printers'): void {
-    const { hub } = this.owner;
-    if (only !== 'printers') for (const d of hub.views.devices()) this.send(this.owner.agentStatus(d));
-    if (only !== 'agents') for (const p of hub.views.printers()) this.send(this.owner.printerStatus(p));
+  /** Status pushes are what `print` lets a token see (devices.list, printers.list). */
+  watches(): boolean {
+    return this.caller !== undefined && hasScope(this.caller.auth, 'print');
+  }
+
+  /** Through the dispatcher, so that the caller's scopes apply as to the lists they are. */
+  private async snapshot(only?: 'agents' | 'printers'): Promise<void> {
+    if (only !== 'printers') for (const d of (await this.api({ op: 'devices.list', id: null })) as DeviceView[]) this.send(this.owner.agentStatus(d));
+    if (only !== 'agents') for (const p of (await this.api({ op: 'printers.list', id: null })) as PrinterView[]) this.send(this.owner.printerStatus(p));
   }
 
   private async perform(type: string, data: Obj): Promise<Obj> {
@@ -279,10 +301,10 @@ export class LynxSession {
       case 'printer_command':
         return this.printerCommand(data);
       case 'agent_status':
-        this.snapshot('agents');
+        await this.snapshot('agents');
         return {};
       case 'printer_status':
-        this.snapshot('printers');
+        await this.snapshot('printers');
         return {};
       default:
         throw new PrintbridgeError('UNKNOWN_TYPE', type);

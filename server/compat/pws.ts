@@ -17,22 +17,27 @@
 // client takes any message with `result` for the printer list.
 //
 // A print goes through the client API's dispatcher (job.submit) like any
-// other client's. The listener's access rules (compat-pws.ts) stand in for
-// credentials, so the caller is the admin.
+// other client's, with the connection's credentials: a client token given
+// as `?token=` (its scopes apply, and revoking it closes the connection with
+// 4006 REVOKED), else the listener's access rules (compat-pws.ts), which
+// grant printing only (`print`). Every connection is in clients.list
+// (transport `compat`).
 //
 // Differences from the original server (docs/compat.md): malformed JSON, an
 // unknown call and a binary frame are answered with status_code 3 instead of
 // being ignored; the status is the printer's real one; the final print reply
 // comes when the job ended, not when the spooler took it.
 
-import { TEXT_ENCODINGS, type ClientEvent, type JobView, type PrinterView, type TextEncodingName } from '../../protocol/client-messages.js';
+import { randomUUID } from 'node:crypto';
+import { TEXT_ENCODINGS, type ClientEvent, type ClientView, type JobView, type PrinterView, type TextEncodingName } from '../../protocol/client-messages.js';
 import { CLOSE, type ErrorCode } from '../../protocol/errors.js';
 import { isObj } from '../../protocol/fields.js';
 import type { Hub } from '../core/hub.js';
 import { isFinal } from '../core/jobs.js';
 import type { Caller } from '../core/client-api.js';
+import { connectionView, type ClientConnection } from '../core/client-connection.js';
 import type { Peer } from '../core/peer.js';
-import { ADMIN } from '../core/tokens.js';
+import { hasScope, type ClientAuth } from '../core/tokens.js';
 import { PrintbridgeError } from '../errors.js';
 import { compatName, composeLines, dialectLineEnding, EventTap, findPrinter, runningJob, type LineEnding } from './printers.js';
 
@@ -89,10 +94,11 @@ export class PwsHub {
     for (const p of hub.views.printers()) this.last.set(p.id, this.statusKey(p));
   }
 
-  connect(peer: Peer, address: string | undefined): PwsSession {
-    const session = new PwsSession(this, peer, address);
+  connect(peer: Peer, address: string | undefined, auth: ClientAuth, userAgent?: string): PwsSession {
+    const session = new PwsSession(this, peer, address, auth, userAgent);
     this.sessions.add(session);
     this.hub.heartbeat.add(peer);
+    this.hub.clientOpened(session);
     return session;
   }
 
@@ -108,6 +114,7 @@ export class PwsHub {
   gone(session: PwsSession): void {
     this.sessions.delete(session);
     this.hub.heartbeat.remove(session.peer);
+    this.hub.clientClosed(session);
     for (const [job, t] of this.tracked) if (t.session === session) this.tracked.delete(job);
   }
 
@@ -148,19 +155,37 @@ export class PwsHub {
     this.last.set(p.id, key);
     const { code, message } = this.status(p);
     const text = JSON.stringify({ status: 'Printer status changed', status_code: code, PrinterName: compatName(p), message, state: p.status });
-    for (const s of [...this.sessions]) s.send(text);
+    for (const s of [...this.sessions]) if (hasScope(s.auth, 'print')) s.send(text);
   }
 }
 
-export class PwsSession {
+export class PwsSession implements ClientConnection {
+  readonly id = randomUUID();
   private closed = false;
-  private readonly caller: Caller = { auth: ADMIN };
+  private readonly caller: Caller;
+  private readonly since: number;
 
   constructor(
     private readonly owner: PwsHub,
     readonly peer: Peer,
     readonly address: string | undefined,
-  ) {}
+    readonly auth: ClientAuth,
+    private readonly userAgent?: string,
+  ) {
+    this.caller = { auth };
+    this.since = owner.hub.clock.now();
+  }
+
+  view(): ClientView {
+    return connectionView({
+      id: this.id, auth: this.auth, address: this.address, userAgent: this.userAgent, since: this.since, subscribed: hasScope(this.auth, 'print'), transport: 'compat',
+    });
+  }
+
+  close(code: number, reason: string): void {
+    this.gone();
+    this.peer.close(code, reason);
+  }
 
   /** One text frame from the page. */
   async message(text: string): Promise<void> {
@@ -203,9 +228,7 @@ export class PwsSession {
     const buffered = this.peer.bufferedAmount();
     if (buffered > this.owner.hub.limits.maxClientBuffer) {
       this.owner.hub.log('warn', 'compat client does not read fast enough', { address: this.address, buffered });
-      this.gone();
-      this.peer.close(CLOSE.SLOW_CONSUMER.code, CLOSE.SLOW_CONSUMER.text);
-      return;
+      return this.close(CLOSE.SLOW_CONSUMER.code, CLOSE.SLOW_CONSUMER.text);
     }
     this.peer.sendText(text);
   }
@@ -223,8 +246,10 @@ export class PwsSession {
   private async call(call: string, uid: Uid, req: Record<string, unknown>): Promise<void> {
     const { hub } = this.owner;
     switch (call) {
-      case 'printers.find':
-        return this.reply({ uid, result: printerNames(hub.views.printers()), status_code: PWS_STATUS.IDLE });
+      case 'printers.find': {
+        const printers = (await hub.api.perform({ op: 'printers.list', id: null }, this.caller)) as PrinterView[];
+        return this.reply({ uid, result: printerNames(printers), status_code: PWS_STATUS.IDLE });
+      }
       case 'server.version':
         return this.reply({ uid, result: hub.version, info: 'serverVersion', status_code: PWS_STATUS.IDLE });
       case 'print':
@@ -234,7 +259,7 @@ export class PwsSession {
         if (typeof name !== 'string' || name === '' || name.length > NAME_MAX) {
           return this.error(uid, 'MISSING_FIELD', 'PrinterName not provided');
         }
-        const view = findPrinter(hub, name);
+        const view = (await hub.api.perform({ op: 'printer.get', id: null, printer: findPrinter(hub, name).id }, this.caller)) as PrinterView;
         const { code, message } = this.owner.status(view);
         return this.reply({ uid, status: 'Printer status retrieved', PrinterName: name, status_code: code, message, state: view.status });
       }

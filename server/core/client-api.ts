@@ -4,19 +4,28 @@
 // does is decided here and nowhere else. A transport only says who is
 // calling (`Caller`) and, for connections, how to subscribe and which jobs
 // the caller submitted.
+//
+// Scopes are checked here, before anything else, so that no transport can
+// forget them: each op needs the scope protocol/scopes.ts names (FORBIDDEN
+// naming it otherwise), and a job another token submitted needs `jobs:any`
+// besides. Jobs remember the client token that submitted them; the admin's
+// and the compat listener's jobs belong to no token.
 
 import {
-  TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
+  DEFAULT_SCOPES, TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
   type ServerInfo, type Snapshot,
 } from '../../protocol/client-messages.js';
+import { requiredScope } from '../../protocol/scopes.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
-import { listJobs } from '../store/jobs.js';
+import { listJobs, type JobRecord } from '../store/jobs.js';
 import { base64DecodedLength, decodeBase64Strict } from './base64.js';
 import { composeText, encodeText } from './encodings.js';
 import type { Hub } from './hub.js';
+import { InFlight } from './in-flight.js';
 import { isFinal } from './jobs.js';
-import type { ClientAuth } from './tokens.js';
+import { hasScope, requireScope, tokenIdOf, type ClientAuth } from './tokens.js';
+import { Turns } from './turns.js';
 import { jobView } from './views.js';
 
 /** How many finished jobs a subscribe snapshot includes besides the unfinished ones. */
@@ -25,22 +34,42 @@ const SNAPSHOT_MAX_ACTIVE_JOBS = 1000;
 const DEFAULT_LIST_LIMIT = 100;
 /** printer.command waits this long for the device's answer unless told otherwise (G-code moves take a while). */
 
+/**
+ * One Caller object stands for one connection (or one REST request):
+ * requests in flight are counted, and expensive ones take turns, per Caller.
+ */
 export interface Caller {
   readonly auth: ClientAuth;
   /** A connection hears about the jobs it submitted without subscribing; a REST call has nothing to hear with. */
   submitted?(job: JobView): void;
   /** Connections only: events on or off. Without it, subscribe and unsubscribe are UNSUPPORTED. */
   subscribe?(on: boolean): void;
+  /** Connections only: false once it closed, so work it queued and nobody will read is skipped. */
+  open?(): boolean;
 }
 
 type Req<O extends ClientRequest['op']> = Extract<ClientRequest, { op: O }>;
 
 export class ClientApi {
-  constructor(private readonly hub: Hub) {}
+  private readonly inFlight: InFlight;
+  /** Snapshots and lists: one connection's burst of them cannot hold the thread from everyone else. */
+  private readonly turns: Turns;
 
-  /** Carries out one request; what it resolves with is `ClientResults[req.op]`. */
-  async perform(req: ClientRequest, caller: Caller): Promise<ClientResults[ClientRequest['op']]> {
+  constructor(private readonly hub: Hub) {
+    this.inFlight = new InFlight(() => hub.limits.maxRequestsInFlight);
+    this.turns = new Turns((fn) => void hub.clock.after(0, fn));
+  }
+
+  /** Carries out one request; what it resolves with is `ClientResults[req.op]`. RATE_LIMITED beyond maxRequestsInFlight. */
+  perform(req: ClientRequest, caller: Caller): Promise<ClientResults[ClientRequest['op']]> {
+    return this.inFlight.run(caller, () => this.dispatch(req, caller));
+  }
+
+  /** Answers at once where it can: only what has to wait returns a promise (and counts as in flight). */
+  private dispatch(req: ClientRequest, caller: Caller): ClientResults[ClientRequest['op']] | Promise<ClientResults[ClientRequest['op']]> {
     const { hub } = this;
+    const scope = requiredScope(req);
+    if (scope !== undefined) requireScope(caller.auth, scope, req.op === 'control.send' ? `control.send ${JSON.stringify(req.name)}` : req.op);
     switch (req.op) {
       case 'hello':
         if (req.v[0] !== PROTOCOL_MAJOR) throw new PrintbridgeError('VERSION_UNSUPPORTED', `client speaks ${req.v[0]}, server ${PROTOCOL_MAJOR}`);
@@ -48,23 +77,28 @@ export class ClientApi {
       case 'ping':
         return 'pong';
       case 'devices.list':
-        return hub.views.devices(req.tag);
+        return this.inTurn(caller, req, () => hub.views.devices(req.tag));
       case 'printers.list':
-        return hub.views.printers();
+        return this.inTurn(caller, req, () => hub.views.printers());
       case 'printer.get':
         return this.printer(req.printer);
       case 'job.submit':
         return this.submit(req, caller);
       case 'job.get':
-        return jobView(hub.jobs.get(req.job));
-      case 'jobs.list':
-        return listJobs(hub.store, { printer: req.printer, state: req.state, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map(jobView);
+        return jobView(this.ownJob(req.job, caller, req.op));
+      case 'jobs.list': {
+        // Without jobs:any, only the caller's own jobs (a caller that is no client token owns none).
+        const any = hasScope(caller.auth, 'jobs:any');
+        const owner = any ? undefined : tokenIdOf(caller.auth);
+        if (!any && owner === undefined) return [];
+        return this.inTurn(caller, req, () => listJobs(hub.store, { printer: req.printer, state: req.state, owner, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map(jobView));
+      }
       case 'job.cancel':
-        return jobView(hub.jobs.cancel(req.job));
+        return jobView(hub.jobs.cancel(this.ownJob(req.job, caller, req.op).id));
       case 'job.pause':
-        return jobView(hub.jobs.pause(req.job));
+        return jobView(hub.jobs.pause(this.ownJob(req.job, caller, req.op).id));
       case 'job.resume':
-        return jobView(hub.jobs.resume(req.job));
+        return jobView(hub.jobs.resume(this.ownJob(req.job, caller, req.op).id));
       case 'printer.pause':
         return { printer: req.printer, paused: true, jobs: hub.jobs.pausePrinter(req.printer).map(jobView) };
       case 'printer.resume':
@@ -76,25 +110,40 @@ export class ClientApi {
       case 'control.send':
         return hub.router.send(req.to, req.name, req.args, req.timeout ?? hub.controlTimeoutMs);
       case 'token.issue':
-        admin(caller, req.op);
-        return hub.tokens.issue(req.ttl ?? TOKEN_TTL_DEFAULT_S, req.label);
+        return hub.tokens.issue(req.ttl ?? TOKEN_TTL_DEFAULT_S, req.label, req.scopes ?? DEFAULT_SCOPES, caller.auth);
       case 'token.revoke':
-        admin(caller, req.op);
         return hub.revokeToken(req.token);
       case 'clients.list':
-        return hub.clientViews();
+        return this.inTurn(caller, req, () => hub.clientViews());
       case 'device.remove':
-        admin(caller, req.op);
         return hub.removeDevice(req.device);
-      case 'subscribe':
-        if (caller.subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'subscribe needs a connection (WebSocket /v1/client)');
-        caller.subscribe(true);
-        return this.snapshot();
-      case 'unsubscribe':
-        if (caller.subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'unsubscribe needs a connection (WebSocket /v1/client)');
-        caller.subscribe(false);
-        return { subscribed: false };
+      case 'subscribe': {
+        const subscribe = caller.subscribe?.bind(caller);
+        if (subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'subscribe needs a connection (WebSocket /v1/client)');
+        // Events start in the turn that builds the snapshot, so that none is older than it.
+        return this.inTurn(caller, req, () => {
+          subscribe(true);
+          const snapshot = this.snapshot();
+          // Who else is connected is the `tokens` scope's business, as in clients.list.
+          return hasScope(caller.auth, 'tokens') ? snapshot : { ...snapshot, clients: undefined };
+        });
+      }
+      case 'unsubscribe': {
+        const subscribe = caller.subscribe?.bind(caller);
+        if (subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'unsubscribe needs a connection (WebSocket /v1/client)');
+        // In turn too, so that it cannot overtake a subscribe that came before it.
+        return this.inTurn(caller, req, () => {
+          subscribe(false);
+          return { subscribed: false } as const;
+        });
+      }
     }
+  }
+
+  /** Runs `work` on the caller's next turn; the same request still waiting for its turn shares that answer. */
+  private inTurn<T>(caller: Caller, req: ClientRequest, work: () => T): Promise<T> {
+    const { id: _id, ...what } = req;
+    return this.turns.take(caller, JSON.stringify(what), work, () => caller.open?.() ?? true);
   }
 
   info(): ServerInfo {
@@ -110,6 +159,13 @@ export class ClientApi {
       .sort((a, b) => b.created - a.created)
       .map(jobView);
     return { devices: hub.views.devices(), printers: hub.views.printers(), jobs, clients: hub.clientViews() };
+  }
+
+  /** The job, if the caller may see and act on it. */
+  private ownJob(id: string, caller: Caller, op: string): JobRecord {
+    const job = this.hub.jobs.get(id);
+    if (!mayAct(caller.auth, job)) throw new PrintbridgeError('FORBIDDEN', `${op} of a job another token submitted needs the scope jobs:any`);
+    return job;
   }
 
   private printer(printer: string): PrinterView {
@@ -136,7 +192,11 @@ export class ClientApi {
       if (text.length > maxJobBytes) throw new PrintbridgeError('JOB_TOO_LARGE', `more than ${maxJobBytes} bytes`);
       bytes = encodeText(text, req.encoding);
     }
-    const job = this.hub.jobs.submit(req.printer, bytes, req.key, { resume: req.resume });
+    const job = this.hub.jobs.submit(req.printer, bytes, req.key, { resume: req.resume, owner: tokenIdOf(caller.auth) });
+    // The same key on the same printer answers the job already there: only to its owner.
+    if (req.key !== undefined && job.owner !== tokenIdOf(caller.auth) && !hasScope(caller.auth, 'jobs:any')) {
+      throw new PrintbridgeError('FORBIDDEN', `key ${req.key} names a job another token submitted; that needs the scope jobs:any`);
+    }
     const view = jobView(job);
     if (!isFinal(job.state)) caller.submitted?.(view);
     return view;
@@ -181,6 +241,7 @@ export class ClientApi {
   }
 }
 
-function admin(caller: Caller, op: string): void {
-  if (caller.auth.kind !== 'admin') throw new PrintbridgeError('FORBIDDEN', `${op} needs the admin token`);
+/** A caller acts on its own jobs; on any other (the admin's too) only with `jobs:any`. */
+function mayAct(auth: ClientAuth, job: JobRecord): boolean {
+  return hasScope(auth, 'jobs:any') || (job.owner !== undefined && job.owner === tokenIdOf(auth));
 }

@@ -10,17 +10,18 @@
 
 import { randomUUID } from 'node:crypto';
 import {
-  okReply, errorReply, type ClientEvent, type ClientRequest, type ClientView, type JobView, type RequestId,
+  okReply, okReplyEncoded, errorReply, type ClientEvent, type ClientRequest, type ClientView, type JobView, type RequestId,
 } from '../../protocol/client-messages.js';
 import { CLOSE, protocolError } from '../../protocol/errors.js';
 import type { Decoded } from '../../protocol/fields.js';
 import { PrintbridgeError } from '../errors.js';
 import type { Caller } from './client-api.js';
+import { connectionView, type ClientConnection } from './client-connection.js';
 import type { Listener } from './events.js';
 import type { Hub } from './hub.js';
 import { isFinal } from './jobs.js';
 import type { Peer } from './peer.js';
-import { ADMIN, type ClientAuth } from './tokens.js';
+import { ADMIN, hasScope, type ClientAuth } from './tokens.js';
 
 export { SNAPSHOT_RECENT_JOBS } from './client-api.js';
 
@@ -33,7 +34,7 @@ export interface ClientInfo {
   transport?: string | undefined;
 }
 
-export class ClientSession implements Listener, Caller {
+export class ClientSession implements Listener, Caller, ClientConnection {
   readonly id = randomUUID();
   readonly auth: ClientAuth;
   readonly since: number;
@@ -41,6 +42,8 @@ export class ClientSession implements Listener, Caller {
   /** Jobs this connection submitted and still hears about without subscribing. */
   private readonly own = new Set<string>();
   private closed = false;
+  /** Answers encoded, by the result they encode; an entry goes when its result is no longer referenced. */
+  private readonly encoded = new WeakMap<object, string>();
 
   constructor(
     private readonly hub: Hub,
@@ -53,16 +56,10 @@ export class ClientSession implements Listener, Caller {
   }
 
   view(): ClientView {
-    return {
-      id: this.id,
-      address: this.address,
-      userAgent: this.info.userAgent,
-      since: this.since,
-      subscribed: this.subscribed,
-      token: this.auth.kind,
-      tokenId: this.auth.kind === 'client' ? this.auth.tokenId : undefined,
-      transport: this.info.transport ?? 'ws',
-    };
+    return connectionView({
+      id: this.id, auth: this.auth, address: this.address, userAgent: this.info.userAgent, since: this.since,
+      subscribed: this.subscribed, transport: this.info.transport ?? 'ws',
+    });
   }
 
   async request(decoded: Decoded<ClientRequest> & { id: RequestId }): Promise<void> {
@@ -72,8 +69,12 @@ export class ClientSession implements Listener, Caller {
     const req = decoded.value;
     let reply: string;
     try {
-      reply = okReply(req.id, await this.hub.api.perform(req, this));
+      const result = await this.hub.api.perform(req, this);
+      // Gone meanwhile: encoding a large answer for nobody would be waste.
+      if (this.closed) return;
+      reply = this.encodeReply(req.id, result);
     } catch (e) {
+      if (this.closed) return; // nobody to answer, and work skipped for a closed connection is no failure
       if (!(e instanceof PrintbridgeError)) {
         this.hub.log('error', 'client request failed', { op: req.op, error: e instanceof Error ? e.stack : String(e) });
       }
@@ -82,10 +83,28 @@ export class ClientSession implements Listener, Caller {
     this.send(reply);
   }
 
+  /**
+   * Requests that repeat one still waiting for its turn share one answer (a
+   * burst of subscribes gets one snapshot); it is encoded once for all of them.
+   */
+  private encodeReply(id: RequestId, result: unknown): string {
+    if (typeof result !== 'object' || result === null) return okReply(id, result);
+    let json = this.encoded.get(result);
+    if (json === undefined) {
+      json = JSON.stringify(result);
+      this.encoded.set(result, json);
+    }
+    return okReplyEncoded(id, json);
+  }
+
   binary(): void {
     if (this.closed) return;
     this.life();
     this.send(errorReply(null, protocolError('BINARY_NOT_EXPECTED')));
+  }
+
+  open(): boolean {
+    return !this.closed;
   }
 
   /** A pong or any message proves the connection alive. */
@@ -103,6 +122,8 @@ export class ClientSession implements Listener, Caller {
 
   wants(event: ClientEvent): boolean {
     if (this.closed) return false;
+    // Who else is connected is for the `tokens` scope, as clients.list is.
+    if ((event.event === 'client.connected' || event.event === 'client.disconnected') && !hasScope(this.auth, 'tokens')) return false;
     let own = false;
     if (event.event === 'job.updated' && this.own.has(event.job.id)) {
       own = true;

@@ -6,9 +6,16 @@
 //        VERSION for another major, POLICY for a hello naming another id)
 //
 // Online, bad input is answered with an error message and the connection
-// stays up; the (maxProtocolErrors + 1)th peer-blamed error closes it with
-// PROTOCOL. The transport decodes and reports; everything decided about a
-// device connection is decided here.
+// stays up; the (maxProtocolErrors + 1)th error closes it with PROTOCOL.
+// Every message first takes a token from the connection's bucket
+// (deviceMessageRate, deviceMessageBurst): over it, messages are refused
+// unread, the first of a run with one RATE_LIMITED error, and a run as long
+// as the burst closes the connection with 4008 RATE_LIMITED, so a flood
+// costs the server a counter per message. Each job data frame sent to the
+// device gives a token back (up to the burst): a device acks every quarter
+// window, several frames, so however fast a printer takes a job, its
+// device's acks are never refused. The transport decodes and
+// reports; everything decided about a device connection is decided here.
 
 import { encodeServerMessage, type DeviceMessage, type PortInfo, type PortStatus, type LedPattern, type ServerMessage } from '../../protocol/device-messages.js';
 import { CLOSE, ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
@@ -18,6 +25,7 @@ import { recordHello, touchDevice } from '../store/devices.js';
 import type { Cancel } from './context.js';
 import type { Hub } from './hub.js';
 import type { Peer } from './peer.js';
+import { TokenBucket } from './token-bucket.js';
 
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
 
@@ -29,9 +37,12 @@ export interface HelloInfo {
   readonly ports: readonly PortInfo[];
 }
 
-/** What a message that failed to decode said about itself, if it called itself a hello. */
-export interface HelloClaim {
-  readonly major: number | undefined;
+/** What a message that failed to decode still said about itself. */
+export interface Claim {
+  /** It called itself a hello, of this major version if it named one. */
+  readonly hello?: { readonly major: number | undefined } | undefined;
+  /** It called itself a control.result for this ref: that control is answered as failed, not left to time out. */
+  readonly controlRef?: string | undefined;
 }
 
 export class DeviceSession {
@@ -45,6 +56,9 @@ export class DeviceSession {
   lastSeen: number;
   private streamSeq = 0;
   private errors = 0;
+  private readonly bucket: TokenBucket;
+  /** Messages refused in a row for want of tokens. */
+  private refused = 0;
   private cancelHelloTimer: Cancel | undefined;
 
   constructor(
@@ -54,6 +68,7 @@ export class DeviceSession {
     readonly address: string | undefined,
   ) {
     this.lastSeen = hub.clock.now();
+    this.bucket = new TokenBucket(hub.limits.deviceMessageRate, hub.limits.deviceMessageBurst, this.lastSeen);
     hub.heartbeat.add(peer);
     this.cancelHelloTimer = hub.clock.after(hub.helloTimeoutMs, () => {
       if (this.phase !== 'hello') return;
@@ -62,13 +77,38 @@ export class DeviceSession {
     });
   }
 
-  /** A text message arrived. `claim` is set when it failed to decode but called itself a hello. */
-  text(decoded: Decoded<DeviceMessage>, claim?: HelloClaim): void {
+  /**
+   * Whether the next message may be read at all; the transport asks before
+   * it decodes one. A refused message is dropped unread.
+   */
+  admit(): boolean {
+    if (this.phase === 'closed') return false;
+    if (this.bucket.take(this.hub.clock.now())) {
+      this.refused = 0;
+      return true;
+    }
+    this.refused += 1;
+    if (this.refused === 1) {
+      this.hub.log('warn', 'device sends faster than its rate limit', { device: this.id, rate: this.hub.limits.deviceMessageRate });
+      this.send({ t: 'error', code: 'RATE_LIMITED', message: `${ERRORS.RATE_LIMITED.text}: more than ${this.hub.limits.deviceMessageRate} messages a second` });
+    } else if (this.refused > this.hub.limits.deviceMessageBurst) {
+      this.hub.log('warn', 'device closed for flooding', { device: this.id, refused: this.refused });
+      this.close(CLOSE.RATE_LIMITED);
+      this.peer.stopReading?.();
+    }
+    return false;
+  }
+
+  /** A text message arrived. `claim` is what it said about itself when it failed to decode. */
+  text(decoded: Decoded<DeviceMessage>, claim?: Claim): void {
     if (this.phase === 'closed') return;
     this.life();
-    if (this.phase === 'hello') return this.expectHello(decoded, claim);
-    if (!decoded.ok) return this.reject(decoded.error);
-    this.dispatch(decoded.value);
+    if (this.phase === 'hello') return this.expectHello(decoded, claim?.hello);
+    if (decoded.ok) return this.dispatch(decoded.value);
+    if (claim?.controlRef !== undefined) {
+      this.hub.router.result(this.id, { t: 'control.result', ref: claim.controlRef, ok: false, code: decoded.error.code, message: decoded.error.message });
+    }
+    this.reject(decoded.error);
   }
 
   binary(): void {
@@ -82,6 +122,11 @@ export class DeviceSession {
   life(): void {
     this.lastSeen = this.hub.clock.now();
     this.hub.heartbeat.life(this.peer);
+  }
+
+  /** A job data frame went to the device: the ack it may cause is paid for. */
+  dataSent(): void {
+    this.bucket.give();
   }
 
   /** The transport's send buffer drained: job data may flow again. */
@@ -118,10 +163,14 @@ export class DeviceSession {
     this.peer.sendText(text);
   }
 
-  /** Answers bad input and closes the connection once it has caused too many errors. */
+  /**
+   * Answers bad input and closes the connection once it has caused too many
+   * errors. Every error counts, whatever its blame: each answers something
+   * this device sent (a job it names that never existed is its mistake too),
+   * and a device that keeps making them only costs the server work.
+   */
   reject(error: ProtocolError): void {
     this.send({ t: 'error', code: error.code, message: error.message });
-    if (ERRORS[error.code].blame !== 'peer') return;
     this.errors += 1;
     if (this.errors > this.hub.limits.maxProtocolErrors) {
       this.hub.log('warn', 'device closed after too many protocol errors', { device: this.id, last: error.code });
@@ -151,7 +200,7 @@ export class DeviceSession {
     this.close(entry);
   }
 
-  private expectHello(decoded: Decoded<DeviceMessage>, claim: HelloClaim | undefined): void {
+  private expectHello(decoded: Decoded<DeviceMessage>, claim: Claim['hello']): void {
     // A newer major may shape its hello differently; it still gets the VERSION close.
     if (claim?.major !== undefined && claim.major !== PROTOCOL_MAJOR) {
       return this.refuse(protocolError('VERSION_UNSUPPORTED', `device speaks ${claim.major}, server ${PROTOCOL_MAJOR}`), CLOSE.VERSION);

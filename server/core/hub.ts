@@ -7,9 +7,10 @@ import type { ClientView, RemovedDevice } from '../../protocol/client-messages.j
 import { CLOSE } from '../../protocol/errors.js';
 import { PrintbridgeError } from '../errors.js';
 import type { Limits } from '../limits.js';
-import type { Store } from '../store/db.js';
-import { removeDevice as removeStoredDevice } from '../store/devices.js';
+import { changesElsewhere, type Store } from '../store/db.js';
+import { getDevice, removeDevice as removeStoredDevice } from '../store/devices.js';
 import { ClientApi } from './client-api.js';
+import type { ClientConnection } from './client-connection.js';
 import { ClientSession, type ClientInfo } from './client-session.js';
 import type { Clock, CoreContext, Log } from './context.js';
 import { DeviceSession } from './device-session.js';
@@ -43,7 +44,9 @@ export class Hub implements CoreContext {
   readonly controlTimeoutMs: number;
   readonly version: string;
 
-  readonly events = new EventBus();
+  readonly events = new EventBus((error, event) =>
+    this.log('error', 'event not delivered to a listener', { event, error: error instanceof Error ? error.stack : String(error) }),
+  );
   readonly registry = new Registry();
   readonly heartbeat: Heartbeat;
   readonly jobs: Jobs;
@@ -52,9 +55,12 @@ export class Hub implements CoreContext {
   readonly tokens: ClientTokens;
   /** The client API's one dispatcher, for every transport that serves clients. */
   readonly api: ClientApi;
-  private readonly clients = new Set<ClientSession>();
+  /** Every client connection, whatever its transport. */
+  private readonly clients = new Set<ClientConnection>();
   /** Every open device connection, from the upgrade on (the registry holds only those that said hello). */
   private readonly deviceSessions = new Set<DeviceSession>();
+  /** The store's data_version when noticeStoreChanges last looked. */
+  private storeVersion: number | undefined;
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -66,10 +72,14 @@ export class Hub implements CoreContext {
     this.controlTimeoutMs = opts.controlTimeoutMs;
     this.version = opts.version;
     this.heartbeat = new Heartbeat(opts.heartbeatMs);
-    this.jobs = new Jobs(this, (printer) => {
-      const view = this.views.printerById(printer);
-      if (view !== undefined) this.events.emit({ event: 'printer.status', printer: view });
-    });
+    this.jobs = new Jobs(
+      this,
+      (printer) => {
+        const view = this.views.printerById(printer);
+        if (view !== undefined) this.events.emit({ event: 'printer.status', printer: view });
+      },
+      () => this.noticeStoreChanges(),
+    );
     this.router = new Router(this);
     this.views = new Views(this.store, this.registry, this.jobs);
     this.tokens = new ClientTokens(this);
@@ -97,6 +107,31 @@ export class Hub implements CoreContext {
   removeDevice(id: string): RemovedDevice {
     if (!removeStoredDevice(this.store, id)) throw new PrintbridgeError('UNKNOWN_DEVICE', id);
     this.log('info', 'device removed', { device: id });
+    return { id, removed: true, closed: this.deviceRemoved(id) };
+  }
+
+  /**
+   * Another process may remove a device from the store while this server
+   * runs (`printbridge devices remove --offline`, or when the CLI finds no
+   * server at the URL it tried). The composition root calls this often; it
+   * costs one pragma read unless the file changed, and then a connected
+   * device that is no longer registered is treated as removed here.
+   */
+  noticeStoreChanges(): void {
+    const version = changesElsewhere(this.store);
+    if (version === this.storeVersion) return;
+    this.storeVersion = version;
+    for (const id of new Set([...this.deviceSessions].map((s) => s.id))) {
+      if (getDevice(this.store, id) !== undefined) continue;
+      this.log('info', 'device removed by another process', { device: id });
+      this.deviceRemoved(id);
+    }
+    // Last, so that the jobs just ended here are counted as the store has them.
+    this.jobs.storeChanged();
+  }
+
+  /** A removed device's jobs end and its connections close; returns how many closed. */
+  private deviceRemoved(id: string): number {
     this.jobs.deviceRemoved(id);
     let closed = 0;
     for (const session of [...this.deviceSessions]) {
@@ -104,23 +139,32 @@ export class Hub implements CoreContext {
       session.close(CLOSE.REVOKED);
       closed += 1;
     }
-    return { id, removed: true, closed };
+    return closed;
   }
 
   /** A client connection opened; subscribers hear client.connected. */
   connectClient(peer: Peer, address: string | undefined, info?: ClientInfo): ClientSession {
     const client = new ClientSession(this, peer, address, info);
-    this.clients.add(client);
     this.events.add(client);
     this.heartbeat.add(peer);
-    this.events.emit({ event: 'client.connected', client: client.view() });
+    this.clientOpened(client);
     return client;
   }
 
   clientGone(client: ClientSession): void {
-    if (!this.clients.delete(client)) return;
     this.events.remove(client);
     this.heartbeat.remove(client.peer);
+    this.clientClosed(client);
+  }
+
+  /** A client connection of any transport authenticated: it is listed and revocable from now on. */
+  clientOpened(client: ClientConnection): void {
+    this.clients.add(client);
+    this.events.emit({ event: 'client.connected', client: client.view() });
+  }
+
+  clientClosed(client: ClientConnection): void {
+    if (!this.clients.delete(client)) return;
     this.events.emit({ event: 'client.disconnected', client: client.view() });
   }
 
@@ -129,7 +173,7 @@ export class Hub implements CoreContext {
     return [...this.clients].map((c) => c.view());
   }
 
-  /** Revokes a client token and closes the connections it opened (4006 REVOKED). */
+  /** Revokes a client token and closes the connections it opened on every transport (4006 REVOKED). */
   revokeToken(idOrToken: string): { id: string; revoked: true; closed: number } {
     const result = this.tokens.revoke(idOrToken);
     let closed = 0;

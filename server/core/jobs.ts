@@ -42,6 +42,7 @@ import { ERRORS, protocolError, type ProtocolError } from '../../protocol/errors
 import { encodeDataFrame } from '../../protocol/frames.js';
 import { PrintbridgeError } from '../errors.js';
 import type { JobRetention } from '../retention.js';
+import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
   countUnfinished, deviceRemovedError, findJobByKey, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, printerId,
@@ -50,6 +51,7 @@ import {
 import type { CoreContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
 import { checkTransition, isFinal } from './job-states.js';
+import { Quotas } from './quotas.js';
 import { jobView } from './views.js';
 
 export { isFinal } from './job-states.js';
@@ -88,6 +90,8 @@ export function parsePrinterId(printer: string): { device: string; port: number 
 export interface SweepResult {
   expired: number;
   pruned: number;
+  /** Bytes the database file gave back to the file system. */
+  compacted: number;
 }
 
 export class Jobs {
@@ -97,13 +101,20 @@ export class Jobs {
   private readonly pausedQueues: Set<string>;
   /** Jobs a device may hold paused because we sent job.pause (or did before a restart). */
   private readonly heldOnDevice = new Set<string>();
+  private readonly quotas: Quotas;
 
   constructor(
     private readonly ctx: CoreContext,
     /** Called when a printer's queue was paused or resumed, to tell subscribers. */
     private readonly printerChanged: (printer: string) => void = () => {},
+    /**
+     * Called before job data is sent, so that a device another process removed
+     * from the store meanwhile is removed here (its jobs released) first.
+     */
+    private readonly beforeSending: () => void = () => {},
   ) {
     this.pausedQueues = pausedPrinters(ctx.store);
+    this.quotas = new Quotas(ctx.store, ctx.limits);
   }
 
   activeJobId(printer: string): string | undefined {
@@ -144,9 +155,9 @@ export class Jobs {
    * the same printer, so a client that retries after a lost reply does not
    * print twice.
    */
-  submit(printer: string, data: Uint8Array, key?: string, opts: { resume?: boolean | undefined } = {}): JobRecord {
+  submit(printer: string, data: Uint8Array, key?: string, opts: { resume?: boolean | undefined; owner?: string | undefined } = {}): JobRecord {
     const { store, limits, clock } = this.ctx;
-    const { device, port, id, session } = this.knownPrinter(printer);
+    const { device, port, id, session } = this.knownPrinter(printer, { reported: true });
     if (key !== undefined) {
       const existing = findJobByKey(store, id, key);
       if (existing !== undefined) return this.byId.get(existing.id)?.job ?? existing;
@@ -154,8 +165,10 @@ export class Jobs {
     if (data.length === 0) throw new PrintbridgeError('BAD_FIELD', 'data is empty');
     if (data.length > limits.maxJobBytes) throw new PrintbridgeError('JOB_TOO_LARGE', `${data.length} > ${limits.maxJobBytes} bytes`);
     if (countUnfinished(store, id) >= limits.maxQueue) throw new PrintbridgeError('QUEUE_FULL', `${limits.maxQueue} jobs are waiting for ${id}`);
+    this.quotas.check(id, opts.owner, data.length);
 
-    const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume }, clock.now());
+    const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume, owner: opts.owner }, clock.now());
+    this.quotas.added(job);
     this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
     if (session !== undefined) this.offerNext(session, port);
@@ -299,6 +312,11 @@ export class Jobs {
     return jobs;
   }
 
+  /** Another process changed the store (the CLI failed jobs there): count the quotas again. */
+  storeChanged(): void {
+    this.quotas.recount();
+  }
+
   /** A device said hello: offer the head of every one of its queues. */
   offerAll(session: DeviceSession): void {
     for (const info of session.info?.ports ?? []) this.offerNext(session, info.port);
@@ -381,6 +399,8 @@ export class Jobs {
   /**
    * Retention and expiry: queued jobs older than the time-to-live fail with
    * JOB_EXPIRED, finished jobs past their age or beyond the count are deleted.
+   * Then the file gives back what that and the data of jobs finished since
+   * the last sweep freed.
    */
   sweep(retention: JobRetention): SweepResult {
     const now = this.ctx.clock.now();
@@ -397,14 +417,17 @@ export class Jobs {
       retention.finishedMaxAgeMs > 0 ? now - retention.finishedMaxAgeMs : undefined,
       retention.finishedMaxCount > 0 ? retention.finishedMaxCount : undefined,
     );
-    if (expired > 0 || pruned > 0) this.ctx.log('info', 'job sweep', { expired, pruned });
-    return { expired, pruned };
+    const compacted = compactStore(this.ctx.store);
+    if (expired > 0 || pruned > 0 || compacted > 0) this.ctx.log('info', 'job sweep', { expired, pruned, compacted });
+    return { expired, pruned, compacted };
   }
 
   private pump(active: Active): void {
     const { job, session } = active;
     const info = session.info;
     if (!active.accepted || job.state === 'paused' || info === undefined || session.phase !== 'online') return;
+    this.beforeSending();
+    if (this.byId.get(job.id) !== active) return;
     while (active.sent < job.size) {
       const credit = info.window - (active.sent - job.written);
       if (credit <= 0 || session.peer.bufferedAmount() >= SEND_BUFFER_BOUND) return;
@@ -506,14 +529,23 @@ export class Jobs {
     return undefined;
   }
 
-  /** The printer's device, port and live session; UNKNOWN_PRINTER when no such device or port. */
-  knownPrinter(printer: string): { device: string; port: number; id: string; session: DeviceSession | undefined } {
+  /**
+   * The printer's device, port and live session; UNKNOWN_PRINTER when no
+   * such device or port. A device is known while it is registered in the
+   * store, whatever connection it still has. Its ports are the ones it
+   * reported in its last hello, online or not, so that jobs queue for an
+   * offline printer. A device that never said hello has no ports yet:
+   * `reported` (new jobs) refuses every port of it, since its bytes would
+   * wait in the store for a printer that may not exist; managing a queue
+   * (pause, cancel) is allowed on any port of it.
+   */
+  knownPrinter(printer: string, opts: { reported?: boolean } = {}): { device: string; port: number; id: string; session: DeviceSession | undefined } {
     const { device, port } = parsePrinterId(printer);
     const record = getDevice(this.ctx.store, device);
+    if (record === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: no such device`);
     const session = this.ctx.registry.get(device);
-    if (record === undefined && session === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: no such device`);
-    // A device that never said hello has not told us its ports yet; accept any then.
-    const ports = session?.info?.ports ?? record?.ports ?? [];
+    const ports = session?.info?.ports ?? record.ports;
+    if (ports.length === 0 && opts.reported === true) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has not reported its ports yet`);
     if (ports.length > 0 && !ports.some((p) => p.port === port)) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has no port ${port}`);
     return { device, port, id: printerId(device, port), session };
   }
@@ -564,6 +596,7 @@ export class Jobs {
     job.updated = now;
     this.heldOnDevice.delete(job.id);
     saveJob(this.ctx.store, job);
+    this.quotas.freed(job);
     this.ctx.log(state === 'done' ? 'info' : 'warn', `job ${state}`, { job: job.id, printer: job.printer, code: error?.code });
     this.updated(job);
   }

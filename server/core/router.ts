@@ -4,6 +4,10 @@
 // not connected are reported 'offline' at once; the others get until the
 // timeout to answer with control.result, and whoever has not answered by then
 // is reported 'timeout'. A device that disconnects meanwhile is 'offline'.
+// The report always comes back: a device whose answer cannot be read is
+// reported 'error' (its session tells us, see DeviceSession.text), a send
+// that fails is that device's 'error', and the caller is answered before
+// the subscribers hear control.delivered, so nothing after can lose it.
 
 import { randomUUID } from 'node:crypto';
 import type { DeliveryReport, Target } from '../../protocol/client-messages.js';
@@ -48,7 +52,7 @@ export class Router {
       // Waiting is filled before anything is sent: a send can close a slow
       // device, which reports it offline through deviceOffline().
       for (const id of online) p.waiting.add(id);
-      for (const id of online) this.ctx.registry.get(id)?.sendText(text);
+      for (const id of online) this.deliver(p, id, text);
       p.dispatching = false;
       this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
       if (p.waiting.size === 0) return this.settle(p);
@@ -100,11 +104,21 @@ export class Router {
     return [...ids].sort();
   }
 
+  /** One device's copy; our own failure to send it is that device's error, not the whole relay's. */
+  private deliver(p: Pending, id: string, text: string): void {
+    try {
+      this.ctx.registry.get(id)?.sendText(text);
+    } catch (e) {
+      this.ctx.log('error', 'control not sent to a device', { ref: p.ref, device: id, error: e instanceof Error ? e.stack : String(e) });
+      if (p.waiting.delete(id)) p.reports.set(id, { device: id, status: 'error', code: 'INTERNAL', message: 'the server could not send the control message' });
+    }
+  }
+
   private settle(p: Pending): void {
     if (!this.pending.delete(p.ref)) return;
     p.cancelTimer?.();
     const reports = p.targets.map((id) => p.reports.get(id) ?? { device: id, status: 'timeout' as const });
-    this.ctx.events.emit({ event: 'control.delivered', ref: p.ref, reports });
     p.resolve({ ref: p.ref, reports });
+    this.ctx.events.emit({ event: 'control.delivered', ref: p.ref, reports });
   }
 }

@@ -4,8 +4,8 @@
 // migration recorded in PRAGMA user_version.
 
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { privateDir, privateFile, privateIfPresent } from './private-files.js';
 
 /**
  * Append only: a released migration is never edited, because databases in
@@ -72,6 +72,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX client_tokens_expires ON client_tokens (expires);
   `,
+  // 4: token scopes (tokens issued before them keep printing only) and who
+  // submitted each job (a client token's id; NULL for the admin and the
+  // compat listener), so that a token acts on its own jobs only.
+  `
+  ALTER TABLE client_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '["print"]';
+  ALTER TABLE jobs ADD COLUMN owner TEXT;
+  CREATE INDEX jobs_owner ON jobs (owner, created) WHERE owner IS NOT NULL;
+  `,
 ];
 
 export const DB_FILE = 'printbridge.db';
@@ -86,16 +94,27 @@ export interface Store {
 }
 
 export function openStore(dataDir: string): Store {
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const path = join(dataDir, DB_FILE);
+  // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+  // database file's mode. Ones left by an older version are narrowed too.
+  privateFile(path);
+  for (const suffix of ['-wal', '-shm']) privateIfPresent(path + suffix);
   const db = new Database(path);
   try {
-    db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');
+    // Before any table exists, so that a new file is made with it; an older
+    // file is switched below.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    // A 16 MiB job passes through the WAL; without a limit the -wal file
+    // stays as large as the largest burst ever written.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     // FULL, not NORMAL: the `started` flag must be on disk before the first
     // byte of a job leaves, or a power cut could let the job print twice.
     db.pragma('synchronous = FULL');
     migrate(db);
+    enableIncrementalVacuum(db);
   } catch (e) {
     db.close();
     throw e;
@@ -118,6 +137,50 @@ export function openStore(dataDir: string): Store {
       if (db.open) db.close();
     },
   };
+}
+
+/** What the -wal file is cut back to after a checkpoint. */
+const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * A file made before auto_vacuum was set keeps its free pages forever; one
+ * VACUUM rewrites it with incremental vacuum on. Best effort: while another
+ * process holds the file it waits for a later start.
+ */
+function enableIncrementalVacuum(db: Database.Database): void {
+  if (db.pragma('auto_vacuum', { simple: true }) === AUTO_VACUUM_INCREMENTAL) return;
+  db.pragma('auto_vacuum = INCREMENTAL');
+  try {
+    db.exec('VACUUM');
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'SQLITE_BUSY') throw e;
+  }
+}
+
+const AUTO_VACUUM_INCREMENTAL = 2;
+
+/**
+ * Gives the pages that dropped job data and pruned rows freed back to the
+ * file system, so that the file shrinks as retention frees space (the data
+ * of a finished job is dropped at once, the row by the sweep). Returns the
+ * bytes freed.
+ */
+export function compactStore(store: Store): number {
+  const { db } = store;
+  const pages = db.pragma('freelist_count', { simple: true }) as number;
+  if (pages === 0) return 0;
+  db.pragma('incremental_vacuum');
+  // The file is cut only when a checkpoint moves the vacuum out of the WAL.
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  return pages * (db.pragma('page_size', { simple: true }) as number);
+}
+
+/**
+ * A number that changes whenever another connection (the CLI, say) commits
+ * to the file, and only then; one cheap read, so a server can poll it.
+ */
+export function changesElsewhere(store: Store): number {
+  return (store.stmt('PRAGMA data_version').get() as { data_version: number }).data_version;
 }
 
 export function schemaVersion(db: Database.Database): number {

@@ -24,6 +24,8 @@ export interface JobRecord {
   held: boolean;
   /** The submitter allows a G-code print that stalled while the link was down to go on (job.start resume). */
   resume: boolean;
+  /** The client token that submitted it; undefined for the admin and the compat listener. */
+  owner: string | undefined;
   error: ProtocolError | undefined;
   created: number;
   /** When the first byte was sent. */
@@ -45,6 +47,7 @@ interface JobRow {
   started: number;
   held: number;
   resume: number;
+  owner: string | null;
   error_code: string | null;
   error_message: string | null;
   created: number;
@@ -54,7 +57,7 @@ interface JobRow {
 }
 
 const COLUMNS =
-  'id, printer, device, port, idem_key, state, size, written, started, held, resume, error_code, error_message, created, started_at, finished_at, updated';
+  'id, printer, device, port, idem_key, state, size, written, started, held, resume, owner, error_code, error_message, created, started_at, finished_at, updated';
 
 const UNFINISHED = "('queued', 'sending', 'printing', 'paused')";
 const FINISHED = "('done', 'failed', 'canceled')";
@@ -76,6 +79,7 @@ function fromRow(row: JobRow): JobRecord {
     started: row.started !== 0,
     held: row.held !== 0,
     resume: row.resume !== 0,
+    owner: row.owner ?? undefined,
     error: row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
     created: row.created,
     startedAt: row.started_at ?? undefined,
@@ -91,16 +95,17 @@ export interface NewJob {
   key?: string | undefined;
   data: Uint8Array;
   resume?: boolean | undefined;
+  owner?: string | undefined;
 }
 
 export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
   const printer = printerId(job.device, job.port);
   store
-    .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, data, resume, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`)
-    .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.data, job.resume === true ? 1 : 0, now, now);
+    .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, data, resume, owner, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`)
+    .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.data, job.resume === true ? 1 : 0, job.owner ?? null, now, now);
   return {
     id: job.id, printer, device: job.device, port: job.port, key: job.key, state: 'queued', size: job.data.length,
-    written: 0, started: false, held: false, resume: job.resume === true, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
+    written: 0, started: false, held: false, resume: job.resume === true, owner: job.owner, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
   };
 }
 
@@ -116,6 +121,17 @@ export function findJobByKey(store: Store, printer: string, key: string): JobRec
 
 export function countUnfinished(store: Store, printer: string): number {
   return (store.stmt(`SELECT count(*) AS n FROM jobs WHERE printer = ? AND state IN ${UNFINISHED}`).get(printer) as { n: number }).n;
+}
+
+/**
+ * Bytes of unfinished jobs (the job data the store holds) by printer and
+ * submitting client token, what the storage quotas count.
+ */
+export function unfinishedBytes(store: Store): { printer: string; owner: string | undefined; bytes: number }[] {
+  const rows = store
+    .stmt(`SELECT printer, owner, total(size) AS bytes FROM jobs WHERE state IN ${UNFINISHED} GROUP BY printer, owner`)
+    .all() as { printer: string; owner: string | null; bytes: number }[];
+  return rows.map((r) => ({ printer: r.printer, owner: r.owner ?? undefined, bytes: r.bytes }));
 }
 
 export function unfinishedByPrinter(store: Store): Map<string, number> {
@@ -151,6 +167,8 @@ export interface JobQuery {
   /** Every printer of this device. */
   device?: string | undefined;
   state?: JobState | undefined;
+  /** Submitted by this client token. */
+  owner?: string | undefined;
   /** Any state among these. */
   states?: readonly JobState[] | undefined;
   /** -1: no limit. */
@@ -174,6 +192,10 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
   if (q.state !== undefined) {
     where.push('state = ?');
     args.push(q.state);
+  }
+  if (q.owner !== undefined) {
+    where.push('owner = ?');
+    args.push(q.owner);
   }
   if (q.states !== undefined) {
     where.push(`state IN (${q.states.map(() => '?').join(', ')})`);

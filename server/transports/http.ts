@@ -8,8 +8,15 @@
 //
 // Each endpoint has its own WebSocketServer so that each has its own frame
 // limit: devices only send small JSON, clients send whole jobs.
+//
+// Before anyone is known, the listener's bounds (http-bounds.ts) hold: a
+// request head within headersTimeoutMs, a cap on connections still sending
+// one, a cap on all connections. Client WebSocket connections of every
+// listener share one bound (client-slots.ts, `slots`, which the compat
+// listener is given too).
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
@@ -19,6 +26,8 @@ import { checkDeviceLogin, isValidDeviceId } from '../store/devices.js';
 import { createPrinterlynxEndpoint, PRINTERLYNX_PATH } from './compat-printerlynx.js';
 import { API_PREFIX, createRestApi } from './http-api.js';
 import { bearer, clientAuthenticator, header } from './auth.js';
+import { ClientSlots } from './client-slots.js';
+import { createBoundedServer } from './http-bounds.js';
 import { attachClient } from './ws-client.js';
 import { attachDevice } from './ws-device.js';
 import { LoginRefusals } from './login-refusals.js';
@@ -33,10 +42,14 @@ export interface HttpTransportOptions {
   adminToken: string;
   /** How long a peer we close gets to finish the closing handshake before its socket is dropped. */
   closeGraceMs: number;
+  /** Serve https and wss with this certificate and key instead of http and ws (tls.ts loads them). */
+  tls?: TlsOptions | undefined;
 }
 
 export interface HttpTransport {
   readonly server: Server;
+  /** The client connection bound shared by every listener. */
+  readonly slots: ClientSlots;
   /** Closes every WebSocket with `code` and resolves when all are gone (stragglers are dropped after the grace). */
   closeAll(code: number, reason: string): Promise<void>;
 }
@@ -48,10 +61,12 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
   const authenticate = clientAuthenticator(hub, opts.adminToken);
   const rest = createRestApi(hub, authenticate);
-  const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs });
+  const slots = new ClientSlots(hub.limits);
+  const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs, slots });
   const refusals = new LoginRefusals(hub.log, () => hub.clock.now());
 
-  const server = createServer((req, res) => handleRequest(hub, req, res, rest));
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => handleRequest(hub, req, res, rest);
+  const server = createBoundedServer(hub.limits, onRequest, opts.tls);
   server.on('clientError', (_err, socket) => socket.destroy());
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -91,7 +106,9 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       if (url.pathname === CLIENT_PATH) {
         const who = authenticate(token);
         if (!who.ok) return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, who.message, who.code);
-        if (clients.clients.size >= hub.limits.maxClients) return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections');
+        const slot = slots.admitClient();
+        if (slot === undefined) return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections');
+        socket.once('close', () => slot.release());
         const info = { auth: who.auth, userAgent: header(req, 'user-agent')?.slice(0, 200) };
         return clients.handleUpgrade(req, socket, head, (ws) => attachClient(hub, ws, address, clientFrame, closeGraceMs, info));
       }
@@ -109,6 +126,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
 
   return {
     server,
+    slots,
     closeAll(code, reason) {
       printerlynx.stop();
       const all = [...devices.clients, ...clients.clients, ...printerlynx.sockets];

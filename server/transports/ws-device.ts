@@ -3,19 +3,19 @@
 // the upgrade, so the session starts knowing which device it is.
 
 import type { WebSocket } from 'ws';
-import { decodeDeviceMessage } from '../../protocol/device-messages.js';
-import { isObj } from '../../protocol/fields.js';
+import { controlResultRef, decodeDeviceMessage } from '../../protocol/device-messages.js';
+import { isObj, MAX_JSON_DEPTH, nestsDeeper } from '../../protocol/fields.js';
 import { CLOSE } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
-import type { DeviceSession, HelloClaim } from '../core/device-session.js';
+import type { Claim, DeviceSession } from '../core/device-session.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
 export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number): void {
-  // The peer is made before the session it reports drains to.
-  let drained: DeviceSession | undefined;
-  const peer = new WsPeer(ws, closeGraceMs, () => drained?.writable());
+  // The peer is made before the session it reports drains and data frames to.
+  let session: DeviceSession | undefined;
+  const peer = new WsPeer(ws, closeGraceMs, () => session?.writable(), () => session?.dataSent());
   const s = hub.connectDevice(id, peer, address);
-  drained = s;
+  session = s;
 
   // Our own failure while handling input must not take the process down or
   // leave the connection in an unknown state.
@@ -30,10 +30,12 @@ export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: strin
 
   ws.on('message', (data, isBinary) =>
     guarded('message', () => {
+      // Before any work on it: a flood is refused for the price of a counter.
+      if (!s.admit()) return;
       if (isBinary) return s.binary();
       const text = messageText(data);
       const decoded = decodeDeviceMessage(text);
-      s.text(decoded, decoded.ok ? undefined : helloClaim(text));
+      s.text(decoded, decoded.ok ? undefined : claim(text));
     }),
   );
   ws.on('pong', () => s.life());
@@ -44,11 +46,17 @@ export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: strin
   ws.on('error', (err) => hub.log('info', 'device socket error', { device: id, error: err.message }));
 }
 
+/** What a message that failed to decode still says about itself. */
+function claim(text: string): Claim {
+  return { hello: helloClaim(text), controlRef: controlResultRef(text) };
+}
+
 /**
  * A hello from a newer protocol may not decode as ours; its version still
  * deserves the VERSION close rather than a generic one.
  */
-function helloClaim(text: string): HelloClaim | undefined {
+function helloClaim(text: string): Claim['hello'] {
+  if (nestsDeeper(text, MAX_JSON_DEPTH)) return undefined;
   try {
     const o: unknown = JSON.parse(text);
     if (!isObj(o) || o['t'] !== 'hello') return undefined;

@@ -12,12 +12,14 @@ export class WsPeer implements Peer {
   /**
    * `flushed` runs each time a frame has been handed to the OS, which is when
    * room opens in the send buffer; the device transport uses it to resume a
-   * job pump that stopped on a full buffer.
+   * job pump that stopped on a full buffer. `sentBinary` runs for each binary
+   * frame sent (job data, which the device's rate limit pays back).
    */
   constructor(
     private readonly ws: WebSocket,
     private readonly closeGraceMs: number,
     private readonly flushed?: () => void,
+    private readonly sentBinary?: () => void,
   ) {
     ws.once('close', () => clearTimeout(this.killTimer));
   }
@@ -27,7 +29,9 @@ export class WsPeer implements Peer {
   }
 
   sendBinary(bytes: Uint8Array): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes, { binary: true }, this.sent);
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(bytes, { binary: true }, this.sent);
+    this.sentBinary?.();
   }
 
   close(code: number, reason: string): void {
@@ -42,6 +46,10 @@ export class WsPeer implements Peer {
 
   terminate(): void {
     this.ws.terminate();
+  }
+
+  stopReading(): void {
+    this.ws.pause();
   }
 
   ping(): void {

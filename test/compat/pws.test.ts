@@ -168,7 +168,7 @@ test('the listener binds 127.0.0.1 by default; a compat token and allowed origin
     const base = `ws://127.0.0.1:${t.server.compat?.port}/`;
     await assert.rejects(JsonClient.open(base), /HTTP 401/);
     await assert.rejects(JsonClient.open(`${base}?token=wrong`), /HTTP 401/);
-    await assert.rejects(JsonClient.open(`${base}?token=pos-secret`, { origin: 'https://evil.example' }), /HTTP 401/);
+    await assert.rejects(JsonClient.open(`${base}?token=pos-secret`, { origin: 'https://evil.example' }), /HTTP 403/);
     const c = await JsonClient.open(`${base}?token=pos-secret`, { origin: 'https://pos.example' });
     c.send({ call: 'printers.find', uid: 'u1' });
     assert.deepEqual(await c.next((m) => m['uid'] === 'u1', 'printers.find'), { uid: 'u1', result: [], status_code: 0 });

@@ -45,7 +45,8 @@ describe('e2e: python3 -m websockets as a third-party client', () => {
     t = await startTestServer({ heartbeatMs: 60_000 });
     dev = await FakeDevice.connect(t, 'py-1', registerDevice(t, 'py-1'), { ports: [{ port: 0, dialect: 'escpos' }] });
     const admin = await TestClient.connect(t);
-    const { token } = await admin.call<{ token: string }>('token.issue', { ttl: 600 });
+    // clients.list (below) needs the tokens scope besides printing.
+    const { token } = await admin.call<{ token: string }>('token.issue', { ttl: 600, scopes: ['print', 'tokens'] });
     admin.close();
     py = procs.spawn(PYTHON, ['-m', 'websockets', t.wsUrl(`/v1/client?token=${encodeURIComponent(token)}`)], {
       name: 'python3 -m websockets', env: { PYTHONUNBUFFERED: '1', PYTHONPATH: undefined, PYTHONHOME: undefined },

@@ -18,7 +18,7 @@ export interface TestServer {
   server: RunningServer;
   dataDir: string;
   logs: LogEntry[];
-  /** ws://127.0.0.1:<port><path> */
+  /** ws://127.0.0.1:<port><path> (wss:// when the server has TLS) */
   wsUrl(path: string): string;
   /** Closes this server and starts another on the same data dir and options (plus `changes`). */
   restart(changes?: ServerOptions): Promise<TestServer>;
@@ -48,7 +48,7 @@ export async function startTestServer(opts: ServerOptions = {}, logs: LogEntry[]
     server,
     dataDir,
     logs,
-    wsUrl: (path) => `ws://127.0.0.1:${server.port}${path}`,
+    wsUrl: (path) => `${server.url.replace(/^http/, 'ws')}${path}`,
     async restart(changes = {}) {
       await server.close();
       return startTestServer({ ...opts, ...changes, dataDir }, logs);

@@ -372,7 +372,7 @@ test('a REPLACED close stops the link: one warning naming 4001, and no new socke
   await new Promise((r) => setTimeout(r, 600));
   assert.equal(server.upgrades(), 1);
   assert.equal(bridge.snapshot().link, 'stopped');
-  assert.equal(bridge.snapshot().led, 'no-server');
+  assert.equal(bridge.snapshot().led, 'refused');
   assert.equal(logs.filter((l) => l.startsWith('error: ') && l.includes('4001 REPLACED')).length, 1, logs.join('\n'));
   assert.equal(bridge.snapshot().problem?.cause, 'replaced');
 });

@@ -110,7 +110,8 @@ describe('api: client tokens and connected clients', () => {
   });
 
   it('clients.list shows every connection with its address, user agent, token kind and subscription', async () => {
-    const { id: tokenId, token } = await admin.call<Issued>('token.issue', {});
+    // clients.list needs the tokens scope (a default token only prints).
+    const { id: tokenId, token } = await admin.call<Issued>('token.issue', { scopes: ['print', 'tokens'] });
     const connected = admin.event('client.connected', (e) => (e['client'] as ClientView).userAgent === 'pos-terminal/2.1');
     const pos = await clientWith(t, token, 'pos-terminal/2.1');
     const joined = (await connected)['client'] as ClientView;

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { JobView } from '../../protocol/client-messages.js';
 import { Processes } from '../helpers/processes.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { registerDevice } from './peers.js';
+import { registerDevice, reportPorts } from './peers.js';
 
 const procs = new Processes();
 
@@ -22,6 +22,7 @@ describe('printbridge jobs', () => {
   before(async () => {
     t = await startTestServer({ heartbeatMs: 60_000 });
     registerDevice(t, 'cli');
+    reportPorts(t, 'cli');
     file = join(t.dataDir, 'label.txt');
     writeFileSync(file, 'hello printer\n');
   });

@@ -9,7 +9,7 @@ import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { clientFrameLimit, resolveLimits } from '../../server/limits.js';
 import { SERVER_VERSION } from '../../server/version.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { FakeDevice, TestClient, eventually, health, registerDevice } from './peers.js';
+import { FakeDevice, TestClient, eventually, health, registerDevice, reportPorts } from './peers.js';
 
 type Err = { code: string; message: string };
 
@@ -87,6 +87,8 @@ describe('client endpoint: requests', () => {
   });
 
   it('lists jobs newest first, by printer and with a limit', async () => {
+    // Offline, but its printers take jobs: it reported them once.
+    reportPorts(t, 'back', [{ port: 0, dialect: 'zpl' }, { port: 1, dialect: 'zpl' }]);
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
       const printer = i % 2 === 0 ? 'back/0' : 'back/1';
@@ -106,7 +108,7 @@ describe('client endpoint: requests', () => {
     const c = await TestClient.connect(t);
     const snap = await c.call<{ devices: { id: string }[]; printers: { id: string }[]; jobs: { id: string; state: string }[] }>('subscribe');
     assert.deepEqual(snap.devices.map((d) => d.id), ['back', 'front', 'spare']);
-    assert.deepEqual(snap.printers.map((p) => p.id), ['front/0']);
+    assert.deepEqual(snap.printers.map((p) => p.id), ['back/0', 'back/1', 'front/0']);
     assert.ok(snap.jobs.length >= 4 && snap.jobs.every((j) => j.state === 'queued'));
 
     const dev = await FakeDevice.connect(t, 'back', tokens['back'] as string, { ports: [{ port: 0, dialect: 'zpl' }, { port: 1, dialect: 'zpl' }] });
@@ -118,6 +120,7 @@ describe('client endpoint: requests', () => {
 
     await c.call('unsubscribe');
     dev.close();
+    reportPorts(t, 'spare');
     await healthy.call('job.submit', { printer: 'spare/0', data: 'AAAA' });
     await eventually(async () => (await health(t)).devices === 0, 'back offline');
     // Anything sent to c before this pong is in its inbox by now.
@@ -135,6 +138,7 @@ describe('client endpoint: slow consumer', () => {
   before(async () => {
     t = await startTestServer({ heartbeatMs: 60_000, limits: { maxClientBuffer: 64 * 1024 } });
     registerDevice(t, 'sink');
+    reportPorts(t, 'sink', [0, 1, 2].map((port) => ({ port, dialect: 'raw' })));
   });
   after(() => t.close());
 

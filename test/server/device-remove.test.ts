@@ -3,14 +3,20 @@
 // 4006 REVOKED at once, said hello or not; its token is refused from then on
 // (HTTP 401); every unfinished job of it ends failed with DEVICE_REMOVED
 // instead of waiting, the one on the device canceled there first; only the
-// admin token may do it.
+// admin token may do it. A device another process removed from the store
+// (`printbridge devices remove --offline`) is treated the same way: no job
+// for it is taken, no byte more is sent to it, and its connection closes
+// within about a second.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DeviceView, JobView, PrinterView, RemovedDevice } from '../../protocol/client-messages.js';
 import { CLOSE } from '../../protocol/errors.js';
+import { openStore } from '../../server/store/db.js';
+import { removeDevice } from '../../server/store/devices.js';
+import { failDeviceJobs } from '../../server/store/jobs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { deviceUrl, FakeDevice, TestClient, eventually, refusedStatus, registerDevice } from './peers.js';
+import { deviceUrl, FakeDevice, TestClient, eventually, refusedStatus, registerDevice, reportPorts } from './peers.js';
 
 type Err = { code: string; message: string };
 
@@ -69,6 +75,7 @@ describe('device.remove', () => {
 
   it('an offline device: closed 0, its queued jobs fail, and a REST call waiting on one gets the failure', async () => {
     registerDevice(t, 'rm-off', ['back']);
+    reportPorts(t, 'rm-off');
     const job = await admin.call<JobView>('job.submit', { printer: 'rm-off/0', data: b64('queued') });
     assert.equal(job.state, 'queued');
     const held = fetch(`${t.server.url}/api/v1/jobs?printer=rm-off/0&key=k1&wait=done`, {
@@ -101,7 +108,7 @@ describe('device.remove', () => {
     const reply = await browser.request('device.remove', { device: 'rm-kept' });
     assert.equal(reply['ok'], false);
     assert.equal((reply['error'] as Err).code, 'FORBIDDEN');
-    assert.match((reply['error'] as Err).message, /device\.remove needs the admin token/);
+    assert.match((reply['error'] as Err).message, /device\.remove needs the scope devices/);
     assert.equal(dev.ws.readyState, dev.ws.OPEN);
     assert.ok((await admin.call<DeviceView[]>('devices.list')).some((d) => d.id === 'rm-kept' && d.online));
     browser.close();
@@ -127,6 +134,37 @@ describe('device.remove', () => {
     const job = await admin.call<JobView>('job.submit', { printer: 'rm-again/0', data: b64('fresh') });
     assert.equal((await dev.jobStart())['id'], job.id, 'the queue is not paused');
     dev.close();
+  });
+
+  it('removed from the store by another process: no new job, no byte more, closed with 4006 within seconds', async () => {
+    const token = registerDevice(t, 'rm-elsewhere');
+    const dev = await FakeDevice.connect(t, 'rm-elsewhere', token, { window: 64, maxChunk: 32 });
+    const job = await admin.call<JobView>('job.submit', { printer: 'rm-elsewhere/0', data: b64('z'.repeat(1000)) });
+    await dev.jobStart();
+    dev.sendJson({ t: 'job.accept', id: job.id, received: 0, written: 0, fresh: true });
+    await dev.frame();
+    await dev.frame();
+    await eventually(async () => (await admin.call<JobView>('job.get', { job: job.id })).state === 'sending', 'the job is sending');
+
+    // What `printbridge devices remove --offline` does, through its own handle on the file.
+    const store = openStore(t.dataDir);
+    try {
+      store.db.transaction(() => removeDevice(store, 'rm-elsewhere') && failDeviceJobs(store, 'rm-elsewhere', Date.now()))();
+    } finally {
+      store.close();
+    }
+    const removedAt = Date.now();
+    const submit = await admin.request('job.submit', { printer: 'rm-elsewhere/0', data: b64('late') });
+    assert.equal((submit['error'] as Err).code, 'UNKNOWN_PRINTER', 'refused at once');
+    const framesBefore = dev.inbox.items.filter((x) => x.kind === 'binary').length;
+    // The device grants more credit: none of it is used.
+    dev.sendJson({ t: 'job.ack', id: job.id, received: 64, written: 64 });
+    assert.equal(await dev.closeCode(), CLOSE.REVOKED.code);
+    assert.ok(Date.now() - removedAt < 3000, `closed ${Date.now() - removedAt} ms after the removal`);
+    assert.equal(dev.inbox.items.filter((x) => x.kind === 'binary').length, framesBefore, 'no job data after the removal');
+    const final = await admin.call<JobView>('job.get', { job: job.id });
+    assert.deepEqual([final.state, final.error?.code], ['failed', 'DEVICE_REMOVED']);
+    await eventually(() => t.logs.some((l) => l.msg === 'device removed by another process' && l.fields?.['device'] === 'rm-elsewhere'), 'logged');
   });
 
   it('REST: DELETE /api/v1/devices/{id}', async () => {

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { JobState, JobView, PrinterView } from '../../protocol/client-messages.js';
 import { TRANSITIONS } from '../../server/core/job-states.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
-import { FakeDevice, TestClient, eventually, health, registerDevice, type DeviceOptions } from './peers.js';
+import { FakeDevice, TestClient, eventually, health, registerDevice, reportPorts, type DeviceOptions } from './peers.js';
 
 interface Start {
   id: string;
@@ -112,6 +112,9 @@ describe('job lifecycle: pause, resume, the printer holding a job', () => {
     t = await startTestServer({ heartbeatMs: 60_000 });
     token = registerDevice(t, 'lc');
     registerDevice(t, 'idle');
+    // Their printers take jobs while they are offline: they reported them once.
+    reportPorts(t, 'lc');
+    reportPorts(t, 'idle');
     await watch(t);
     client = await TestClient.connect(t);
   });
@@ -346,6 +349,7 @@ describe('job lifecycle: printer queues', () => {
   before(async () => {
     t = await startTestServer({ heartbeatMs: 60_000 });
     token = registerDevice(t, 'pq');
+    reportPorts(t, 'pq');
     await watch(t);
     client = await TestClient.connect(t);
     await client.call('subscribe');
@@ -487,6 +491,7 @@ describe('job lifecycle: retention and expiry on the server timer', () => {
     const t = await startTestServer({ heartbeatMs: 60_000, retention: { finishedMaxCount: 2, sweepMs: 20 } });
     try {
       registerDevice(t, 'cnt');
+      reportPorts(t, 'cnt');
       const client = await TestClient.connect(t);
       const ids: string[] = [];
       for (let i = 0; i < 3; i++) {
@@ -520,6 +525,7 @@ describe('job lifecycle: a restart', () => {
     try {
       const token = registerDevice(t, 'rs');
       const ports = [{ port: 0, dialect: 'raw' }, { port: 1, dialect: 'raw' }];
+      reportPorts(t, 'rs', ports);
       let client = await TestClient.connect(t);
       await client.call('printer.pause', { printer: 'rs/0' });
       const q = await client.call<JobView>('job.submit', { printer: 'rs/0', data: b64(randomBytes(20)) });

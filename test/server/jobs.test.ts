@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { FakeDevice, TestClient, eventually, registerDevice, type DeviceOptions } from './peers.js';
+import { FakeDevice, TestClient, eventually, registerDevice, reportPorts, type DeviceOptions } from './peers.js';
 
 interface Start {
   id: string;
@@ -270,6 +270,8 @@ describe('jobs: queues', () => {
   before(async () => {
     t = await startTestServer({ heartbeatMs: 60_000, limits: { maxQueue: 3, maxJobBytes: 4096 } });
     token = registerDevice(t, 'q');
+    // Its printers take jobs before it is back: it reported them once.
+    reportPorts(t, 'q', ports);
     registerDevice(t, 'never-seen');
   });
   after(() => t.close());
@@ -377,11 +379,11 @@ describe('jobs: queues', () => {
       assert.equal(await code({ printer: 'q/0', data: bad }), 'BAD_FIELD', `data ${JSON.stringify(bad)}`);
     }
     assert.equal(await code({ printer: 'q/0', data: b64(randomBytes(4097)) }), 'JOB_TOO_LARGE');
-    // A device that never said hello has not told us its ports: any port is accepted.
-    const early = await client.call<Job>('job.submit', { printer: 'never-seen/3', data: ok });
-    assert.equal(early.state, 'queued');
-    const max = await client.call<Job>('job.submit', { printer: 'never-seen/3', data: b64(randomBytes(4096)) });
+    // A device that never said hello has no printers yet.
+    assert.equal(await code({ printer: 'never-seen/3', data: ok }), 'UNKNOWN_PRINTER');
+    const max = await client.call<Job>('job.submit', { printer: 'q/1', data: b64(randomBytes(4096)) });
     assert.equal(max.size, 4096);
+    await client.call('job.cancel', { job: max.id });
     client.close();
   });
 });
@@ -393,6 +395,7 @@ describe('jobs: durability', () => {
   before(async () => {
     t = await startTestServer({ heartbeatMs: 60_000 });
     token = registerDevice(t, 'dur');
+    reportPorts(t, 'dur');
   });
   after(() => t.close());
 

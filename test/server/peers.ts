@@ -6,10 +6,11 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { ClientOptions } from 'ws';
+import type { PortInfo } from '../../protocol/device-messages.js';
 import { DEFAULT_MAX_CHUNK, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { TestServer } from '../helpers/server.js';
 import { openStore } from '../../server/store/db.js';
-import { addDevice } from '../../server/store/devices.js';
+import { addDevice, recordHello } from '../../server/store/devices.js';
 
 /** Long enough never to fire on a healthy run; it only turns a hang into a readable failure. */
 const WAIT_MS = 5000;
@@ -153,6 +154,21 @@ export function registerDevice(t: TestServer, id: string, tags: string[] = []): 
   const store = openStore(t.dataDir);
   try {
     return addDevice(store, id, tags);
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Makes the store look as if the device had said hello once with `ports` and
+ * gone away: its printers are known and take jobs while it is offline (a
+ * device that never reported ports has none).
+ */
+export function reportPorts(t: TestServer, id: string, ports: PortSpec[] = [{ port: 0, dialect: 'escpos' }]): void {
+  const store = openStore(t.dataDir);
+  try {
+    // As the device would say it; the dialects are the test's to get right.
+    recordHello(store, id, { fw: 'fake-1.0', ports: ports as PortInfo[] }, Date.now());
   } finally {
     store.close();
   }

@@ -38,10 +38,10 @@ describe('store: schema', () => {
     const columns = (table: string) => (store.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
     assert.deepEqual(columns('jobs'), [
       'id', 'printer', 'device', 'port', 'idem_key', 'state', 'size', 'data', 'written', 'started', 'error_code', 'error_message', 'created', 'updated',
-      'held', 'started_at', 'finished_at', 'resume',
+      'held', 'started_at', 'finished_at', 'resume', 'owner',
     ]);
     assert.deepEqual(columns('printer_queues'), ['printer', 'paused', 'updated']);
-    assert.deepEqual(columns('client_tokens'), ['id', 'token_hash', 'label', 'created', 'expires', 'revoked']);
+    assert.deepEqual(columns('client_tokens'), ['id', 'token_hash', 'label', 'created', 'expires', 'revoked', 'scopes']);
     assert.deepEqual(columns('devices'), ['id', 'token_hash', 'tags', 'created', 'last_seen', 'fw', 'ports', 'address']);
     const indexes = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL").all() as { name: string }[]).map((i) => i.name);
     assert.ok(indexes.includes('jobs_queue') && indexes.includes('jobs_idem'));

@@ -112,11 +112,16 @@ describe('devices remove', () => {
     }
   });
 
-  test('--offline edits the store even while the server runs', async () => {
-    await s.addDevice('cli-rm-4');
+  test('--offline edits the store even while the server runs; the server then closes the device with 4006 within seconds', async () => {
+    const token = await s.addDevice('cli-rm-4');
+    const dev = await onlineDevice(s.port, 'cli-rm-4', token);
     const r = await s.run(['devices', 'remove', 'cli-rm-4', '--offline', '--data', s.dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^device cli-rm-4 removed from /);
+    const removedAt = Date.now();
+    const code = await Promise.race([dev.closed, new Promise<string>((resolve) => setTimeout(() => resolve('still connected after 5 s'), 5000).unref())]);
+    assert.equal(code, CLOSE.REVOKED.code);
+    assert.ok(Date.now() - removedAt < 5000);
   });
 
   test('usage errors', async () => {

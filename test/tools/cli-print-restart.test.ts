@@ -9,6 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { JobView } from '../../protocol/client-messages.js';
+import { openStore } from '../../server/store/db.js';
+import { recordHello } from '../../server/store/devices.js';
 import { connectClient } from '../../tools/client/client.js';
 import { Processes, type Proc } from '../helpers/processes.js';
 import { randomBytes } from '../helpers/random.js';
@@ -39,6 +41,16 @@ async function addDevice(data: string, id: string): Promise<string> {
   const r = await procs.run(['devices', 'add', id, '--data', data]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.trim();
+}
+
+/** The store as after the device said hello once with port 0 and went away: its printer takes jobs while it is offline. */
+function reportPort0(data: string, id: string): void {
+  const store = openStore(data);
+  try {
+    recordHello(store, id, { fw: 'test-1', ports: [{ port: 0, dialect: 'raw' }] }, Date.now());
+  } finally {
+    store.close();
+  }
 }
 
 function printCli(port: number, printer: string, file: string, extra: string[] = []): Proc {
@@ -115,6 +127,7 @@ describe('print across a server restart', () => {
     const { data, file } = setup();
     const first = await serve(data);
     await addDevice(data, 'away'); // no bridge: the job stays queued
+    reportPort0(data, 'away');
     const print = printCli(first.port, 'away/0', file(new Uint8Array([1, 2, 3])));
     const job = await waitingJob(first.port, 'away/0');
     await first.proc.kill('SIGKILL');
@@ -134,6 +147,7 @@ describe('print across a server restart', () => {
     const { data, file } = setup();
     const first = await serve(data);
     await addDevice(data, 'gone');
+    reportPort0(data, 'gone');
     const print = printCli(first.port, 'gone/0', file(new Uint8Array([1, 2, 3])), ['--reconnect-timeout', '2']);
     const job = await waitingJob(first.port, 'gone/0');
     await first.proc.kill('SIGKILL');
@@ -151,6 +165,7 @@ describe('print across a server restart', () => {
     const { data, file } = setup();
     const first = await serve(data);
     await addDevice(data, 'other');
+    reportPort0(data, 'other');
     const print = printCli(first.port, 'other/0', file(new Uint8Array([1])), ['--reconnect-timeout', '60']);
     await waitingJob(first.port, 'other/0');
     await first.proc.kill('SIGTERM');

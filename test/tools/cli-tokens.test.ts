@@ -1,6 +1,7 @@
 // `printbridge tokens` and `clients` as real processes: a client token is
 // issued, used, listed among the connected clients and revoked (which also
-// closes a console using it); only the admin token may issue.
+// closes a console using it); a token with the tokens scope may issue, but
+// never a scope it lacks itself.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -15,7 +16,8 @@ describe('tokens and clients', () => {
   after(() => s.stop());
 
   test('issue prints the token alone; it works, shows in clients, cannot issue more, and revoke ends it', async () => {
-    const issued = await s.run(['tokens', 'issue', '--ttl', '600']);
+    // clients needs the tokens scope; --scope replaces the default, so print is named too.
+    const issued = await s.run(['tokens', 'issue', '--ttl', '600', '--scope', 'print', '--scope', 'tokens']);
     assert.equal(issued.code, 0, issued.stderr);
     assert.match(issued.stdout, /^\S{20,}\n$/);
     const token = issued.stdout.trim();
@@ -29,9 +31,12 @@ describe('tokens and clients', () => {
     assert.equal(me.length, 1, listed.stdout);
     assert.equal(me[0]!.transport, 'ws');
 
-    const forbidden = await s.run(['tokens', 'issue', '--token', token]);
+    const forbidden = await s.run(['tokens', 'issue', '--scope', 'devices', '--token', token]);
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /^printbridge tokens: FORBIDDEN: /);
+    assert.match(forbidden.stderr, /^printbridge tokens: FORBIDDEN: .*needs the scope devices/);
+    const unknown = await s.run(['tokens', 'issue', '--scope', 'everything']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--scope "everything": say one of print, jobs:any/);
 
     // A console on the token is closed when it is revoked.
     const con = s.cli(['console', '--token', token]);
@@ -56,6 +61,7 @@ describe('tokens and clients', () => {
     assert.equal(r.code, 0, r.stderr);
     const t = JSON.parse(r.stdout) as IssuedToken;
     assert.equal(t.label, 'kiosk');
+    assert.deepEqual(t.scopes, ['print'], 'printing only unless --scope says more');
     assert.ok(t.expires >= before + 59_000 && t.expires <= Date.now() + 61_000, String(t.expires));
     const revoked = await s.run(['tokens', 'revoke', t.token, '--json']);
     assert.deepEqual(JSON.parse(revoked.stdout), { id: t.id, revoked: true, closed: 0 });

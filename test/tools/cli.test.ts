@@ -137,19 +137,25 @@ describe('serve', () => {
     assert.deepEqual(await first.proc.kill('SIGTERM'), { code: 0, signal: null });
 
     const second = await serve(dir);
-    assert.equal(second.token, first.token, 'the kept token is reused');
-    assert.doesNotMatch(second.proc.stdout, /generated/);
+    assert.ok(!second.proc.stdout.includes(first.token), 'the kept token is not shown again');
+    assert.match(second.proc.stdout, /admin token: not shown \(kept in .*admin-token\)/);
+    const again = await connectClient(`ws://127.0.0.1:${second.port}/v1/client`, first.token);
+    assert.equal(await again.request('ping'), 'pong', 'the kept token is reused');
+    await again.close();
     assert.deepEqual(await second.proc.kill('SIGINT'), { code: 0, signal: null });
   });
 
-  test('--json prints the same facts as one JSON line; PRINTBRIDGE_ADMIN_TOKEN sets the token', async () => {
+  test('--json prints the same facts as one JSON line; PRINTBRIDGE_ADMIN_TOKEN sets the token, which is not printed', async () => {
     const proc = procs.cli(['serve', '--json'], {
       env: { PRINTBRIDGE_HOST: '127.0.0.1', PRINTBRIDGE_PORT: '0', PRINTBRIDGE_DATA: dataDir(), PRINTBRIDGE_ADMIN_TOKEN: 'admin-secret' },
     });
     const e = await proc.waitForEvent<{ event: string; port: number; client: string; adminToken: string; adminTokenGenerated: boolean }>('listening');
     assert.equal(e.client, `ws://127.0.0.1:${e.port}/v1/client`);
-    assert.equal(e.adminToken, 'admin-secret');
+    assert.equal(e.adminToken, undefined);
     assert.equal(e.adminTokenGenerated, false);
+    const client = await connectClient(e.client, 'admin-secret');
+    assert.equal(await client.request('ping'), 'pong');
+    await client.close();
     assert.deepEqual(await proc.kill('SIGTERM'), { code: 0, signal: null });
   });
 

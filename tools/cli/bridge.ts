@@ -1,6 +1,8 @@
 // `printbridge bridge`: run this machine as a device (bridge) with one or more
 // printers, until SIGINT/SIGTERM. State changes go to stderr, one line each.
 
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cancelScriptLines } from '../../device/core/dialects/gcode.js';
 import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
@@ -15,8 +17,11 @@ to its printers. Printer numbers (DEVICE/0, DEVICE/1, ...) follow the order of
 the --printer options. Runs until Ctrl-C or SIGTERM.
 
 Options:
-  --server URL      the server, ws://H:P (http://H:P or the ws://H:P/v1/device
-                    endpoint that 'serve' prints also work)
+  --server URL      the server, ws://H:P or wss://H:P (http(s)://H:P or the
+                    ws(s)://H:P/v1/device endpoint that 'serve' prints also work)
+  --ca FILE         for wss://: trust only the CA certificate(s) in FILE (PEM)
+                    for the server's certificate, e.g. a private CA (env
+                    PRINTBRIDGE_CA); without it Node's public CAs are used
   --id ID           this device's id, as registered with 'printbridge devices add'
   --token T         its token (or env PRINTBRIDGE_TOKEN, which keeps it out of ps)
   --printer URI     tcp://HOST:PORT or serial:/dev/NAME[@BAUD] (baud default 9600);
@@ -52,6 +57,23 @@ function serverUrl(value: string): string {
   else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--server must be ws:// or wss://, not ${u.protocol}`);
   // The device endpoint as `serve` prints it is accepted too: the core adds the path itself.
   return u.toString().replace(/\/+$/, '').replace(/\/v1\/device$/, '');
+}
+
+/** The PEM text of a CA file; a file that holds no certificate is a usage error now, not a TLS failure later. */
+function readCaFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--ca: cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no "-----BEGIN CERTIFICATE-----" in it');
+    new X509Certificate(text);
+  } catch (e) {
+    throw new UsageError(`--ca: ${path} is not a PEM certificate: ${(e as Error).message}`);
+  }
+  return text;
 }
 
 function perPrinter<T extends string>(values: T[] | undefined, count: number, flag: string): (T | undefined)[] {
@@ -104,6 +126,7 @@ export const bridge: Command = {
   async run(args) {
     const { values } = parse(args, {
       server: { type: 'string' },
+      ca: { type: 'string' },
       id: { type: 'string' },
       token: { type: 'string' },
       printer: { type: 'string', multiple: true },
@@ -116,6 +139,8 @@ export const bridge: Command = {
       verbose: { type: 'boolean' },
     });
     const server = serverUrl(required(values.server, '--server'));
+    const caFile = values.ca ?? (process.env['PRINTBRIDGE_CA'] || undefined);
+    const ca = caFile === undefined ? undefined : readCaFile(caFile);
     const id = required(values.id, '--id');
     const token = required(values.token ?? (process.env['PRINTBRIDGE_TOKEN'] || undefined), '--token (or PRINTBRIDGE_TOKEN)');
     const uris = values.printer ?? [];
@@ -162,6 +187,7 @@ export const bridge: Command = {
     const stopped = untilSignal();
     const running = await runBridge({
       server,
+      ...(ca === undefined ? {} : { ca }),
       id,
       token,
       printers: uris.map((uri, i) => ({

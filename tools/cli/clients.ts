@@ -32,7 +32,7 @@ export const clients: Command = {
         printText(table(
           ['ID', 'ADDRESS', 'ENDPOINT', 'TOKEN', 'EVENTS', 'SINCE', 'USER-AGENT'],
           list.map((c) => [
-            c.id, c.address ?? '-', c.transport, c.token === 'admin' ? 'admin' : (c.tokenId ?? 'client'), c.subscribed ? 'yes' : 'no', when(c.since), c.userAgent ?? '',
+            c.id, c.address ?? '-', c.transport, c.tokenId ?? c.token, c.subscribed ? 'yes' : 'no', when(c.since), c.userAgent ?? '',
           ]),
         ));
       }

@@ -29,7 +29,8 @@ DEVICE_REMOVED. The token is --token, PRINTBRIDGE_CLIENT_TOKEN,
 PRINTBRIDGE_ADMIN_TOKEN or else the admin-token file in --data. When no
 server answers at --server, or with --offline, the device is removed from the
 store in --data directly and its unfinished jobs are marked failed there; a
-server running on that store meanwhile keeps the device connected.
+server running on that store meanwhile notices within a second, sends the
+device no more job data and closes its connection with 4006.
 Exit status: 0 done, 1 failed (UNKNOWN_DEVICE, FORBIDDEN, no such device…),
 2 usage error.
 

@@ -1,14 +1,17 @@
 // `printbridge serve`: run the server until SIGINT/SIGTERM, after telling the
 // operator where devices and clients connect and which admin token to use.
+// With TLS, SIGHUP reloads the certificate and key.
 
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { EXIT_OK, integer, parse, untilSignal, type Command } from './command.js';
+import { EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
 
 const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json] [--compat-port N ...]
+                        [--tls-cert FILE --tls-key FILE]
 
 Runs the printbridge server: devices (bridges) connect to ws://HOST:PORT/v1/device,
-clients (web apps, back-ends, 'printbridge print') to ws://HOST:PORT/v1/client.
+clients (web apps, back-ends, 'printbridge print') to ws://HOST:PORT/v1/client
+(https and wss:// with --tls-cert; docs/deploy.md also shows nginx in front).
 Stops cleanly on Ctrl-C or SIGTERM.
 
 Options:
@@ -17,16 +20,22 @@ Options:
   --data DIR   where the database and the admin token live
                (env PRINTBRIDGE_DATA, default ./data)
   --json       print the listening details as one JSON line instead of text
+  --tls-cert FILE    serve https and wss with this PEM certificate (with its
+                     chain) (env PRINTBRIDGE_TLS_CERT); kill -HUP reloads it
+  --tls-key FILE     its private key, PEM (env PRINTBRIDGE_TLS_KEY)
   --compat-port N    also serve the PrinterWebSocket.js-style API at ws://HOST:N/
                      (its usual port is 8765; see docs/compat.md)
   --compat-host H    its address (default 127.0.0.1: this machine only)
   --compat-token T   require ?token=T on it (off 127.0.0.1 the admin token is
                      required unless this is given)
-  --compat-origin O  only web pages from origin O may connect (repeatable)
+  --compat-origin O  web pages from origin O may connect (repeatable; 'null' for
+                     file:// pages, '*' for any); by default a browser is refused
+                     and only programs that send no Origin are let in
   -h, --help   show this help
 
 The admin token authenticates clients. Set PRINTBRIDGE_ADMIN_TOKEN to choose it;
-otherwise the first start generates one and keeps it in DIR/admin-token.`;
+otherwise the first start generates one, shows it that once and keeps it in
+DIR/admin-token (readable by this user only, as is the database).`;
 
 const ANY_HOST = new Set(['0.0.0.0', '::', '']);
 
@@ -44,6 +53,13 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Both files or neither. */
+function tlsFiles(cert: string | undefined, key: string | undefined): { cert: string; key: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError('--tls-cert and --tls-key go together: give both or neither');
+  return { cert: resolve(cert), key: resolve(key) };
+}
+
 export const serve: Command = {
   name: 'serve',
   summary: 'run the server that devices and clients connect to',
@@ -54,6 +70,8 @@ export const serve: Command = {
       port: { type: 'string' },
       data: { type: 'string' },
       json: { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       'compat-port': { type: 'string' },
       'compat-host': { type: 'string' },
       'compat-token': { type: 'string' },
@@ -64,6 +82,7 @@ export const serve: Command = {
     const port = integer(values.port ?? env['PRINTBRIDGE_PORT'], '--port', 0, 65535) ?? 8080;
     const dataDir = resolve(values.data ?? env['PRINTBRIDGE_DATA'] ?? './data');
     const envToken = env['PRINTBRIDGE_ADMIN_TOKEN'] || undefined;
+    const tls = tlsFiles(values['tls-cert'] ?? (env['PRINTBRIDGE_TLS_CERT'] || undefined), values['tls-key'] ?? (env['PRINTBRIDGE_TLS_KEY'] || undefined));
     const compatPort = integer(values['compat-port'], '--compat-port', 0, 65535);
     const compat = compatPort === undefined ? undefined
       : { port: compatPort, host: values['compat-host'], token: values['compat-token'], origins: values['compat-origin'] };
@@ -74,35 +93,48 @@ export const serve: Command = {
     // Listen for signals before anything announces the server: whoever reads
     // "listening" may stop us at once.
     const stopped = untilSignal();
-    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat });
+    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat, ...(tls && { tls }) });
+    // Installed only with TLS: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
+    if (tls) process.on('SIGHUP', () => server.reloadTls());
+    const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
     const shown = reachableHosts(server.host).map((h) => `${hostForUrl(h)}:${server.port}`);
     const main = shown[0]!;
+    // The token is shown only when this start generated it: whoever set it
+    // knows it, and a log or a terminal is read by others.
+    const shownToken = server.adminTokenGenerated ? server.adminToken : undefined;
     const tokenSource = server.adminTokenGenerated
-      ? `generated now and kept in ${adminTokenPath(server.dataDir)}`
+      ? `generated now and kept in ${adminTokenPath(server.dataDir)}; shown only this once`
       : envToken !== undefined
         ? 'from PRINTBRIDGE_ADMIN_TOKEN'
         : `kept in ${adminTokenPath(server.dataDir)}`;
 
     if (values.json) {
       process.stdout.write(`${JSON.stringify({
-        event: 'listening', host: server.host, port: server.port, url: `http://${main}`,
-        device: `ws://${main}/v1/device`, client: `ws://${main}/v1/client`, dashboard: `http://${main}/`, also: shown.slice(1).map((h) => `http://${h}`),
-        adminToken: server.adminToken, adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
+        event: 'listening', host: server.host, port: server.port, url: `${http}://${main}`,
+        device: `${ws}://${main}/v1/device`, client: `${ws}://${main}/v1/client`, dashboard: `${http}://${main}/`, also: shown.slice(1).map((h) => `${http}://${h}`),
+        ...(shownToken !== undefined && { adminToken: shownToken }), adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
         ...(server.compat && { compat: server.compat.url, compatPort: server.compat.port }),
       })}\n`);
     } else {
       process.stdout.write([
         `printbridge server listening on ${hostForUrl(server.host)}:${server.port}`,
-        `  http:    http://${main}`,
-        `  devices: ws://${main}/v1/device`,
-        `  clients: ws://${main}/v1/client`,
+        `  ${`${http}:`.padEnd(9)}${http}://${main}`,
+        `  devices: ${ws}://${main}/v1/device`,
+        `  clients: ${ws}://${main}/v1/client`,
         ...(server.compat ? [`  compat:  ${server.compat.url} (PrinterWebSocket.js API${server.compat.tokenRequired ? ', ?token= required' : ''})`] : []),
-        ...shown.slice(1).map((h) => `  also:    http://${h}`),
+        ...shown.slice(1).map((h) => `  also:    ${http}://${h}`),
         `  data:    ${server.dataDir}`,
-        `  admin token: ${server.adminToken}`,
-        `    (${tokenSource})`,
-        // The token rides in the fragment, which browsers never send to a server.
-        `  dashboard: http://${main}/#token=${encodeURIComponent(server.adminToken)}`,
+        ...(shownToken !== undefined
+          ? [
+            `  admin token: ${shownToken}`,
+            `    (${tokenSource})`,
+            // The token rides in the fragment, which browsers never send to a server.
+            `  dashboard: ${http}://${main}/#token=${encodeURIComponent(shownToken)}`,
+          ]
+          : [
+            `  admin token: not shown (${tokenSource})`,
+            `  dashboard: ${http}://${main}/#token=<admin token>`,
+          ]),
         '',
       ].join('\n'));
     }

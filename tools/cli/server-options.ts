@@ -14,8 +14,9 @@ export const SERVER_OPTIONS = {
 } as const;
 
 /** The --help lines for SERVER_OPTIONS, aligned with the other option lines at column 24. */
-export const SERVER_HELP = `  --server URL          server address, http://H:P (env PRINTBRIDGE_SERVER,
-                        default ${DEFAULT_SERVER})
+export const SERVER_HELP = `  --server URL          server address, http://H:P or https://H:P (env
+                        PRINTBRIDGE_SERVER, default ${DEFAULT_SERVER}); for
+                        a private CA set NODE_EXTRA_CA_CERTS=CA.pem
   --token T             client token (env PRINTBRIDGE_CLIENT_TOKEN, then
                         PRINTBRIDGE_ADMIN_TOKEN)`;
 

@@ -36,6 +36,12 @@ export interface ClientOptions {
   hello?: boolean;
   /** Give up opening the socket after this long (default 10 s). */
   connectTimeout?: number;
+  /**
+   * For wss://: the CA certificates (PEM) the server's certificate must chain
+   * to, instead of Node's public roots. (The CLI takes a private CA from
+   * NODE_EXTRA_CA_CERTS, which Node adds to the public roots by itself.)
+   */
+  ca?: string | Buffer;
 }
 
 export interface Client {
@@ -55,7 +61,10 @@ const REFUSAL_CODES: Record<number, string> = Object.fromEntries(Object.entries(
 
 /** Opens a client connection; `url` is the ws:// URL of /v1/client. */
 export async function connectClient(url: string, token: string, opts: ClientOptions = {}): Promise<Client> {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': USER_AGENT }, handshakeTimeout: opts.connectTimeout ?? 10_000 });
+  const ws = new WebSocket(url, {
+    headers: { authorization: `Bearer ${token}`, 'user-agent': USER_AGENT }, handshakeTimeout: opts.connectTimeout ?? 10_000,
+    ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+  });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('unexpected-response', (_req, res) => {

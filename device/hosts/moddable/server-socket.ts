@@ -6,8 +6,16 @@
 // A client that was closed or replaced is silenced before anything else:
 // its late callbacks are ignored, so nothing it says can be taken for the
 // current socket's.
+//
+// The SDK's TLSSocket runs its handshake inside the callbacks of the TCP
+// socket under it and throws from there when it refuses the server's
+// certificate: uncaught, that would abort the VM (a board reset, and the
+// same again at every attempt). The TCP socket given to it here catches
+// such a throw, fails the socket instead, and the link reports it as a TLS
+// failure with the SDK's reason.
 
 import TCP from 'embedded:io/socket/tcp';
+import type { StreamSocket, StreamSocketClass, StreamSocketOptions } from 'embedded:io/socket/tcp';
 import TLSSocket from 'embedded:io/socket/tcp/tls';
 import type { DeviceEvent } from '../../core/types.js';
 import { WsClient } from './ws-client.js';
@@ -40,9 +48,12 @@ export class ServerSocket {
     if (target === undefined) return this.deliver({ type: 'ws.closed', reason: `not a ws:// or wss:// URL: ${url.slice(0, 64)}` });
     if (target.secure && !this.settings.clockReady()) return this.deliver({ type: 'ws.closed', reason: 'wss waits for the clock (SNTP)' });
     let socketOptions: Record<string, unknown> | undefined;
+    /** What the TLS layer threw, when it refused the handshake. */
+    let tlsFailure: string | undefined;
     if (target.secure) {
       const ca = this.settings.caCert();
-      socketOptions = { TCP: { io: TCP }, secure: ca === undefined ? {} : { certificate: ca } };
+      const io = guardedTcp((e) => { tlsFailure ??= e instanceof Error ? e.message : String(e); });
+      socketOptions = { TCP: { io }, secure: ca === undefined ? {} : { certificate: ca } };
     }
     const attempt = {};
     this.attempt = attempt;
@@ -64,6 +75,7 @@ export class ServerSocket {
           if (!mine()) return;
           this.attempt = undefined;
           this.client = undefined;
+          if (tlsFailure !== undefined) return this.deliver({ type: 'ws.closed', reason: tlsFailure, cause: 'tls' });
           this.deliver({
             type: 'ws.closed', reason: info.reason,
             ...(info.code === undefined ? {} : { code: info.code }),
@@ -95,4 +107,24 @@ export class ServerSocket {
   drop(): void {
     this.close(1000, '');
   }
+}
+
+/**
+ * A TCP socket whose readable and writable callbacks cannot throw: what the
+ * layer above throws from them (TLSSocket's handshake) goes to `failed`,
+ * and the socket reports an error, as if the connection had failed.
+ */
+function guardedTcp(failed: (e: unknown) => void): StreamSocketClass {
+  function GuardedTcp(options: StreamSocketOptions): StreamSocket {
+    const guard = (fn: ((count: number) => void) | undefined) => (count: number): void => {
+      try {
+        fn?.(count);
+      } catch (e) {
+        failed(e);
+        options.onError?.();
+      }
+    };
+    return new TCP({ ...options, onReadable: guard(options.onReadable), onWritable: guard(options.onWritable) });
+  }
+  return GuardedTcp as unknown as StreamSocketClass;
 }

@@ -34,8 +34,10 @@ export interface BridgePrinter {
 }
 
 export interface BridgeOptions {
-  /** Base URL of the server, ws://H:P (the core appends /v1/device). */
+  /** Base URL of the server, ws://H:P or wss://H:P (the core appends /v1/device). */
   readonly server: string;
+  /** For wss://: the CA certificates (PEM) the server's certificate must chain to, instead of Node's public roots. */
+  readonly ca?: string | Buffer;
   readonly id: string;
   readonly token: string;
   /** Port numbers are positions in this list. */
@@ -102,7 +104,7 @@ class NodeBridge implements Bridge {
     if (opts.ports && opts.ports.length !== opts.printers.length) throw new RangeError('ports must match printers one to one');
     this.ports = opts.ports ?? opts.printers.map((p) => openPrinterPort(p.uri, { ...opts.portOptions, rtscts: p.flow === 'rtscts' }));
     this.portStates = this.ports.map(() => ({ state: undefined, detail: undefined }));
-    this.socket = new DeviceSocket((e) => this.loop.post(e), this.log);
+    this.socket = new DeviceSocket((e) => this.loop.post(e), this.log, opts.ca);
     const onChange = opts.onChange;
     this.loop = new HostLoop({
       core: this.createCore(),

@@ -5,7 +5,9 @@
 // socket failed below WebSocket, what Node said as a SocketFailure (connection
 // refused, DNS, timeout, no route, TLS) for the core's diagnosis. A socket that
 // was replaced or abandoned is silenced first, so nothing it says later can
-// reach the core as if it came from the current one.
+// reach the core as if it came from the current one. For wss:// the server's
+// certificate is checked against the given CA (PEM) instead of Node's public
+// roots, as the firmware does with its caCert.
 
 import WebSocket from 'ws';
 import type { DeviceEvent, LogLevel, SocketFailure } from '../../core/types.js';
@@ -23,6 +25,8 @@ export class DeviceSocket {
   constructor(
     private readonly deliver: (event: DeviceEvent) => void,
     private readonly log: (level: LogLevel, message: string) => void,
+    /** PEM certificates the server's certificate must chain to; Node's public roots when undefined. */
+    private readonly ca?: string | Buffer,
   ) {}
 
   get phase(): SocketPhase {
@@ -45,7 +49,7 @@ export class DeviceSocket {
       this.log('debug', 'new connection while the previous socket is still closing: dropping it');
       this.abandon('replaced by a new connection');
     }
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, ...(this.ca === undefined ? {} : { ca: this.ca }) });
     ws.binaryType = 'nodebuffer';
     this.ws = ws;
     let lastError: string | undefined;

@@ -1,0 +1,222 @@
+// The real nginx (Debian's, scripts/install-system-deps.sh) in front of a
+// real `printbridge serve`, with the site configuration docs/deploy.md shows,
+// taken from the document itself (only the ports and certificate paths are
+// substituted), so the document stays true. TLS ends at nginx with a private
+// CA made at test time. Through it: a bridge process stays on one connection
+// across more than one server heartbeat, the CLI prints a job end to end,
+// and REST answers, including a job upload of the server's largest size.
+//
+// nginx runs as the current user from a temporary prefix:
+//   nginx -p DIR -c nginx.conf -g 'daemon off; pid DIR/nginx.pid; error_log stderr;'
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DEFAULT_LIMITS } from '../../server/limits.js';
+import { Processes, REPO_ROOT, type Json, type Proc } from '../helpers/processes.js';
+import { createTestPki } from '../helpers/tls-certs.js';
+import { sha256, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
+
+/** The server's default heartbeat (server/server.ts): the bridge must stay connected across more than one. */
+const SERVER_HEARTBEAT_MS = 25_000;
+const ADMIN = 'nginx-admin-token';
+const DEVICE = 'nginx-shop';
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+
+/** The fenced nginx block after the marker in docs/deploy.md. */
+function deployDocConfig(): string {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+  const marker = doc.indexOf('<!-- nginx.conf: tested by test/e2e/nginx.test.ts -->');
+  assert.ok(marker >= 0, 'docs/deploy.md has the tested nginx block marker');
+  const block = /```nginx\n([\s\S]*?)\n```/.exec(doc.slice(marker));
+  assert.ok(block?.[1], 'a ```nginx block follows the marker');
+  return block[1];
+}
+
+/** `text` with `from` replaced by `to`; `from` must be there exactly once, so a changed document fails here, loudly. */
+function substitute(text: string, from: string, to: string): string {
+  assert.equal(text.split(from).length - 1, 1, `docs/deploy.md's nginx block has ${JSON.stringify(from)} once`);
+  return text.replace(from, to);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(url: string, opts: { method?: string; ca?: Buffer; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false, timeout: 30_000, ...(opts.ca && { ca: opts.ca }) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in 30 s`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('behind nginx with the configuration from docs/deploy.md', { skip: NGINX === undefined && 'nginx is not installed: run scripts/install-system-deps.sh' }, () => {
+  const procs = new Processes();
+  const { dir, cleanup } = tempDir('printbridge-nginx-');
+  let ca: Buffer;
+  let caFile: string;
+  let base: string;
+  let plainBase: string;
+  let serve: Proc;
+  let nginx: Proc;
+  let bridge: Proc;
+  let emu: TcpEmulator;
+  let onlineAt = 0;
+
+  before(async () => {
+    const pki = createTestPki(dir);
+    caFile = pki.caCert;
+    ca = readFileSync(pki.caCert);
+    const leaf = pki.issue('server', 80443);
+    const fullchain = join(dir, 'fullchain.pem');
+    writeFileSync(fullchain, Buffer.concat([readFileSync(leaf.cert), readFileSync(pki.caCert)]));
+
+    const data = join(dir, 'data');
+    serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json'], { env: { PRINTBRIDGE_ADMIN_TOKEN: ADMIN } });
+    const { port: serverPort } = await serve.waitForEvent<{ port: number }>('listening', { timeout: 20_000 });
+    const add = await procs.run(['devices', 'add', DEVICE, '--data', data]);
+    assert.equal(add.code, 0, add.stderr);
+    const token = add.stdout.trim();
+
+    const [httpsPort, httpPort] = [await freePort(), await freePort()];
+    let site = deployDocConfig();
+    site = substitute(site, 'listen 80;', `listen 127.0.0.1:${httpPort};`);
+    site = substitute(site, 'listen 443 ssl;', `listen 127.0.0.1:${httpsPort} ssl;`);
+    site = substitute(site, 'server 127.0.0.1:8080;', `server 127.0.0.1:${serverPort};`);
+    site = substitute(site, '/etc/letsencrypt/live/print.example.com/fullchain.pem', fullchain);
+    site = substitute(site, '/etc/letsencrypt/live/print.example.com/privkey.pem', leaf.key);
+    const prefix = join(dir, 'nginx');
+    const temp = join(prefix, 'temp');
+    mkdirSync(temp, { recursive: true });
+    // The rest is what /etc/nginx/nginx.conf would hold, kept inside the prefix.
+    writeFileSync(join(prefix, 'nginx.conf'), [
+      'worker_processes 1;',
+      // Workers of a root master run as `nobody`, who cannot enter the private temp folder.
+      ...(process.getuid?.() === 0 ? ['user root;'] : []),
+      'events { worker_connections 256; }',
+      'http {',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${join(temp, k)};`),
+      '    access_log off;',
+      site,
+      '}',
+      '',
+    ].join('\n'));
+    nginx = procs.spawn(NGINX!, ['-p', prefix, '-c', 'nginx.conf', '-g', `daemon off; pid ${join(prefix, 'nginx.pid')}; error_log stderr;`], { name: 'nginx' });
+    base = `https://127.0.0.1:${httpsPort}`;
+    plainBase = `http://127.0.0.1:${httpPort}`;
+    await until('nginx to answer', async () => ((await call(`${base}/healthz`, { ca })).status === 200 ? true : undefined)).catch((e: Error) => {
+      throw new Error(`${e.message}\n${nginx.tail()}`);
+    });
+
+    emu = await tcpEmulator(procs, dir, [], 'raw');
+    bridge = procs.cli(['bridge', '--server', base.replace('https:', 'wss:'), '--ca', caFile, '--id', DEVICE, '--token', token,
+      '--printer', `tcp://127.0.0.1:${emu.port}`, '--dialect', 'raw', '--poll', '0']);
+    await bridge.waitForLine(/^link online/, { stream: 'stderr', timeout: 20_000 });
+    onlineAt = Date.now();
+  });
+  after(async () => {
+    await procs.killAll();
+    cleanup();
+  });
+
+  test('REST through nginx: /healthz, the printer list, a job of the largest size as JSON, its cancel; port 80 redirects to https', async () => {
+    const health = JSON.parse((await call(`${base}/healthz`, { ca })).body) as Json;
+    assert.equal(health['ok'], true);
+    assert.equal(health['devices'], 1);
+    const auth = { authorization: `Bearer ${ADMIN}` };
+    const printers = await call(`${base}/api/v1/printers`, { ca, headers: auth });
+    assert.equal(printers.status, 200, printers.body);
+    assert.match(printers.body, new RegExp(`"${DEVICE}/0"`));
+
+    // Far over nginx's default 1 MiB: client_max_body_size must let it through to the server.
+    const body = JSON.stringify({ printer: `${DEVICE}/0`, data: Buffer.alloc(DEFAULT_LIMITS.maxJobBytes, 0x41).toString('base64') });
+    assert.ok(body.length > 21 * 1024 * 1024);
+    const created = await call(`${base}/api/v1/jobs`, { method: 'POST', ca, headers: { ...auth, 'content-type': 'application/json' }, body });
+    assert.equal(created.status, 201, created.body.slice(0, 300));
+    const job = JSON.parse(created.body) as Json & { id: string; size: number };
+    assert.equal(job.size, DEFAULT_LIMITS.maxJobBytes);
+    const canceled = await call(`${base}/api/v1/jobs/${job.id}/cancel`, { method: 'POST', ca, headers: auth });
+    assert.equal(canceled.status, 200, canceled.body);
+    assert.equal((JSON.parse(canceled.body) as Json)['state'], 'canceled');
+
+    const redirect = await call(`${plainBase}/healthz`);
+    assert.equal(redirect.status, 301);
+    assert.match(String(redirect.headers['location']), /^https:\/\/127\.0\.0\.1\/healthz$/);
+  });
+
+  test('the CLI prints a job end to end through nginx (wss, the private CA from NODE_EXTRA_CA_CERTS)', async () => {
+    const payload = Buffer.from(Array.from({ length: 4000 }, (_, i) => `receipt line ${i}\n`).join(''));
+    const file = join(dir, 'job.txt');
+    writeFileSync(file, payload);
+    const printedBefore = (() => {
+      try {
+        return readFileSync(emu.printed).length;
+      } catch {
+        return 0;
+      }
+    })();
+    const print = await procs.run(['print', '--server', base, '--token', ADMIN, '--printer', `${DEVICE}/0`, file, '--json'], {
+      env: { NODE_EXTRA_CA_CERTS: caFile }, timeout: 60_000,
+    });
+    assert.equal(print.code, 0, `${print.stdout}\n${print.stderr}`);
+    assert.equal((JSON.parse(print.stdout) as Json)['state'], 'done');
+    const printed = await until('the printer to have the job', async () => {
+      const all = readFileSync(emu.printed);
+      return all.length >= printedBefore + payload.length ? all.subarray(all.length - payload.length) : undefined;
+    });
+    assert.equal(sha256(printed), sha256(payload));
+  });
+
+  test('the bridge stays on one connection through nginx across more than one server heartbeat', async () => {
+    const wait = onlineAt + SERVER_HEARTBEAT_MS + 5_000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    assert.ok(Date.now() - onlineAt > SERVER_HEARTBEAT_MS);
+    assert.equal(bridge.stderrLines.filter((l) => l.startsWith('link online')).length, 1, bridge.tail(30));
+    assert.equal(serve.stderrLines.filter((l) => l.includes('device online')).length, 1, serve.tail(30));
+    assert.equal(serve.stderrLines.filter((l) => l.includes('device offline')).length, 0, serve.tail(30));
+    const health = JSON.parse((await call(`${base}/healthz`, { ca })).body) as Json;
+    assert.equal(health['devices'], 1);
+    assert.equal(nginx.exit, undefined, nginx.tail());
+  });
+});
