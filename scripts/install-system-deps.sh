@@ -28,5 +28,15 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
   exit 1
 fi
+# Packages with a service (nginx) must not start it: the tests run their own
+# instance, and a service left on port 80 (or failing to get it) helps nobody.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  made_policy=1
+fi
+trap '[ "$made_policy" -eq 1 ] && rm -f "$policy"' EXIT
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
