@@ -47,6 +47,12 @@ export type ClientRequestBody =
   /** Since 1.2. Exactly one of `data` (text of single-byte characters) or `bytes` (base64); at most 256 bytes. */
   | { op: 'printer.command'; printer: string; data?: string | undefined; bytes?: string | undefined; emergency?: boolean | undefined; timeout?: number | undefined }
   /**
+   * Since 1.3. Settings (SGD) of a Link-OS printer on Weblink: exactly one of
+   * `get` (names to read) or `set` (name → value). Reading needs `print`,
+   * setting `devices:config`. `timeout` in ms, default SGD_TIMEOUT_DEFAULT_MS.
+   */
+  | { op: 'printer.sgd'; printer: string; get?: string[] | undefined; set?: Record<string, string> | undefined; timeout?: number | undefined }
+  /**
    * Since 1.2. `ttl` in seconds, default 300, at most 86400. Scope `tokens`.
    * `scopes` (since 1.3): what the token may do, default DEFAULT_SCOPES;
    * never more than the caller's own.
@@ -101,6 +107,19 @@ export const PRINTER_COMMAND_MAX = 256;
 /** printer.command: how long the server waits for the device's answer unless told (G-code moves take a while). */
 export const PRINTER_COMMAND_TIMEOUT_DEFAULT_MS = 30_000;
 export const PRINTER_COMMAND_TIMEOUT_MAX_MS = 600_000;
+/** printer.sgd: how long the server waits for the printer's answer unless told. */
+export const SGD_TIMEOUT_DEFAULT_MS = 10_000;
+export const SGD_TIMEOUT_MAX_MS = 60_000;
+/** printer.sgd: names (get) or entries (set) in one request. */
+export const SGD_NAMES_MAX = 64;
+export const SGD_NAME_MAX = 128;
+export const SGD_VALUE_MAX = 1024;
+
+/** What printer.sgd answers: each value as the printer answered it (null: a name it does not know; an object: a branch). */
+export interface SgdResult {
+  printer: string;
+  values: Obj;
+}
 /** Most lines one job.submit may carry. */
 export const JOB_LINES_MAX = 1_000_000;
 
@@ -129,6 +148,9 @@ export interface JobView {
   finished?: number | undefined;
   updated: number;
 }
+
+/** The tag a device registered as a Zebra Weblink printer carries (`devices add --weblink`). */
+export const WEBLINK_TAG = 'weblink';
 
 export interface DeviceView {
   id: string;
@@ -272,6 +294,7 @@ export interface ClientResults {
   'printer.resume': { printer: string; paused: false; jobs: JobView[] };
   'printer.cancel': { printer: string; canceled: JobView[] };
   'printer.command': PrinterCommandResult;
+  'printer.sgd': SgdResult;
   'control.send': ControlResult;
   'token.issue': IssuedToken;
   'token.revoke': RevokedToken;
@@ -402,6 +425,32 @@ function printerCommand(o: Obj): Extract<ClientRequestBody, { op: 'printer.comma
   };
 }
 
+function printerSgd(o: Obj): Extract<ClientRequestBody, { op: 'printer.sgd' }> {
+  const kind = exactlyOne(o, ['get', 'set']);
+  const printer = str(o, 'printer', 200);
+  const timeout = optInt(o, 'timeout', 1, SGD_TIMEOUT_MAX_MS);
+  const name = (n: unknown): string => {
+    if (typeof n !== 'string' || n.length === 0 || n.length > SGD_NAME_MAX || !/^[\x21-\x7e]+$/.test(n) || n.includes('"')) {
+      throw new FieldError(protocolError('BAD_FIELD', `SGD names are 1 to ${SGD_NAME_MAX} printable characters without spaces or quotes`));
+    }
+    return n;
+  };
+  if (kind === 'get') {
+    const names = arr(o, 'get', SGD_NAMES_MAX);
+    if (names.length === 0) throw new FieldError(protocolError('BAD_FIELD', 'get must name at least one setting'));
+    return { op: 'printer.sgd', printer, get: names.map(name), timeout };
+  }
+  const set = optObj(o, 'set') ?? {};
+  const entries = Object.entries(set);
+  if (entries.length === 0 || entries.length > SGD_NAMES_MAX) throw new FieldError(protocolError('BAD_FIELD', `set must hold 1 to ${SGD_NAMES_MAX} settings`));
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string' || v.length > SGD_VALUE_MAX) throw new FieldError(protocolError('BAD_FIELD', `set values are strings of at most ${SGD_VALUE_MAX} characters`));
+    out[name(k)] = v;
+  }
+  return { op: 'printer.sgd', printer, set: out, timeout };
+}
+
 function scopeList(o: Obj): Scope[] | undefined {
   if (o['scopes'] === undefined || o['scopes'] === null) return undefined;
   const list = arr(o, 'scopes', SCOPES.length * 2);
@@ -457,6 +506,8 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
       return { op, printer: str(o, 'printer', 200) };
     case 'printer.command':
       return printerCommand(o);
+    case 'printer.sgd':
+      return printerSgd(o);
     case 'token.issue':
       return { op, ttl: optInt(o, 'ttl', 1, TOKEN_TTL_MAX_S), label: optStr(o, 'label', 64), scopes: scopeList(o) };
     case 'token.revoke':

@@ -37,6 +37,9 @@ export function requiredScope(req: ClientRequestBody): Scope | undefined {
       return 'jobs:any';
     case 'printer.command':
       return 'printer:command';
+    case 'printer.sgd':
+      // Reading settings is harmless; changing them can take the printer off the network.
+      return req.set !== undefined ? 'devices:config' : 'print';
     case 'control.send':
       return controlScope(req.name);
     case 'device.remove':

@@ -7,7 +7,8 @@ export const PROTOCOL_MAJOR = 1;
 //      printer.get, printer.command, token.issue/revoke, clients.list and
 //      client.connected/disconnected events.
 // 1.3: token scopes (token.issue `scopes`, FORBIDDEN naming the missing
-//      scope); clients.list of every endpoint with `scopes`.
+//      scope); clients.list of every endpoint with `scopes`; printer.sgd
+//      (settings of Link-OS printers on Weblink).
 export const PROTOCOL_MINOR = 3;
 
 export type Version = readonly [major: number, minor: number];

@@ -31,9 +31,9 @@
 // query string (`?token=`); use TLS (wss://) off the LAN.
 
 import {
-  PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
+  PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, SGD_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
   type DeviceView, type IssuedToken, type JobState, type JobView, type PrinterCommandResult, type PrinterView, type RemovedDevice, type RevokedToken,
-  type Scope, type ServerInfo, type Snapshot, type Target,
+  type Scope, type ServerInfo, type SgdResult, type Snapshot, type Target,
 } from '../protocol/client-messages.js';
 import { CLOSE, closeName } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -341,6 +341,21 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     return this.request(
       'printer.command', { printer, ...payload, emergency: opts.emergency === true ? true : undefined, timeout: opts.timeout }, { timeout: callTimeout },
     );
+  }
+
+  /**
+   * Reads (`{ get: [names] }`) or sets (`{ set: { name: value } }`) settings (SGD) of a Zebra printer that
+   * dials in over Weblink, and resolves with `{ printer, values }`: each value as the printer answered it (null
+   * for a name it does not know). A set answers with the value now in effect, the old one when the printer
+   * refused the new. `timeout` is how long the server waits for the printer (default 10 s). Rejects with
+   * UNKNOWN_PRINTER, UNSUPPORTED (not a Weblink printer), DEVICE_OFFLINE, TIMEOUT, FORBIDDEN (a set needs
+   * `devices:config`)…
+   */
+  sgd(printer: string, ask: { get: string[] } | { set: Record<string, string> }, opts: { timeout?: number } = {}): Promise<SgdResult> {
+    const serverWait = opts.timeout ?? SGD_TIMEOUT_DEFAULT_MS;
+    const callTimeout = this.timeout === 0 ? 0 : Math.max(this.timeout, serverWait + 5_000);
+    const fields = 'get' in ask ? { printer, get: ask.get, timeout: opts.timeout } : { printer, set: ask.set, timeout: opts.timeout };
+    return this.request('printer.sgd', fields, { timeout: callTimeout });
   }
 
   /**

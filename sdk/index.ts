@@ -20,9 +20,9 @@ export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
 export type {
   ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobState, JobView, PrinterCommandResult,
-  PrinterView, RemovedDevice, RevokedToken, Scope, Target, TextEncodingName,
+  PrinterView, RemovedDevice, RevokedToken, Scope, SgdResult, Target, TextEncodingName,
 } from '../protocol/client-messages.js';
-export { DEFAULT_SCOPES, SCOPES } from '../protocol/client-messages.js';
+export { DEFAULT_SCOPES, SCOPES, WEBLINK_TAG } from '../protocol/client-messages.js';
 export { requiredScope } from '../protocol/scopes.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';

@@ -75,6 +75,14 @@ export interface Limits {
   requestTimeoutMs: number;
   /** TCP connections one HTTP listener holds, of every kind. Over it: new ones are dropped at once. 0: no cap. */
   maxConnections: number;
+  /**
+   * Largest JSON message a Weblink printer may send, reassembled from as many
+   * WebSocket messages as it split it into (an SGD allconfig answer runs to
+   * some 100 KiB). Over it: close 1009.
+   */
+  maxWeblinkMessage: number;
+  /** Sockets one Weblink printer may hold at once (main and channels). Over it: the upgrade gets 503. */
+  maxWeblinkConnections: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -97,6 +105,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
   maxConnections: 12_000,
+  maxWeblinkMessage: 1024 * 1024,
+  maxWeblinkConnections: 8,
 });
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {

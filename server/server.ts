@@ -47,6 +47,8 @@ export interface ServerOptions {
   compat?: CompatPwsOptions;
   /** Serve https and wss instead of http and ws, with this PEM certificate (chain) and key; `reloadTls()` reads them again. */
   tls?: TlsFiles;
+  /** Where Link-OS printers dial in over Weblink (default /weblink). */
+  weblinkPath?: string;
   log?: Log;
 }
 
@@ -128,7 +130,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     sweep();
     const transport = createHttpTransport({
       hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS,
-      tls: tls && { ...tls.context, handshakeTimeout: TLS_HANDSHAKE_MS },
+      tls: tls && { ...tls.context, handshakeTimeout: TLS_HANDSHAKE_MS }, weblinkPath: opts.weblinkPath,
     });
     const port = await listen(transport.server, opts.port ?? 8080, host);
     const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS, slots: transport.slots })

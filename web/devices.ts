@@ -1,10 +1,13 @@
 // The devices table: online state, firmware, signal, memory, LED, tags, and
-// an identify button that blinks the board so someone can find it.
+// an identify button that blinks the board so someone can find it (bridges
+// only: a Zebra printer on Weblink is its own device and has no such LED).
 
-import type { DeviceView } from '../sdk/index.js';
+import { WEBLINK_TAG, type DeviceView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
 import { byId, h, KeyedList, setAttr, setText, type Row } from './dom.js';
 import { bytes, duration, signalBars, time } from './format.js';
+
+/** The tag `printbridge devices add SERIAL --weblink` gives a Link-OS printer (server/store/devices.ts). */
 
 export function devicesSection(app: App): () => void {
   const list = new KeyedList<DeviceView>(byId('device-rows'), (d) => d.id, (d) => deviceRow(app, d));
@@ -76,7 +79,8 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
       tags.replaceChildren(...(d.tags.length ? d.tags.map((t) => h('span', { class: 'tag', text: t })) : ['—']));
       setText(address, d.address ?? '—');
       setAttr(el, 'data-online', String(d.online));
-      identify.hidden = !d.online;
+      // A Zebra printer on Weblink (the server's `weblink` tag) has no LED of ours to blink: the server refuses controls to it.
+      identify.hidden = !d.online || d.tags.includes(WEBLINK_TAG);
     },
   };
 }

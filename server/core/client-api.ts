@@ -12,12 +12,13 @@
 // and the compat listener's jobs belong to no token.
 
 import {
-  DEFAULT_SCOPES, TOKEN_TTL_DEFAULT_S, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
+  DEFAULT_SCOPES, SGD_TIMEOUT_DEFAULT_MS, TOKEN_TTL_DEFAULT_S, type SgdResult, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
   type ServerInfo, type Snapshot,
 } from '../../protocol/client-messages.js';
 import { requiredScope } from '../../protocol/scopes.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
+import { getDevice, WEBLINK_TAG } from '../store/devices.js';
 import { listJobs, type JobRecord } from '../store/jobs.js';
 import { base64DecodedLength, decodeBase64Strict } from './base64.js';
 import { composeText, encodeText } from './encodings.js';
@@ -107,6 +108,8 @@ export class ClientApi {
         return { printer: req.printer, canceled: hub.jobs.cancelPrinter(req.printer).map(jobView) };
       case 'printer.command':
         return this.command(req);
+      case 'printer.sgd':
+        return this.sgd(req);
       case 'control.send':
         return hub.router.send(req.to, req.name, req.args, req.timeout ?? hub.controlTimeoutMs);
       case 'token.issue':
@@ -208,6 +211,18 @@ export class ClientApi {
    * G-code the printer's reply lines up to its `ok` (`lines`), for the byte
    * dialects how many bytes were written (`written`).
    */
+  /** Reads or sets settings of a Weblink printer over its config channel (server/weblink). */
+  private async sgd(req: Req<'printer.sgd'>): Promise<SgdResult> {
+    const { hub } = this;
+    const { device, port, id } = hub.jobs.knownPrinter(req.printer);
+    if (getDevice(hub.store, device)?.tags.includes(WEBLINK_TAG) !== true) {
+      throw new PrintbridgeError('UNSUPPORTED', `${id} is not a Weblink printer; SGD goes to Link-OS printers that dial in`);
+    }
+    const request = req.get !== undefined ? { get: req.get } : { set: req.set ?? {} };
+    const values = await hub.weblink.sgd(device, port, request, req.timeout ?? SGD_TIMEOUT_DEFAULT_MS);
+    return { printer: id, values: values as SgdResult['values'] };
+  }
+
   private async command(req: Req<'printer.command'>): Promise<PrinterCommandResult> {
     const { hub } = this;
     const { device, port, id, session } = hub.jobs.knownPrinter(req.printer);

@@ -22,6 +22,7 @@ import { Registry } from './registry.js';
 import { Router } from './router.js';
 import { ClientTokens } from './tokens.js';
 import { Views } from './views.js';
+import { WeblinkPrinters } from '../weblink/printers.js';
 
 export interface HubOptions {
   store: Store;
@@ -55,6 +56,8 @@ export class Hub implements CoreContext {
   readonly tokens: ClientTokens;
   /** The client API's one dispatcher, for every transport that serves clients. */
   readonly api: ClientApi;
+  /** Link-OS printers connected over Weblink, by serial (each is also a device session in the registry). */
+  readonly weblink = new WeblinkPrinters();
   /** Every client connection, whatever its transport. */
   private readonly clients = new Set<ClientConnection>();
   /** Every open device connection, from the upgrade on (the registry holds only those that said hello). */

@@ -339,6 +339,12 @@ export class Jobs {
     if (m.received > job.size || m.written > m.received) {
       return session.reject(protocolError('BAD_FIELD', `job.accept needs written <= received <= size (${job.size})`));
     }
+    // Nothing of a job that never started left the server (started is stored
+    // before the first byte goes): a device that claims bytes of it is wrong,
+    // and believing it would count a job as printed that never was sent.
+    if (!job.started && m.received > 0) {
+      return session.reject(protocolError('BAD_FIELD', `job ${m.id} was never sent: received and written must be 0`));
+    }
     if (m.fresh && job.started) {
       this.release(active);
       session.send({ t: 'job.cancel', id: job.id });

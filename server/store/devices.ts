@@ -10,6 +10,11 @@ import type { Store } from './db.js';
 
 export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+// Only devices tagged WEBLINK_TAG (`devices add SERIAL --weblink`) log in at
+// the Weblink endpoint (their token is the printer's Basic password) and
+// answer printer.sgd; they cannot log in as a bridge.
+export { WEBLINK_TAG } from '../../protocol/client-messages.js';
+
 export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id);
 }

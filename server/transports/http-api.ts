@@ -65,6 +65,10 @@ const ROUTES: readonly Route[] = [
     request: ([d, p], _q, body) => ({ ...body, op: 'printer.command', printer: `${d}/${p}` }),
   },
   {
+    method: 'POST', path: re(`/printers/${PRINTER}/sgd`), body: 'json',
+    request: ([d, p], _q, body) => ({ ...body, op: 'printer.sgd', printer: `${d}/${p}` }),
+  },
+  {
     method: 'GET', path: /^\/jobs$/, body: 'none',
     request: (_p, q) => ({ op: 'jobs.list', printer: q.get('printer') ?? undefined, state: q.get('state') ?? undefined, limit: queryNumber(q, 'limit') }),
   },

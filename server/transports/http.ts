@@ -1,5 +1,7 @@
 // The HTTP listener: /healthz, REST at /api/v1 (http-api.ts), and the
-// WebSocket upgrades for /v1/device and /v1/client. Credentials are checked in the upgrade, before a WebSocket
+// WebSocket upgrades for /v1/device and /v1/client, and for /weblink where
+// Zebra Link-OS printers dial in (server/weblink/endpoint.ts, which answers
+// with a Basic challenge, as those printers expect). Credentials are checked in the upgrade, before a WebSocket
 // exists: a refused request gets a plain HTTP status (401 credentials, 400
 // malformed, 404 path, 503 too many connections) and its socket is dropped,
 // so an unauthenticated peer never costs us a WebSocket, a session or a timer.
@@ -22,7 +24,7 @@ import { WebSocketServer } from 'ws';
 import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
-import { checkDeviceLogin, isValidDeviceId } from '../store/devices.js';
+import { checkDeviceLogin, getDevice, isValidDeviceId, WEBLINK_TAG } from '../store/devices.js';
 import { createPrinterlynxEndpoint, PRINTERLYNX_PATH } from './compat-printerlynx.js';
 import { API_PREFIX, createRestApi } from './http-api.js';
 import { bearer, clientAuthenticator, header } from './auth.js';
@@ -33,6 +35,7 @@ import { attachDevice } from './ws-device.js';
 import { LoginRefusals } from './login-refusals.js';
 import { serveStatic } from './static.js';
 import { closeSocket, refuseUpgrade } from './upgrade.js';
+import { createWeblinkEndpoint, WEBLINK_PATH } from '../weblink/endpoint.js';
 
 export const DEVICE_PATH = '/v1/device';
 export const CLIENT_PATH = '/v1/client';
@@ -44,6 +47,8 @@ export interface HttpTransportOptions {
   closeGraceMs: number;
   /** Serve https and wss with this certificate and key instead of http and ws (tls.ts loads them). */
   tls?: TlsOptions | undefined;
+  /** Where Link-OS printers dial in over Weblink (default /weblink). */
+  weblinkPath?: string | undefined;
 }
 
 export interface HttpTransport {
@@ -64,6 +69,8 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const slots = new ClientSlots(hub.limits);
   const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs, slots });
   const refusals = new LoginRefusals(hub.log, () => hub.clock.now());
+  const weblink = createWeblinkEndpoint(hub, { closeGraceMs });
+  const weblinkPath = opts.weblinkPath ?? WEBLINK_PATH;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => handleRequest(hub, req, res, rest);
   const server = createBoundedServer(hub.limits, onRequest, opts.tls);
@@ -94,6 +101,12 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
           refusals.refused(id, address, login === 'unknown-device' ? 'unknown device' : 'wrong token');
           return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'unknown device or wrong token', 'UNAUTHORIZED');
         }
+        // A Weblink printer's password is its token; a bridge logging in with
+        // it would take the printer's place and speak for it.
+        if (getDevice(hub.store, id)?.tags.includes(WEBLINK_TAG) === true) {
+          refusals.refused(id, address, 'a Weblink printer, not a bridge');
+          return refuse(socket, UPGRADE_REFUSAL.FORBIDDEN, `${id} is registered as a Weblink printer; it connects at the Weblink endpoint`, 'FORBIDDEN');
+        }
         // A device that is already connected may always reconnect: its new
         // connection replaces the old one, which may be half-open.
         if (devices.clients.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
@@ -117,6 +130,8 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
         return void (printerlynx.upgrade(req, socket, head) || refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections'));
       }
 
+      if (url.pathname === weblinkPath) return weblink.upgrade(req, socket, head); // Basic login in the upgrade (weblink/endpoint.ts)
+
       return refuse(socket, UPGRADE_REFUSAL.NOT_FOUND, `no WebSocket endpoint at ${url.pathname}`);
     } catch (e) {
       hub.log('warn', 'upgrade failed', { error: e instanceof Error ? e.message : String(e) });
@@ -129,7 +144,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     slots,
     closeAll(code, reason) {
       printerlynx.stop();
-      const all = [...devices.clients, ...clients.clients, ...printerlynx.sockets];
+      const all = [...devices.clients, ...clients.clients, ...printerlynx.sockets, ...weblink.sockets];
       return Promise.all(all.map((ws) => closeSocket(ws, code, reason, closeGraceMs))).then(() => undefined);
     },
   };

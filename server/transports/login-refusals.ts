@@ -13,7 +13,7 @@ const MAX_KEYS = 1000;
 /** Ids longer than this are cut in the log (a valid one is at most 64 characters). */
 const ID_SHOWN = 64;
 
-export type LoginRefusal = 'no credentials' | 'bad id' | 'unknown device' | 'wrong token' | 'too many connections';
+export type LoginRefusal = 'no credentials' | 'bad id' | 'unknown device' | 'wrong token' | 'too many connections' | 'a Weblink printer, not a bridge';
 
 export class LoginRefusals {
   private readonly told = new Map<string, { at: number; held: number }>();

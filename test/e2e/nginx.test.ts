@@ -4,7 +4,9 @@
 // substituted), so the document stays true. TLS ends at nginx with a private
 // CA made at test time. Through it: a bridge process stays on one connection
 // across more than one server heartbeat, the CLI prints a job end to end,
-// and REST answers, including a job upload of the server's largest size.
+// and REST answers, including a job upload of the server's largest size; a
+// Zebra printer (the Weblink emulator) dials in at /weblink, has its settings
+// read, and stays on one main connection as long (docs/weblink.md).
 //
 // nginx runs as the current user from a temporary prefix:
 //   nginx -p DIR -c nginx.conf -g 'daemon off; pid DIR/nginx.pid; error_log stderr;'
@@ -19,12 +21,14 @@ import { after, before, describe, test } from 'node:test';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { Processes, REPO_ROOT, type Json, type Proc } from '../helpers/processes.js';
 import { createTestPki } from '../helpers/tls-certs.js';
+import { spawnWeblinkEmulator } from '../helpers/weblink-emulator.js';
 import { sha256, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
 /** The server's default heartbeat (server/server.ts): the bridge must stay connected across more than one. */
 const SERVER_HEARTBEAT_MS = 25_000;
 const ADMIN = 'nginx-admin-token';
 const DEVICE = 'nginx-shop';
+const ZEBRA = '50J000000443';
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
 /** The fenced nginx block after the marker in docs/deploy.md. */
@@ -102,6 +106,7 @@ describe('behind nginx with the configuration from docs/deploy.md', { skip: NGIN
   let nginx: Proc;
   let bridge: Proc;
   let emu: TcpEmulator;
+  let zebra: Proc;
   let onlineAt = 0;
 
   before(async () => {
@@ -152,7 +157,11 @@ describe('behind nginx with the configuration from docs/deploy.md', { skip: NGIN
     emu = await tcpEmulator(procs, dir, [], 'raw');
     bridge = procs.cli(['bridge', '--server', base.replace('https:', 'wss:'), '--ca', caFile, '--id', DEVICE, '--token', token,
       '--printer', `tcp://127.0.0.1:${emu.port}`, '--dialect', 'raw', '--poll', '0']);
+    const addZebra = await procs.run(['devices', 'add', ZEBRA, '--weblink', '--data', data]);
+    assert.equal(addZebra.code, 0, addZebra.stderr);
+    zebra = spawnWeblinkEmulator(procs, { url: `${base}/weblink`, serial: ZEBRA, password: addZebra.stdout.trim().split('\n').pop()!, ca: caFile });
     await bridge.waitForLine(/^link online/, { stream: 'stderr', timeout: 20_000 });
+    await zebra.waitForEvent({ event: 'configure-alert' }, { timeout: 20_000 });
     onlineAt = Date.now();
   });
   after(async () => {
@@ -163,7 +172,7 @@ describe('behind nginx with the configuration from docs/deploy.md', { skip: NGIN
   test('REST through nginx: /healthz, the printer list, a job of the largest size as JSON, its cancel; port 80 redirects to https', async () => {
     const health = JSON.parse((await call(`${base}/healthz`, { ca })).body) as Json;
     assert.equal(health['ok'], true);
-    assert.equal(health['devices'], 1);
+    assert.equal(health['devices'], 2);
     const auth = { authorization: `Bearer ${ADMIN}` };
     const printers = await call(`${base}/api/v1/printers`, { ca, headers: auth });
     assert.equal(printers.status, 200, printers.body);
@@ -208,15 +217,25 @@ describe('behind nginx with the configuration from docs/deploy.md', { skip: NGIN
     assert.equal(sha256(printed), sha256(payload));
   });
 
-  test('the bridge stays on one connection through nginx across more than one server heartbeat', async () => {
+  test('a Weblink printer dials in through nginx at /weblink: online, and `printbridge sgd` reads a setting', async () => {
+    const r = await procs.run(['sgd', `${ZEBRA}/0`, 'device.unique_id', '--server', base, '--token', ADMIN], { env: { NODE_EXTRA_CA_CERTS: caFile } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${ZEBRA}\n`);
+  });
+
+  test('the bridge and the Weblink printer stay on one connection through nginx across more than one server heartbeat', async () => {
     const wait = onlineAt + SERVER_HEARTBEAT_MS + 5_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     assert.ok(Date.now() - onlineAt > SERVER_HEARTBEAT_MS);
     assert.equal(bridge.stderrLines.filter((l) => l.startsWith('link online')).length, 1, bridge.tail(30));
-    assert.equal(serve.stderrLines.filter((l) => l.includes('device online')).length, 1, serve.tail(30));
+    assert.equal(serve.stderrLines.filter((l) => l.includes('device online')).length, 2, serve.tail(30));
     assert.equal(serve.stderrLines.filter((l) => l.includes('device offline')).length, 0, serve.tail(30));
     const health = JSON.parse((await call(`${base}/healthz`, { ca })).body) as Json;
-    assert.equal(health['devices'], 1);
+    assert.equal(health['devices'], 2);
+    // The Weblink printer as well: one main connection all along (nginx passed the 101 with its
+    // subprotocol and Content-Length: 0 on, and the pings kept the link busy).
+    assert.equal(zebra.events().filter((e) => e['event'] === 'connected' && e['channel'] === 'main').length, 1, zebra.tail(30));
+    assert.equal(zebra.events().filter((e) => e['event'] === 'connect-failed').length, 0, zebra.tail(30));
     assert.equal(nginx.exit, undefined, nginx.tail());
   });
 });

@@ -152,6 +152,25 @@ describe('job lifecycle: pause, resume, the printer holding a job', () => {
     device.close();
   });
 
+  it('a device that claims bytes of a job never sent is refused; the job is not taken for printed and survives a disconnect', async () => {
+    const device = await dev();
+    const data = randomBytes(200);
+    const { id } = await submit(data);
+    await start(device);
+    // Every byte "received and written" before the server sent one: a lie.
+    device.sendJson({ t: 'job.accept', id, received: 200, written: 200, fresh: false });
+    const refusal = await device.json((m) => m['t'] === 'error');
+    assert.equal(refusal['code'], 'BAD_FIELD');
+    assert.equal((await client.call<JobView>('job.get', { job: id })).state, 'sending', 'offered, not printing');
+    device.close();
+    // Once a lie made it `printing`, the device leaving broke the state machine here (printing → queued).
+    let after: JobView | undefined;
+    await eventually(async () => (after = await client.call<JobView>('job.get', { job: id })).state === 'queued', 'the job back in the queue');
+    assert.equal(after?.written, 0);
+    assert.ok(!t.logs.some((l) => l.level === 'error'), t.logs.filter((l) => l.level === 'error').map((l) => l.msg).join('\n'));
+    await client.call('job.cancel', { job: id });
+  });
+
   it('a client pause stops the data and holds the job on the device; resume goes on from there', async () => {
     const device = await dev();
     const data = randomBytes(1000);

@@ -9,8 +9,8 @@ import { Processes } from '../helpers/processes.js';
 const procs = new Processes();
 after(() => procs.killAll());
 
-const COMMANDS = ['serve', 'devices', 'bridge', 'printers', 'status', 'print', 'jobs', 'cancel', 'command', 'broadcast', 'relay', 'clients', 'tokens', 'console', 'emulate'];
-const CLIENT_COMMANDS = ['printers', 'status', 'print', 'jobs', 'cancel', 'command', 'broadcast', 'relay', 'clients', 'tokens', 'console'];
+const COMMANDS = ['serve', 'devices', 'bridge', 'printers', 'status', 'print', 'jobs', 'cancel', 'command', 'sgd', 'broadcast', 'relay', 'clients', 'tokens', 'console', 'emulate'];
+const CLIENT_COMMANDS = ['printers', 'status', 'print', 'jobs', 'cancel', 'command', 'sgd', 'broadcast', 'relay', 'clients', 'tokens', 'console'];
 
 // Nowhere to connect: a usage error must be found before trying.
 const env = { PRINTBRIDGE_SERVER: 'http://127.0.0.1:1', PRINTBRIDGE_CLIENT_TOKEN: 't', PRINTBRIDGE_ADMIN_TOKEN: undefined };

@@ -3,6 +3,7 @@
 // silent-~HS fault), and the TSPL status over a PTY.
 
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { test } from 'node:test';
 import { emulatorHarness, ptyEmulator, received, replies, tcpEmulator } from './emulator-fixture.js';
@@ -166,6 +167,48 @@ test('zpl: ~HS answers three strings in Zebra field order; ~HQES answers the err
     assert.equal(await errors(), `1 00000000 ${bits}`, condition);
   }
 });
+
+test('zpl: ~PP pauses, ~PS resumes, ~JA drops the formats held; none of them is print data', async () => {
+  const emu = await tcpEmulator(procs, dir, ['--print-ms', '600000'], 'zpl');
+  const socket = await connect(emu.port);
+  const answers = replies(socket);
+  const format = '^XA^FDkept^FS^PQ3^XZ';
+  {
+    const from = emu.proc.mark();
+    socket.write(`~PP${format}`);
+    await emu.proc.waitForEvent({ event: 'command', command: '~PP', condition: 'pause' }, { from });
+  }
+  let [s1, s2] = await hostStatus(socket, answers);
+  assert.equal(s1![2], '1', 'paused by ~PP');
+  assert.equal(s1![4], '001', 'the format waits while paused');
+  {
+    const from = emu.proc.mark();
+    socket.write('~PS');
+    await emu.proc.waitForEvent({ event: 'command', command: '~PS', condition: 'ok' }, { from });
+  }
+  [s1, s2] = await hostStatus(socket, answers);
+  assert.equal(s1![2], '0', 'printing again after ~PS');
+  assert.equal(s2![8], '00000003', 'its three labels are being printed');
+  {
+    const from = emu.proc.mark();
+    socket.write('~JA');
+    await emu.proc.waitForEvent({ event: 'command', command: '~JA' }, { from });
+  }
+  [s1, s2] = await hostStatus(socket, answers);
+  assert.deepEqual([s1![4], s2![8]], ['000', '00000000'], 'nothing held after ~JA');
+  const record = await eventuallyRead(emu.printed, format.length);
+  assert.equal(record, format, 'the record holds the format alone');
+});
+
+/** The record file once it holds at least `n` bytes. */
+async function eventuallyRead(path: string, n: number): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const text = existsSync(path) ? readFileSync(path, 'latin1') : '';
+    if (text.length >= n) return text;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return existsSync(path) ? readFileSync(path, 'latin1') : '';
+}
 
 test('zpl silent-hs: no ~HS answer in paper-out or head-open, ~HQES still answers; answered again when healthy', async () => {
   const emu = await tcpEmulator(procs, dir, ['--fault', 'silent-hs'], 'zpl');

@@ -24,11 +24,18 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(viewport = { width: 1440, height: 1000 }): Promise<Browser> {
+/**
+ * `trustAnyCertificate` is for a server with a throwaway test CA that
+ * Chromium cannot be told about per profile; use it only where the page's
+ * own TLS is not what the test checks.
+ */
+export async function launchChromium(viewport = { width: 1440, height: 1000 }, opts: { trustAnyCertificate?: boolean } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-system-deps.sh (apt-get install chromium)`);
   const profile = mkdtempSync(join(tmpdir(), 'printbridge-chromium-'));
   // launchPersistentContext is Playwright's way of passing --user-data-dir.
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: ARGS, viewport, ignoreHTTPSErrors: opts.trustAnyCertificate === true,
+  });
   const problems: string[] = [];
   const watch = (page: Page): void => {
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));

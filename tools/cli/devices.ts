@@ -13,14 +13,22 @@ import { optionalToken, SERVER_HELP, SERVER_OPTIONS, serverUrl, type ServerValue
 
 const HELP = `Usage:
   printbridge devices add <id> [--tag T]... [--data DIR]
+  printbridge devices add <serial> --weblink [--tag T]... [--data DIR]
   printbridge devices list [--json] [--data DIR]
   printbridge devices remove <id> [--server URL] [--token T] [--data DIR]
   printbridge devices remove <id> --offline [--data DIR]
 
 Registers bridges with the server. 'add' prints the new device token alone on
 stdout, so a script can capture it:  T=$(printbridge devices add shop-1)
-The token is shown only once; only its hash is stored. 'add' and 'list' use
-the store in --data directly, so they work whether or not the server runs.
+The token is shown only once; only its hash is stored.
+
+--weblink registers a Zebra Link-OS printer that dials in over Weblink, by
+its serial number: it is printer <serial>/0 (zpl), and what 'add' prints on
+its last line is the printer's password (Basic user = serial), for
+weblink.ip.conn1.authentication.add "<server host> <serial> <password>".
+
+'add' and 'list' use the store in --data directly, so they work whether or
+not the server runs.
 
 'remove' asks the running server (device.remove, admin token): the device's
 token stops working at once, its open connection is closed with 4006 REVOKED
@@ -36,6 +44,7 @@ Exit status: 0 done, 1 failed (UNKNOWN_DEVICE, FORBIDDEN, no such device…),
 
 Options:
   --tag T               add: a tag for grouping devices (repeatable)
+  --weblink             add: a Link-OS printer on Weblink (tag weblink)
   --json                list: print a JSON array instead of a table
   --data DIR            the server's data directory (env PRINTBRIDGE_DATA,
                         default ./data)
@@ -65,7 +74,7 @@ export const devices: Command = {
   summary: 'add, list or remove registered bridges',
   help: HELP,
   async run(args) {
-    const { addDevice, isValidDeviceId, listDevices, removeDevice } = await import('../../server/store/devices.js');
+    const { addDevice, isValidDeviceId, listDevices, removeDevice, WEBLINK_TAG } = await import('../../server/store/devices.js');
     const { failDeviceJobs } = await import('../../server/store/jobs.js');
     const { PrintbridgeError } = await import('../../server/errors.js');
     const { values, positionals } = parse(args, {
@@ -74,6 +83,7 @@ export const devices: Command = {
       json: { type: 'boolean' },
       data: { type: 'string' },
       offline: { type: 'boolean' },
+      weblink: { type: 'boolean' },
     }, true);
     const [action, id, ...extra] = positionals;
     const dataDir = resolve(values.data ?? process.env['PRINTBRIDGE_DATA'] ?? './data');
@@ -83,6 +93,7 @@ export const devices: Command = {
       return id;
     };
     if (action !== 'add' && values.tag) throw new UsageError('--tag only applies to add');
+    if (action !== 'add' && values.weblink) throw new UsageError('--weblink only applies to add');
     if (action !== 'list' && values.json) throw new UsageError('--json only applies to list');
     for (const flag of ['server', 'token', 'offline'] as const) {
       if (action !== 'remove' && values[flag] !== undefined) throw new UsageError(`--${flag} only applies to remove`);
@@ -95,7 +106,7 @@ export const devices: Command = {
         if (!isValidDeviceId(deviceId)) throw new UsageError(`device id must be 1-64 letters, digits, dot, dash or underscore: ${JSON.stringify(deviceId)}`);
         const token = await withStore(dataDir, (store) => {
           try {
-            return addDevice(store, deviceId, values.tag ?? []);
+            return addDevice(store, deviceId, values.weblink === true ? [WEBLINK_TAG, ...(values.tag ?? [])] : values.tag ?? []);
           } catch (e) {
             // A malformed tag is the user's input, so it is a usage error, not a failure.
             if (e instanceof PrintbridgeError && e.code === 'BAD_FIELD') throw new UsageError(e.message);
@@ -103,7 +114,11 @@ export const devices: Command = {
           }
         });
         process.stdout.write(`${token}\n`);
-        if (process.stderr.isTTY) note(`device ${deviceId} added; keep the token, it cannot be shown again`);
+        if (process.stderr.isTTY) {
+          note(values.weblink === true
+            ? `Weblink printer ${deviceId} added as ${deviceId}/0; its password (Basic user ${deviceId}) is above, it cannot be shown again`
+            : `device ${deviceId} added; keep the token, it cannot be shown again`);
+        }
         return EXIT_OK;
       }
       case 'list': {

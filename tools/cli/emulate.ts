@@ -8,6 +8,7 @@ import { EMULATED_DIALECTS } from '../emulator/dialects/index.js';
 import { DEFAULT_BUFFER, runEmulator, type Emulator, type EmulatorEvent } from '../emulator/emulator.js';
 import { COMMON_FAULTS, DEFAULT_POWER_OFF_MS, parseFault } from '../emulator/faults.js';
 import { EXIT_FAILURE, EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
+import { runWeblinkEmulator, WEBLINK_HELP } from './emulate-weblink.js';
 
 const dialectLines = Object.values(EMULATED_DIALECTS)
   .map((d) => `  ${d.name.padEnd(8)}${d.conditions.join(', ')}${Object.values(d.faults).map((f) => `\n${' '.repeat(10)}fault ${f}`).join('')}`)
@@ -84,7 +85,9 @@ Commands on stdin, one per line:
   power-cycle [MS]    switch it off and on again after MS (default ${DEFAULT_POWER_OFF_MS})
   power-off | power-on  switch it off, or on again (see power-cycle@N)
 
-Stops on SIGINT, SIGTERM, or when stdin (a pipe or terminal) ends.`;
+Stops on SIGINT, SIGTERM, or when stdin (a pipe or terminal) ends.
+
+${WEBLINK_HELP}`;
 
 function hostPort(value: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(value);
@@ -161,9 +164,10 @@ function stdinIsController(): boolean {
 
 export const emulate: Command = {
   name: 'emulate',
-  summary: 'run a printer emulator on a TCP port or a PTY',
+  summary: 'run a printer emulator on a TCP port or a PTY, or a Weblink printer',
   help: HELP,
   async run(args) {
+    if (args.some((a) => a === '--weblink' || a.startsWith('--weblink='))) return runWeblinkEmulator(args, stdinIsController());
     const { values } = parse(args, {
       dialect: { type: 'string', default: 'escpos' },
       tcp: { type: 'string' },

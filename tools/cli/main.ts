@@ -17,11 +17,12 @@ import { printerCommand } from './printer-command.js';
 import { printers } from './printers.js';
 import { relay } from './relay.js';
 import { serve } from './serve.js';
+import { sgd } from './sgd.js';
 import { status } from './status.js';
 import { tokens } from './tokens.js';
 
 const COMMANDS: readonly Command[] = [
-  serve, devices, bridge, printers, status, print, jobs, cancel, printerCommand, broadcast, relay, clients, tokens, console_, emulate,
+  serve, devices, bridge, printers, status, print, jobs, cancel, printerCommand, sgd, broadcast, relay, clients, tokens, console_, emulate,
 ];
 
 function overview(): string {

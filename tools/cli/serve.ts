@@ -7,11 +7,13 @@ import { resolve } from 'node:path';
 import { EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
 
 const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json] [--compat-port N ...]
-                        [--tls-cert FILE --tls-key FILE]
+                        [--tls-cert FILE --tls-key FILE] [--weblink-path P]
 
 Runs the printbridge server: devices (bridges) connect to ws://HOST:PORT/v1/device,
 clients (web apps, back-ends, 'printbridge print') to ws://HOST:PORT/v1/client
 (https and wss:// with --tls-cert; docs/deploy.md also shows nginx in front).
+Zebra Link-OS printers dial in over Weblink at wss://HOST:PORT/weblink
+(docs/weblink.md).
 Stops cleanly on Ctrl-C or SIGTERM.
 
 Options:
@@ -23,6 +25,7 @@ Options:
   --tls-cert FILE    serve https and wss with this PEM certificate (with its
                      chain) (env PRINTBRIDGE_TLS_CERT); kill -HUP reloads it
   --tls-key FILE     its private key, PEM (env PRINTBRIDGE_TLS_KEY)
+  --weblink-path P   where Link-OS printers dial in over Weblink (default /weblink)
   --compat-port N    also serve the PrinterWebSocket.js-style API at ws://HOST:N/
                      (its usual port is 8765; see docs/compat.md)
   --compat-host H    its address (default 127.0.0.1: this machine only)
@@ -72,6 +75,7 @@ export const serve: Command = {
       json: { type: 'boolean' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'weblink-path': { type: 'string' },
       'compat-port': { type: 'string' },
       'compat-host': { type: 'string' },
       'compat-token': { type: 'string' },
@@ -83,6 +87,8 @@ export const serve: Command = {
     const dataDir = resolve(values.data ?? env['PRINTBRIDGE_DATA'] ?? './data');
     const envToken = env['PRINTBRIDGE_ADMIN_TOKEN'] || undefined;
     const tls = tlsFiles(values['tls-cert'] ?? (env['PRINTBRIDGE_TLS_CERT'] || undefined), values['tls-key'] ?? (env['PRINTBRIDGE_TLS_KEY'] || undefined));
+    const weblinkPath = values['weblink-path'];
+    if (weblinkPath !== undefined && !/^\/[A-Za-z0-9._~\/-]*$/.test(weblinkPath)) throw new UsageError('--weblink-path must be a URL path starting with /');
     const compatPort = integer(values['compat-port'], '--compat-port', 0, 65535);
     const compat = compatPort === undefined ? undefined
       : { port: compatPort, host: values['compat-host'], token: values['compat-token'], origins: values['compat-origin'] };
@@ -93,7 +99,7 @@ export const serve: Command = {
     // Listen for signals before anything announces the server: whoever reads
     // "listening" may stop us at once.
     const stopped = untilSignal();
-    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat, ...(tls && { tls }) });
+    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }) });
     // Installed only with TLS: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
     if (tls) process.on('SIGHUP', () => server.reloadTls());
     const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
@@ -111,7 +117,7 @@ export const serve: Command = {
     if (values.json) {
       process.stdout.write(`${JSON.stringify({
         event: 'listening', host: server.host, port: server.port, url: `${http}://${main}`,
-        device: `${ws}://${main}/v1/device`, client: `${ws}://${main}/v1/client`, dashboard: `${http}://${main}/`, also: shown.slice(1).map((h) => `${http}://${h}`),
+        device: `${ws}://${main}/v1/device`, client: `${ws}://${main}/v1/client`, weblink: `${ws}://${main}${weblinkPath ?? '/weblink'}`, dashboard: `${http}://${main}/`, also: shown.slice(1).map((h) => `${http}://${h}`),
         ...(shownToken !== undefined && { adminToken: shownToken }), adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
         ...(server.compat && { compat: server.compat.url, compatPort: server.compat.port }),
       })}\n`);

@@ -30,6 +30,8 @@ export interface PrinterContext {
   conditionChanged(): void;
   /** Milliseconds, monotonic. */
   now(): number;
+  /** zpl: the last label of a format (with its ^PQ quantity) came out; Weblink reports it as PQ JOB COMPLETED. */
+  formatPrinted?(labels: number): void;
 }
 
 /** Per-dialect settings from the command line; a dialect ignores what it does not use. */

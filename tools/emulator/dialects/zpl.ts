@@ -81,7 +81,7 @@ const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0'
 class ZplPrinter implements EmulatedPrinter {
   condition = 'ok';
   private silentHs = false;
-  private readonly wire = new Tokens(['~HS', '~HQ', '^XA', '^XZ']);
+  private readonly wire = new Tokens(['~HS', '~HQ', '~PP', '~PS', '~JA', '^XA', '^XZ']);
   private readonly engine = new Tokens(['^PQ', '^XZ']);
   /** Collecting the two letters after ~HQ. */
   private hq: string | undefined;
@@ -92,6 +92,8 @@ class ZplPrinter implements EmulatedPrinter {
   private pq: string | undefined;
   private quantity = 1;
   private labelsRemaining = 0;
+  /** Labels still to print of each taken format, oldest first. */
+  private readonly batches: { left: number; quantity: number }[] = [];
   private labelTimer: NodeJS.Timeout | undefined;
   private readonly labelMs: number;
 
@@ -120,6 +122,19 @@ class ZplPrinter implements EmulatedPrinter {
         case '~HQ':
           this.hq = '';
           break;
+        // Control commands act when they arrive, ahead of the formats queued before them, as on a real printer.
+        case '~PP':
+          if (this.condition === 'ok') this.setCondition('pause');
+          this.ctx.emit({ event: 'command', command: '~PP', condition: this.condition });
+          break;
+        case '~PS':
+          if (this.condition === 'pause') this.setCondition('ok');
+          this.ctx.emit({ event: 'command', command: '~PS', condition: this.condition });
+          break;
+        case '~JA':
+          this.cancelAll();
+          this.ctx.emit({ event: 'command', command: '~JA' });
+          break;
         case '^XA':
           this.partial = true;
           break;
@@ -146,6 +161,7 @@ class ZplPrinter implements EmulatedPrinter {
       else if (token === '^XZ') {
         this.formatsPrinted++;
         this.labelsRemaining += this.quantity;
+        this.batches.push({ left: this.quantity, quantity: this.quantity });
         this.quantity = 1;
         this.tickLabels();
       }
@@ -180,6 +196,7 @@ class ZplPrinter implements EmulatedPrinter {
     this.formatsPrinted = 0;
     this.partial = false;
     this.labelsRemaining = 0;
+    this.batches.length = 0;
   }
 
   fault(spec: FaultSpec): string | undefined {
@@ -214,12 +231,34 @@ class ZplPrinter implements EmulatedPrinter {
     return `${STX}${CRLF}PRINTER STATUS${CRLF}${line('   ERRORS:', errors)}${line('   WARNINGS:', 0)}${ETX}${CRLF}`;
   }
 
+  /** ~JA: the formats taken and the labels still to print are dropped. */
+  private cancelAll(): void {
+    this.batches.length = 0;
+    this.labelsRemaining = 0;
+    this.formatsPrinted = this.formatsReceived;
+    this.partial = false;
+    this.engine.reset();
+    this.pq = undefined;
+    this.quantity = 1;
+  }
+
+  private labelOut(): void {
+    const batch = this.batches[0];
+    if (batch && --batch.left <= 0) {
+      this.batches.shift();
+      this.ctx.formatPrinted?.(batch.quantity);
+    }
+  }
+
   /** Counts labels down while the mechanism may run. */
   private tickLabels(): void {
     if (this.labelTimer || this.labelsRemaining === 0 || this.blocked) return;
     this.labelTimer = setTimeout(() => {
       this.labelTimer = undefined;
-      if (!this.blocked && this.labelsRemaining > 0) this.labelsRemaining--;
+      if (!this.blocked && this.labelsRemaining > 0) {
+        this.labelsRemaining--;
+        this.labelOut();
+      }
       this.tickLabels();
     }, this.labelMs);
   }
@@ -230,6 +269,7 @@ export const zpl: DialectEmulator = {
   conditions: Object.keys(CONDITIONS),
   faults: { 'silent-hs': 'silent-hs [off]: ~HS unanswered in paper-out, head-open, ribbon-out' },
   create: (ctx, settings) => new ZplPrinter(ctx, settings),
-  // ~HQES before ~HS would not matter: neither is a prefix of the other.
-  queries: ['~HS', '~HQES'].map((q) => Uint8Array.from(q, (c) => c.charCodeAt(0))),
+  // ~HQES before ~HS would not matter: neither is a prefix of the other. The
+  // control commands are not print data either, so the record leaves them out.
+  queries: ['~HS', '~HQES', '~PP', '~PS', '~JA'].map((q) => Uint8Array.from(q, (c) => c.charCodeAt(0))),
 };
