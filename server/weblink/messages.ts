@@ -5,7 +5,10 @@
 // Reassembly: pieces are appended until the text parses. The text held is
 // bounded by maxWeblinkMessage; a piece that takes it over fails the
 // connection (the caller closes it 1009), since what is held can then never
-// become a message we would accept.
+// become a message we would accept. The pieces of one message are bounded
+// too, and the text is only tried as JSON when it ends the way a JSON value
+// ends: otherwise a printer sending a long message a byte at a time would
+// make the server parse it again at every byte.
 
 import { MAX_JSON_DEPTH, nestsDeeper } from '../../protocol/fields.js';
 
@@ -20,17 +23,27 @@ export type Assembled =
   | { kind: 'too-large'; bytes: number }
   | { kind: 'bad'; message: string };
 
+/** Pieces one message may come in; a real printer splits a long answer into a handful. */
+export const MAX_PIECES = 64;
+
 export class Reassembler {
   private held = '';
+  private pieces = 0;
 
   constructor(private readonly max: number) {}
 
   /** Adds one message's text; answers with a whole JSON value once the pieces make one. */
   push(text: string): Assembled {
     const joined = this.held + text;
-    if (joined.length > this.max) {
+    if (joined.length > this.max || this.pieces >= MAX_PIECES) {
       this.held = '';
+      this.pieces = 0;
       return { kind: 'too-large', bytes: joined.length };
+    }
+    if (this.held !== '' && !endsLikeJson(joined)) {
+      this.held = joined;
+      this.pieces += 1;
+      return { kind: 'more' };
     }
     if (nestsDeeper(joined, MAX_JSON_DEPTH)) {
       this.held = '';
@@ -39,11 +52,13 @@ export class Reassembler {
     try {
       const value: unknown = JSON.parse(joined);
       this.held = '';
+      this.pieces = 0;
       return { kind: 'json', value };
     } catch {
       // A piece that cannot start or continue JSON is garbage, not a fragment.
       if (this.held === '' && !/^\s*[{[]/.test(joined)) return { kind: 'bad', message: 'message is not JSON' };
       this.held = joined;
+      this.pieces += 1;
       return { kind: 'more' };
     }
   }
@@ -85,6 +100,16 @@ export function parseAlert(value: unknown): Alert | undefined {
   const state = alert['condition_state'];
   if (typeof condition !== 'string' || (state !== 'SET' && state !== 'CLEAR')) return undefined;
   return { condition: condition.toUpperCase().slice(0, 64), set: state === 'SET' };
+}
+
+/** The last character that is not white space closes an object or an array. */
+function endsLikeJson(text: string): boolean {
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+    return c === 0x7d || c === 0x5d;
+  }
+  return false;
 }
 
 export function isRecord(v: unknown): v is Record<string, unknown> {

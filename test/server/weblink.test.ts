@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { addDevice } from '../../server/store/devices.js';
 import { crc16xmodem, parseDiscovery } from '../../server/weblink/discovery.js';
 import { HostStatusReader } from '../../server/weblink/host-status.js';
-import { Reassembler } from '../../server/weblink/messages.js';
+import { MAX_PIECES, Reassembler } from '../../server/weblink/messages.js';
 import { MAX_SGD_WAITING } from '../../server/weblink/printers.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createTestPki } from '../helpers/tls-certs.js';
@@ -438,6 +438,23 @@ describe('Weblink decoding', () => {
     assert.equal(r.push('{"a":"').kind, 'more');
     assert.equal(r.push('x'.repeat(40)).kind, 'too-large');
     assert.equal(r.pending, 0);
+  });
+
+  it('bounds the pieces of one message (MAX_PIECES), so a message sent a byte at a time is refused', () => {
+    const r = new Reassembler(1 << 20);
+    const text = JSON.stringify({ sgd: 'x'.repeat(200) });
+    let last: ReturnType<Reassembler['push']> = { kind: 'more' };
+    let pushed = 0;
+    for (const c of text) {
+      last = r.push(c);
+      pushed += 1;
+      if (last.kind !== 'more') break;
+    }
+    assert.equal(last.kind, 'too-large');
+    assert.equal(pushed, MAX_PIECES + 1);
+    // A message in a few pieces still comes together.
+    const pieces = [text.slice(0, 70), text.slice(70, 150), text.slice(150)];
+    assert.deepEqual(pieces.map((x) => r.push(x).kind), ['more', 'more', 'json']);
   });
 
   it('reads formats in buffer and labels remaining from ~HS, in pieces and after noise', () => {
