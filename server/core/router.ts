@@ -15,7 +15,7 @@ import type { DeviceMessage } from '../../protocol/device-messages.js';
 import type { Obj } from '../../protocol/fields.js';
 import { encodeServerMessage } from '../../protocol/device-messages.js';
 import { PrintbridgeError } from '../errors.js';
-import { getDevice, listDevices } from '../store/devices.js';
+import { getDevice, listDeviceIds, listDeviceIdsWithTag } from '../store/devices.js';
 import type { Cancel, CoreContext } from './context.js';
 
 export interface ControlOutcome {
@@ -45,16 +45,17 @@ export class Router {
     return new Promise((resolve) => {
       const p: Pending = { ref, targets, reports: new Map(), waiting: new Set(), dispatching: true, cancelTimer: undefined, resolve };
       this.pending.set(ref, p);
-      const online = targets.filter((id) => this.ctx.registry.get(id)?.phase === 'online');
+      // A Set: a broadcast has as many targets as devices, so a lookup per target must not scan them all.
+      const online = new Set(targets.filter((id) => this.ctx.registry.get(id)?.phase === 'online'));
       for (const id of targets) {
-        if (!online.includes(id)) p.reports.set(id, { device: id, status: 'offline' });
+        if (!online.has(id)) p.reports.set(id, { device: id, status: 'offline' });
       }
       // Waiting is filled before anything is sent: a send can close a slow
       // device, which reports it offline through deviceOffline().
       for (const id of online) p.waiting.add(id);
       for (const id of online) this.deliver(p, id, text);
       p.dispatching = false;
-      this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
+      this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.size });
       if (p.waiting.size === 0) return this.settle(p);
       p.cancelTimer = this.ctx.clock.after(timeoutMs, () => {
         for (const id of p.waiting) p.reports.set(id, { device: id, status: 'timeout' });
@@ -97,11 +98,17 @@ export class Router {
       if (getDevice(store, to.device) === undefined && !registry.has(to.device)) throw new PrintbridgeError('UNKNOWN_DEVICE', to.device);
       return [to.device];
     }
-    const stored = listDevices(store);
-    if ('tag' in to) return stored.filter((d) => d.tags.includes(to.tag)).map((d) => d.id);
-    const ids = new Set(stored.map((d) => d.id));
-    for (const session of registry.all()) ids.add(session.id);
-    return [...ids].sort();
+    // Ids only: parsing every device's row (tags, ports) costs more than the whole send.
+    if ('tag' in to) return listDeviceIdsWithTag(store, to.tag);
+    const ids = listDeviceIds(store);
+    const known = new Set(ids);
+    let extra = false;
+    for (const session of registry.all()) {
+      if (known.has(session.id)) continue;
+      ids.push(session.id);
+      extra = true;
+    }
+    return extra ? ids.sort() : ids;
   }
 
   /** One device's copy; our own failure to send it is that device's error, not the whole relay's. */

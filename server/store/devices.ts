@@ -81,6 +81,19 @@ export function listDevices(store: Store): DeviceRecord[] {
   return (store.stmt('SELECT * FROM devices ORDER BY id').all() as DeviceRow[]).map(fromRow);
 }
 
+/** Ids of every registered device, in order, without reading the rest of each row (a broadcast needs only these). */
+export function listDeviceIds(store: Store): string[] {
+  return store.stmt('SELECT id FROM devices ORDER BY id').pluck().all() as string[];
+}
+
+/** Ids of the devices that carry `tag`, in order. */
+export function listDeviceIdsWithTag(store: Store, tag: string): string[] {
+  return store
+    .stmt('SELECT DISTINCT devices.id FROM devices, json_each(devices.tags) WHERE json_each.value = ? ORDER BY devices.id')
+    .pluck()
+    .all(tag) as string[];
+}
+
 /** Returns false when there was no such device. Jobs of the device are kept as history. */
 export function removeDevice(store: Store, id: string): boolean {
   return store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;

@@ -103,4 +103,13 @@ describe('control relay', () => {
     silent.close();
     assert.deepEqual((await pending).reports, [{ device: 'c-silent', status: 'offline' }]);
   });
+
+  // Last: the devices it registers would show up in the relays to all above.
+  it('relays to a tag by the whole tag, whichever of the device tags it is', async () => {
+    registerDevice(t, 'c-hall-b', ['hallway', 'hall', 'lobby-hall']);
+    registerDevice(t, 'c-hall-a', ['hallway']);
+    registerDevice(t, 'c-hall-c', ['hall']);
+    const result = await client.call<{ reports: Reports }>('control.send', { to: { tag: 'hall' }, name: 'x' });
+    assert.deepEqual(result.reports, [{ device: 'c-hall-b', status: 'offline' }, { device: 'c-hall-c', status: 'offline' }]);
+  });
 });

@@ -1,10 +1,15 @@
-// `npm run bench [-- --only device|throughput] [-- --quick]`: runs the benchmark
+// `npm run bench [-- --only device|throughput|fanout] [-- --quick] [-- --devices N]`: runs the benchmark
 // harnesses and prints one JSON line per harness. Figures are for reading
 // and comparing across commits, never pass/fail.
 
 import { parseArgs } from 'node:util';
 import { runDeviceBench } from './device.js';
+import { runFanoutBench } from './fanout.js';
 import { runThroughputBench } from './throughput.js';
+
+const { values } = parseArgs({
+  options: { only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false }, devices: { type: 'string' } },
+});
 
 const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
   device: (quick) => runDeviceBench({
@@ -12,9 +17,12 @@ const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
     log: (line) => process.stderr.write(`device: ${line}\n`),
   }),
   throughput: (quick) => runThroughputBench({ quick, log: (line) => process.stderr.write(`throughput: ${line}\n`) }),
+  fanout: (quick) => runFanoutBench({
+    devices: values.devices !== undefined ? Number(values.devices) : quick ? 500 : 2000,
+    log: (line) => process.stderr.write(`fanout: ${line}\n`),
+  }),
 };
 
-const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false } } });
 const names = values.only ?? Object.keys(HARNESSES);
 for (const name of names) {
   const run = HARNESSES[name];

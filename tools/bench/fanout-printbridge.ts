@@ -1,0 +1,28 @@
+// The fanout bench's printbridge server, alone in its process: startServer on
+// 127.0.0.1 port 0 over a data dir the bench filled with devices, logging as
+// `printbridge serve` does. Limits are raised only where the bench would
+// otherwise cross them (device count, connections, upgrades in flight).
+
+import { startServer } from '../../server/server.js';
+import { serveParent } from './fanout-proc.js';
+
+const [dataDir, adminToken, devices] = process.argv.slice(2);
+if (dataDir === undefined || adminToken === undefined || devices === undefined) throw new Error('usage: fanout-printbridge.ts DATA_DIR ADMIN_TOKEN DEVICES');
+const n = Number(devices);
+
+const server = await startServer({
+  host: '127.0.0.1',
+  port: 0,
+  dataDir,
+  adminToken,
+  limits: { maxDevices: n + 100, maxConnections: n + 1000, maxPendingHttp: 4096 },
+});
+
+serveParent(async (msg) => {
+  switch (msg.cmd) {
+    case 'port':
+      return { port: server.port };
+    default:
+      throw new Error(`unknown command ${msg.cmd}`);
+  }
+});
