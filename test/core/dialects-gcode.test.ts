@@ -334,3 +334,122 @@ test('gcode: cancelScriptLines reads a host setting: lines split on ";" or newli
   assert.throws(() => cancelScriptLines('M117 Ω'), RangeError);
   assert.throws(() => cancelScriptLines(`M117 ${'x'.repeat(300)}`), /at most 256/);
 });
+
+/** A job of `count` lines `G1 X<i>`, and its numbered lines as the printer sees them. */
+function moves(count: number): { job: Uint8Array; lines: string[] } {
+  const lines: string[] = [];
+  let job = '';
+  for (let i = 1; i <= count; i++) {
+    job += `G1 X${i}\n`;
+    lines.push(line(i, `G1 X${i}`));
+  }
+  return { job: enc(job), lines };
+}
+
+test('gcode: with ADVANCED_OK as many lines go as the last ok left room for (min of P and B, lines in flight counted), never more', () => {
+  const b = gcode();
+  const { job, lines } = moves(10);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('a1', job);
+  assert.equal(dec(b.fresh()), 'M110 N0\n', 'one line until the printer reports room');
+  b.answer('ok N0 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'B4: four lines in flight');
+  b.answer('ok N1 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(5, 5), 'one answered, one more');
+  b.answer('ok N2 P15 B2\n');
+  assert.equal(dec(b.fresh()), '', 'three in flight, room for two');
+  b.answer('ok N3 P15 B2\n');
+  assert.equal(dec(b.fresh()), '', 'two in flight, room for two');
+  b.answer('ok N4 P3 B4\n');
+  assert.equal(dec(b.fresh()), upTo(6, 7), 'P3 is the smaller: three in flight');
+  b.answer('ok N5 P1 B4\n');
+  assert.equal(dec(b.fresh()), '', 'room for one, two in flight');
+  b.answer('ok N6 P0 B4\n');
+  assert.equal(dec(b.fresh()), '', 'no room');
+  b.answer('ok N7 P0 B4\n');
+  assert.equal(dec(b.fresh()), '', 'no room, though nothing is in flight');
+  b.advance(999);
+  assert.equal(dec(b.fresh()), '');
+  b.advance(1);
+  assert.equal(dec(b.fresh()), upTo(8, 8), 'a second later, one line');
+  b.answer('ok\n');
+  assert.equal(dec(b.fresh()), upTo(9, 9), 'an ok without fields: one line');
+  b.answer('ok N9 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(10, 10));
+  assert.ok(!b.done('a1'));
+  b.answer('ok N10 P15 B4\n');
+  assert.ok(b.done('a1'));
+});
+
+test('gcode: with ADVANCED_OK the unanswered bytes stay within the printer\'s 127-byte receive buffer', () => {
+  const b = gcode();
+  const cmd = (i: number): string => `G1 X${i}.00000 Y${i}.00000 Z${i}.00000 E${i}.0000`;
+  const lines = [1, 2, 3, 4].map((i) => line(i, cmd(i)));
+  assert.ok(lines.every((l) => l.length > 42 && l.length < 64), 'two lines fit in 127 bytes, three do not');
+  b.start('a2', enc([1, 2, 3, 4].map(cmd).join('\n')));
+  b.fresh();
+  b.answer('ok N0 P15 B8\n');
+  assert.equal(dec(b.fresh()), lines.slice(0, 2).join(''));
+  b.answer('ok N1 P15 B8\n');
+  assert.equal(dec(b.fresh()), lines[2]);
+  b.answer('ok N2 P15 B8\n');
+  b.answer('ok N3 P15 B8\n');
+  assert.equal(dec(b.fresh()), lines[3]);
+  b.answer('ok N4 P15 B8\n');
+  assert.ok(b.done('a2'));
+});
+
+test('gcode: a resend in the middle of several lines in flight rewinds to that line and sends every line from there once more, in order', () => {
+  const b = gcode();
+  const { job, lines } = moves(8);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('a3', job);
+  b.fresh();
+  b.answer('ok N0 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.answer('ok N1 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(5, 5), 'lines 2 to 5 in flight');
+  // Line 2 arrived damaged: the printer refuses it, then every line behind it, each asking for 2.
+  b.answer('Error:checksum mismatch, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(2, 2), 'rewound to 2; 3, 4 and 5 still in flight');
+  for (const n of [3, 4, 5]) {
+    b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
+    assert.equal(dec(b.fresh()), upTo(n, n), `the refusal of ${n} releases it; it goes again in order, not a second rewind`);
+  }
+  for (let n = 2; n <= 5; n++) b.answer(`ok N${n} P15 B4\n`);
+  assert.equal(dec(b.fresh()), upTo(6, 8));
+  for (let n = 6; n <= 8; n++) b.answer(`ok N${n} P15 B4\n`);
+  assert.ok(b.done('a3'));
+  assert.equal(b.failure('a3'), undefined);
+  const all = dec(b.out);
+  for (let n = 1; n <= 8; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, n >= 2 && n <= 5 ? 2 : 1, `line ${n}`);
+});
+
+test('gcode: a printer without ADVANCED_OK gets one line at a time; malformed ok fields mean one line', () => {
+  const b = gcode();
+  const { job, lines } = moves(9);
+  b.start('a4', job);
+  b.fresh();
+  const oks = ['ok\n', 'ok N1\n', 'ok N2 B4\n', 'ok N3 P15\n', 'ok N4 P15 B4x\n', 'ok N5 P-1 B4\n', 'ok N6 P15 B4 B9\n', 'ok T:20.0 /0.0 B:20.0 /0.0\n', 'ok N8 P1.5 B4\n'];
+  for (const [i, ok] of oks.entries()) {
+    b.answer(ok);
+    assert.equal(dec(b.fresh()), lines[i], `after ${JSON.stringify(ok)}: line ${i + 1} alone`);
+  }
+  b.answer('ok N9 P15 B4\n');
+  assert.ok(b.done('a4'));
+});
+
+test('gcode: a line that times out with several in flight drops them all back to one line and a tickle', () => {
+  const b = gcode();
+  const { job, lines } = moves(4);
+  b.start('a5', job);
+  b.fresh();
+  b.answer('ok N0 P15 B4\n');
+  assert.equal(dec(b.fresh()), lines.join(''));
+  b.advance(30_000);
+  assert.equal(dec(b.fresh()), 'M105\n');
+  b.answer('Resend: 2\nok\n');
+  assert.equal(dec(b.fresh()), lines[1], 'one line at a time again, from the one asked for');
+  b.answer('ok\n');
+  assert.equal(dec(b.fresh()), lines[2]);
+});

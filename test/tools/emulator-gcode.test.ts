@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Gcode } from '../../device/core/dialects/gcode.js';
+import type { JobFeed } from '../../device/core/dialects/dialect.js';
 import { emulatorHarness, ptyEmulator, received, replies, type Replies, tcpEmulator } from './emulator-fixture.js';
 
 const { procs, dir, connect, openSerial } = emulatorHarness();
@@ -170,4 +172,107 @@ test('gcode: M108 ends an M109 wait; M112 halts the printer until it is reset', 
   send('M105');
   assert.match(await line(), /^ok T:/);
   assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M109 S200', 'M108', 'M105', 'G1 X5', 'M112', 'M105']);
+});
+
+test('gcode --advanced-ok: ok N P B with the free counts; lines sent beyond the free slots are lost and counted as overruns', async () => {
+  const { emu, send, line } = await overTcp(['--advanced-ok', '--bufsize', '4', '--planner', '16', '--ok-delay', '200']);
+  send(numbered(0, 'M110 N0'));
+  assert.equal(await line(), 'ok N0 P16 B4');
+  // Six lines at once into four slots: the first runs, three wait, two are lost.
+  for (let n = 1; n <= 6; n++) send(numbered(n, `G1 X${n}`));
+  assert.equal(await line(), 'ok N4 P13 B1', 'G1 X1 ran; X2 to X4 still hold slots and planner blocks');
+  await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['overruns'] === 2);
+  const lost = emu.proc.events().filter((e) => e['event'] === 'overrun').map((e) => e['line']);
+  assert.deepEqual(lost, [5, 6]);
+  assert.equal(await line(), 'ok N4 P14 B2');
+  assert.equal(await line(), 'ok N4 P15 B3');
+  assert.equal(await line(), 'ok N4 P16 B4');
+  send(numbered(7, 'G1 X7'));
+  assert.match(await line(), /^Error:Line Number is not Last Line Number\+1, Last Line: 4$/);
+  assert.equal(await line(), 'Resend: 5');
+  assert.equal(await line(), 'ok N4 P16 B4', 'a refused line answers with the counts too');
+});
+
+/** The job as a feed, for driving the device core's dialect without a spool. */
+function feedOf(data: Uint8Array): JobFeed {
+  let at = 0;
+  return {
+    get length() {
+      return data.length - at;
+    },
+    last: true,
+    peek: (max) => data.subarray(at, Math.min(data.length, at + max)),
+    take(n) {
+      const part = data.subarray(at, Math.min(data.length, at + n));
+      at += part.length;
+      return part;
+    },
+  };
+}
+
+/** Streams `program` with the device core's gcode dialect over TCP until its verdict; returns the most lines it had unanswered. */
+async function streamWithDialect(port: number, program: string): Promise<{ ok: boolean; maxInFlight: number }> {
+  const socket = await connect(port);
+  const dialect = new Gcode(0);
+  dialect.begin(performance.now());
+  const feed = feedOf(new TextEncoder().encode(program));
+  let sentLines = 0;
+  let oks = 0;
+  let maxInFlight = 0;
+  let rx = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('stream timed out')), 60_000);
+    const pump = (): void => {
+      for (;;) {
+        const bytes = dialect.write(4096, feed, performance.now());
+        if (bytes === undefined) break;
+        for (const b of bytes) if (b === 0x0a) sentLines++;
+        maxInFlight = Math.max(maxInFlight, sentLines - oks);
+        socket.write(bytes);
+      }
+      const v = dialect.verdict(feed.length === 0);
+      if (v !== undefined) {
+        clearTimeout(timer);
+        dialect.end();
+        socket.destroy();
+        resolve({ ok: v.ok, maxInFlight });
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      rx += chunk.toString('latin1');
+      let i;
+      while ((i = rx.indexOf('\n')) >= 0) {
+        if (rx.startsWith('ok')) oks++;
+        rx = rx.slice(i + 1);
+      }
+      dialect.input(chunk, performance.now());
+      pump();
+    });
+    pump();
+  });
+}
+
+test('gcode --advanced-ok driven by the device core: several lines in flight, the record is the exact job, no overrun, no line twice', async () => {
+  const linesOut = join(dir, 'lines-advanced.txt');
+  const emu = await tcpEmulator(procs, dir, ['--advanced-ok', '--bufsize', '4', '--ok-delay', '3', '--fault', 'corrupt@40', '--fault', 'resend@90*2', '--lines-out', linesOut], 'gcode');
+  const job: string[] = [];
+  for (let i = 1; i <= 150; i++) job.push(`G1 X${i} Y${(i * 7) % 100} E${(i * 0.05).toFixed(2)}`);
+  const { ok, maxInFlight } = await streamWithDialect(emu.port, `; a comment\n${job.join('\n')}\n`);
+  assert.ok(ok, 'the job is done');
+  assert.ok(maxInFlight >= 3, `several lines in flight (at most ${maxInFlight})`);
+  const report = await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['executed'] === job.length + 1);
+  assert.equal(report['overruns'], 0, 'never more than the printer had room for');
+  assert.ok((report['resends'] as number) >= 3, 'the faults made the printer ask for lines (and refuse those in flight behind them)');
+  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M110 N0', ...job], 'each line once, in order');
+});
+
+test('gcode without --advanced-ok driven by the device core: one line in flight', async () => {
+  const linesOut = join(dir, 'lines-plain.txt');
+  const emu = await tcpEmulator(procs, dir, ['--ok-delay', '1', '--lines-out', linesOut], 'gcode');
+  const job = Array.from({ length: 30 }, (_, i) => `G1 X${i + 1}`);
+  const { ok, maxInFlight } = await streamWithDialect(emu.port, job.join('\n'));
+  assert.ok(ok);
+  assert.equal(maxInFlight, 1);
+  await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['executed'] === job.length + 1);
+  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M110 N0', ...job]);
 });

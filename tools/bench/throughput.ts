@@ -9,11 +9,18 @@
 //         payload written straight to the PTY gives the emulator's own
 //         figure, the ceiling for the first one.
 // gcode — lines per second of a G-code job streamed by the device core's
-//         gcode dialect (one line in flight) to the gcode emulator answering
-//         `ok` after a fixed delay, against the one-line-in-flight limit
-//         1 / (delay + line time) at the baud rate, where line time is the
-//         average numbered line the emulator received (its `ok` travels back
-//         unpaced; a real wire adds 3 byte times, 0.26 ms at 115200).
+//         gcode dialect to the gcode emulator answering `ok` after a fixed
+//         delay, against the one-line-in-flight limit 1 / (delay + line time)
+//         at the baud rate, where line time is the average numbered line the
+//         emulator received (its `ok` travels back unpaced; a real wire adds
+//         3 byte times, 0.26 ms at 115200). Each delay runs twice: a plain
+//         printer (one line in flight) and one with ADVANCED_OK (emulator
+//         --advanced-ok, Marlin's default 4 command slots), where the dialect
+//         keeps as many lines in flight as the printer reports room for; the
+//         second is also reported as a ratio to the first, same run. Lines
+//         overlap the printer's work at best, so the ceiling with ADVANCED_OK
+//         is 1 / max(delay, line time): (delay + line time) / max(…) times
+//         the one-line limit, 2× when the two are equal.
 
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,15 +58,24 @@ export interface RawThroughput {
 
 export interface GcodeRun {
   okDelayMs: number;
+  /** The emulated printer reports its free buffers (Marlin's ADVANCED_OK). */
+  advancedOk: boolean;
   lines: number;
   avgLineBytes: number;
   linesPerSecond: number;
   /** 1 / (delay + line time) at the baud rate. */
   limitLinesPerSecond: number;
   fractionOfLimit: number;
+  /** 1 / max(delay, line time): no host can do better, whatever it keeps in flight. */
+  ceilingLinesPerSecond: number;
+  fractionOfCeiling: number;
   resends: number;
   maxQueued: number;
+  /** Lines the emulated printer lost because the host sent beyond its room: must be 0. */
+  overruns: number;
   endToEndSeconds: number;
+  /** With ADVANCED_OK: lines/s over the plain printer's at the same delay, same run. */
+  vsOneLine?: number;
 }
 
 export interface ThroughputBench {
@@ -204,10 +220,11 @@ function gcodeProgram(lines: number): string {
   return `${out.join('\n')}\n`;
 }
 
-export async function runGcodeThroughput(okDelayMs: number, lines: number, log: (line: string) => void): Promise<GcodeRun> {
+export async function runGcodeThroughput(okDelayMs: number, lines: number, log: (line: string) => void, advancedOk = false): Promise<GcodeRun> {
   const w = await world();
   try {
-    const emu = await emulator(w, `gcode-${okDelayMs}`, 'gcode', ['--ok-delay', String(okDelayMs)]);
+    const extra = ['--ok-delay', String(okDelayMs), ...(advancedOk ? ['--advanced-ok'] : [])];
+    const emu = await emulator(w, `gcode-${okDelayMs}${advancedOk ? '-adv' : ''}`, 'gcode', extra);
     const bridge = await bridgeTo(w, emu.path, 'gcode');
     try {
       const program = new TextEncoder().encode(gcodeProgram(lines));
@@ -216,17 +233,21 @@ export async function runGcodeThroughput(okDelayMs: number, lines: number, log: 
       // The last `ok` went out before job.done; its throttled report follows within 100 ms.
       await new Promise((r) => setTimeout(r, 300));
       const report = emu.proc.events().filter((e) => e['event'] === 'gcode').at(-1) as
-        (Json & { executed: number; firstAt: number; at: number; resends: number; maxQueued: number }) | undefined;
+        (Json & { executed: number; firstAt: number; at: number; resends: number; maxQueued: number; overruns: number }) | undefined;
       if (!report || report.executed < lines - 1) throw new Error(`bench: the emulator ran ${report?.executed ?? 0} of ${lines - 1} commands`);
       const received = readFileSync(emu.out).length;
       const avgLineBytes = received / report.executed;
       const linesPerSecond = (report.executed - 1) / ((report.at - report.firstAt) / 1000);
       const limit = 1 / (okDelayMs / 1000 + (avgLineBytes * 10) / BAUD);
-      log(`gcode ok after ${okDelayMs} ms: ${linesPerSecond.toFixed(1)} lines/s, limit ${limit.toFixed(1)}`);
+      const ceiling = 1 / Math.max(okDelayMs / 1000, (avgLineBytes * 10) / BAUD);
+      const kind = advancedOk ? 'ADVANCED_OK' : 'plain';
+      log(`gcode ${kind} ok after ${okDelayMs} ms: ${linesPerSecond.toFixed(1)} lines/s, one-line limit ${limit.toFixed(1)} (${(linesPerSecond / limit).toFixed(2)}×), ceiling ${ceiling.toFixed(1)} (${(linesPerSecond / ceiling).toFixed(2)}), max queued ${report.maxQueued}, overruns ${report.overruns}`);
+      if (report.overruns !== 0) throw new Error(`bench: the host overran the emulated printer ${report.overruns} times`);
       return {
-        okDelayMs, lines: report.executed, avgLineBytes: round4(avgLineBytes),
+        okDelayMs, advancedOk, lines: report.executed, avgLineBytes: round4(avgLineBytes),
         linesPerSecond: round4(linesPerSecond), limitLinesPerSecond: round4(limit), fractionOfLimit: round4(linesPerSecond / limit),
-        resends: report.resends, maxQueued: report.maxQueued, endToEndSeconds: round4(seconds),
+        ceilingLinesPerSecond: round4(ceiling), fractionOfCeiling: round4(linesPerSecond / ceiling),
+        resends: report.resends, maxQueued: report.maxQueued, overruns: report.overruns, endToEndSeconds: round4(seconds),
       };
     } finally {
       await bridge.stop();
@@ -244,6 +265,13 @@ export async function runThroughputBench(opts: { quick?: boolean; log?: (line: s
   const log = opts.log ?? (() => {});
   const raw = await runRawThroughput(opts.quick ? 64 * 1024 : 256 * 1024, log);
   const gcode: GcodeRun[] = [];
-  for (const delay of [2, 10]) gcode.push(await runGcodeThroughput(delay, opts.quick ? 300 : 2_000, log));
+  for (const delay of [2, 4, 10]) {
+    const lines = opts.quick ? 300 : 2_000;
+    const plain = await runGcodeThroughput(delay, lines, log);
+    const advanced = await runGcodeThroughput(delay, lines, log, true);
+    advanced.vsOneLine = round4(advanced.linesPerSecond / plain.linesPerSecond);
+    log(`gcode ok after ${delay} ms: ADVANCED_OK ${advanced.vsOneLine.toFixed(2)}× the plain printer's lines/s`);
+    gcode.push(plain, advanced);
+  }
   return { raw, gcode };
 }

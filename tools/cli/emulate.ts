@@ -61,6 +61,11 @@ Options:
   --ok-delay MS       gcode: time each command takes before its ok (default 0)
   --long-ms MS        gcode: time of G28, G29, M109, M190, M400, M600 (default 3000)
   --busy-every MS     gcode: echo:busy: processing interval (default 2000)
+  --advanced-ok       gcode: answer ok N.. P.. B.. (Marlin's ADVANCED_OK) with the
+                      free counts of a command queue and a planner, and lose
+                      lines sent while the queue is full
+  --bufsize N         gcode: --advanced-ok command queue slots (default 4)
+  --planner N         gcode: --advanced-ok planner blocks (default 16)
   --lines-out FILE    gcode: append each command that ran (no N, no checksum)
   --print-ms MS       tspl: printing bit after PRINT; zpl: time per label
   -h, --help          show this help
@@ -185,6 +190,9 @@ export const emulate: Command = {
       'long-ms': { type: 'string' },
       'busy-every': { type: 'string' },
       'lines-out': { type: 'string' },
+      'advanced-ok': { type: 'boolean', default: false },
+      bufsize: { type: 'string' },
+      planner: { type: 'string' },
       'print-ms': { type: 'string' },
     });
     if (!EMULATED_DIALECTS[values.dialect]) {
@@ -224,6 +232,9 @@ export const emulate: Command = {
       settings: {
         okDelay: ms('ok-delay'), longMs: ms('long-ms'), busyEvery: integer(values['busy-every'], '--busy-every', 1, 2 ** 31 - 1),
         linesOut: values['lines-out'], printMs: ms('print-ms'),
+        advancedOk: values['advanced-ok']
+          ? { bufsize: integer(values.bufsize, '--bufsize', 1, 1024), planner: integer(values.planner, '--planner', 1, 1024) }
+          : undefined,
       },
       emit: emitLine,
     });

@@ -4,9 +4,21 @@
 // - One line in flight; the printer's `ok` releases the next. A job starts
 //   with `M110 N0`, then every line goes as `N<n> <cmd>*<xor checksum>`,
 //   comments and blank lines stripped.
+// - A printer that reports its free buffers in every `ok` (Marlin's
+//   ADVANCED_OK: `ok N<line> P<planner free> B<command slots free>`) gets more
+//   lines in flight: at most min(P, B) of the last `ok` counting the lines
+//   still unanswered (a line sent but not yet parsed is not in B, so it is
+//   counted against it), at most RX_BYTES unanswered bytes (the serial
+//   receive buffer), at most MAX_WINDOW. An `ok` without both fields, or with
+//   a malformed one, means one line; an `ok` saying 0 means none until the
+//   next `ok`, or HOLD_MS after the last one with nothing in flight.
 // - `Resend: N` (or `rs N`) sends again from line N out of a ring of the last
-//   RING lines; the `ok` that follows releases the resent line. Ten
-//   consecutive requests for one line fail the job "communication stuck".
+//   RING lines, in order. Every line answers with exactly one `ok`, a refused
+//   one too, so the `ok`s release the in-flight lines oldest first. The
+//   numbered lines already in flight behind N are refused by the printer one
+//   by one, each with its own `Resend: N`: those echoes are expected and not
+//   acted on. Ten consecutive requests for one line fail the job
+//   "communication stuck".
 // - A line unanswered for LINE_MS (LONG_MS for G28/G29/M400/M600/M109/M190…)
 //   gets an `M105` tickle; any line from the printer (`echo:busy:`,
 //   temperatures) keeps the in-flight line alive. DEAD_AFTER timeouts in a
@@ -21,8 +33,9 @@
 // - A print that ends unfinished while the printer still listens (canceled,
 //   failed by the spool, or a stream this dialect gave up on) is followed by
 //   the port's cancel script, as OctoPrint does: by default heaters, fan and
-//   motors off. It goes unnumbered after the `ok` of the line in flight,
-//   before anything else. Not after M112, a reset, a halt, a silent printer
+//   motors off. It goes unnumbered after the `ok` of the line in flight (with
+//   ADVANCED_OK, behind the lines in flight, room permitting), before
+//   anything else. Not after M112, a reset, a halt, a silent printer
 //   or a lost port: then the printer does not listen, or is safe already.
 //
 // Pacing and exactly-once: the spool counts as written the job bytes this
@@ -36,6 +49,12 @@ import type { Temperature } from '../../../protocol/device-messages.js';
 import type { PortConfig } from '../types.js';
 
 const RING = 32;
+/** Most lines in flight whatever the printer reports: well inside RING, so a resend always finds its line. */
+const MAX_WINDOW = 16;
+/** Most unanswered bytes in flight with several lines: Marlin's default serial receive buffer is 128 bytes. */
+const RX_BYTES = 127;
+/** After an `ok` saying no room, with nothing in flight: wait this long, then one line. */
+const HOLD_MS = 1_000;
 const MAX_LINE = 256;
 const LINE_MS = 30_000;
 const LONG_MS = 600_000;
@@ -91,6 +110,10 @@ interface Ready {
 interface InFlight {
   at: number;
   limit: number;
+  /** Its byte count, for RX_BYTES. */
+  size: number;
+  /** Its line number, when numbered. */
+  n?: number | undefined;
   /** The command result this line's answer goes to. */
   ref?: string | undefined;
 }
@@ -109,7 +132,15 @@ export class Gcode implements Dialect {
   private resendFrom: number | undefined;
   private resendLine = -1;
   private resends = 0;
-  private inflight: InFlight | undefined;
+  /** Lines written and not yet answered, oldest first: each `ok` releases the first. */
+  private inflight: InFlight[] = [];
+  private inflightBytes = 0;
+  /** Lines the last `ok` left room for (1 without ADVANCED_OK). */
+  private room = 1;
+  /** When room is 0 and nothing is in flight: one line may go from then. */
+  private holdUntil = 0;
+  /** Echoed requests for `resendLine` still expected from lines in flight behind it. */
+  private echoes = 0;
   private timeouts = 0;
   private line: number[] = [];
   private rx: number[] = [];
@@ -170,7 +201,7 @@ export class Gcode implements Dialect {
   link(up: boolean, now: number): void {
     this.up = up;
     if (this.job && !up) this.fail('PRINTER_UNREACHABLE', 'printer link lost mid-print; a 3D print is not resumed');
-    this.inflight = undefined;
+    this.clearInflight();
     // A cancel script line not written yet goes when the port is back.
     if (this.ready?.stop !== undefined) this.stopping.unshift(this.ready.stop);
     this.ready = undefined;
@@ -209,18 +240,20 @@ export class Gcode implements Dialect {
       this.urgent.shift();
       return urgent;
     }
-    if (this.inflight !== undefined || this.fatal !== undefined) return undefined;
+    if (this.fatal !== undefined || !this.mayWrite(now)) return undefined;
     if (this.ready === undefined) this.ready = this.next(feed, now);
     const r = this.ready;
     if (r === undefined || r.bytes.length > room) return undefined;
+    if (this.inflight.length > 0 && this.inflightBytes + r.bytes.length > RX_BYTES) return undefined;
     this.ready = undefined;
-    this.inflight = { at: now, limit: r.limit, ref: r.ref };
+    this.inflight.push({ at: now, limit: r.limit, ref: r.ref, size: r.bytes.length, n: lineNumber(r.bytes) });
+    this.inflightBytes += r.bytes.length;
     return r.bytes;
   }
 
   verdict(sent: boolean): Verdict | undefined {
     if (this.fatal !== undefined) return this.fatal;
-    if (!sent || !this.started || this.line.length > 0 || this.inflight !== undefined || this.ready !== undefined || this.resendFrom !== undefined) return undefined;
+    if (!sent || !this.started || this.line.length > 0 || this.inflight.length > 0 || this.ready !== undefined || this.resendFrom !== undefined) return undefined;
     this.completed = true;
     return { ok: true };
   }
@@ -237,7 +270,9 @@ export class Gcode implements Dialect {
 
   deadline(): number | undefined {
     if (!this.up) return undefined;
-    if (this.inflight !== undefined) return this.inflight.at + this.inflight.limit;
+    const f = this.inflight[0];
+    if (f !== undefined) return f.at + f.limit;
+    if (this.room === 0 && this.holdUntil > this.seen) return this.holdUntil;
     return this.poll > 0 && this.due > this.seen ? this.due : undefined;
   }
 
@@ -304,8 +339,21 @@ export class Gcode implements Dialect {
     return { bytes, limit: isLong(cmd) ? LONG_MS : LINE_MS };
   }
 
+  /** Whether another line may go now: one when nothing is in flight, more as the last `ok` allowed. */
+  private mayWrite(now: number): boolean {
+    if (this.room === 0 && this.inflight.length === 0 && now >= this.holdUntil) this.room = 1;
+    return this.inflight.length < Math.min(this.room, MAX_WINDOW);
+  }
+
+  private clearInflight(): void {
+    this.inflight = [];
+    this.inflightBytes = 0;
+    this.room = 1;
+    this.echoes = 0;
+  }
+
   private onLine(line: string, now: number): void {
-    const f = this.inflight;
+    const f = this.inflight[0];
     if (f !== undefined) f.at = now;
     this.timeouts = 0;
     const s = this.status;
@@ -318,7 +366,7 @@ export class Gcode implements Dialect {
     if (line === 'start') {
       this.status = { state: 'online', temps: this.temps };
       if (this.job && this.started) this.fail('PRINTER_ERROR', 'printer restarted mid-print');
-      this.inflight = undefined;
+      this.clearInflight();
       return;
     }
     if (/^Error:/i.test(line) && /halted|kill|thermal runaway|MINTEMP|MAXTEMP|heating failed/i.test(line)) {
@@ -327,14 +375,25 @@ export class Gcode implements Dialect {
       return;
     }
     if (f?.ref !== undefined && this.answer.length < MAX_ANSWER_LINES) this.answer.push(line.slice(0, 200));
-    if (!/^ok\b/i.test(line) || f === undefined) return;
-    this.inflight = undefined;
+    if (!/^ok\b/i.test(line)) return;
+    this.room = okRoom(line);
+    if (this.room === 0) this.holdUntil = now + HOLD_MS;
+    if (f === undefined) return;
+    this.inflight.shift();
+    this.inflightBytes -= f.size;
+    // The next line's time runs from now: it waited behind this one.
+    const head = this.inflight[0];
+    if (head !== undefined) head.at = now;
     if (f.ref !== undefined) this.results.push({ ref: f.ref, ok: true, data: { lines: this.answer } });
   }
 
   private resend(n: number): void {
     // Between jobs nothing goes numbered: a late request for a job line is not honoured.
     if (!this.job) return;
+    if (n === this.resendLine && this.echoes > 0) {
+      this.echoes--;
+      return;
+    }
     if (n === this.resendLine) this.resends++;
     else {
       this.resendLine = n;
@@ -344,13 +403,17 @@ export class Gcode implements Dialect {
     if (n > this.n || n <= this.n - RING || this.ring[n % RING] === undefined) return this.fail('PRINTER_ERROR', `printer asked for line ${n}, which is no longer held`, true);
     this.resendFrom = n;
     this.ready = undefined;
+    // The printer refuses the numbered lines in flight behind n, each with a Resend: n of its own.
+    let behind = 0;
+    for (let i = 1; i < this.inflight.length; i++) if ((this.inflight[i]?.n ?? 0) > n) behind++;
+    this.echoes = behind;
   }
 
   private expire(now: number): void {
-    const f = this.inflight;
+    const f = this.inflight[0];
     if (f === undefined || now < f.at + f.limit) return;
-    this.inflight = undefined;
-    if (f.ref !== undefined) this.results.push({ ref: f.ref, ok: false, code: 'TIMEOUT', message: 'no ok from the printer' });
+    for (const g of this.inflight) if (g.ref !== undefined) this.results.push({ ref: g.ref, ok: false, code: 'TIMEOUT', message: 'no ok from the printer' });
+    this.clearInflight();
     if (++this.timeouts >= DEAD_AFTER || (!this.job && f.limit === IDLE_MS)) {
       this.status = { state: 'offline', detail: `no answer from the printer (${this.timeouts} timeouts)` };
       if (this.timeouts >= DEAD_AFTER && this.job) this.fail('PRINTER_UNREACHABLE', `printer stopped answering (${this.timeouts} timeouts in a row)`);
@@ -380,6 +443,49 @@ export class Gcode implements Dialect {
     this.fatal = { ok: false, code, message };
     this.fatalListening = listening;
   }
+}
+
+/** The line number of a numbered line as written (`N<n> …`), else undefined. */
+function lineNumber(bytes: Uint8Array): number | undefined {
+  if (bytes[0] !== 0x4e) return undefined;
+  let n = 0;
+  let i = 1;
+  for (; i < bytes.length; i++) {
+    const c = bytes[i] ?? 0;
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + c - 0x30;
+  }
+  return i > 1 ? n : undefined;
+}
+
+/**
+ * The lines an `ok` leaves room for: min(P, B) of ADVANCED_OK's
+ * `ok N<line> P<planner free> B<command slots free>`; 1 when either field is
+ * missing or is not a plain count (`B:24.1` of a temperature report is not).
+ */
+function okRoom(line: string): number {
+  let p = -1;
+  let b = -1;
+  let i = 2;
+  while (i < line.length) {
+    while (i < line.length && line.charCodeAt(i) === 0x20) i++;
+    const start = i;
+    while (i < line.length && line.charCodeAt(i) !== 0x20) i++;
+    if (i - start < 2 || i - start > 4) continue;
+    const letter = line.charCodeAt(start);
+    if (letter !== 0x50 && letter !== 0x42) continue;
+    let v = 0;
+    let j = start + 1;
+    for (; j < i; j++) {
+      const c = line.charCodeAt(j);
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + c - 0x30;
+    }
+    if (j < i) continue;
+    if (letter === 0x50) p = p < 0 ? v : -2;
+    else b = b < 0 ? v : -2;
+  }
+  return p < 0 || b < 0 ? 1 : Math.min(p, b);
 }
 
 /** A job line as it goes to the printer: no comment, no line number or checksum of its own, no outer spaces. */

@@ -42,6 +42,8 @@ export interface PrinterSettings {
   longMs?: number | undefined;
   /** gcode: interval of `echo:busy: processing` while a command runs longer (ms). */
   busyEvery?: number | undefined;
+  /** gcode: model Marlin's ADVANCED_OK with a command queue of `bufsize` slots and a planner of `planner` blocks. */
+  advancedOk?: { bufsize?: number | undefined; planner?: number | undefined } | undefined;
   /** gcode: file that receives each executed command, stripped of N and checksum, one per line. */
   linesOut?: string | undefined;
   /** tspl: how long the printing bit stays set after PRINT (ms). */

@@ -30,6 +30,17 @@
 //   corrupt@N[*K]  flip a bit in line N as it arrives, K times (→ checksum mismatch)
 //   resend@N[*K]   treat line N as lost, K times (→ line number error)
 //
+// --advanced-ok models Marlin's ADVANCED_OK: a command queue of --bufsize
+// slots (BUFSIZE, default 4; the running command holds one) and a planner of
+// --planner blocks (BLOCK_BUFFER_SIZE, default 16; each queued or running
+// G0-G3 holds one). Every `ok` of a numbered or refused line says
+// `ok N<last line> P<planner free> B<slots free>` (an M105's `ok` carries
+// temperatures instead, as Marlin's does). A line arriving while every slot
+// is taken is lost, as a printer that stopped reading its serial port loses
+// it: no answer, counted as an overrun (event `overrun`, and `overruns` in
+// the `gcode` report), so a host that sends more than it was told there is
+// room for is caught; the next numbered line then gets a line number error.
+//
 // --lines-out FILE gets each command that ran, without N and checksum, in
 // order, so a test can compare the program executed with the one submitted.
 
@@ -39,7 +50,8 @@ import type { DialectEmulator, EmulatedPrinter, FaultSpec, PrinterContext, Print
 
 const MAX_LINE = 1024;
 const LONG = new Set(['G28', 'G29', 'M109', 'M190', 'M400', 'M600']);
-const DEFAULTS = { okDelay: 0, longMs: 3_000, busyEvery: 2_000 };
+const DEFAULTS = { okDelay: 0, longMs: 3_000, busyEvery: 2_000, bufsize: 4, planner: 16 };
+const MOVES = new Set(['G0', 'G1', 'G2', 'G3']);
 
 interface Running {
   readonly word: string;
@@ -83,6 +95,9 @@ class GcodePrinter implements EmulatedPrinter {
   private readonly okDelay: number;
   private readonly longMs: number;
   private readonly busyEvery: number;
+  /** ADVANCED_OK's buffers, or undefined: an `ok` without fields and no limit on queued lines. */
+  private readonly buffers: { readonly slots: number; readonly planner: number } | undefined;
+  private overruns = 0;
   private executed = 0;
   private resends = 0;
   private maxQueued = 0;
@@ -93,6 +108,8 @@ class GcodePrinter implements EmulatedPrinter {
     this.okDelay = settings.okDelay ?? DEFAULTS.okDelay;
     this.longMs = settings.longMs ?? DEFAULTS.longMs;
     this.busyEvery = settings.busyEvery ?? DEFAULTS.busyEvery;
+    const adv = settings.advancedOk;
+    this.buffers = adv === undefined ? undefined : { slots: adv.bufsize ?? DEFAULTS.bufsize, planner: adv.planner ?? DEFAULTS.planner };
     this.linesFd = settings.linesOut === undefined ? undefined : openSync(settings.linesOut, 'a');
   }
 
@@ -178,6 +195,12 @@ class GcodePrinter implements EmulatedPrinter {
     if (word === 'M112') return this.halt(body);
     if (word === 'M108' && (this.running?.word === 'M109' || this.running?.word === 'M190')) this.running.finish();
     if (word === 'M410') this.ctx.emit({ event: 'quickstop' });
+    if (this.buffers !== undefined && this.queue.length + (this.running ? 1 : 0) >= this.buffers.slots) {
+      this.overruns++;
+      this.ctx.emit({ event: 'overrun', line: n ?? null });
+      this.report();
+      return;
+    }
 
     if (n !== undefined) {
       if (fault === 'resend' || (word !== 'M110' && n !== this.lastN + 1)) return this.requestResend('Line Number is not Last Line Number+1, Last Line: ');
@@ -209,7 +232,7 @@ class GcodePrinter implements EmulatedPrinter {
   private requestResend(error: string): void {
     this.resends++;
     const line = this.lastN + 1;
-    this.ctx.reply(`Error:${error}${this.lastN}\nResend: ${line}\nok\n`);
+    this.ctx.reply(`Error:${error}${this.lastN}\nResend: ${line}\n${this.ok()}\n`);
     this.ctx.emit({ event: 'resend', line, reason: error.replace(/, Last Line: $/, '') });
   }
 
@@ -278,8 +301,19 @@ class GcodePrinter implements EmulatedPrinter {
     if (word === 'M105') {
       const t = (v: number): string => v.toFixed(1);
       this.ctx.reply(`ok T:${t(this.hotend.actual)} /${t(this.hotend.target)} B:${t(this.bed.actual)} /${t(this.bed.target)}\n`);
-    } else this.ctx.reply('ok\n');
+    } else this.ctx.reply(`${this.ok()}\n`);
     this.report();
+  }
+
+  /** `ok`, with ADVANCED_OK's free counts when modelled. */
+  private ok(): string {
+    const b = this.buffers;
+    if (b === undefined) return 'ok';
+    let moves = 0;
+    for (const body of this.queue) if (MOVES.has(commandWord(body))) moves++;
+    if (this.running !== undefined && MOVES.has(this.running.word)) moves++;
+    const used = this.queue.length + (this.running ? 1 : 0);
+    return `ok N${this.lastN} P${Math.max(0, b.planner - moves)} B${Math.max(0, b.slots - used)}`;
   }
 
   private record(body: string): void {
@@ -288,10 +322,14 @@ class GcodePrinter implements EmulatedPrinter {
 
   private report(): void {
     this.ctx.emitThrottled({
-      event: 'gcode', executed: this.executed, resends: this.resends, maxQueued: this.maxQueued,
+      event: 'gcode', executed: this.executed, resends: this.resends, maxQueued: this.maxQueued, overruns: this.overruns,
       firstAt: this.firstAt, at: this.lastAt,
     });
   }
+}
+
+function commandWord(body: string): string {
+  return (/^[A-Z]\d+/i.exec(body)?.[0] ?? '').toUpperCase();
 }
 
 /** Flips one bit of the first command character after the line number, as line noise would. */
