@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { Dialect, DeviceMessage } from '../../protocol/device-messages.js';
 import type { FlowControl, PortTransport } from '../../device/core/types.js';
+import type { JobFeed } from '../../device/core/dialects/dialect.js';
 import { VirtualDevice } from '../helpers/virtual-device.js';
 
 export const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -127,4 +128,21 @@ export function count(hay: Uint8Array, needle: Uint8Array): number {
     }
   }
   return n;
+}
+
+/** A whole job as a feed, for driving a dialect without a spool. */
+export function bytesFeed(data: Uint8Array): JobFeed {
+  let at = 0;
+  return {
+    get length() {
+      return data.length - at;
+    },
+    last: true,
+    peek: (max) => data.subarray(at, Math.min(data.length, at + max)),
+    take(n) {
+      const part = data.subarray(at, Math.min(data.length, at + n));
+      at += part.length;
+      return part;
+    },
+  };
 }

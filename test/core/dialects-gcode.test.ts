@@ -1,27 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cancelScriptLines, DEFAULT_CANCEL_SCRIPT, Gcode } from '../../device/core/dialects/gcode.js';
-import type { JobFeed } from '../../device/core/dialects/dialect.js';
-import { Bench, dec, enc } from './dialect-harness.js';
+import { Bench, bytesFeed, dec, enc } from './dialect-harness.js';
 
 const MAX_RESENDS_IN_TEST = 10;
-
-/** A whole job as a feed, for driving a dialect without a spool. */
-function bytesFeed(data: Uint8Array): JobFeed {
-  let at = 0;
-  return {
-    get length() {
-      return data.length - at;
-    },
-    last: true,
-    peek: (max) => data.subarray(at, Math.min(data.length, at + max)),
-    take(n) {
-      const part = data.subarray(at, Math.min(data.length, at + n));
-      at += part.length;
-      return part;
-    },
-  };
-}
 
 function line(n: number, cmd: string): string {
   const body = `N${n} ${cmd}`;

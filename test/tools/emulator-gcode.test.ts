@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Gcode } from '../../device/core/dialects/gcode.js';
-import type { JobFeed } from '../../device/core/dialects/dialect.js';
+import { bytesFeed } from '../core/dialect-harness.js';
 import { emulatorHarness, ptyEmulator, received, replies, type Replies, tcpEmulator } from './emulator-fixture.js';
 
 const { procs, dir, connect, openSerial } = emulatorHarness();
@@ -193,29 +193,12 @@ test('gcode --advanced-ok: ok N P B with the free counts; lines sent beyond the 
   assert.equal(await line(), 'ok N4 P16 B4', 'a refused line answers with the counts too');
 });
 
-/** The job as a feed, for driving the device core's dialect without a spool. */
-function feedOf(data: Uint8Array): JobFeed {
-  let at = 0;
-  return {
-    get length() {
-      return data.length - at;
-    },
-    last: true,
-    peek: (max) => data.subarray(at, Math.min(data.length, at + max)),
-    take(n) {
-      const part = data.subarray(at, Math.min(data.length, at + n));
-      at += part.length;
-      return part;
-    },
-  };
-}
-
 /** Streams `program` with the device core's gcode dialect over TCP until its verdict; returns the most lines it had unanswered. */
 async function streamWithDialect(port: number, program: string): Promise<{ ok: boolean; maxInFlight: number }> {
   const socket = await connect(port);
   const dialect = new Gcode(0);
   dialect.begin(performance.now());
-  const feed = feedOf(new TextEncoder().encode(program));
+  const feed = bytesFeed(new TextEncoder().encode(program));
   let sentLines = 0;
   let oks = 0;
   let maxInFlight = 0;
