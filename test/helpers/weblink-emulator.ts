@@ -7,7 +7,9 @@
 //   printer.send('head open');                      // a fault on stdin
 //   await printer.waitForEvent({ event: 'alert', condition: 'HEAD OPEN', state: 'SET' });
 
+import assert from 'node:assert/strict';
 import type { Proc, Processes } from './processes.js';
+import type { TlsServe } from './tls-serve.js';
 
 export interface WeblinkEmulatorOptions {
   /** https://HOST:PORT/PATH; use `localhost`, the test certificates' name. */
@@ -37,4 +39,18 @@ export function weblinkEmulatorArgs(o: WeblinkEmulatorOptions): string[] {
 /** Starts the emulator; it dials at once. Stop it with proc.kill() or procs.killAll(). */
 export function spawnWeblinkEmulator(procs: Processes, o: WeblinkEmulatorOptions): Proc {
   return procs.cli(weblinkEmulatorArgs(o), { name: `weblink printer ${o.serial}` });
+}
+
+/**
+ * Registers `serial` as a Weblink printer on a served data folder (the real
+ * `devices add --weblink`), starts the emulator with the password it printed
+ * and waits until the server has configured its alerts: the printer is online.
+ */
+export async function dialInWeblinkPrinter(procs: Processes, served: TlsServe, serial: string): Promise<Proc> {
+  const add = await procs.run(['devices', 'add', serial, '--weblink', '--data', served.data]);
+  assert.equal(add.code, 0, add.stderr);
+  const password = add.stdout.trim().split('\n').pop() ?? '';
+  const printer = spawnWeblinkEmulator(procs, { url: `${served.base}/weblink`, serial, password, ca: served.pki.caCert });
+  await printer.waitForEvent({ event: 'configure-alert' });
+  return printer;
 }

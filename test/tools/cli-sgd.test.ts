@@ -5,11 +5,10 @@
 // Weblink printer emulator dialing in, whose settings are read and set.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Processes, type Json, type Proc, type RunResult } from '../helpers/processes.js';
-import { createTestPki } from '../helpers/tls-certs.js';
-import { spawnWeblinkEmulator } from '../helpers/weblink-emulator.js';
+import { Processes, type Proc, type RunResult } from '../helpers/processes.js';
+import { serveWithTls } from '../helpers/tls-serve.js';
+import { dialInWeblinkPrinter } from '../helpers/weblink-emulator.js';
 import { startServe, type Served } from './cli-fixture.js';
 import { tempDir } from './emulator-fixture.js';
 
@@ -96,20 +95,9 @@ describe('sgd with a Weblink printer dialing in', () => {
   before(async () => {
     const { dir, cleanup } = tempDir('printbridge-sgd-');
     cleanups.push(cleanup);
-    const pki = createTestPki(dir);
-    const { cert, key } = pki.issue('server', 1);
-    const data = join(dir, 'data');
-    const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json', '--tls-cert', cert, '--tls-key', key], {
-      env: { PRINTBRIDGE_ADMIN_TOKEN: undefined },
-    });
-    const info = await serve.waitForEvent<Json & { port: number; adminToken: string }>('listening');
-    const base = `https://localhost:${info.port}`;
-    env = { PRINTBRIDGE_SERVER: base, PRINTBRIDGE_CLIENT_TOKEN: info.adminToken, PRINTBRIDGE_ADMIN_TOKEN: undefined, NODE_EXTRA_CA_CERTS: pki.caCert };
-    const add = await procs.run(['devices', 'add', SERIAL, '--weblink', '--data', data]);
-    assert.equal(add.code, 0, add.stderr);
-    const password = add.stdout.trim().split('\n').pop()!;
-    printer = spawnWeblinkEmulator(procs, { url: `${base}/weblink`, serial: SERIAL, password, ca: pki.caCert });
-    await printer.waitForEvent({ event: 'configure-alert' });
+    const served = await serveWithTls(procs, dir);
+    env = { PRINTBRIDGE_SERVER: served.base, PRINTBRIDGE_CLIENT_TOKEN: served.adminToken, PRINTBRIDGE_ADMIN_TOKEN: undefined, NODE_EXTRA_CA_CERTS: served.pki.caCert };
+    printer = await dialInWeblinkPrinter(procs, served, SERIAL);
   });
   after(async () => {
     await procs.killAll();

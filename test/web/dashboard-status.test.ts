@@ -6,12 +6,11 @@
 // and recover when the head closes.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { Processes, type Json, type Proc } from '../helpers/processes.js';
-import { createTestPki } from '../helpers/tls-certs.js';
-import { spawnWeblinkEmulator } from '../helpers/weblink-emulator.js';
+import { Processes, type Proc } from '../helpers/processes.js';
+import { serveWithTls } from '../helpers/tls-serve.js';
+import { dialInWeblinkPrinter } from '../helpers/weblink-emulator.js';
 import { tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 import { launchChromium, screenshot, type Browser } from './browser.js';
 
@@ -24,39 +23,22 @@ let admin = '';
 let zpl: TcpEmulator;
 let zebra: Proc;
 
-interface Listening extends Json {
-  port: number;
-  adminToken: string;
-}
-
 before(async () => {
   const { dir, cleanup } = tempDir('printbridge-web-status-');
   cleanups.push(cleanup);
-  const pki = createTestPki(dir);
-  const { cert, key } = pki.issue('server', 1);
-  const data = join(dir, 'data');
-  const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json', '--tls-cert', cert, '--tls-key', key], {
-    env: { PRINTBRIDGE_ADMIN_TOKEN: undefined },
-  });
-  const info = await serve.waitForEvent<Listening>('listening');
-  base = `https://localhost:${info.port}`;
-  admin = info.adminToken;
+  const served = await serveWithTls(procs, dir);
+  base = served.base;
+  admin = served.adminToken;
 
-  const add = await procs.run(['devices', 'add', 'labels', '--data', data]);
+  const add = await procs.run(['devices', 'add', 'labels', '--data', served.data]);
   assert.equal(add.code, 0, add.stderr);
   zpl = await tcpEmulator(procs, dir, [], 'zpl');
   const bridge = procs.cli([
-    'bridge', '--server', `wss://localhost:${info.port}`, '--ca', pki.caCert, '--id', 'labels', '--token', add.stdout.trim(),
+    'bridge', '--server', `wss://localhost:${served.port}`, '--ca', served.pki.caCert, '--id', 'labels', '--token', add.stdout.trim(),
     '--printer', `tcp://127.0.0.1:${zpl.port}`, '--dialect', 'zpl', '--name', 'Dispatch labels', '--poll', '300',
   ]);
-
-  const addZebra = await procs.run(['devices', 'add', SERIAL, '--weblink', '--data', data]);
-  assert.equal(addZebra.code, 0, addZebra.stderr);
-  const password = addZebra.stdout.trim().split('\n').pop()!;
-  zebra = spawnWeblinkEmulator(procs, { url: `${base}/weblink`, serial: SERIAL, password, ca: pki.caCert });
-
+  zebra = await dialInWeblinkPrinter(procs, served, SERIAL);
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
-  await zebra.waitForEvent({ event: 'configure-alert' });
   // The page's own TLS is not under test here; the bridge and the printer check the certificate.
   browser = await launchChromium(undefined, { trustAnyCertificate: true });
 });
