@@ -15,13 +15,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import type { JobView } from '../../protocol/client-messages.js';
 import { addDevice } from '../../server/store/devices.js';
 import { openStore } from '../../server/store/db.js';
 import { connectClient, type Client } from '../../tools/client/client.js';
 import { Processes, type Proc } from '../helpers/processes.js';
+import { until } from '../helpers/until.js';
 import { lastReceived, settled, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
 const ADMIN = 'printer-session-admin';
@@ -72,21 +72,11 @@ async function rig(dialect: 'escpos' | 'zpl'): Promise<Rig> {
   ]);
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
   const printer = `${id}/0`;
-  await until(async () => {
+  await until(`${printer} online`, async () => {
     const p = (await client.request('printer.get', { printer })) as { status: string };
-    return p.status === 'online' ? true : undefined;
-  }, `${printer} online`);
+    return p.status === 'online';
+  });
   return { dialect, printer, emu, bridge };
-}
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeout = 30_000): Promise<T> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
 }
 
 async function job(id: string): Promise<JobView> {
@@ -98,10 +88,10 @@ async function submit(r: Rig, data: Uint8Array): Promise<JobView> {
 }
 
 async function finished(id: string, timeout = 60_000): Promise<JobView> {
-  return until(async () => {
+  return until(`job ${id} to finish`, async () => {
     const j = await job(id);
     return FINAL.includes(j.state) ? j : undefined;
-  }, `job ${id} to finish`, timeout);
+  }, timeout);
 }
 
 /** What the printer printed (its --out record, status queries taken out). */
@@ -162,11 +152,11 @@ async function stallThenDrop(r: Rig, first: Uint8Array, behind: Uint8Array, afte
   const a = await submit(r, first);
   const b = await submit(r, behind);
   await r.emu.proc.waitForEvent('stalled', { from: events, timeout: 30_000 });
-  const paused = await until(async () => {
+  const paused = await until('the job paused for a silent printer', async () => {
     const j = await job(a.id);
     assert.ok(!FINAL.includes(j.state), `the job ended while the printer was stalled: ${JSON.stringify(j)}`);
     return j.state === 'paused' ? j : undefined;
-  }, 'the job paused for a silent printer');
+  });
   assert.equal(paused.error?.code, 'PRINTER_ERROR', JSON.stringify(paused));
   r.emu.proc.send('drop');
   r.emu.proc.send('resume');

@@ -15,6 +15,7 @@ import { Processes } from '../helpers/processes.js';
 import { randomBytes } from '../helpers/random.js';
 import { startTestServer } from '../helpers/server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { until } from '../helpers/until.js';
 import { fileHash, ptyEmulator, settled, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
 
 const procs = new Processes();
@@ -46,16 +47,6 @@ function finalState(client: Client, id: string): Promise<JobView> {
   });
 }
 
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeout = 30_000): Promise<T> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test('the bridge socket is cut three times mid-job: the job resumes and the printer gets identical bytes', async () => {
   const srv = await startTestServer();
   cleanups.push(() => srv.close());
@@ -84,7 +75,7 @@ test('the bridge socket is cut three times mid-job: the job resumes and the prin
   const cutAt: number[] = [];
   for (const [i, fraction] of [0.2, 0.45, 0.7].entries()) {
     await bridge.waitForLine(() => onlines() >= i + 1, { stream: 'stderr', timeout: 30_000 });
-    await until(() => (written >= payload.length * fraction ? true : undefined), `progress ${fraction}`, 60_000);
+    await until(`progress ${fraction}`, () => written >= payload.length * fraction, 60_000);
     assert.ok(proxy.cut() >= 1, 'a live connection was cut');
     cutAt.push(written);
   }
@@ -144,7 +135,7 @@ test('the printer stalls mid-job: every hop holds a bounded amount, and the job 
     log: () => {},
   });
   cleanups.push(() => bridge.stop());
-  await until(() => (bridge.snapshot().link === 'online' ? true : undefined), 'bridge online');
+  await until('bridge online', () => bridge.snapshot().link === 'online');
 
   const payload = randomBytes(1024 * 1024, 23);
   const client = await connectClient(srv.wsUrl('/v1/client'), srv.server.adminToken);

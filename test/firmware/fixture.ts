@@ -166,16 +166,7 @@ export function printed(w: World): Uint8Array {
   }
 }
 
-/** Polls `probe` until it returns something other than undefined/false. */
-export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from '../helpers/until.js';
 
 export function count(lines: readonly string[], pattern: RegExp): number {
   return lines.filter((l) => pattern.test(l)).length;
