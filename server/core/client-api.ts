@@ -205,12 +205,6 @@ export class ClientApi {
     return view;
   }
 
-  /**
-   * Relays one command to the printer through its device (control
-   * `printer.command`) and answers with what the device answered: for
-   * G-code the printer's reply lines up to its `ok` (`lines`), for the byte
-   * dialects how many bytes were written (`written`).
-   */
   /** Reads or sets settings of a Weblink printer over its config channel (server/weblink). */
   private async sgd(req: Req<'printer.sgd'>): Promise<SgdResult> {
     const { hub } = this;
@@ -223,6 +217,12 @@ export class ClientApi {
     return { printer: id, values: values as SgdResult['values'] };
   }
 
+  /**
+   * Relays one command to the printer through its device (control
+   * `printer.command`) and answers with what the device answered: for
+   * G-code the printer's reply lines up to its `ok` (`lines`), for the byte
+   * dialects how many bytes were written (`written`).
+   */
   private async command(req: Req<'printer.command'>): Promise<PrinterCommandResult> {
     const { hub } = this;
     const { device, port, id, session } = hub.jobs.knownPrinter(req.printer);
