@@ -111,10 +111,25 @@ function attach(hub: Hub, ws: WebSocket, serial: string, address: string | undef
     close(CLOSE.HELLO_TIMEOUT.code, 'no discovery or channel message in time');
   });
 
+  /** We close this connection: the printer hears of it now, as when the printer closes it. */
   function close(code: number, reason: string): void {
+    peer.close(code, reason);
+    ended(code);
+  }
+
+  /** Whoever closed it, the role's end runs once. */
+  function ended(code: number): void {
+    const was = role;
     role = { kind: 'closed' };
     cancelFirst();
-    peer.close(code, reason);
+    if (was.kind === 'closed') return;
+    hub.log('debug', 'weblink socket closed', { printer: serial, code, role: was.kind === 'channel' ? was.name : was.kind });
+    if (was.kind === 'main') {
+      was.printer.mainClosed();
+      hub.weblink.delete(was.printer);
+    } else if (was.kind === 'channel') {
+      was.printer.channelClosed(was.name, link);
+    }
   }
 
   function first(value: unknown): void {
@@ -212,7 +227,9 @@ function attach(hub: Hub, ws: WebSocket, serial: string, address: string | undef
       fn();
     } catch (e) {
       hub.log('error', `weblink ${what} failed`, { printer: serial, error: e instanceof Error ? e.stack : String(e) });
-      close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
+      // Closing runs the role's end, which may fail too; it marks the role closed first, so this ends.
+      if (role.kind === 'closed') peer.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text);
+      else guarded(`${what} cleanup`, () => close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.text));
     }
   };
 
@@ -223,20 +240,7 @@ function attach(hub: Hub, ws: WebSocket, serial: string, address: string | undef
       else if (role.kind === 'channel') role.printer.channelLife(link);
     }),
   );
-  ws.on('close', (code) =>
-    guarded('close', () => {
-      const was = role;
-      role = { kind: 'closed' };
-      cancelFirst();
-      hub.log('debug', 'weblink socket closed', { printer: serial, code, role: was.kind === 'channel' ? was.name : was.kind });
-      if (was.kind === 'main') {
-        was.printer.mainClosed();
-        hub.weblink.delete(was.printer);
-      } else if (was.kind === 'channel') {
-        was.printer.channelClosed(was.name, link);
-      }
-    }),
-  );
+  ws.on('close', (code) => guarded('close', () => ended(code)));
   ws.on('error', (err) => hub.log('info', 'weblink socket error', { printer: serial, error: err.message }));
 }
 

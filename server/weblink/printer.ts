@@ -174,11 +174,12 @@ export class WeblinkPrinter {
     this.channels.set(name, link);
     this.asked.get(name)?.();
     this.asked.delete(name);
-    if (older !== undefined) {
-      this.forget(older);
-      older.close(CLOSE.REPLACED.code, 'a newer channel of the same name replaced this one');
-    }
     this.hub.log('info', 'weblink channel open', { printer: this.serial, channel: name });
+    if (older !== undefined) {
+      older.close(CLOSE.REPLACED.code, 'a newer channel of the same name replaced this one');
+      // The printer gave up on the older (half-open): what went out on it is as lost as on a close.
+      this.lost(name, older);
+    }
     if (name === RAW_CHANNEL) this.rawReady();
     else this.pumpSgd();
   }
@@ -208,10 +209,19 @@ export class WeblinkPrinter {
 
   channelClosed(name: ChannelName, link: Link): void {
     if (this.channels.get(name) !== link) return;
-    this.forget(link);
     this.channels.delete(name);
     this.hub.log('info', 'weblink channel closed', { printer: this.serial, channel: name });
     if (this.closed) return;
+    this.lost(name, link);
+  }
+
+  /**
+   * A channel closed or was replaced: a job with bytes on it fails, an SGD
+   * request on it is asked once more. Whatever is needed again is asked for
+   * (a no-op when a newer channel is already there).
+   */
+  private lost(name: ChannelName, link: Link): void {
+    this.silent.delete(link);
     if (name === RAW_CHANNEL) return this.rawLost();
     const pending = this.sgdInFlight;
     if (pending !== undefined) {
@@ -386,8 +396,13 @@ export class WeblinkPrinter {
     raw.send(Buffer.from(HOST_STATUS_QUERY, 'latin1'));
     // A printer in a fault (head open, paper out…) does not answer ~HS at
     // all; it is asked again until it does.
+    this.askAgainIn(job, this.timing.hostStatusRetryMs);
+  }
+
+  /** Asks ~HS again after `ms`, unless the job is over by then. */
+  private askAgainIn(job: Job, ms: number): void {
     this.pollTimer?.();
-    this.pollTimer = this.hub.clock.after(this.timing.hostStatusRetryMs, () => {
+    this.pollTimer = this.hub.clock.after(ms, () => {
       if (this.job !== job) return;
       job.asking = false;
       this.maybeConfirm();
@@ -405,12 +420,7 @@ export class WeblinkPrinter {
       return;
     }
     // Still printing what it was sent: ask again shortly.
-    this.pollTimer?.();
-    this.pollTimer = this.hub.clock.after(this.timing.hostStatusPollMs, () => {
-      if (this.job !== job) return;
-      job.asking = false;
-      this.maybeConfirm();
-    });
+    this.askAgainIn(job, this.timing.hostStatusPollMs);
   }
 
   /** A stopping condition holds the job on the printer; its clearing lets it go on. */
@@ -458,10 +468,6 @@ export class WeblinkPrinter {
       this.silent.add(link);
       link.ping();
     }
-  }
-
-  private forget(link: Link): void {
-    this.silent.delete(link);
   }
 
   private shut(code: number, reason: string): void {

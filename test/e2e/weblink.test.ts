@@ -180,4 +180,24 @@ describe('Weblink end to end (serve, devices add --weblink, emulate --weblink)',
     const done = await until('next job done', () => job(String(next.body['id'])), (j) => j['state'] === 'done' || j['state'] === 'failed');
     assert.equal(done['state'], 'done', JSON.stringify(done));
   });
+
+  it('fails a job cut by a power cycle mid-print and never sends it again; the printer dials back and prints the next', async () => {
+    const labels = Buffer.from('^XA^FO50,50^FDcut^FS^PQ60^XZ\r\n', 'latin1');
+    const from = printer.mark();
+    const submitted = await rest('POST', '/jobs', { printer: `${SERIAL}/0`, data: labels.toString('base64') });
+    const id = String(submitted.body['id']);
+    await printer.waitForEvent((e) => e['event'] === 'received' && e['channel'] === 'raw', { timeout: 10_000, from });
+    printer.send('power-cycle 300');
+    const failed = await until('job failed', () => job(id), (j) => j['state'] !== 'sending' && j['state'] !== 'printing' && j['state'] !== 'queued');
+    assert.equal(failed['state'], 'failed', JSON.stringify(failed));
+    assert.equal((failed['error'] as Json | undefined)?.['code'], 'JOB_INTERRUPTED');
+    await printer.waitForEvent((e) => e['event'] === 'connected' && e['channel'] === 'main', { timeout: 10_000, from });
+    await until('online again', view, (v) => v['online'] === true);
+    const before = printed().length;
+    const next = Buffer.from('^XA^FDafter power^FS^XZ', 'latin1');
+    const again = await rest('POST', '/jobs', { printer: `${SERIAL}/0`, data: next.toString('base64') });
+    const done = await until('next job done', () => job(String(again.body['id'])), (j) => j['state'] === 'done' || j['state'] === 'failed');
+    assert.equal(done['state'], 'done', JSON.stringify(done));
+    assert.deepEqual(printed().subarray(before), next, 'the cut job is not sent again');
+  });
 });

@@ -351,6 +351,35 @@ describe('Weblink endpoint', () => {
     await until('printer offline', printer, (p) => p['online'] === false);
   });
 
+  it('takes a channel replaced by a newer one as lost: its job fails JOB_INTERRUPTED, its SGD is asked again on the newer', async () => {
+    const m = await main();
+    await m.json('configure_alert');
+    // The printer saw its raw channel as dead (half-open) and opened another:
+    // what went out on the older is of unknown fate, as if it had closed.
+    const zpl = Buffer.from('^XA^FDgone^FS^XZ', 'latin1');
+    const job = (await rest('POST', '/jobs', { printer: `${SERIAL}/0`, data: zpl.toString('base64') })).body as { id: string };
+    assert.deepEqual(await m.json('open'), { open: RAW });
+    const raw = await channel(RAW);
+    assert.deepEqual(await take(raw, zpl.length), zpl);
+    const raw2 = await channel(RAW);
+    assert.equal((await raw.closed).code, 4001);
+    const failed = await until('job failed', async () => (await rest('GET', `/jobs/${job.id}`)).body as { state: string; error?: { code: string } }, (j) => j.state === 'failed', 3000);
+    assert.equal(failed.error?.code, 'JOB_INTERRUPTED');
+    // The same for a config channel with a request on it: the newer gets the request.
+    const get = rest('POST', `/printers/${SERIAL}/0/sgd`, { get: ['appl.name'] });
+    assert.deepEqual(await m.json('open'), { open: CONFIG });
+    const config = await channel(CONFIG);
+    await config.next();
+    const config2 = await channel(CONFIG);
+    assert.equal((await config.closed).code, 4001);
+    assert.equal((await config2.next()).data.toString('utf8'), '{}{"appl.name":null}');
+    config2.send({ 'appl.name': 'V84.20.23Z' });
+    assert.deepEqual((await get).body, { printer: `${SERIAL}/0`, values: { 'appl.name': 'V84.20.23Z' } });
+    raw2.close();
+    m.close();
+    await until('printer offline', printer, (p) => p['online'] === false);
+  });
+
   it('closes a main connection whose discovery names another serial, with a log line', async () => {
     const c = await dial();
     c.send({ discovery_b64: discoveryFor('50J999999999') });
@@ -381,8 +410,23 @@ describe('Weblink endpoint', () => {
     m.send('{"alert" : {"condition_id" : "');
     for (let i = 0; i < 5; i++) m.send('x'.repeat(1000));
     assert.equal((await m.closed).code, 1009);
+    // The server closed that main itself: the printer is offline at once, not at the next heartbeat.
+    await until('printer offline', printer, (p) => p['online'] === false, 2000);
     const again = await main();
     await again.json('configure_alert');
+    // The same on a config channel with a request on it: the request is asked again on the next one.
+    const get = rest('POST', `/printers/${SERIAL}/0/sgd`, { get: ['appl.name'] });
+    assert.deepEqual(await again.json('open'), { open: CONFIG });
+    const config = await channel(CONFIG);
+    await config.next();
+    config.send('{"appl.name" : "');
+    for (let i = 0; i < 5; i++) config.send('x'.repeat(1000));
+    assert.equal((await config.closed).code, 1009);
+    assert.deepEqual(await again.json('open'), { open: CONFIG });
+    const config2 = await channel(CONFIG);
+    assert.equal((await config2.next()).data.toString('utf8'), '{}{"appl.name":null}');
+    config2.send({ 'appl.name': 'V84.20.23Z' });
+    assert.deepEqual((await get).body, { printer: `${SERIAL}/0`, values: { 'appl.name': 'V84.20.23Z' } });
     again.close();
     await again.closed;
   });
