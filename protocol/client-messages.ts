@@ -351,10 +351,9 @@ export function decodeClientRequest(text: string, maxData: number): Decoded<Clie
   // error reply still correlates with the request that caused it.
   let id: RequestId = null;
   const result = decodeWith<ClientRequest>(text, 'op', (op, o) => {
-    id = safeId(o);
-    const rid = requestId(o);
+    id = requestId(o); // a bad id throws here, and id stays null
     const body = requestBody(op, o, maxData);
-    return body === undefined ? undefined : ({ ...body, id: rid } as ClientRequest);
+    return body === undefined ? undefined : ({ ...body, id } as ClientRequest);
   });
   return { ...result, id };
 }

@@ -31,7 +31,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientEvent, ClientRequest, DeviceView, JobView, PrinterView } from '../../protocol/client-messages.js';
 import { CLOSE, type ErrorCode } from '../../protocol/errors.js';
-import { isObj, type Obj } from '../../protocol/fields.js';
+import { isObj, MAX_JSON_DEPTH, nestsDeeper, tooDeepError, type Obj } from '../../protocol/fields.js';
 import type { Caller } from '../core/client-api.js';
 import { connectionView, type ClientConnection } from '../core/client-connection.js';
 import type { Cancel } from '../core/context.js';
@@ -205,6 +205,8 @@ export class LynxSession {
   async message(text: string): Promise<void> {
     if (this.phase === 'closed') return;
     this.life();
+    // As on /v1/client: input nested past MAX_JSON_DEPTH would overflow the stack of whatever walks it (String() of an array does).
+    if (nestsDeeper(text, MAX_JSON_DEPTH)) return this.refuse('error', 'TOO_DEEP', tooDeepError().message);
     let msg: unknown;
     try {
       msg = JSON.parse(text);

@@ -31,7 +31,7 @@
 import { randomUUID } from 'node:crypto';
 import { TEXT_ENCODINGS, type ClientEvent, type ClientView, type JobView, type PrinterView, type TextEncodingName } from '../../protocol/client-messages.js';
 import { CLOSE, type ErrorCode } from '../../protocol/errors.js';
-import { isObj } from '../../protocol/fields.js';
+import { isObj, MAX_JSON_DEPTH, nestsDeeper, tooDeepError } from '../../protocol/fields.js';
 import type { Hub } from '../core/hub.js';
 import { isFinal } from '../core/jobs.js';
 import type { Caller } from '../core/client-api.js';
@@ -191,6 +191,7 @@ export class PwsSession implements ClientConnection {
   async message(text: string): Promise<void> {
     if (this.closed) return;
     this.life();
+    if (nestsDeeper(text, MAX_JSON_DEPTH)) return this.error(null, 'TOO_DEEP', tooDeepError().message);
     let req: unknown;
     try {
       req = JSON.parse(text);

@@ -43,14 +43,12 @@ function boundConnections(server: Server, limits: HttpBounds): void {
   // Counted from the TCP connection on, so that a TLS handshake that never
   // ends is a slow opener too.
   server.on('connection', (socket: Socket) => {
-    if (pending.size >= limits.maxPendingHttp) {
-      const oldest = pending.values().next();
-      if (oldest.done !== true) {
-        pending.delete(oldest.value);
-        oldest.value.destroy();
-      }
-    }
     if (limits.maxPendingHttp === 0) return void socket.destroy();
+    if (pending.size >= limits.maxPendingHttp) {
+      const oldest = pending.values().next().value as Socket; // not empty: the bound is at least 1
+      pending.delete(oldest);
+      oldest.destroy();
+    }
     track(socket);
   });
   if (server instanceof TlsServer) {

@@ -17,6 +17,8 @@ export type LoginRefusal = 'no credentials' | 'bad id' | 'unknown device' | 'wro
 
 export class LoginRefusals {
   private readonly told = new Map<string, { at: number; held: number }>();
+  /** No entry is stale before this time (see forget). */
+  private staleFrom = 0;
 
   constructor(
     private readonly log: Log,
@@ -46,8 +48,19 @@ export class LoginRefusals {
     this.log('warn', 'device login refused', { device, address, reason, ...(suppressed > 0 ? { suppressed } : {}) });
   }
 
-  /** Drops what was told longer ago than the window (its held-back count goes with it). */
+  /**
+   * Drops what was told longer ago than the window (its held-back count goes
+   * with it). Not before the oldest entry can be stale: under a flood of new
+   * ids every refusal would otherwise walk all maxKeys entries for nothing.
+   */
   private forget(now: number): void {
-    for (const [key, entry] of this.told) if (now - entry.at >= this.windowMs) this.told.delete(key);
+    if (now < this.staleFrom) return;
+    let oldest = Infinity;
+    for (const [key, entry] of this.told) {
+      if (now - entry.at >= this.windowMs) this.told.delete(key);
+      else oldest = Math.min(oldest, entry.at);
+    }
+    // Entries only ever get a later `at`, so none is stale before this.
+    this.staleFrom = oldest === Infinity ? 0 : oldest + this.windowMs;
   }
 }

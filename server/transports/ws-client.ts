@@ -5,7 +5,7 @@
 import type { WebSocket } from 'ws';
 import { decodeClientRequest, type RequestId } from '../../protocol/client-messages.js';
 import { CLOSE } from '../../protocol/errors.js';
-import { isObj, MAX_JSON_DEPTH, nestsDeeper } from '../../protocol/fields.js';
+import { isObj } from '../../protocol/fields.js';
 import type { ClientInfo } from '../core/client-session.js';
 import type { Hub } from '../core/hub.js';
 import { messageText, WsPeer } from './ws-peer.js';
@@ -25,7 +25,8 @@ export function attachClient(hub: Hub, ws: WebSocket, address: string | undefine
       if (isBinary) return session.binary();
       const text = messageText(data);
       const decoded = decodeClientRequest(text, maxText);
-      if (!decoded.ok && decoded.id === null) decoded.id = readableId(text);
+      // Only an object without a string op parsed without its id being read.
+      if (!decoded.ok && decoded.id === null && decoded.error.code === 'BAD_MESSAGE') decoded.id = readableId(text);
       session.request(decoded).catch(failed);
     } catch (e) {
       failed(e);
@@ -41,8 +42,6 @@ export function attachClient(hub: Hub, ws: WebSocket, address: string | undefine
  * without one still deserves an error reply its sender can correlate.
  */
 function readableId(text: string): RequestId {
-  // Text the decoder refused as too deep is not parsed here either.
-  if (nestsDeeper(text, MAX_JSON_DEPTH)) return null;
   try {
     const o: unknown = JSON.parse(text);
     const id = isObj(o) ? o['id'] : undefined;

@@ -104,6 +104,12 @@ test('printer_command M105 is answered with the printer\'s reply and its tempera
   const wrongAgent = data(await c.next(is('printer_command'), 'the wrong-agent reply', from));
   assert.deepEqual([wrongAgent['status'], wrongAgent['code']], ['ERROR', 'UNKNOWN_PRINTER']);
   from = c.messages.length;
+  // Nested far past MAX_JSON_DEPTH (String() of it would overflow the stack): refused, the connection stays.
+  const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+  c.send(`{"type":"printer_command","data":{"agent_uuid":${deep},"printer_uuid":"shop-1/0","command":"M105"}}`);
+  const tooDeep = await c.next((m) => m['type'] === 'error', 'the too-deep reply', from);
+  assert.equal(data(tooDeep)['code'], 'TOO_DEEP');
+  from = c.messages.length;
   c.send('not json');
   const bad = await c.next((m) => m['type'] === 'error', 'the malformed-JSON reply', from);
   assert.deepEqual([bad['type'], data(bad)['code']], ['error', 'BAD_JSON']);

@@ -137,6 +137,8 @@ test('what the original ignored is answered: malformed JSON, unknown calls, bina
   assert.deepEqual(await reply(() => c.send('{"call": "printers.find", '), 'a reply to malformed JSON'), {
     uid: null, status: 'error', message: 'message is not valid JSON', status_code: 3, code: 'BAD_JSON',
   });
+  const deep = await reply(() => c.send(`{"call":"printers.find","x":${'['.repeat(5000)}${']'.repeat(5000)}}`), 'a reply to JSON nested too deep');
+  assert.deepEqual([deep['uid'], deep['status_code'], deep['code']], [null, 3, 'TOO_DEEP']);
   const unknown = await reply(() => c.send({ call: 'printers.explode', uid }), 'a reply to an unknown call');
   assert.deepEqual([unknown['uid'], unknown['status_code'], unknown['code']], [uid, 3, 'UNKNOWN_TYPE']);
   const noCall = await reply(() => c.send([1, 2]), 'a reply to a non-object');

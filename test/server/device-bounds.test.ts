@@ -39,6 +39,9 @@ describe('device answers: depth and size', () => {
     assert.equal(nestsDeeper(`{"s":"${'['.repeat(100)}"}`, 1), false);
     assert.equal(nestsDeeper(`{"s":"\\"${'{'.repeat(100)}\\\\"}`, 1), false, 'escaped quotes do not end a string');
     assert.equal(nestsDeeper(`{"s":"\\\\"${'{'.repeat(3)}`, 3), true, 'an escaped backslash does');
+    assert.equal(nestsDeeper('[[{[', 3), true, 'one more opening bracket than the bound, all nested');
+    assert.equal(nestsDeeper('[[{', 3), false, 'as many as the bound');
+    assert.equal(nestsDeeper('[{},{},[],{}]', 3), false, 'many brackets side by side are not deep');
   });
 
   it('refuses a device message nested deeper than the bound before parsing it', () => {

@@ -14,6 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CLOSE } from '../../protocol/errors.js';
+import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { Processes } from '../helpers/processes.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createTestPki } from '../helpers/tls-certs.js';
@@ -157,7 +158,7 @@ test('100 unauthenticated Printerlynx sockets each sending a 1 MiB frame cost th
 test('a pre-auth socket is held to small frames; once authenticated it takes large ones', async () => {
   await withServer({}, async (t) => {
     const stranger = await Conn.open(t.wsUrl('/api/v1/ws'));
-    stranger.sendRaw(JSON.stringify({ type: 'authentication', data: { token: 'x'.repeat(9000) } }));
+    stranger.sendRaw(JSON.stringify({ type: 'authentication', data: { token: 'x'.repeat(DEFAULT_LIMITS.maxPreAuthFrame) } })); // just over it with the JSON around
     assert.equal(await stranger.closeCode(), CLOSE.TOO_BIG.code);
 
     const user = await Conn.open(t.wsUrl('/api/v1/ws'));
