@@ -105,6 +105,8 @@ interface Ready {
   ref?: string | undefined;
   /** A cancel script line (kept across a port loss). */
   stop?: string | undefined;
+  /** Its line number, when numbered. */
+  n?: number | undefined;
 }
 
 interface InFlight {
@@ -246,7 +248,7 @@ export class Gcode implements Dialect {
     if (r === undefined || r.bytes.length > room) return undefined;
     if (this.inflight.length > 0 && this.inflightBytes + r.bytes.length > RX_BYTES) return undefined;
     this.ready = undefined;
-    this.inflight.push({ at: now, limit: r.limit, ref: r.ref, size: r.bytes.length, n: lineNumber(r.bytes) });
+    this.inflight.push({ at: now, limit: r.limit, ref: r.ref, size: r.bytes.length, n: r.n });
     this.inflightBytes += r.bytes.length;
     return r.bytes;
   }
@@ -279,10 +281,11 @@ export class Gcode implements Dialect {
   /** The next line to send, if any: a resend, the cancel script, M110, a command, a poll, or the job's next line. */
   private next(feed: JobFeed | undefined, now: number): Ready | undefined {
     if (this.resendFrom !== undefined) {
-      const bytes = this.ring[this.resendFrom % RING];
+      const n = this.resendFrom;
+      const bytes = this.ring[n % RING];
       const cmdLong = bytes !== undefined && isLong(text(bytes).replace(/^N\d+ /, ''));
-      this.resendFrom = this.resendFrom + 1 > this.n ? undefined : this.resendFrom + 1;
-      if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS };
+      this.resendFrom = n + 1 > this.n ? undefined : n + 1;
+      if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS, n };
     }
     const stop = this.stopping.shift();
     if (stop !== undefined) return { ...this.plain(stop, isLong(stop) ? LONG_MS : LINE_MS), stop };
@@ -328,7 +331,7 @@ export class Gcode implements Dialect {
     return { bytes: ascii(`${cmd}\n`) ?? new Uint8Array(0), limit };
   }
 
-  private numbered(cmd: string): { bytes: Uint8Array; limit: number } {
+  private numbered(cmd: string): { bytes: Uint8Array; limit: number; n: number } {
     const n = ++this.n;
     const body = `N${n} ${cmd}`;
     let sum = 0;
@@ -336,7 +339,7 @@ export class Gcode implements Dialect {
     const bytes = ascii(`${body}*${sum}\n`) ?? new Uint8Array(0);
     this.ring[n % RING] = bytes;
     this.resends = 0;
-    return { bytes, limit: isLong(cmd) ? LONG_MS : LINE_MS };
+    return { bytes, limit: isLong(cmd) ? LONG_MS : LINE_MS, n };
   }
 
   /** Whether another line may go now: one when nothing is in flight, more as the last `ok` allowed. */
@@ -443,19 +446,6 @@ export class Gcode implements Dialect {
     this.fatal = { ok: false, code, message };
     this.fatalListening = listening;
   }
-}
-
-/** The line number of a numbered line as written (`N<n> …`), else undefined. */
-function lineNumber(bytes: Uint8Array): number | undefined {
-  if (bytes[0] !== 0x4e) return undefined;
-  let n = 0;
-  let i = 1;
-  for (; i < bytes.length; i++) {
-    const c = bytes[i] ?? 0;
-    if (c < 0x30 || c > 0x39) break;
-    n = n * 10 + c - 0x30;
-  }
-  return i > 1 ? n : undefined;
 }
 
 /**
