@@ -75,7 +75,9 @@ export class LynxHub {
     readonly authenticate: (token: string) => Verified,
   ) {
     this.tap = new EventTap(
-      (e) => e.event === 'device.online' || e.event === 'device.offline' || e.event === 'printer.status' || e.event === 'job.updated',
+      // With nobody connected only a job's end matters (its file name is forgotten);
+      // the rest would cost a view per device through every reconnect storm.
+      (kind) => kind === 'job.updated' || (this.sessions.size > 0 && (kind === 'device.online' || kind === 'device.offline' || kind === 'printer.status')),
       (e) => this.event(e),
     );
     hub.events.add(this.tap);
@@ -105,6 +107,8 @@ export class LynxHub {
   gone(session: LynxSession): void {
     this.sessions.delete(session);
     this.hub.heartbeat.remove(session.peer);
+    // Unheard while nobody is connected, so no longer what was last pushed.
+    if (this.sessions.size === 0) this.lastPush.clear();
   }
 
   /** @internal */
@@ -158,6 +162,10 @@ export class LynxHub {
       case 'printer.status':
         return this.pushPrinter(e.printer);
       case 'job.updated': {
+        if (this.sessions.size === 0) {
+          if (isFinal(e.job.state)) this.files.delete(e.job.id);
+          return;
+        }
         const view = this.hub.views.printerById(e.job.printer);
         const final = isFinal(e.job.state);
         // A job that ended is pushed once with its final state; the next push shows the printer free.

@@ -76,12 +76,17 @@ export function temperatureMap(temps: readonly Temperature[] | undefined): Recor
  */
 export class EventTap implements Listener {
   constructor(
-    private readonly accept: (e: ClientEvent) => boolean,
+    /** The kinds of event the adapter follows, asked afresh for each event. */
+    private readonly follows: (kind: ClientEvent['event']) => boolean,
     private readonly handle: (e: ClientEvent) => void,
   ) {}
 
+  hears(kind: ClientEvent['event']): boolean {
+    return this.follows(kind);
+  }
+
   wants(event: ClientEvent): boolean {
-    return this.accept(event);
+    return this.follows(event.event);
   }
 
   send(text: string): void {

@@ -86,7 +86,7 @@ export class PwsHub {
 
   constructor(readonly hub: Hub) {
     this.tap = new EventTap(
-      (e) => e.event === 'printer.status' || e.event === 'job.updated',
+      (kind) => kind === 'printer.status' || kind === 'job.updated',
       (e) => this.event(e),
     );
     hub.events.add(this.tap);

@@ -120,6 +120,10 @@ export class ClientSession implements Listener, Caller, ClientConnection {
     this.subscribed = on;
   }
 
+  hears(kind: ClientEvent['event']): boolean {
+    return !this.closed && (this.subscribed || (kind === 'job.updated' && this.own.size > 0));
+  }
+
   wants(event: ClientEvent): boolean {
     if (this.closed) return false;
     // Who else is connected is for the `tokens` scope, as clients.list is.

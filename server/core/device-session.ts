@@ -21,10 +21,10 @@ import { encodeServerMessage, type DeviceMessage, type PortInfo, type PortStatus
 import { CLOSE, ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
 import type { Decoded } from '../../protocol/fields.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION, compatible } from '../../protocol/version.js';
-import { recordHello, touchDevice } from '../store/devices.js';
+import { recordHelloLater, touchDeviceLater } from '../store/devices.js';
 import type { Cancel } from './context.js';
 import type { Hub } from './hub.js';
-import type { Peer } from './peer.js';
+import type { Peer, SharedText } from './peer.js';
 import { TokenBucket } from './token-bucket.js';
 
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
@@ -154,13 +154,16 @@ export class DeviceSession {
     this.sendText(encodeServerMessage(m));
   }
 
-  sendText(text: string): void {
+  sendText(text: string | SharedText): void {
     if (this.phase === 'closed') return;
-    if (this.peer.bufferedAmount() > this.hub.limits.maxClientBuffer) {
-      this.hub.log('warn', 'device does not read fast enough', { device: this.id, buffered: this.peer.bufferedAmount() });
+    const buffered = this.peer.bufferedAmount();
+    if (buffered > this.hub.limits.maxClientBuffer) {
+      this.hub.log('warn', 'device does not read fast enough', { device: this.id, buffered });
       return this.close(CLOSE.SLOW_CONSUMER);
     }
-    this.peer.sendText(text);
+    if (typeof text === 'string') this.peer.sendText(text);
+    else if (this.peer.sendShared !== undefined) this.peer.sendShared(text);
+    else this.peer.sendText(text.text);
   }
 
   /**
@@ -186,7 +189,7 @@ export class DeviceSession {
     this.hub.deviceGone(this);
     this.hub.heartbeat.remove(this.peer);
     this.hub.jobs.detach(this);
-    this.hub.log('info', 'device connection replaced by a newer one', { device: this.id });
+    this.hub.deviceLines.replaced.line({ device: this.id });
     this.peer.close(CLOSE.REPLACED.code, CLOSE.REPLACED.text);
   }
 
@@ -230,11 +233,11 @@ export class DeviceSession {
     this.info = { fw: m.fw, caps: m.caps, window: m.window, maxChunk: m.maxChunk, ports };
     this.phase = 'online';
     hub.registry.register(this)?.replaced();
-    recordHello(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
+    recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
     this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: hub.heartbeatMs, time: hub.clock.now() });
-    hub.log('info', 'device online', { device: this.id, fw: m.fw, ports: ports.length, address: this.address });
-    hub.events.emit({ event: 'device.online', device: hub.views.deviceOf(this) });
-    for (const printer of hub.views.printersOf(this)) hub.events.emit({ event: 'printer.status', printer });
+    hub.deviceLines.online.line({ device: this.id, fw: m.fw, ports: ports.length, address: this.address });
+    hub.events.emitHeard('device.online', () => ({ event: 'device.online', device: hub.views.deviceOf(this) }));
+    for (const info of ports) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, info) }));
     hub.jobs.offerAll(this);
   }
 
@@ -280,9 +283,9 @@ export class DeviceSession {
       if (before?.state !== s.state || before.detail !== s.detail || before.job !== s.job || !sameTemps(before.temps, s.temps)) changed.push(s.port);
       this.portStatus.set(s.port, s);
     }
-    hub.events.emit({ event: 'device.status', device: hub.views.deviceOf(this) });
+    hub.events.emitHeard('device.status', () => ({ event: 'device.status', device: hub.views.deviceOf(this) }));
     for (const info of this.info?.ports ?? []) {
-      if (changed.includes(info.port)) hub.events.emit({ event: 'printer.status', printer: hub.views.printer(this, info) });
+      if (changed.includes(info.port)) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, info) }));
     }
   }
 
@@ -297,10 +300,10 @@ export class DeviceSession {
     if (!wasOnline || !hub.registry.unregister(this)) return;
     hub.jobs.detach(this);
     hub.router.deviceOffline(this.id);
-    touchDevice(hub.store, this.id, this.lastSeen);
-    hub.log('info', 'device offline', { device: this.id });
-    hub.events.emit({ event: 'device.offline', device: hub.views.deviceOf(this) });
-    for (const info of this.info?.ports ?? []) hub.events.emit({ event: 'printer.status', printer: hub.views.printer(this, info) });
+    touchDeviceLater(hub.store, this.id, this.lastSeen);
+    hub.deviceLines.offline.line({ device: this.id });
+    hub.events.emitHeard('device.offline', () => ({ event: 'device.offline', device: hub.views.deviceOf(this) }));
+    for (const info of this.info?.ports ?? []) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, info) }));
   }
 }
 

@@ -9,6 +9,8 @@
 import { encodeEvent, type ClientEvent } from '../../protocol/client-messages.js';
 
 export interface Listener {
+  /** Whether an event of this kind could interest it at all; asked before such an event is built. */
+  hears(kind: ClientEvent['event']): boolean;
   wants(event: ClientEvent): boolean;
   send(text: string): void;
 }
@@ -16,6 +18,7 @@ export interface Listener {
 export class EventBus {
   private readonly listeners = new Set<Listener>();
 
+  /** `failed` names the event's kind. */
   constructor(private readonly failed: (error: unknown, event: ClientEvent['event']) => void = () => undefined) {}
 
   add(listener: Listener): void {
@@ -24,6 +27,30 @@ export class EventBus {
 
   remove(listener: Listener): void {
     this.listeners.delete(listener);
+  }
+
+  /**
+   * An event that costs something to build (a view can cost a store read):
+   * `build` runs once, and only when a listener hears its kind, so a storm
+   * of devices going online costs nothing while nobody follows them.
+   */
+  emitHeard(kind: ClientEvent['event'], build: () => ClientEvent): void {
+    let heard = false;
+    for (const listener of this.listeners) {
+      if (listener.hears(kind)) {
+        heard = true;
+        break;
+      }
+    }
+    if (!heard) return;
+    let event: ClientEvent;
+    try {
+      event = build();
+    } catch (e) {
+      this.failed(e, kind);
+      return;
+    }
+    this.emit(event);
   }
 
   emit(event: ClientEvent): void {

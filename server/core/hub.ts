@@ -15,6 +15,7 @@ import { ClientSession, type ClientInfo } from './client-session.js';
 import type { Clock, CoreContext, Log } from './context.js';
 import { DeviceSession } from './device-session.js';
 import { EventBus } from './events.js';
+import { LogBurst } from './log-burst.js';
 import { Heartbeat } from './heartbeat.js';
 import { Jobs } from './jobs.js';
 import type { Peer } from './peer.js';
@@ -58,6 +59,8 @@ export class Hub implements CoreContext {
   readonly api: ClientApi;
   /** Link-OS printers connected over Weblink, by serial (each is also a device session in the registry). */
   readonly weblink = new WeblinkPrinters();
+  /** A device's comings and goings, one line each until a fleet comes and goes at once. */
+  readonly deviceLines: { readonly online: LogBurst; readonly offline: LogBurst; readonly replaced: LogBurst };
   /** Every client connection, whatever its transport. */
   private readonly clients = new Set<ClientConnection>();
   /** Every open device connection, from the upgrade on (the registry holds only those that said hello). */
@@ -75,6 +78,11 @@ export class Hub implements CoreContext {
     this.controlTimeoutMs = opts.controlTimeoutMs;
     this.version = opts.version;
     this.heartbeat = new Heartbeat(opts.heartbeatMs);
+    this.deviceLines = {
+      online: new LogBurst(this.log, this.clock, 'info', 'device online'),
+      offline: new LogBurst(this.log, this.clock, 'info', 'device offline'),
+      replaced: new LogBurst(this.log, this.clock, 'info', 'device connection replaced by a newer one'),
+    };
     this.jobs = new Jobs(
       this,
       (printer) => {

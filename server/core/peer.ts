@@ -2,8 +2,18 @@
 // transports implement it today; an MQTT or Weblink transport implements the
 // same verbs, so the core never learns which wire a peer is on.
 
+/**
+ * A text that goes alike to many peers (a broadcast). A transport may encode
+ * it once for all of them; it keeps that encoding itself, keyed by this object.
+ */
+export interface SharedText {
+  readonly text: string;
+}
+
 export interface Peer {
   sendText(text: string): void;
+  /** sendText for a text many peers get; without it, the core sends `shared.text`. */
+  sendShared?(shared: SharedText): void;
   sendBinary(bytes: Uint8Array): void;
   /** Starts an orderly close; the transport drops the connection itself if the peer does not finish it soon. */
   close(code: number, reason: string): void;

@@ -17,6 +17,7 @@ import { encodeServerMessage } from '../../protocol/device-messages.js';
 import { PrintbridgeError } from '../errors.js';
 import { getDevice, listDeviceIds, listDeviceIdsWithTag } from '../store/devices.js';
 import type { Cancel, CoreContext } from './context.js';
+import type { SharedText } from './peer.js';
 
 export interface ControlOutcome {
   ref: string;
@@ -41,7 +42,7 @@ export class Router {
   send(to: Target, name: string, args: Obj, timeoutMs: number): Promise<ControlOutcome> {
     const targets = this.resolve(to);
     const ref = randomUUID();
-    const text = encodeServerMessage({ t: 'control', ref, name, args });
+    const text: SharedText = { text: encodeServerMessage({ t: 'control', ref, name, args }) };
     return new Promise((resolve) => {
       const p: Pending = { ref, targets, reports: new Map(), waiting: new Set(), dispatching: true, cancelTimer: undefined, resolve };
       this.pending.set(ref, p);
@@ -112,7 +113,7 @@ export class Router {
   }
 
   /** One device's copy; our own failure to send it is that device's error, not the whole relay's. */
-  private deliver(p: Pending, id: string, text: string): void {
+  private deliver(p: Pending, id: string, text: SharedText): void {
     try {
       this.ctx.registry.get(id)?.sendText(text);
     } catch (e) {

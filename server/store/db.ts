@@ -90,6 +90,8 @@ export interface Store {
   readonly path: string;
   /** A prepared statement, compiled once per store. */
   stmt(sql: string): Database.Statement;
+  /** Runs `fn` before the file closes: for writes a part of the store holds back to batch them. */
+  beforeClose(fn: () => void): void;
   close(): void;
 }
 
@@ -120,6 +122,7 @@ export function openStore(dataDir: string): Store {
     throw e;
   }
   const statements = new Map<string, Database.Statement>();
+  const closing = new Set<() => void>();
   return {
     db,
     dataDir,
@@ -132,7 +135,12 @@ export function openStore(dataDir: string): Store {
       }
       return s;
     },
+    beforeClose(fn) {
+      closing.add(fn);
+    },
     close() {
+      if (db.open) for (const fn of closing) fn();
+      closing.clear();
       statements.clear();
       if (db.open) db.close();
     },

@@ -13,7 +13,8 @@ export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 // Only devices tagged WEBLINK_TAG (`devices add SERIAL --weblink`) log in at
 // the Weblink endpoint (their token is the printer's Basic password) and
 // answer printer.sgd; they cannot log in as a bridge.
-export { WEBLINK_TAG } from '../../protocol/client-messages.js';
+import { WEBLINK_TAG } from '../../protocol/client-messages.js';
+export { WEBLINK_TAG };
 
 export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id);
@@ -74,11 +75,11 @@ export function addDevice(store: Store, id: string, tags: string[], now = Date.n
 
 export function getDevice(store: Store, id: string): DeviceRecord | undefined {
   const row = store.stmt('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
-  return row === undefined ? undefined : fromRow(row);
+  return row === undefined ? undefined : withPresence(store, fromRow(row));
 }
 
 export function listDevices(store: Store): DeviceRecord[] {
-  return (store.stmt('SELECT * FROM devices ORDER BY id').all() as DeviceRow[]).map(fromRow);
+  return (store.stmt('SELECT * FROM devices ORDER BY id').all() as DeviceRow[]).map((row) => withPresence(store, fromRow(row)));
 }
 
 /** Ids of every registered device, in order, without reading the rest of each row (a broadcast needs only these). */
@@ -110,19 +111,39 @@ const NO_DEVICE = hashToken(randomBytes(32).toString('base64url'));
 export type DeviceLogin = 'ok' | 'unknown-device' | 'wrong-token';
 
 export function checkDeviceLogin(store: Store, id: string, token: string): DeviceLogin {
-  const row = store.stmt('SELECT token_hash FROM devices WHERE id = ?').get(id) as { token_hash: string } | undefined;
+  return login(store, id, token).result;
+}
+
+/**
+ * A bridge's login: as checkDeviceLogin, and a Weblink printer's right
+ * token is refused apart (it would take the printer's place and speak for
+ * it). One read of the row, since every device of a reconnect storm asks.
+ */
+export function checkBridgeLogin(store: Store, id: string, token: string): DeviceLogin | 'weblink-printer' {
+  const { result, tags } = login(store, id, token);
+  return result === 'ok' && tags.includes(WEBLINK_TAG) ? 'weblink-printer' : result;
+}
+
+function login(store: Store, id: string, token: string): { result: DeviceLogin; tags: string[] } {
+  const row = store.stmt('SELECT token_hash, tags FROM devices WHERE id = ?').get(id) as { token_hash: string; tags: string } | undefined;
   const expected = row === undefined ? NO_DEVICE : Buffer.from(row.token_hash, 'hex');
   const given = hashToken(token);
   const match = expected.length === given.length && timingSafeEqual(expected, given);
-  if (row === undefined) return 'unknown-device';
-  return match ? 'ok' : 'wrong-token';
+  if (row === undefined) return { result: 'unknown-device', tags: [] };
+  return match ? { result: 'ok', tags: JSON.parse(row.tags) as string[] } : { result: 'wrong-token', tags: [] };
 }
 
 export function verifyDeviceToken(store: Store, id: string, token: string): boolean {
   return checkDeviceLogin(store, id, token) === 'ok';
 }
 
-export function recordHello(store: Store, id: string, hello: { fw: string; ports: readonly PortInfo[]; address?: string | undefined }, now: number): void {
+export interface HelloRecord {
+  fw: string;
+  ports: readonly PortInfo[];
+  address?: string | undefined;
+}
+
+export function recordHello(store: Store, id: string, hello: HelloRecord, now: number): void {
   store
     .stmt('UPDATE devices SET fw = ?, ports = ?, address = ?, last_seen = ? WHERE id = ?')
     .run(hello.fw, JSON.stringify(hello.ports), hello.address ?? null, now, id);
@@ -130,4 +151,70 @@ export function recordHello(store: Store, id: string, hello: { fw: string; ports
 
 export function touchDevice(store: Store, id: string, now: number): void {
   store.stmt('UPDATE devices SET last_seen = ? WHERE id = ?').run(now, id);
+}
+
+// A device's last hello and last-seen time, written behind in one
+// transaction per PRESENCE_FLUSH_MS. Under synchronous = FULL every commit is
+// an fsync; a reconnect storm of 10,000 devices written one by one is 20,000
+// fsyncs in a row on the event loop, seconds in which no device is served.
+// None of this is needed to print exactly once (a job's own rows are written
+// at once): a crash loses at most the last interval, leaving an older
+// last-seen time. This process reads the pending values through getDevice
+// and listDevices; another one (the CLI) sees them at most an interval late.
+
+/** How long a device's hello or last-seen time may wait to be written. */
+export const PRESENCE_FLUSH_MS = 250;
+
+interface PendingPresence {
+  hello?: HelloRecord;
+  lastSeen: number;
+}
+
+const pendingPresence = new WeakMap<Store, Map<string, PendingPresence>>();
+
+/** recordHello, written behind. */
+export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): void {
+  presenceOf(store).set(id, { hello, lastSeen: now });
+}
+
+/** touchDevice, written behind; a hello still waiting is kept. */
+export function touchDeviceLater(store: Store, id: string, now: number): void {
+  const pending = presenceOf(store);
+  const before = pending.get(id);
+  pending.set(id, before?.hello !== undefined ? { hello: before.hello, lastSeen: now } : { lastSeen: now });
+}
+
+/** Writes every pending hello and last-seen time now, in one transaction. */
+export function flushPresence(store: Store): void {
+  const pending = pendingPresence.get(store);
+  if (pending === undefined || pending.size === 0 || !store.db.open) return;
+  const entries = [...pending];
+  pending.clear();
+  store.db.transaction(() => {
+    for (const [id, p] of entries) {
+      if (p.hello !== undefined) recordHello(store, id, p.hello, p.lastSeen);
+      else touchDevice(store, id, p.lastSeen);
+    }
+  })();
+}
+
+function presenceOf(store: Store): Map<string, PendingPresence> {
+  let pending = pendingPresence.get(store);
+  if (pending === undefined) {
+    pending = new Map();
+    pendingPresence.set(store, pending);
+    store.beforeClose(() => flushPresence(store));
+  }
+  if (pending.size === 0) {
+    // unref: a server that is otherwise done does not stay up for this; close() flushes.
+    setTimeout(() => flushPresence(store), PRESENCE_FLUSH_MS).unref();
+  }
+  return pending;
+}
+
+function withPresence(store: Store, record: DeviceRecord): DeviceRecord {
+  const p = pendingPresence.get(store)?.get(record.id);
+  if (p === undefined) return record;
+  const hello = p.hello === undefined ? {} : { fw: p.hello.fw, ports: [...p.hello.ports], address: p.hello.address };
+  return { ...record, ...hello, lastSeen: p.lastSeen };
 }

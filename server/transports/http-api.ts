@@ -246,6 +246,7 @@ function waitForJob(hub: Hub, job: JobView, ms: number, res: ServerResponse): Pr
     };
     // A listener that only looks: it takes the job's updates from `wants` and never asks for the encoded text.
     const listener: Listener = {
+      hears: (kind) => kind === 'job.updated',
       wants(e: ClientEvent): boolean {
         if (e.event === 'job.updated' && e.job.id === job.id) {
           last = e.job;

@@ -24,7 +24,7 @@ import { WebSocketServer } from 'ws';
 import { UPGRADE_REFUSAL, type ErrorCode } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import { clientFrameLimit } from '../limits.js';
-import { checkDeviceLogin, getDevice, isValidDeviceId, WEBLINK_TAG } from '../store/devices.js';
+import { checkBridgeLogin, isValidDeviceId } from '../store/devices.js';
 import { createPrinterlynxEndpoint, PRINTERLYNX_PATH } from './compat-printerlynx.js';
 import { API_PREFIX, createRestApi } from './http-api.js';
 import { bearer, clientAuthenticator, header } from './auth.js';
@@ -96,14 +96,12 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
           refusals.refused(id, address, 'bad id');
           return refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'device id must match [A-Za-z0-9._-]{1,64}', 'BAD_FIELD');
         }
-        const login = checkDeviceLogin(hub.store, id, token);
-        if (login !== 'ok') {
+        const login = checkBridgeLogin(hub.store, id, token);
+        if (login === 'unknown-device' || login === 'wrong-token') {
           refusals.refused(id, address, login === 'unknown-device' ? 'unknown device' : 'wrong token');
           return refuse(socket, UPGRADE_REFUSAL.UNAUTHORIZED, 'unknown device or wrong token', 'UNAUTHORIZED');
         }
-        // A Weblink printer's password is its token; a bridge logging in with
-        // it would take the printer's place and speak for it.
-        if (getDevice(hub.store, id)?.tags.includes(WEBLINK_TAG) === true) {
+        if (login === 'weblink-printer') {
           refusals.refused(id, address, 'a Weblink printer, not a bridge');
           return refuse(socket, UPGRADE_REFUSAL.FORBIDDEN, `${id} is registered as a Weblink printer; it connects at the Weblink endpoint`, 'FORBIDDEN');
         }
@@ -113,7 +111,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
           refusals.refused(id, address, 'too many connections');
           return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many device connections');
         }
-        return devices.handleUpgrade(req, socket, head, (ws) => attachDevice(hub, ws, id, address, closeGraceMs));
+        return devices.handleUpgrade(req, socket, head, (ws) => attachDevice(hub, ws, id, address, closeGraceMs, socket));
       }
 
       if (url.pathname === CLIENT_PATH) {

@@ -2,6 +2,7 @@
 // result to the core's DeviceSession. The connection was authenticated in
 // the upgrade, so the session starts knowing which device it is.
 
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { controlResultRef, decodeDeviceMessage } from '../../protocol/device-messages.js';
 import { isObj, MAX_JSON_DEPTH, nestsDeeper } from '../../protocol/fields.js';
@@ -10,10 +11,11 @@ import type { Hub } from '../core/hub.js';
 import type { Claim, DeviceSession } from '../core/device-session.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
-export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number): void {
+/** `socket`: the upgraded socket under `ws`, for frames built once for many devices. */
+export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number, socket?: Duplex): void {
   // The peer is made before the session it reports drains and data frames to.
   let session: DeviceSession | undefined;
-  const peer = new WsPeer(ws, closeGraceMs, () => session?.writable(), () => session?.dataSent());
+  const peer = new WsPeer(ws, closeGraceMs, () => session?.writable(), () => session?.dataSent(), socket);
   const s = hub.connectDevice(id, peer, address);
   session = s;
 

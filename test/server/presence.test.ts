@@ -1,0 +1,53 @@
+// A device's hello and last-seen time are written behind, one transaction
+// per interval: this process reads them at once, another process (the CLI)
+// within the interval, and closing the store writes what is pending.
+
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { test } from 'node:test';
+import { openStore } from '../../server/store/db.js';
+import { addDevice, getDevice, listDevices, PRESENCE_FLUSH_MS, recordHelloLater, removeDevice, touchDeviceLater } from '../../server/store/devices.js';
+import { tempDir } from '../helpers/server.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('a hello written behind is read at once here, by another connection within the interval, and survives close', async (ctx) => {
+  const dir = tempDir('pb-presence-');
+  ctx.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = openStore(dir);
+  const cli = openStore(dir);
+  ctx.after(() => cli.close());
+  addDevice(server, 'p1', []);
+  addDevice(server, 'p2', []);
+
+  recordHelloLater(server, 'p1', { fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' }, 1000);
+  assert.deepEqual({ ...getDevice(server, 'p1'), created: 0 }, { id: 'p1', tags: [], created: 0, lastSeen: 1000, fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' });
+  assert.equal(getDevice(cli, 'p1')?.fw, undefined, 'not yet written');
+
+  // A last-seen time after the hello keeps the hello that is still waiting.
+  touchDeviceLater(server, 'p1', 2000);
+  touchDeviceLater(server, 'p2', 2500);
+  assert.deepEqual(listDevices(server).map((d) => [d.id, d.fw, d.lastSeen]), [['p1', '2.0', 2000], ['p2', undefined, 2500]]);
+
+  await sleep(PRESENCE_FLUSH_MS + 200);
+  assert.deepEqual(listDevices(cli).map((d) => [d.id, d.fw, d.lastSeen, d.ports.length]), [['p1', '2.0', 2000, 1], ['p2', undefined, 2500, 0]]);
+
+  // Pending at close: written by close.
+  touchDeviceLater(server, 'p2', 9000);
+  server.close();
+  assert.equal(getDevice(cli, 'p2')?.lastSeen, 9000);
+});
+
+test('a device removed while its hello waits is not brought back', async (ctx) => {
+  const dir = tempDir('pb-presence-');
+  ctx.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = openStore(dir);
+  addDevice(store, 'gone', []);
+  recordHelloLater(store, 'gone', { fw: '1', ports: [] }, 5);
+  assert.equal(removeDevice(store, 'gone'), true);
+  assert.equal(getDevice(store, 'gone'), undefined);
+  await sleep(PRESENCE_FLUSH_MS + 200);
+  assert.equal(getDevice(store, 'gone'), undefined);
+  assert.deepEqual(listDevices(store), []);
+  store.close();
+});
