@@ -8,6 +8,7 @@ import { CLOSE } from '../protocol/errors.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
 import type { Clock, Log } from './core/context.js';
 import { Hub } from './core/hub.js';
+import { filesNeeded, openFileLimit } from './open-files.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { openStore } from './store/db.js';
 import { resolveRetention, type JobRetention } from './retention.js';
@@ -147,6 +148,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       }
     }, STORE_WATCH_MS);
     storeWatch.unref();
+    const files = openFileLimit();
+    if (files !== undefined && files < filesNeeded(limits)) {
+      log('warn', 'the open-file limit is below what the connection limits allow; connections past it are refused', {
+        openFiles: files, needed: filesNeeded(limits), fix: `ulimit -n ${filesNeeded(limits)} (as root), or LimitNOFILE= in the service unit (docs/deploy.md)`,
+      });
+    }
     log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION, ...(tls && { tls: certificateFields(tls) }) });
 
     let closing: Promise<void> | undefined;

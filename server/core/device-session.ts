@@ -29,6 +29,8 @@ import { TokenBucket } from './token-bucket.js';
 
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
 
+const NO_STATUS: ReadonlyMap<number, PortStatus> = new Map();
+
 export interface HelloInfo {
   readonly fw: string;
   readonly caps: readonly string[];
@@ -48,7 +50,8 @@ export interface Claim {
 export class DeviceSession {
   phase: 'hello' | 'online' | 'closed' = 'hello';
   info: HelloInfo | undefined;
-  readonly portStatus = new Map<number, PortStatus>();
+  /** Made at the first status: most of a large fleet's sessions never need more than the empty one. */
+  private statuses: Map<number, PortStatus> | undefined;
   led: LedPattern | undefined;
   uptime: number | undefined;
   heap: number | undefined;
@@ -60,6 +63,10 @@ export class DeviceSession {
   /** Messages refused in a row for want of tokens. */
   private refused = 0;
   private cancelHelloTimer: Cancel | undefined;
+
+  get portStatus(): ReadonlyMap<number, PortStatus> {
+    return this.statuses ?? NO_STATUS;
+  }
 
   constructor(
     private readonly hub: Hub,
@@ -279,9 +286,10 @@ export class DeviceSession {
     const changed: number[] = [];
     for (const s of m.ports) {
       if (!this.servesPort(s.port)) continue;
-      const before = this.portStatus.get(s.port);
+      this.statuses ??= new Map();
+      const before = this.statuses.get(s.port);
       if (before?.state !== s.state || before.detail !== s.detail || before.job !== s.job || !sameTemps(before.temps, s.temps)) changed.push(s.port);
-      this.portStatus.set(s.port, s);
+      this.statuses.set(s.port, s);
     }
     hub.events.emitHeard('device.status', () => ({ event: 'device.status', device: hub.views.deviceOf(this) }));
     for (const info of this.info?.ports ?? []) {

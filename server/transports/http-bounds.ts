@@ -36,9 +36,19 @@ export function createBoundedServer(limits: HttpBounds, handler: RequestListener
 function boundConnections(server: Server, limits: HttpBounds): void {
   server.maxConnections = limits.maxConnections;
   const pending = new Set<Socket>();
+  // One listener shared by every socket (an emitter calls it with itself as
+  // `this`), taken off once the socket is identified: a server holding
+  // 20,000 devices keeps no closure per socket for this.
+  function untrack(this: Socket): void {
+    pending.delete(this);
+  }
   const track = (socket: Socket): void => {
     pending.add(socket);
-    socket.once('close', () => pending.delete(socket));
+    socket.on('close', untrack);
+  };
+  const settle = (socket: Socket): void => {
+    pending.delete(socket);
+    socket.removeListener('close', untrack);
   };
   // Counted from the TCP connection on, so that a TLS handshake that never
   // ends is a slow opener too.
@@ -46,7 +56,7 @@ function boundConnections(server: Server, limits: HttpBounds): void {
     if (limits.maxPendingHttp === 0) return void socket.destroy();
     if (pending.size >= limits.maxPendingHttp) {
       const oldest = pending.values().next().value as Socket; // not empty: the bound is at least 1
-      pending.delete(oldest);
+      settle(oldest);
       oldest.destroy();
     }
     track(socket);
@@ -58,12 +68,12 @@ function boundConnections(server: Server, limits: HttpBounds): void {
     server.on('secureConnection', (socket: Socket) => {
       for (const tcp of pending) {
         if (tcp.remotePort !== socket.remotePort || tcp.remoteAddress !== socket.remoteAddress) continue;
-        pending.delete(tcp);
+        settle(tcp);
         return track(socket);
       }
     });
   }
-  const identified = (req: IncomingMessage): void => void pending.delete(req.socket as Socket);
+  const identified = (req: IncomingMessage): void => settle(req.socket as Socket);
   server.prependListener('request', identified);
   server.prependListener('upgrade', identified);
 }

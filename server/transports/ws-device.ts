@@ -8,16 +8,15 @@ import { controlResultRef, decodeDeviceMessage } from '../../protocol/device-mes
 import { isObj, MAX_JSON_DEPTH, nestsDeeper } from '../../protocol/fields.js';
 import { CLOSE } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
-import type { Claim, DeviceSession } from '../core/device-session.js';
+import type { Claim } from '../core/device-session.js';
 import { messageText, WsPeer } from './ws-peer.js';
 
 /** `socket`: the upgraded socket under `ws`, for frames built once for many devices. */
 export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number, socket?: Duplex): void {
   // The peer is made before the session it reports drains and data frames to.
-  let session: DeviceSession | undefined;
-  const peer = new WsPeer(ws, closeGraceMs, () => session?.writable(), () => session?.dataSent(), socket);
+  const peer = new WsPeer(ws, closeGraceMs, socket);
   const s = hub.connectDevice(id, peer, address);
-  session = s;
+  peer.watcher = s;
 
   // Our own failure while handling input must not take the process down or
   // leave the connection in an unknown state.

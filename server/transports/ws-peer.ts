@@ -11,29 +11,31 @@ const frames = new WeakMap<SharedText, Buffer>();
 /** Text frames at least this long always report their flush (far above any control or job message). */
 const QUIET_TEXT_MAX = 16 * 1024;
 
+/** Who hears of a device connection's sends: the session, once it exists. */
+export interface SendWatcher {
+  /** A frame reached the OS: room opened in the send buffer (a job pump that stopped on a full one resumes). */
+  writable(): void;
+  /** A binary frame was sent (job data, which the device's rate limit pays back). */
+  dataSent(): void;
+}
+
 export class WsPeer implements Peer {
   private killTimer: NodeJS.Timeout | undefined;
+  /** Set once, by the device transport; one field rather than a closure per callback, since a server holds 20,000 of these. */
+  watcher: SendWatcher | undefined;
   private readonly sent = (err?: Error | null): void => {
-    if (err === undefined || err === null) this.flushed?.();
+    if (err === undefined || err === null) this.watcher?.writable();
   };
 
   /**
-   * `flushed` runs each time a frame has been handed to the OS, which is when
-   * room opens in the send buffer; the device transport uses it to resume a
-   * job pump that stopped on a full buffer. `sentBinary` runs for each binary
-   * frame sent (job data, which the device's rate limit pays back).
    * `socket` is the upgraded socket under `ws`: with it, a shared text's
    * prebuilt frame is written to it directly.
    */
   constructor(
     private readonly ws: WebSocket,
     private readonly closeGraceMs: number,
-    private readonly flushed?: () => void,
-    private readonly sentBinary?: () => void,
     private readonly socket?: Duplex,
-  ) {
-    ws.once('close', () => clearTimeout(this.killTimer));
-  }
+  ) {}
 
   sendText(text: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
@@ -66,7 +68,7 @@ export class WsPeer implements Peer {
   sendBinary(bytes: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(bytes, { binary: true }, this.sent);
-    this.sentBinary?.();
+    this.watcher?.dataSent();
   }
 
   close(code: number, reason: string): void {
@@ -74,7 +76,9 @@ export class WsPeer implements Peer {
     this.ws.close(code, reason);
     // ws would wait 30 s for the peer's half of the closing handshake; a peer
     // we are closing gets a short grace instead, so a dead one frees its
-    // socket soon.
+    // socket soon. Left to run when the close finishes first: terminating a
+    // closed socket does nothing, and a listener per socket to cancel it
+    // would cost every connection, not only the closing ones.
     this.killTimer ??= setTimeout(() => this.ws.terminate(), this.closeGraceMs);
     this.killTimer.unref();
   }

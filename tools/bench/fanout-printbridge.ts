@@ -1,8 +1,9 @@
 // The fanout bench's printbridge server, alone in its process: startServer on
 // 127.0.0.1 port 0 over a data dir the bench filled with devices, logging as
 // `printbridge serve` does. Limits are raised only where the bench would
-// otherwise cross them (device count, connections, upgrades in flight).
+// otherwise cross them (more devices than the default allows).
 
+import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { startServer } from '../../server/server.js';
 import { serveParent } from './fanout-proc.js';
 
@@ -15,7 +16,8 @@ const server = await startServer({
   port: 0,
   dataDir,
   adminToken,
-  limits: { maxDevices: n + 100, maxConnections: n + 1000, maxPendingHttp: 4096 },
+  // The default limits, as a user gets them, up to the devices they allow.
+  limits: n <= DEFAULT_LIMITS.maxDevices ? undefined : { maxDevices: n, maxConnections: n + DEFAULT_LIMITS.maxClients + 1000 },
 });
 
 serveParent(async (msg) => {

@@ -23,6 +23,9 @@ export interface Child {
   kill(): Promise<void>;
 }
 
+/** The open-file limit children ask for: room for 20,000 devices and then some. */
+export const OPEN_FILES_WANTED = 65_536;
+
 /** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
 const TICKS_PER_S = 100;
 
@@ -35,7 +38,9 @@ const TICKS_PER_S = 100;
 export function startChild(script: string, args: string[] = [], opts: { quiet?: boolean } = {}): Child {
   const path = fileURLToPath(new URL(script, import.meta.url));
   const quoted = [path, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const proc: ChildProcess = spawn('sh', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" --import tsx ${quoted}`, process.execPath], {
+  // Root may raise the hard limit too (20,000 devices need more than the
+  // 20,000 this machine kind allows by default); others keep theirs.
+  const proc: ChildProcess = spawn('sh', ['-c', `ulimit -Hn ${OPEN_FILES_WANTED} 2>/dev/null; ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" --import tsx ${quoted}`, process.execPath], {
     // A quiet child still writes its log (that cost is part of the figures); nobody reads it.
     stdio: ['ignore', 'ignore', opts.quiet === true ? 'ignore' : 'inherit', 'ipc'],
   });

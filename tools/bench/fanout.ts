@@ -19,15 +19,18 @@
 // open-file limit to the hard one (`ulimit -Hn`), which must exceed N plus a
 // few hundred for the server.
 
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { openStore } from '../../server/store/db.js';
 import { addDevice } from '../../server/store/devices.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient } from '../client/client.js';
-import { cpuSeconds, rssBytes, startChild, wallNow, type Child } from './fanout-proc.js';
+import { cpuSeconds, OPEN_FILES_WANTED, rssBytes, startChild, wallNow, type Child } from './fanout-proc.js';
 
 const ADMIN = 'bench-admin-token';
+/** Descriptors a server process holds besides its device sockets (stdio, IPC, listener, store files, epoll, a client). */
+const SERVER_OWN_FILES = 100;
 const ROUNDS = 3;
 const DEVICES_PER_PROCESS = 5000;
 /** Long enough for every device to answer; a shortfall shows as answers missing, not as a fast figure. */
@@ -169,6 +172,10 @@ async function plain(n: number, processes: number, log: (l: string) => void): Pr
 export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutBench> {
   const n = opts.devices ?? 2000;
   const log = opts.log ?? (() => {});
+  const hard = Number(execFileSync('sh', ['-c', `ulimit -Hn ${OPEN_FILES_WANTED} 2>/dev/null; ulimit -Hn`], { encoding: 'utf8' }).trim());
+  if (Number.isFinite(hard) && n + SERVER_OWN_FILES > hard) {
+    throw new Error(`${n} devices need an open-file limit of at least ${n + SERVER_OWN_FILES} in each server process; the hard limit here is ${hard} and cannot be raised by this user (at most ${hard - SERVER_OWN_FILES} devices)`);
+  }
   const processes = Math.max(2, Math.ceil(n / DEVICES_PER_PROCESS));
   log(`${n} devices in ${processes} processes; plain ws peer first`);
   const plainFigures = await plain(n, processes, (l) => log(`plain: ${l}`));
