@@ -19,9 +19,21 @@
 //   raw channel lost after a byte went out, before job.done ─▶ job.fail JOB_INTERRUPTED
 //   a stopping alert (head open, paper out…) ─▶ job.state paused; cleared ─▶ printing
 //
+// An alert can be lost (it is one WebSocket message, sent once), so the
+// alerts are waited for only completedWaitMs after the last byte or the
+// last PQ JOB COMPLETED; then ~HS is asked anyway. The ~HS goes on the raw
+// channel behind the job's bytes, so its answer describes a printer that has
+// all of them: nothing in its buffer and no label remaining is the printer's
+// own word that it printed the job. A printer that leaves hostStatusTries
+// ~HS in a row unanswered while no stopping condition is known has not
+// confirmed the job: it fails JOB_INTERRUPTED (bytes went out, so it is not
+// resent). One held by a known stopping condition is asked until it answers.
+//
 // Channels are opened by asking on main ({"open": name}); one that drops
 // while main lives is asked for again when it is needed (a job, an SGD),
-// and the ask is repeated every channelRetryMs until it comes.
+// and the ask is repeated every channelRetryMs, channelAsks times at most:
+// then the job that waits for the raw channel fails PRINTER_UNREACHABLE (no
+// byte of it went out), the SGD requests waiting for config fail likewise.
 //
 // SGD over the config channel pairs answers to requests by order, one
 // request in flight; a request not answered in time fails TIMEOUT and the
@@ -58,9 +70,17 @@ export interface WeblinkTiming {
   hostStatusPollMs: number;
   /** How long an unanswered ~HS waits before it is asked again. */
   hostStatusRetryMs: number;
+  /** ~HS asked this many times in a row without an answer, with no stopping condition known: the job is not confirmed. */
+  hostStatusTries: number;
+  /** How long after the last byte, or the last PQ JOB COMPLETED, the alerts still missing are waited for before ~HS is asked anyway. */
+  completedWaitMs: number;
+  /** How many times a channel is asked for before what waits for it fails. */
+  channelAsks: number;
 }
 
-export const DEFAULT_WEBLINK_TIMING: WeblinkTiming = { channelRetryMs: 10_000, hostStatusPollMs: 500, hostStatusRetryMs: 3000 };
+export const DEFAULT_WEBLINK_TIMING: WeblinkTiming = {
+  channelRetryMs: 10_000, hostStatusPollMs: 500, hostStatusRetryMs: 3000, hostStatusTries: 10, completedWaitMs: 10_000, channelAsks: 6,
+};
 
 /** Credit window and chunk size the printer announces: the raw channel's own buffer does the pacing. */
 const WINDOW = 64 * 1024;
@@ -94,7 +114,13 @@ interface Job {
   formats: number;
   tail: string;
   completed: number;
+  /** The PQ JOB COMPLETED alerts still missing were waited for long enough: ~HS decides. */
+  overdue: boolean;
+  /** Running until the alerts still missing are overdue. */
+  waitTimer: Cancel | undefined;
   asking: boolean;
+  /** ~HS asked in a row without an answer. */
+  unanswered: number;
   paused: string | undefined;
 }
 
@@ -102,6 +128,8 @@ export class WeblinkPrinter {
   readonly session: DeviceSession;
   private readonly channels = new Map<ChannelName, Link>();
   private readonly asked = new Map<ChannelName, Cancel>();
+  /** How many times each channel was asked for since it was last open or needed. */
+  private readonly asks = new Map<ChannelName, number>();
   private readonly conditions = new Conditions();
   private readonly hostStatus = new HostStatusReader();
   private readonly sgdQueue: PendingSgd[] = [];
@@ -156,8 +184,12 @@ export class WeblinkPrinter {
     if (alert === undefined) return void this.hub.log('debug', 'weblink main message ignored', { printer: this.serial });
     this.hub.log('debug', 'weblink alert', { printer: this.serial, condition: alert.condition, set: alert.set });
     if (alert.condition === JOB_COMPLETED) {
-      if (alert.set && this.job !== undefined) {
-        this.job.completed += 1;
+      const job = this.job;
+      if (alert.set && job !== undefined) {
+        job.completed += 1;
+        // The printer is getting through the formats: the wait for the rest starts again.
+        job.waitTimer?.();
+        job.waitTimer = undefined;
         this.maybeConfirm();
       }
       return;
@@ -174,6 +206,7 @@ export class WeblinkPrinter {
     this.channels.set(name, link);
     this.asked.get(name)?.();
     this.asked.delete(name);
+    this.asks.delete(name);
     this.hub.log('info', 'weblink channel open', { printer: this.serial, channel: name });
     if (older !== undefined) {
       older.close(CLOSE.REPLACED.code, 'a newer channel of the same name replaced this one');
@@ -313,8 +346,8 @@ export class WeblinkPrinter {
 
   private startJob(m: Extract<ServerMessage, { t: 'job.start' }>): void {
     this.job = {
-      id: m.id, stream: m.stream, size: m.size, accepted: false, sent: 0, written: 0, pending: [], formats: 0, tail: '', completed: 0, asking: false,
-      paused: undefined,
+      id: m.id, stream: m.stream, size: m.size, accepted: false, sent: 0, written: 0, pending: [], formats: 0, tail: '', completed: 0, overdue: false,
+      waitTimer: undefined, asking: false, unanswered: 0, paused: undefined,
     };
     this.reportStatus();
     if (this.channels.has(RAW_CHANNEL)) this.rawReady();
@@ -322,8 +355,9 @@ export class WeblinkPrinter {
   }
 
   private cancelJob(id: string): void {
-    if (this.job?.id !== id) return;
-    this.job = undefined;
+    const job = this.job;
+    if (job?.id !== id) return;
+    this.endJob(job);
     // ~JA drops every format the printer still holds: the canceled job's, and nothing else is sent meanwhile.
     this.channels.get(RAW_CHANNEL)?.send(Buffer.from('~JA', 'latin1'));
     this.reportStatus();
@@ -375,36 +409,64 @@ export class WeblinkPrinter {
     const job = this.job;
     if (job === undefined) return;
     if (job.sent > 0) {
-      this.job = undefined;
-      this.toCore({
-        t: 'job.fail', id: job.id, code: 'JOB_INTERRUPTED',
-        message: `the raw channel closed after ${job.sent} of ${job.size} bytes went out, before the printer confirmed the job`,
-      });
-      this.reportStatus();
-      return;
+      return this.failJob(job, 'JOB_INTERRUPTED', `the raw channel closed after ${job.sent} of ${job.size} bytes went out, before the printer confirmed the job`);
     }
     this.ask(RAW_CHANNEL);
   }
 
-  /** All bytes written and every format reported printed: ask ~HS whether the printer holds anything more. */
+  /** The job is over here, whatever its outcome: its timers stop. */
+  private endJob(job: Job): void {
+    if (this.job !== job) return;
+    this.job = undefined;
+    job.waitTimer?.();
+    job.waitTimer = undefined;
+    this.pollTimer?.();
+    this.pollTimer = undefined;
+  }
+
+  private failJob(job: Job, code: 'JOB_INTERRUPTED' | 'PRINTER_UNREACHABLE', message: string): void {
+    this.endJob(job);
+    this.toCore({ t: 'job.fail', id: job.id, code, message });
+    this.reportStatus();
+  }
+
+  /**
+   * All bytes written and every format reported printed, or the reports
+   * still missing overdue: ask ~HS whether the printer holds anything more.
+   */
   private maybeConfirm(): void {
     const job = this.job;
-    if (job === undefined || job.written < job.size || job.completed < job.formats || job.asking) return;
+    if (job === undefined || job.written < job.size || job.asking) return;
+    if (job.completed < job.formats && !job.overdue) {
+      job.waitTimer ??= this.hub.clock.after(this.timing.completedWaitMs, () => {
+        job.waitTimer = undefined;
+        if (this.job !== job) return;
+        this.hub.log('warn', 'weblink job completion alerts overdue; asking the printer', { printer: this.serial, job: job.id, formats: job.formats, completed: job.completed });
+        job.overdue = true;
+        this.maybeConfirm();
+      });
+      return;
+    }
     const raw = this.channels.get(RAW_CHANNEL);
     if (raw === undefined) return;
     job.asking = true;
+    job.unanswered += 1;
     raw.send(Buffer.from(HOST_STATUS_QUERY, 'latin1'));
-    // A printer in a fault (head open, paper out…) does not answer ~HS at
-    // all; it is asked again until it does.
+    // A printer in a fault (head open, paper out…) does not answer ~HS at all.
     this.askAgainIn(job, this.timing.hostStatusRetryMs);
   }
 
-  /** Asks ~HS again after `ms`, unless the job is over by then. */
+  /** Asks ~HS again after `ms`, unless the job is over by then; gives up on a printer silent for no known reason. */
   private askAgainIn(job: Job, ms: number): void {
     this.pollTimer?.();
     this.pollTimer = this.hub.clock.after(ms, () => {
       if (this.job !== job) return;
       job.asking = false;
+      // A known stopping condition explains the silence: only silence without one counts.
+      if (job.paused !== undefined) job.unanswered = 0;
+      else if (job.unanswered >= this.timing.hostStatusTries) {
+        return this.failJob(job, 'JOB_INTERRUPTED', `the printer did not answer ~HS ${job.unanswered} times after the job's last byte, so it never confirmed the job`);
+      }
       this.maybeConfirm();
     });
   }
@@ -412,9 +474,12 @@ export class WeblinkPrinter {
   private hostStatusAnswer(status: HostStatus): void {
     const job = this.job;
     if (job === undefined || !job.asking) return;
+    job.unanswered = 0;
     if (status.formatsInBuffer === 0 && status.labelsRemaining === 0) {
-      this.job = undefined;
-      this.pollTimer?.();
+      if (job.completed < job.formats) {
+        this.hub.log('warn', 'weblink job confirmed by ~HS without all its completion alerts', { printer: this.serial, job: job.id, formats: job.formats, completed: job.completed });
+      }
+      this.endJob(job);
       this.toCore({ t: 'job.done', id: job.id });
       this.reportStatus();
       return;
@@ -446,15 +511,36 @@ export class WeblinkPrinter {
 
   // ---- links -----------------------------------------------------------------
 
-  /** Asks the printer on main for a channel, and again every channelRetryMs until it comes. */
+  /** Asks the printer on main for a channel, and again every channelRetryMs until it comes, channelAsks times at most. */
   private ask(name: ChannelName): void {
     if (this.closed || this.asked.has(name) || this.channels.has(name)) return;
+    const asks = (this.asks.get(name) ?? 0) + 1;
+    if (asks > this.timing.channelAsks) return this.neverOpened(name, asks - 1);
+    this.asks.set(name, asks);
     this.main.send(jsonFrame({ open: name }));
     this.asked.set(name, this.hub.clock.after(this.timing.channelRetryMs, () => {
       this.asked.delete(name);
       const stillNeeded = name === RAW_CHANNEL ? this.job !== undefined : this.sgdWaiting > 0;
       if (stillNeeded) this.ask(name);
+      else this.asks.delete(name);
     }));
+  }
+
+  /** The printer did not open a channel asked for `asks` times: what waits for it fails, and the next need asks afresh. */
+  private neverOpened(name: ChannelName, asks: number): void {
+    this.asks.delete(name);
+    const why = `the printer did not open its ${name} channel, asked ${asks} times`;
+    this.hub.log('warn', 'weblink channel never opened', { printer: this.serial, channel: name, asks });
+    if (name === RAW_CHANNEL) {
+      const job = this.job;
+      // Without a raw channel no byte of the job went out.
+      if (job !== undefined) this.failJob(job, 'PRINTER_UNREACHABLE', why);
+      return;
+    }
+    for (const p of this.sgdQueue.splice(0)) {
+      p.cancelTimer();
+      p.reject(new PrintbridgeError('PRINTER_UNREACHABLE', why));
+    }
   }
 
   private ping(): void {
@@ -485,6 +571,7 @@ export class WeblinkPrinter {
     this.closed = true;
     for (const cancel of this.asked.values()) cancel();
     this.asked.clear();
+    this.job?.waitTimer?.();
     this.pollTimer?.();
     this.flushing?.();
     this.outbox.length = 0;

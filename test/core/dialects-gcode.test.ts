@@ -421,17 +421,127 @@ test('gcode: a printer without ADVANCED_OK gets one line at a time; malformed ok
   assert.ok(b.done('a4'));
 });
 
-test('gcode: a line that times out with several in flight drops them all back to one line and a tickle', () => {
+test('gcode: after a stall with several in flight, the lines stay counted and the printer\'s next ok N<k> resynchronises: up to k answered, the rest still in flight', () => {
   const b = gcode();
-  const { job, lines } = moves(4);
-  b.start('a5', job);
+  const { job, lines } = moves(8);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('s1', job);
   b.fresh();
   b.answer('ok N0 P15 B4\n');
-  assert.equal(dec(b.fresh()), lines.join(''));
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'four in flight');
+  b.advance(30_000);
+  assert.equal(dec(b.fresh()), 'M105\n', 'a tickle, nothing else');
+  // The printer was slow, not deaf: line 1 ran, 2 to 4 wait in its queue, the tickle behind them.
+  b.answer('ok N1 P14 B1\n');
+  assert.equal(dec(b.fresh()), '', 'lines 2 to 4 and the tickle are still in the printer: no room');
+  b.answer('ok N2 P15 B1\n');
+  assert.equal(dec(b.fresh()), '');
+  b.answer('ok N3 P15 B2\n');
+  assert.equal(dec(b.fresh()), '', 'line 4 and the tickle fill the two slots');
+  b.answer('ok N4 P16 B3\n');
+  assert.equal(dec(b.fresh()), upTo(5, 6), 'only the tickle left: two more make three');
+  b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+  assert.equal(dec(b.fresh()), '', 'the tickle answered; lines 5 and 6 in flight, room for one');
+  b.answer('ok N5 P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(7, 8));
+  for (const n of [6, 7, 8]) b.answer(`ok N${n} P15 B4\n`);
+  assert.ok(b.done('s1'));
+  const all = dec(b.out);
+  for (let n = 1; n <= 8; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, 1, `line ${n} once`);
+});
+
+test('gcode: after a stall the tickle\'s ok releases lines the printer lost; it asks for them by number and each goes once more, in order', () => {
+  const b = gcode();
+  const { job, lines } = moves(5);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('s2', job);
+  b.fresh();
+  b.answer('ok N0 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
   b.advance(30_000);
   assert.equal(dec(b.fresh()), 'M105\n');
-  b.answer('Resend: 2\nok\n');
-  assert.equal(dec(b.fresh()), lines[1], 'one line at a time again, from the one asked for');
+  // Lines 1 to 4 never arrived: the tickle is all the printer answers.
+  b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+  assert.equal(dec(b.fresh()), upTo(5, 5), 'nothing is in the printer: one line (no room reported)');
+  b.answer('Error:Line Number is not Last Line Number+1, Last Line: 0\nResend: 1\nok N0 P16 B4\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'from line 1, room permitting');
+  for (let n = 1; n <= 4; n++) b.answer(`ok N${n} P16 B4\n`);
+  assert.equal(dec(b.fresh()), upTo(5, 5));
+  assert.ok(!b.done('s2'));
+  b.answer('ok N5 P16 B4\n');
+  assert.ok(b.done('s2'));
+  const all = dec(b.out);
+  for (let n = 1; n <= 4; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, 2, `line ${n} twice: lost once`);
+  assert.equal(all.split(lines[4] ?? '?').length - 1, 2, 'line 5 twice: refused once');
+});
+
+test('gcode: a resend while resynchronising after a stall goes from the line asked for, each line once more, the refusals behind it not acted on', () => {
+  const b = gcode();
+  const { job, lines } = moves(6);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('s3', job);
+  b.fresh();
+  b.answer('ok N0 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.advance(30_000);
+  assert.equal(dec(b.fresh()), 'M105\n');
+  b.answer('ok N1 P15 B4\n');
+  assert.equal(dec(b.fresh()), '', 'lines 2 to 4 and the tickle still in flight');
+  b.answer('Error:checksum mismatch, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
+  assert.equal(dec(b.fresh()), upTo(2, 2), 'the refused line is out of the printer: line 2 again');
+  for (const n of [3, 4]) {
+    b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
+    assert.equal(dec(b.fresh()), upTo(n, n), `the refusal of ${n} is an echo: ${n} goes again in order`);
+  }
+  b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+  assert.equal(dec(b.fresh()), '', 'the tickle answered: 2 to 4 in flight, no room reported');
+  for (let n = 2; n <= 4; n++) b.answer(`ok N${n} P15 B4\n`);
+  assert.equal(dec(b.fresh()), upTo(5, 6));
+  for (const n of [5, 6]) b.answer(`ok N${n} P15 B4\n`);
+  assert.ok(b.done('s3'));
+  assert.equal(b.failure('s3'), undefined);
+  const all = dec(b.out);
+  for (let n = 1; n <= 6; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, n >= 2 && n <= 4 ? 2 : 1, `line ${n}`);
+});
+
+test('gcode: a last line released by the tickle after a stall is not done on faith: a numbered M105 must be taken after it', () => {
+  for (const lost of [false, true]) {
+    const b = gcode();
+    const { job, lines } = moves(2);
+    b.start('s4', job);
+    b.fresh();
+    b.answer('ok N0 P15 B4\n');
+    assert.equal(dec(b.fresh()), lines.join(''));
+    b.advance(30_000);
+    assert.equal(dec(b.fresh()), 'M105\n');
+    b.answer('ok N1 P15 B4\n');
+    // Line 2's ok never comes: it was lost (or its ok was).
+    b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+    assert.ok(!b.done('s4'), 'line 2 is unconfirmed');
+    assert.equal(dec(b.fresh()), line(3, 'M105'), 'a numbered line asks the printer where it is');
+    if (lost) {
+      b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
+      assert.equal(dec(b.fresh()), lines[1] + line(3, 'M105'));
+      b.answer('ok N2 P15 B4\n');
+      assert.ok(!b.done('s4'));
+    }
+    b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+    assert.ok(b.done('s4'), `done once line 3 was taken (line 2 ${lost ? 'resent' : 'ran'})`);
+  }
+});
+
+test('gcode: a printer without ADVANCED_OK still gets one line after a stall once the tickle is answered', () => {
+  const b = gcode();
+  const { job, lines } = moves(3);
+  b.start('s5', job);
+  b.answer('ok\n');
+  assert.equal(dec(b.fresh()), `M110 N0\n${lines[0]}`);
+  b.advance(30_000);
+  assert.equal(dec(b.fresh()), 'M105\n');
+  b.answer('ok\n');
+  assert.equal(dec(b.fresh()), lines[1], 'a plain ok names no line: it answers the tickle, line 1 is released with it');
   b.answer('ok\n');
   assert.equal(dec(b.fresh()), lines[2]);
+  b.answer('ok\n');
+  assert.ok(b.done('s5'), 'line 3 taken after line 1: line 1 confirmed');
 });

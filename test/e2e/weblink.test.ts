@@ -157,6 +157,22 @@ describe('Weblink end to end (serve, devices add --weblink, emulate --weblink)',
     assert.deepEqual(printed().subarray(before), zpl);
   });
 
+  it('finishes a job whose PQ JOB COMPLETED alert was lost on the printer\'s own ~HS answer, once, not left printing', async () => {
+    const before = printed().length;
+    const zpl = Buffer.from('^XA^FO50,50^FDno alert^FS^PQ3^XZ\r\n', 'latin1');
+    const from = printer.mark();
+    printer.send('lose-alerts 1');
+    const submitted = await rest('POST', '/jobs', { printer: `${SERIAL}/0`, data: zpl.toString('base64') });
+    const id = String(submitted.body['id']);
+    const lost = await printer.waitForEvent((e) => e['event'] === 'alert' && e['condition'] === 'PQ JOB COMPLETED', { timeout: 10_000, from });
+    assert.equal(lost['lost'], true, 'the printer printed the format and its alert went missing');
+    assert.equal((await job(id))['state'], 'printing', 'no confirmation yet');
+    // The server waits 10 s for the alert (completedWaitMs), then asks ~HS.
+    const done = await until('job done', () => job(id), (j) => j['state'] === 'done' || j['state'] === 'failed', 20_000);
+    assert.equal(done['state'], 'done', JSON.stringify(done));
+    assert.deepEqual(printed().subarray(before), zpl, 'printed once');
+  });
+
   it('refuses a printer with a wrong password (401)', async () => {
     const intruder = spawnWeblinkEmulator(procs, { url: weblink, serial: SERIAL, password: 'wrong-password', ca: caPath });
     const failed = await intruder.waitForEvent('connect-failed', { timeout: 10_000 });

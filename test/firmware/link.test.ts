@@ -57,3 +57,31 @@ describe('firmware on the SDK runtime: connect, print, heartbeat', () => {
     assert.equal(count(w.fw.lines, /abort/), 0);
   });
 });
+
+describe('firmware on the SDK runtime: the access point lost while joining (radio stand-in)', () => {
+  /** Longer than the test waits: a join that never ends would only be ended by it. */
+  const JOIN_TIMEOUT_MS = 60_000;
+  let w: World;
+  before(async () => {
+    w = await startWorld({ config: { wifiTimeout: JOIN_TIMEOUT_MS } });
+    await w.fw.waitFor(/link online/, 60_000, 0);
+  });
+  after(() => w.close());
+
+  test('a join under way when the access point goes fails as a join that finds none, and the station keeps trying until it is back', async () => {
+    let mark = w.fw.lines.length;
+    await w.control('wifi down');
+    await w.fw.waitFor(/wifi: down/, 10_000, mark);
+    // The station's next try is a join in progress (connection 300) that waits for an access point; it goes again meanwhile.
+    mark = w.fw.lines.length;
+    await w.fw.waitFor(/wifi: joining/, 10_000, mark);
+    await w.control('wifi down');
+    const tries = count(w.fw.lines, /wifi: joining/);
+    await until('the join to fail and the station to try again', () => count(w.fw.lines, /wifi: joining/) > tries, 10_000);
+    assert.equal(count(w.since(mark), /no address from/), 0, 'the join failed by itself, not by the station giving up on it');
+    mark = w.fw.lines.length;
+    await w.control('wifi up');
+    await w.fw.waitFor(/wifi: up/, 15_000, mark);
+    await w.fw.waitFor(/link online/, 30_000, mark);
+  });
+});

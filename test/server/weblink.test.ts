@@ -7,8 +7,14 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
+import type { DeviceMessage } from '../../protocol/device-messages.js';
+import { encodeServerMessage, type ServerMessage } from '../../protocol/device-messages.js';
+import { encodeDataFrame } from '../../protocol/frames.js';
+import type { Hub } from '../../server/core/hub.js';
+import type { Peer } from '../../server/core/peer.js';
 import { addDevice } from '../../server/store/devices.js';
 import { crc16xmodem, parseDiscovery } from '../../server/weblink/discovery.js';
+import { DEFAULT_WEBLINK_TIMING, WeblinkPrinter, type Link } from '../../server/weblink/printer.js';
 import { HostStatusReader } from '../../server/weblink/host-status.js';
 import { MAX_PIECES, Reassembler } from '../../server/weblink/messages.js';
 import { MAX_SGD_WAITING } from '../../server/weblink/printers.js';
@@ -506,5 +512,153 @@ describe('Weblink decoding', () => {
     const text = `1234\r\n${hostStatus(3, 17)}`;
     assert.deepEqual(reader.push(Buffer.from(text.slice(0, 20), 'latin1')), []);
     assert.deepEqual(reader.push(Buffer.from(text.slice(20), 'latin1')), [{ formatsInBuffer: 3, labelsRemaining: 17 }]);
+  });
+});
+
+/**
+ * One WeblinkPrinter on a virtual clock, with the core played by a recorder:
+ * what it tells the core, what it sends on main and on the raw channel.
+ */
+function virtualPrinter() {
+  let now = 0;
+  const timers: { at: number; fn: () => void; live: boolean }[] = [];
+  const toCore: DeviceMessage[] = [];
+  let peer: Peer | undefined;
+  const hub = {
+    clock: {
+      now: () => now,
+      after(ms: number, fn: () => void) {
+        const t = { at: now + ms, fn, live: true };
+        timers.push(t);
+        return () => void (t.live = false);
+      },
+    },
+    log: () => {},
+    connectDevice(_serial: string, p: Peer) {
+      peer = p;
+      return { phase: 'open', life() {}, gone() {}, close() {}, text: (d: { ok: boolean; value?: DeviceMessage }) => void (d.ok && d.value !== undefined && toCore.push(d.value)) };
+    },
+  } as unknown as Hub;
+  const link = (sent: string[]): Link => ({
+    send: (bytes, done) => {
+      sent.push(bytes.toString('latin1'));
+      done?.(null);
+    },
+    close() {}, terminate() {}, ping() {}, bufferedAmount: () => 0,
+  });
+  const mainSent: string[] = [];
+  const rawSent: string[] = [];
+  const printer = new WeblinkPrinter(hub, SERIAL, { serial: SERIAL, product: 'ZTC ZD420-203dpi ZPL', firmware: 'V84.20.23Z' }, link(mainSent), undefined);
+  const raw = link(rawSent);
+  const v = {
+    printer, toCore, mainSent, rawSent, raw,
+    /** Runs the timers due up to `ms` from now, in order. */
+    advance(ms: number): void {
+      const end = now + ms;
+      for (;;) {
+        const next = timers.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (next === undefined) break;
+        now = next.at;
+        next.live = false;
+        next.fn();
+      }
+      now = end;
+    },
+    core(m: ServerMessage): void {
+      peer?.sendText(encodeServerMessage(m));
+      v.advance(0);
+    },
+    data(stream: number, offset: number, bytes: Buffer): void {
+      peer?.sendBinary(encodeDataFrame(stream, offset, bytes));
+      v.advance(0);
+    },
+    alert(condition: string): void {
+      printer.mainMessage({ alert: { unique_id: SERIAL, condition_id: condition, condition_state: 'SET' } });
+      v.advance(0);
+    },
+    answer(formats: number, labels: number): void {
+      printer.channelData('v1.raw.zebra.com', raw, Buffer.from(hostStatus(formats, labels), 'latin1'), null);
+      v.advance(0);
+    },
+    ended(id: string): DeviceMessage | undefined {
+      return toCore.find((m) => (m.t === 'job.done' || m.t === 'job.fail') && m.id === id);
+    },
+    /** A job of two formats, all of it written on an open raw channel. */
+    start(id: string): void {
+      v.core({ t: 'job.start', id, stream: 1, port: 0, size: ZPL_TWO.length });
+      printer.channelOpened('v1.raw.zebra.com', raw);
+      v.data(1, 0, ZPL_TWO);
+      assert.ok(toCore.some((m) => m.t === 'job.ack' && m.id === id && m.written === ZPL_TWO.length), 'every byte written');
+    },
+  };
+  v.advance(0);
+  return v;
+}
+
+const ZPL_TWO = Buffer.from('^XA^FDone^FS^XZ^XA^FDtwo^FS^XZ', 'latin1');
+
+describe('Weblink printer logic on a virtual clock', () => {
+  const { completedWaitMs, hostStatusRetryMs, hostStatusTries, channelRetryMs, channelAsks } = DEFAULT_WEBLINK_TIMING;
+
+  it('a lost PQ JOB COMPLETED: after completedWaitMs ~HS is asked anyway; done only when the printer says it holds nothing more', () => {
+    const v = virtualPrinter();
+    v.start('j1');
+    v.alert('PQ JOB COMPLETED');
+    // The second alert never comes.
+    v.advance(completedWaitMs - 1);
+    assert.deepEqual(v.rawSent.filter((s) => s === '~HS'), [], 'the alerts are waited for first');
+    v.advance(1);
+    assert.deepEqual(v.rawSent.filter((s) => s === '~HS'), ['~HS']);
+    v.answer(0, 3);
+    assert.equal(v.ended('j1'), undefined, 'labels remaining: not done');
+    v.advance(DEFAULT_WEBLINK_TIMING.hostStatusPollMs);
+    v.answer(0, 0);
+    assert.equal(v.ended('j1')?.t, 'job.done');
+  });
+
+  it('a lost PQ JOB COMPLETED and a printer that never answers ~HS: the job fails JOB_INTERRUPTED, it is not left printing', () => {
+    const v = virtualPrinter();
+    v.start('j2');
+    v.advance(completedWaitMs);
+    v.advance(hostStatusRetryMs * (hostStatusTries - 1));
+    assert.equal(v.ended('j2'), undefined, 'asked again while the tries last');
+    assert.equal(v.rawSent.filter((s) => s === '~HS').length, hostStatusTries);
+    v.advance(hostStatusRetryMs);
+    const end = v.ended('j2');
+    assert.equal(end?.t, 'job.fail');
+    assert.equal(end?.t === 'job.fail' ? end.code : undefined, 'JOB_INTERRUPTED');
+    v.advance(60_000);
+    assert.equal(v.rawSent.filter((s) => s === '~HS').length, hostStatusTries, 'and nothing more is asked');
+  });
+
+  it('a printer held by a known fault is asked until it answers, however long', () => {
+    const v = virtualPrinter();
+    v.start('j3');
+    v.printer.mainMessage({ alert: { unique_id: SERIAL, condition_id: 'HEAD OPEN', condition_state: 'SET' } });
+    v.advance(completedWaitMs + hostStatusRetryMs * hostStatusTries * 3);
+    assert.equal(v.ended('j3'), undefined);
+    v.printer.mainMessage({ alert: { unique_id: SERIAL, condition_id: 'HEAD OPEN', condition_state: 'CLEAR' } });
+    v.advance(hostStatusRetryMs);
+    v.answer(0, 0);
+    assert.equal(v.ended('j3')?.t, 'job.done');
+  });
+
+  it('asks for a raw channel channelAsks times, then fails the job PRINTER_UNREACHABLE (nothing went out) and stops asking', () => {
+    const v = virtualPrinter();
+    const opens = (): number => v.mainSent.filter((s) => s.includes('"open"')).length;
+    v.core({ t: 'job.start', id: 'j4', stream: 1, port: 0, size: ZPL_TWO.length });
+    v.data(1, 0, ZPL_TWO);
+    assert.equal(opens(), 1);
+    v.advance(channelRetryMs * (channelAsks - 1));
+    assert.equal(opens(), channelAsks);
+    assert.equal(v.ended('j4'), undefined);
+    v.advance(channelRetryMs);
+    const end = v.ended('j4');
+    assert.equal(end?.t === 'job.fail' ? end.code : undefined, 'PRINTER_UNREACHABLE');
+    v.advance(channelRetryMs * 10);
+    assert.equal(opens(), channelAsks, 'no more open requests');
+    // The next job asks afresh.
+    v.core({ t: 'job.start', id: 'j5', stream: 2, port: 0, size: ZPL_TWO.length });
+    assert.equal(opens(), channelAsks + 1);
   });
 });

@@ -18,11 +18,22 @@
 //   numbered lines already in flight behind N are refused by the printer one
 //   by one, each with its own `Resend: N`: those echoes are expected and not
 //   acted on. Ten consecutive requests for one line fail the job
-//   "communication stuck".
+//   "communication stuck". A refused line's `ok` may overtake the `ok`s of
+//   lines queued ahead of it, so it releases the refused line itself.
 // - A line unanswered for LINE_MS (LONG_MS for G28/G29/M400/M600/M109/M190…)
 //   gets an `M105` tickle; any line from the printer (`echo:busy:`,
 //   temperatures) keeps the in-flight line alive. DEAD_AFTER timeouts in a
 //   row: the printer is dead, the port offline, the job failed.
+// - After such a stall the printer may still hold every line in flight (a
+//   slow move, a pause) or have lost some, so they stay counted until its
+//   answers say which: an `ok N<k>` (ADVANCED_OK names the line it ran)
+//   releases the lines up to k, the later ones stay in flight; an `ok`
+//   without N is the tickle's (or a printer that does not name lines), and
+//   as the printer runs lines in order, it releases every line up to the
+//   tickle. Lines released that way were never confirmed: the job is not
+//   done until a later numbered line is taken (a numbered `M105` goes when
+//   nothing else would), since the printer takes line k only after k-1, and
+//   asks `Resend:` for a line it lost.
 // - Temperatures (`T:210.0 /210.0 B:60.0 /60.0`) from any line go to the
 //   port status; between jobs an `M105` goes every poll interval.
 // - Emergency commands (M112, M108, M410) jump the queue: written at once,
@@ -118,6 +129,8 @@ interface InFlight {
   n?: number | undefined;
   /** The command result this line's answer goes to. */
   ref?: string | undefined;
+  /** In flight when the printer fell silent (or the tickle then): whether it still holds the line, its next answers tell. */
+  stale?: boolean | undefined;
 }
 
 export class Gcode implements Dialect {
@@ -143,6 +156,13 @@ export class Gcode implements Dialect {
   private holdUntil = 0;
   /** Echoed requests for `resendLine` still expected from lines in flight behind it. */
   private echoes = 0;
+  /** A `Resend:` came: the `ok` that follows is the refused line's (`refused`, when it is in flight), and confirms nothing. */
+  private refusal = false;
+  private refused: InFlight | undefined;
+  /** The tickle after a stall, not written yet: it goes whatever the room, as the marker that ends the resynchronisation. */
+  private tickle: { bytes: Uint8Array; limit: number } | undefined;
+  /** The highest job line released after a stall without an `ok` of its own: the job is done only once a line from it on is taken. */
+  private unsure: number | undefined;
   private timeouts = 0;
   private line: number[] = [];
   private rx: number[] = [];
@@ -184,6 +204,7 @@ export class Gcode implements Dialect {
     this.fatal = undefined;
     this.line = [];
     this.resendFrom = undefined;
+    this.unsure = undefined;
     this.due = now + this.poll;
   }
 
@@ -197,6 +218,7 @@ export class Gcode implements Dialect {
     this.fatal = undefined;
     this.line = [];
     this.resendFrom = undefined;
+    this.unsure = undefined;
     if (this.ready?.ref === undefined && this.ready?.stop === undefined) this.ready = undefined;
   }
 
@@ -242,20 +264,31 @@ export class Gcode implements Dialect {
       this.urgent.shift();
       return urgent;
     }
-    if (this.fatal !== undefined || !this.mayWrite(now)) return undefined;
+    if (this.fatal !== undefined) return undefined;
+    const tickle = this.tickle;
+    if (tickle !== undefined) {
+      if (tickle.bytes.length > room) return undefined;
+      this.tickle = undefined;
+      return this.send(tickle, now, true);
+    }
+    if (!this.mayWrite(now)) return undefined;
     if (this.ready === undefined) this.ready = this.next(feed, now);
     const r = this.ready;
     if (r === undefined || r.bytes.length > room) return undefined;
     if (this.inflight.length > 0 && this.inflightBytes + r.bytes.length > RX_BYTES) return undefined;
     this.ready = undefined;
-    this.inflight.push({ at: now, limit: r.limit, ref: r.ref, size: r.bytes.length, n: r.n });
+    return this.send(r, now, false);
+  }
+
+  private send(r: Pick<Ready, 'bytes' | 'limit' | 'ref' | 'n'>, now: number, stale: boolean): Uint8Array {
+    this.inflight.push({ at: now, limit: r.limit, ref: r.ref, size: r.bytes.length, n: r.n, ...(stale ? { stale } : {}) });
     this.inflightBytes += r.bytes.length;
     return r.bytes;
   }
 
   verdict(sent: boolean): Verdict | undefined {
     if (this.fatal !== undefined) return this.fatal;
-    if (!sent || !this.started || this.line.length > 0 || this.inflight.length > 0 || this.ready !== undefined || this.resendFrom !== undefined) return undefined;
+    if (!sent || !this.started || this.line.length > 0 || this.inflight.length > 0 || this.ready !== undefined || this.resendFrom !== undefined || this.unsure !== undefined) return undefined;
     this.completed = true;
     return { ok: true };
   }
@@ -304,7 +337,18 @@ export class Gcode implements Dialect {
       this.due = now + this.poll;
       return this.job ? this.numbered('M105') : this.plain('M105', IDLE_MS);
     }
-    if (!this.job || feed === undefined) return undefined;
+    if (!this.job) return undefined;
+    return (feed === undefined ? undefined : this.jobLine(feed)) ?? this.probe();
+  }
+
+  /** A numbered `M105` when lines released after a stall still wait for confirmation and nothing else goes. */
+  private probe(): Ready | undefined {
+    if (this.unsure === undefined || this.fatal !== undefined || this.inflight.length > 0) return undefined;
+    return this.numbered('M105');
+  }
+
+  /** The job's next line, comments and blank lines skipped. */
+  private jobLine(feed: JobFeed): Ready | undefined {
     for (;;) {
       const view = feed.peek(MAX_LINE);
       let end = view.indexOf(0x0a);
@@ -353,6 +397,9 @@ export class Gcode implements Dialect {
     this.inflightBytes = 0;
     this.room = 1;
     this.echoes = 0;
+    this.refusal = false;
+    this.refused = undefined;
+    this.tickle = undefined;
   }
 
   private onLine(line: string, now: number): void {
@@ -381,13 +428,44 @@ export class Gcode implements Dialect {
     if (!/^ok\b/i.test(line)) return;
     this.room = okRoom(line);
     if (this.room === 0) this.holdUntil = now + HOLD_MS;
-    if (f === undefined) return;
-    this.inflight.shift();
-    this.inflightBytes -= f.size;
+    const released = this.answered(line);
+    if (released.length === 0) return;
+    for (const g of released) {
+      this.inflightBytes -= g.size;
+      if (g.ref !== undefined) this.results.push({ ref: g.ref, ok: true, data: { lines: this.answer } });
+    }
     // The next line's time runs from now: it waited behind this one.
     const head = this.inflight[0];
     if (head !== undefined) head.at = now;
-    if (f.ref !== undefined) this.results.push({ ref: f.ref, ok: true, data: { lines: this.answer } });
+  }
+
+  /** Takes out of the in-flight queue the lines this `ok` answers. */
+  private answered(line: string): InFlight[] {
+    const { refusal, refused } = this;
+    this.refusal = false;
+    this.refused = undefined;
+    if (refusal) {
+      const i = refused === undefined ? -1 : this.inflight.indexOf(refused);
+      return this.inflight.splice(Math.max(0, i), 1);
+    }
+    const head = this.inflight[0];
+    if (head === undefined) return [];
+    if (head.stale !== true) return this.confirm(this.inflight.splice(0, 1));
+    const k = okLine(line);
+    let last = -1;
+    if (k !== undefined) for (let i = 0; i < this.inflight.length; i++) if ((this.inflight[i]?.n ?? Infinity) <= k) last = i;
+    if (last >= 0) return this.confirm(this.inflight.splice(0, last + 1));
+    // The `ok` of an unnumbered line: the first one in flight ran, so every line before it ran or was lost.
+    const unnumbered = this.inflight.findIndex((g) => g.n === undefined);
+    const released = this.inflight.splice(0, unnumbered < 0 ? 1 : unnumbered + 1);
+    for (const g of released) if (g.n !== undefined && this.job) this.unsure = Math.max(this.unsure ?? 0, g.n);
+    return released;
+  }
+
+  /** Lines the printer took: a numbered one confirms every line before it. */
+  private confirm(lines: InFlight[]): InFlight[] {
+    for (const g of lines) if (g.n !== undefined && this.unsure !== undefined && g.n >= this.unsure) this.unsure = undefined;
+    return lines;
   }
 
   private resend(n: number): void {
@@ -395,6 +473,8 @@ export class Gcode implements Dialect {
     if (!this.job) return;
     if (n === this.resendLine && this.echoes > 0) {
       this.echoes--;
+      this.refusal = true;
+      this.refused = this.inflight[this.refusedAt(n)];
       return;
     }
     if (n === this.resendLine) this.resends++;
@@ -406,24 +486,40 @@ export class Gcode implements Dialect {
     if (n > this.n || n <= this.n - RING || this.ring[n % RING] === undefined) return this.fail('PRINTER_ERROR', `printer asked for line ${n}, which is no longer held`, true);
     this.resendFrom = n;
     this.ready = undefined;
-    // The printer refuses the numbered lines in flight behind n, each with a Resend: n of its own.
+    const at = this.refusedAt(n);
+    this.refusal = true;
+    this.refused = this.inflight[at];
+    // The printer refuses the numbered lines in flight behind the refused one, each with a Resend: n of its own.
     let behind = 0;
-    for (let i = 1; i < this.inflight.length; i++) if ((this.inflight[i]?.n ?? 0) > n) behind++;
+    for (let i = at + 1; i < this.inflight.length; i++) if ((this.inflight[i]?.n ?? 0) > n) behind++;
     this.echoes = behind;
+  }
+
+  /** Where the line the printer refused with `Resend: n` is in flight: the oldest numbered n or later (-1: none). */
+  private refusedAt(n: number): number {
+    return this.inflight.findIndex((g) => g.n !== undefined && g.n >= n);
   }
 
   private expire(now: number): void {
     const f = this.inflight[0];
     if (f === undefined || now < f.at + f.limit) return;
-    for (const g of this.inflight) if (g.ref !== undefined) this.results.push({ ref: g.ref, ok: false, code: 'TIMEOUT', message: 'no ok from the printer' });
-    this.clearInflight();
+    for (const g of this.inflight) {
+      if (g.ref !== undefined) this.results.push({ ref: g.ref, ok: false, code: 'TIMEOUT', message: 'no ok from the printer' });
+      g.ref = undefined;
+    }
     if (++this.timeouts >= DEAD_AFTER || (!this.job && f.limit === IDLE_MS)) {
+      this.clearInflight();
       this.status = { state: 'offline', detail: `no answer from the printer (${this.timeouts} timeouts)` };
       if (this.timeouts >= DEAD_AFTER && this.job) this.fail('PRINTER_UNREACHABLE', `printer stopped answering (${this.timeouts} timeouts in a row)`);
       return;
     }
-    // Tickle: its `ok` releases the stream; a line the printer lost is then asked for again by number.
-    this.ready = this.plain('M105', f.limit === IDLE_MS ? IDLE_MS : LINE_MS);
+    // The lines stay counted against the printer's buffers until its answers say which it still holds.
+    for (const g of this.inflight) {
+      g.stale = true;
+      g.at = now;
+    }
+    // Tickle: its `ok` ends the resynchronisation; a line the printer lost is then asked for again by number.
+    this.tickle = this.plain('M105', f.limit === IDLE_MS ? IDLE_MS : LINE_MS);
   }
 
   /** Reads temperatures from a line; true when a target changed (worth a status report at once). */
@@ -476,6 +572,12 @@ function okRoom(line: string): number {
     else b = b < 0 ? v : -2;
   }
   return p < 0 || b < 0 ? 1 : Math.min(p, b);
+}
+
+/** The line an ADVANCED_OK `ok N<line> …` names, if it names one. */
+function okLine(line: string): number | undefined {
+  const m = /\sN(\d+)(?=\s|$)/.exec(line);
+  return m === null ? undefined : Number(m[1]);
 }
 
 /** A job line as it goes to the printer: no comment, no line number or checksum of its own, no outer spaces. */

@@ -73,6 +73,8 @@ export interface EmulatedPrinter {
   readonly condition: string;
   /** True while the mechanism must not take bytes from the input buffer. */
   readonly blocked: boolean;
+  /** True while the mechanism is still busy with what it took (labels to print): a host of the mechanism may hold further bytes back meanwhile. */
+  readonly busy?: boolean;
   /**
    * Switched off: stop every timer and drop queued work, so that nothing
    * completes, prints or answers while the power is off.

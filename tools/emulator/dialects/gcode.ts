@@ -33,9 +33,12 @@
 // --advanced-ok models Marlin's ADVANCED_OK: a command queue of --bufsize
 // slots (BUFSIZE, default 4; the running command holds one) and a planner of
 // --planner blocks (BLOCK_BUFFER_SIZE, default 16; each queued or running
-// G0-G3 holds one). Every `ok` of a numbered or refused line says
-// `ok N<last line> P<planner free> B<slots free>` (an M105's `ok` carries
-// temperatures instead, as Marlin's does). A line arriving while every slot
+// G0-G3 holds one). The `ok` of a command that ran says
+// `ok N<its line> P<planner free> B<slots free>`, without N when it came
+// unnumbered, and a refused line's `ok N<last line> P… B…` (an M105's `ok`
+// carries temperatures instead, as Marlin's does): a host can tell from the
+// N which of its lines ran, as Marlin names the line in the `ok` it sends
+// from its command buffer. A line arriving while every slot
 // is taken is lost, as a printer that stopped reading its serial port loses
 // it: no answer, counted as an overrun (event `overrun`, and `overruns` in
 // the `gcode` report), so a host that sends more than it was told there is
@@ -85,7 +88,8 @@ class GcodePrinter implements EmulatedPrinter {
   condition: 'ok' | 'halted' = 'ok';
   private line: number[] = [];
   private lastN = 0;
-  private readonly queue: string[] = [];
+  /** Commands accepted and not yet run, with their line numbers when numbered. */
+  private readonly queue: { body: string; n: number | undefined }[] = [];
   private running: Running | undefined;
   private readonly hotend = { actual: 21, target: 0 };
   private readonly bed = { actual: 21, target: 0 };
@@ -214,7 +218,7 @@ class GcodePrinter implements EmulatedPrinter {
       // Marlin takes M110 N<k> without a line number too (hosts send it so before each print).
       this.lastN = param(body, 'N') ?? this.lastN;
     }
-    this.enqueue(body);
+    this.enqueue(body, n);
   }
 
   private takeFault(n: number): FaultKind | undefined {
@@ -232,7 +236,7 @@ class GcodePrinter implements EmulatedPrinter {
   private requestResend(error: string): void {
     this.resends++;
     const line = this.lastN + 1;
-    this.ctx.reply(`Error:${error}${this.lastN}\nResend: ${line}\n${this.ok()}\n`);
+    this.ctx.reply(`Error:${error}${this.lastN}\nResend: ${line}\n${this.ok(this.lastN)}\n`);
     this.ctx.emit({ event: 'resend', line, reason: error.replace(/, Last Line: $/, '') });
   }
 
@@ -246,22 +250,22 @@ class GcodePrinter implements EmulatedPrinter {
     this.ctx.conditionChanged();
   }
 
-  private enqueue(body: string): void {
+  private enqueue(body: string, n: number | undefined): void {
     this.firstAt ??= wallClock();
-    this.queue.push(body);
+    this.queue.push({ body, n });
     this.maxQueued = Math.max(this.maxQueued, this.queue.length + (this.running ? 1 : 0));
     this.runNext();
   }
 
   private runNext(): void {
     while (!this.running && this.condition === 'ok' && this.queue.length > 0) {
-      const body = this.queue.shift()!;
+      const { body, n } = this.queue.shift()!;
       const word = (/^[A-Z]\d+/i.exec(body)?.[0] ?? '').toUpperCase();
       let ms = this.okDelay;
       if (word === 'G4') ms = param(body, 'P') ?? (param(body, 'S') ?? 0) * 1000;
       else if (LONG.has(word)) ms = this.longMs;
       if (ms <= 0) {
-        this.complete(body, word);
+        this.complete(body, word, n);
         continue;
       }
       let timer: Cancel | undefined;
@@ -272,7 +276,7 @@ class GcodePrinter implements EmulatedPrinter {
           if (this.running !== running) return;
           running.stop();
           this.running = undefined;
-          this.complete(body, word);
+          this.complete(body, word, n);
           this.runNext();
         },
         stop: () => {
@@ -291,7 +295,7 @@ class GcodePrinter implements EmulatedPrinter {
     this.running = undefined;
   }
 
-  private complete(body: string, word: string): void {
+  private complete(body: string, word: string, n: number | undefined): void {
     const s = param(body, 'S');
     if ((word === 'M104' || word === 'M109') && s !== undefined) this.hotend.actual = this.hotend.target = s;
     if ((word === 'M140' || word === 'M190') && s !== undefined) this.bed.actual = this.bed.target = s;
@@ -301,19 +305,19 @@ class GcodePrinter implements EmulatedPrinter {
     if (word === 'M105') {
       const t = (v: number): string => v.toFixed(1);
       this.ctx.reply(`ok T:${t(this.hotend.actual)} /${t(this.hotend.target)} B:${t(this.bed.actual)} /${t(this.bed.target)}\n`);
-    } else this.ctx.reply(`${this.ok()}\n`);
+    } else this.ctx.reply(`${this.ok(n)}\n`);
     this.report();
   }
 
-  /** `ok`, with ADVANCED_OK's free counts when modelled. */
-  private ok(): string {
+  /** `ok`, with ADVANCED_OK's line `n` (when there is one) and free counts when modelled. */
+  private ok(n: number | undefined): string {
     const b = this.buffers;
     if (b === undefined) return 'ok';
     let moves = 0;
-    for (const body of this.queue) if (MOVES.has(commandWord(body))) moves++;
+    for (const q of this.queue) if (MOVES.has(commandWord(q.body))) moves++;
     if (this.running !== undefined && MOVES.has(this.running.word)) moves++;
     const used = this.queue.length + (this.running ? 1 : 0);
-    return `ok N${this.lastN} P${Math.max(0, b.planner - moves)} B${Math.max(0, b.slots - used)}`;
+    return `ok${n === undefined ? '' : ` N${n}`} P${Math.max(0, b.planner - moves)} B${Math.max(0, b.slots - used)}`;
   }
 
   private record(body: string): void {

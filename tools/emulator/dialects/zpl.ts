@@ -105,6 +105,10 @@ class ZplPrinter implements EmulatedPrinter {
     return this.condition !== 'ok';
   }
 
+  get busy(): boolean {
+    return this.labelsRemaining > 0;
+  }
+
   receive(bytes: Uint8Array): void {
     for (const b of bytes) {
       if (this.hq !== undefined) {

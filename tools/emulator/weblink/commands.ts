@@ -18,6 +18,8 @@ export const WEBLINK_COMMANDS = `Commands on stdin, one per line:
   new-main                      open another main connection, keeping the old one
   config-close on|off           close the config channel after each answer (default on)
   alert CONDITION [SET|CLEAR]   raise any alert condition, e.g. alert MEDIA LOW
+  lose-alerts [N]               the next N alerts (default 1) are lost on the way:
+                                the condition happens, the server never hears of it
   scan DATA                     a scanner read DATA: SGD SET alert for
                                 capture.channel1.data.raw (if subscribed)
   power-cycle [MS]              off (unprinted data lost, every socket cut), on
@@ -88,6 +90,12 @@ export function weblinkCommand(printer: WeblinkPrinter, line: string): string | 
       if (last === 'SET' || last === 'CLEAR') rest.pop();
       if (rest.length === 0) return 'alert takes CONDITION [SET|CLEAR]';
       printer.raiseNamed(rest.join(' ').toUpperCase(), state);
+      return undefined;
+    }
+    case 'lose-alerts': {
+      const n = count(a, 1);
+      if (n === undefined) return `lose-alerts takes a count, not ${JSON.stringify(a)}`;
+      printer.loseAlerts(n);
       return undefined;
     }
     case 'scan': {

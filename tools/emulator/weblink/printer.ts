@@ -104,6 +104,8 @@ export class WeblinkPrinter {
   private splitParts = DEFAULT_SPLIT_PARTS;
   configCloses = true;
   private formats = 0;
+  /** Alerts still to be lost on the way (`lose-alerts`). */
+  private alertsToLose = 0;
   private readonly emit: (e: EventFields) => void;
   private readonly product: string;
 
@@ -204,6 +206,11 @@ export class WeblinkPrinter {
   /** An alert for any condition, as if it happened. */
   raiseNamed(condition: string, state: AlertState): void {
     this.raise(condition, state);
+  }
+
+  /** The next `n` alerts the printer sends never reach the server. */
+  loseAlerts(n: number): void {
+    this.alertsToLose = n;
   }
 
   /** A scanner on the capture port read `data`: an SGD SET alert for capture.channel1.data.raw (A.10). */
@@ -471,9 +478,12 @@ export class WeblinkPrinter {
 
   private raise(condition: string, state: AlertState, setting?: { name: string; value: string }): void {
     const target = this.main;
-    const sent = this.powered && target !== undefined && this.alerts.wants(condition, state, setting?.name);
+    const wanted = this.powered && target !== undefined && this.alerts.wants(condition, state, setting?.name);
+    const lost = wanted && this.alertsToLose > 0;
+    if (lost) this.alertsToLose--;
+    const sent = wanted && !lost;
     if (sent) this.sendJson(target, printerJson(alertMessage(this.opts.serial, condition, state, alertTimestamp(), setting)));
-    this.emit({ event: 'alert', condition, state, sent, ...(setting ? { setting: setting.name } : {}) });
+    this.emit({ event: 'alert', condition, state, sent, ...(lost ? { lost } : {}), ...(setting ? { setting: setting.name } : {}) });
   }
 
   private sendJson(ch: Channel | undefined, text: string): void {

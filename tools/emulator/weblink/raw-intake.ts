@@ -10,6 +10,12 @@
 // The zpl dialect (tools/emulator/dialects/zpl.ts) owns ~HS, format and label
 // counting; this file only adds the SGD lines and the buffer between arrival
 // and mechanism, whose contents a power cycle loses.
+//
+// The mechanism takes one format (up to its ^XZ) at a time and the next one
+// only when the labels of the last are out, so the buffer fills while the
+// printer prints, as a real one's does when a host sends faster than labels
+// come out, and reading stops when it is full. ~JA drops what the buffer
+// holds up to it, as it cancels every format the printer has not printed.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { zpl } from '../dialects/zpl.js';
@@ -23,6 +29,8 @@ export const DEFAULT_RAW_BUFFER = 1 << 20;
 export const MAX_SGD_LINE = 4096;
 /** How an SGD command line starts on the raw channel (outside a format). */
 const SGD_PREFIX = '! U1 ';
+const FORMAT_END = '^XZ';
+const CANCEL_ALL = '~JA';
 
 export interface RawIntakeOptions {
   sgd: SgdStore;
@@ -45,6 +53,10 @@ export class RawIntake {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private full = false;
+  /** The last bytes the mechanism took, so a ^XZ split between two takes is seen. */
+  private takenTail = '';
+  /** The last bytes taken in, so a ~JA split between two chunks is seen. */
+  private cancelTail = '';
   /** Last bytes seen, to know whether a format is open. */
   private tail = '';
   private inFormat = false;
@@ -62,10 +74,14 @@ export class RawIntake {
         emit: opts.emit,
         emitThrottled: opts.emit,
         buffered: () => this.pendingBytes,
-        room: () => Number.MAX_SAFE_INTEGER,
+        room: () => Math.max(0, this.capacity - this.pendingBytes),
         conditionChanged: () => this.run(),
         now: () => performance.now(),
-        formatPrinted: (labels) => opts.formatPrinted(labels),
+        formatPrinted: (labels) => {
+          // What follows the format in the buffer is taken (and recorded) before the printer tells of it.
+          this.run();
+          opts.formatPrinted(labels);
+        },
       },
       { printMs: opts.labelMs },
     );
@@ -139,10 +155,14 @@ export class RawIntake {
     }
     this.take(bytes.subarray(start));
     this.run();
-    if (!this.full && this.pendingBytes >= (this.opts.capacity ?? DEFAULT_RAW_BUFFER)) {
+    if (!this.full && this.pendingBytes >= this.capacity) {
       this.full = true;
       this.opts.fullChanged(true);
     }
+  }
+
+  private get capacity(): number {
+    return this.opts.capacity ?? DEFAULT_RAW_BUFFER;
   }
 
   /** Follows ^XA … ^XZ, inside which `!` is label data. */
@@ -163,6 +183,8 @@ export class RawIntake {
     this.pending = [];
     this.pendingBytes = 0;
     this.full = false;
+    this.takenTail = '';
+    this.cancelTail = '';
     this.printer.powerOff?.();
     return lost;
   }
@@ -192,25 +214,63 @@ export class RawIntake {
   private take(bytes: Buffer): void {
     if (bytes.length === 0) return;
     this.printer.receive(bytes);
-    this.pending.push(Buffer.from(bytes));
-    this.pendingBytes += bytes.length;
+    let keepFrom = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      this.cancelTail = (this.cancelTail + String.fromCharCode(bytes[i]!)).slice(-CANCEL_ALL.length);
+      if (this.cancelTail !== CANCEL_ALL) continue;
+      // The formats not printed yet are cancelled; what comes after ~JA stays.
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.takenTail = '';
+      keepFrom = i + 1;
+    }
+    const kept = bytes.subarray(keepFrom);
+    if (kept.length === 0) return;
+    this.pending.push(Buffer.from(kept));
+    this.pendingBytes += kept.length;
   }
 
-  /** The mechanism takes everything pending unless a condition stops it. */
+  /** The mechanism takes the next format while nothing stops it and no label of the last is still to come. */
   private run(): void {
-    if (this.printer.blocked || this.pendingBytes === 0) return;
-    const bytes = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.printed += bytes.length;
-    const keep = this.stripper.push(bytes);
-    if (this.recordFd !== undefined && keep.length > 0) writeSync(this.recordFd, keep);
-    this.printer.print?.(bytes);
-    if (this.full) {
+    while (!this.printer.blocked && this.printer.busy !== true && this.pendingBytes > 0) {
+      const bytes = this.nextFormat();
+      this.printed += bytes.length;
+      const keep = this.stripper.push(bytes);
+      if (this.recordFd !== undefined && keep.length > 0) writeSync(this.recordFd, keep);
+      this.printer.print?.(bytes);
+    }
+    if (this.full && this.pendingBytes < this.capacity) {
       this.full = false;
       this.opts.fullChanged(false);
     }
   }
+
+  /** Takes the pending bytes up to and including the next ^XZ, or all of them when none has come yet. */
+  private nextFormat(): Buffer {
+    let tail = this.takenTail;
+    let chunks = 0;
+    let cut = -1;
+    for (const chunk of this.pending) {
+      for (let i = 0; i < chunk.length && cut < 0; i++) {
+        tail = (tail + String.fromCharCode(chunk[i]!)).slice(-FORMAT_END.length);
+        if (tail === FORMAT_END) cut = i + 1;
+      }
+      if (cut >= 0) break;
+      chunks++;
+    }
+    this.takenTail = tail;
+    const whole = this.pending.splice(0, cut < 0 ? this.pending.length : chunks);
+    if (cut >= 0) {
+      const last = this.pending[0]!;
+      whole.push(last.subarray(0, cut));
+      if (cut < last.length) this.pending[0] = last.subarray(cut);
+      else this.pending.shift();
+    }
+    const bytes = Buffer.concat(whole);
+    this.pendingBytes -= bytes.length;
+    return bytes;
+  }
+
 
   private sgdCommand(line: string): void {
     const m = /^!\s*U1\s+(getvar|setvar|do)\s+"([^"]*)"(?:\s+"([^"]*)")?\s*$/i.exec(line);

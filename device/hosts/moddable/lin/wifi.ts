@@ -7,7 +7,8 @@
 // disconnect() drops to 200 without a callback; losing the access point
 // (`wifi down` on the control port) drops to 200 with one. While the access
 // point is away a join fails after NO_AP_MS with a drop to 200, as the ESP32
-// driver reports a disconnect when it finds no access point.
+// driver reports a disconnect when it finds no access point; so does a join
+// under way when it goes.
 
 import Timer from 'timer';
 // A bare name: this module is mapped to an SDK module name, so a relative import would resolve against that.
@@ -79,10 +80,11 @@ export default class WiFi {
     stations.delete(this);
   }
 
+  /** The access point went away: a join under way goes on as one that finds none (and fails after NO_AP_MS); an association drops. */
   lost(): void {
     this.clear();
-    if (this.state === 200 || this.state === 300) return;
-    this.set(200);
+    if (this.state === 300) return this.step();
+    if (this.state !== 200) this.set(200);
   }
 
   private step(): void {
