@@ -40,7 +40,12 @@ export type ClientRequestBody =
   | { op: 'printer.resume'; printer: string }
   | { op: 'printer.cancel'; printer: string }
   | { op: 'control.send'; to: Target; name: string; args: Obj; timeout?: number | undefined }
-  | { op: 'subscribe' }
+  /**
+   * `compact` (since 1.4): the snapshot carries devices and printers as
+   * tables (`Snapshot.tables`) rather than arrays of objects; a server
+   * before 1.4 ignores it and answers the full form.
+   */
+  | { op: 'subscribe'; compact?: boolean | undefined }
   | { op: 'unsubscribe' }
   /** Since 1.2: one printer's view. */
   | { op: 'printer.get'; printer: string }
@@ -243,6 +248,68 @@ export interface Snapshot {
   jobs: JobView[];
   /** The clients connected (since 1.2; a 1.1 server leaves it out). */
   clients?: ClientView[] | undefined;
+  /**
+   * Since 1.4, when subscribe asked for `compact`: the devices and printers,
+   * each kind as one table; `devices` and `printers` are then empty.
+   */
+  tables?: SnapshotTables | undefined;
+}
+
+/**
+ * Views of one kind with their field names said once: each row holds the
+ * values in the order of `keys`, null where a view has no such field, and
+ * trailing nulls left out. At 10,000 devices the names were most of the
+ * snapshot's bytes.
+ */
+export interface Table {
+  keys: string[];
+  rows: unknown[][];
+}
+
+export interface SnapshotTables {
+  devices: Table;
+  printers: Table;
+}
+
+/** Fields every view has come first, so that the optional ones trail and are left out. */
+export const DEVICE_TABLE_KEYS = ['id', 'online', 'tags', 'ports', 'lastSeen', 'fw', 'address', 'led', 'heap', 'rssi', 'uptime'] as const satisfies readonly (keyof DeviceView)[];
+export const PRINTER_TABLE_KEYS = [
+  'id', 'device', 'port', 'dialect', 'online', 'status', 'queued', 'paused', 'name', 'detail', 'temps', 'confirms', 'job',
+] as const satisfies readonly (keyof PrinterView)[];
+
+/** Checked when compiled: the tables carry every field of their views. */
+export type TablesCoverViews = [
+  Holds<SameKeys<keyof DeviceView, (typeof DEVICE_TABLE_KEYS)[number]>>,
+  Holds<SameKeys<keyof PrinterView, (typeof PRINTER_TABLE_KEYS)[number]>>,
+];
+
+export function toTable<T extends object>(items: readonly T[], keys: readonly (keyof T & string)[]): Table {
+  const rows = items.map((item) => {
+    const row = keys.map((k) => item[k] ?? null);
+    let end = row.length;
+    while (end > 0 && row[end - 1] === null) end--;
+    row.length = end;
+    return row;
+  });
+  return { keys: [...keys], rows };
+}
+
+/**
+ * The views of a table, by the keys it names (so fields a newer server adds
+ * come through as JSON objects would). Null and missing values are left out.
+ */
+export function fromTable<T>(table: Table): T[] {
+  if (!Array.isArray(table.keys) || !Array.isArray(table.rows)) throw new TypeError('a table has keys and rows');
+  const { keys } = table;
+  return table.rows.map((row) => {
+    const item: Record<string, unknown> = {};
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      const k = keys[i];
+      if (v !== null && v !== undefined && k !== undefined) item[k] = v;
+    }
+    return item as T;
+  });
 }
 
 /** What control.send answers, and what control.delivered carries. */
@@ -473,7 +540,7 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
     case 'printers.list':
       return { op };
     case 'subscribe':
-      return { op };
+      return { op, compact: optBool(o, 'compact') };
     case 'unsubscribe':
       return { op };
     case 'devices.list':

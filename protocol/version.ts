@@ -9,7 +9,8 @@ export const PROTOCOL_MAJOR = 1;
 // 1.3: token scopes (token.issue `scopes`, FORBIDDEN naming the missing
 //      scope); clients.list of every endpoint with `scopes`; printer.sgd
 //      (settings of Link-OS printers on Weblink).
-export const PROTOCOL_MINOR = 3;
+// 1.4: subscribe `compact` (the snapshot's devices and printers as tables).
+export const PROTOCOL_MINOR = 4;
 
 export type Version = readonly [major: number, minor: number];
 

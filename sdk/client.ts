@@ -42,6 +42,7 @@ import { Emitter } from './emitter.js';
 import { base64, jobContent, toBytes, type JobContent, type PrintContent, type TextOptions } from './encoding.js';
 import { defaultHost, type Host, type WebSocketConstructor, type WebSocketLike } from './env.js';
 import { PrintbridgeError } from './errors.js';
+import { expandSnapshot, SNAPSHOT_REQUEST } from './snapshot.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'backoff' | 'closed';
 
@@ -175,6 +176,8 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   private retryTimer: unknown;
   private stableTimer: unknown;
   private idleTimer: unknown;
+  /** Something arrived since the heartbeat timer was set. */
+  private heard = false;
   private closeWaiters: Array<() => void> = [];
   private readonly removeOnline: () => void;
   private info: ServerInfo | undefined;
@@ -406,7 +409,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
         });
       });
     }
-    const snapshot = await this.request('subscribe');
+    const snapshot = expandSnapshot(await this.request('subscribe', SNAPSHOT_REQUEST));
     this.emit('snapshot', snapshot);
     return snapshot;
   }
@@ -496,7 +499,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     let snapshot: Snapshot | undefined;
     try {
       this.info = (await this.call('hello', { v: PROTOCOL_VERSION }, this.timeout, true, true)) as ServerInfo;
-      if (this.wantSubscribed) snapshot = (await this.call('subscribe', {}, this.timeout, true, true)) as Snapshot;
+      if (this.wantSubscribed) snapshot = expandSnapshot((await this.call('subscribe', SNAPSHOT_REQUEST, this.timeout, true, true)) as Snapshot);
     } catch (e) {
       if (this.ws !== ws) return; // the socket went away meanwhile; lost() has dealt with it
       const err = e instanceof PrintbridgeError ? e : new PrintbridgeError('INTERNAL', String(e));
@@ -605,13 +608,19 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     this.emit('state', state);
   }
 
-  /** After `heartbeat` ms of silence, ping; no answer within the call timeout means the socket is dead. */
+  /**
+   * After `heartbeat` ms of silence (at most twice that), ping; no answer
+   * within the call timeout means the socket is dead. A message only notes
+   * that it was heard: setting a timer per message cost more than handling
+   * the message in a storm of events.
+   */
   private armHeartbeat(ws: WebSocketLike): void {
-    if (this.heartbeat <= 0) return;
-    if (this.idleTimer !== undefined) this.host.clearTimeout(this.idleTimer);
+    if (this.heartbeat <= 0 || this.idleTimer !== undefined) return;
+    this.heard = false;
     this.idleTimer = this.host.setTimeout(() => {
       this.idleTimer = undefined;
       if (this.ws !== ws) return;
+      if (this.heard) return this.armHeartbeat(ws);
       this.call('ping', {}, this.timeout || 15_000, true, true).catch((e: PrintbridgeError) => {
         if (e.code === 'TIMEOUT' && this.ws === ws) this.drop(ws, 'no answer to ping');
       });
@@ -660,6 +669,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   }
 
   private receive(data: unknown): void {
+    this.heard = true;
     if (this.ws) this.armHeartbeat(this.ws);
     if (typeof data !== 'string') return;
     let msg: unknown;

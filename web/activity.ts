@@ -1,13 +1,22 @@
 // The activity log: what happened, newest first, in words. It notes state
 // changes (not every progress tick), keeps at most LIMIT lines, and lets a
 // delivery report fill in the line of the control message it belongs to.
+// Devices and printers coming and going are gathered for a moment and told
+// once per kind when many arrive together: a server restart brings every
+// device back at once, and 10,000 lines would say less than one.
 
 import type { ClientEvent, DeliveryReport, PrinterView } from '../sdk/index.js';
 import { byId, h, setAttr, setText } from './dom.js';
-import { bytes, PRINTER_LABEL, shortId, type Tone } from './format.js';
+import { bytes, grouped, PRINTER_LABEL, shortId, type Tone } from './format.js';
 import type { App } from './app.js';
 
 const LIMIT = 200;
+/** How long lines of one kind are gathered before they are told. */
+const GATHER_MS = 500;
+/** More lines than this of one kind in one gathering are told as one. */
+const ONE_BY_ONE = 3;
+/** Ids named in a line that tells many. */
+const NAMED = 3;
 
 export interface ActivityLog {
   log(text: string, tone?: Tone, key?: string): void;
@@ -54,8 +63,47 @@ export function reportText(reports: DeliveryReport[]): string {
   return reports.map((r) => `${r.device} ${r.status}${r.code ? ` (${r.code})` : ''}`).join(', ');
 }
 
+interface Gathered {
+  /** The line that tells many, after their count. */
+  many: string;
+  tone: Tone;
+  lines: string[];
+  ids: string[];
+  count: number;
+}
+
+/** Lines by kind, told together after GATHER_MS: one by one when few, as one line when many. */
+function gatherer(app: App): (kind: string, many: string, tone: Tone, id: string, line: string) => void {
+  const kinds = new Map<string, Gathered>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tell = (): void => {
+    timer = undefined;
+    for (const g of kinds.values()) {
+      if (g.count <= ONE_BY_ONE) {
+        for (const line of g.lines) app.log(line, g.tone);
+        continue;
+      }
+      const named = g.ids.slice(0, NAMED).join(', ');
+      app.log(`${grouped(g.count)} ${g.many} (${named}${g.count > NAMED ? ', …' : ''})`, g.tone);
+    }
+    kinds.clear();
+  };
+  return (kind, many, tone, id, line) => {
+    let g = kinds.get(kind);
+    if (g === undefined) {
+      g = { tone, many, lines: [], ids: [], count: 0 };
+      kinds.set(kind, g);
+    }
+    g.count++;
+    if (g.lines.length < ONE_BY_ONE) g.lines.push(line);
+    if (g.ids.length < NAMED) g.ids.push(id);
+    timer ??= setTimeout(tell, GATHER_MS);
+  };
+}
+
 /** Turns server events into log lines; remembers enough to log changes only. */
 export function followEvents(app: App): void {
+  const gather = gatherer(app);
   const printerState = new Map<string, string>();
   const jobState = new Map<string, string>();
   const describePrinter = (p: PrinterView): string => `${p.status}${p.paused ? '/paused' : ''}`;
@@ -68,15 +116,16 @@ export function followEvents(app: App): void {
   app.client.on('event', (e: ClientEvent) => {
     switch (e.event) {
       case 'device.online':
-        return app.log(`${e.device.id} came online${e.device.fw ? ` (firmware ${e.device.fw})` : ''}${e.device.address ? ` from ${e.device.address}` : ''}`, 'ok');
+        return gather('online', 'devices came online', 'ok', e.device.id, `${e.device.id} came online${e.device.fw ? ` (firmware ${e.device.fw})` : ''}${e.device.address ? ` from ${e.device.address}` : ''}`);
       case 'device.offline':
-        return app.log(`${e.device.id} went offline`, 'warn');
+        return gather('offline', 'devices went offline', 'warn', e.device.id, `${e.device.id} went offline`);
       case 'printer.status': {
         const now = describePrinter(e.printer);
         if (printerState.get(e.printer.id) === now) return;
         printerState.set(e.printer.id, now);
         const [label, tone] = PRINTER_LABEL[e.printer.status] ?? [e.printer.status, 'neutral'];
-        return app.log(`${e.printer.id}: ${label.toLowerCase()}${e.printer.paused ? ', queue paused' : ''}${e.printer.detail ? ` — ${e.printer.detail}` : ''}`, tone);
+        const line = `${e.printer.id}: ${label.toLowerCase()}${e.printer.paused ? ', queue paused' : ''}${e.printer.detail ? ` — ${e.printer.detail}` : ''}`;
+        return gather(`printer ${now}`, `printers: ${label.toLowerCase()}${e.printer.paused ? ', queue paused' : ''}`, tone, e.printer.id, line);
       }
       case 'job.updated': {
         const j = e.job;

@@ -14,7 +14,10 @@ const DEFAULT_ARGS: Record<string, string> = {
   custom: '{}',
 };
 
-export function broadcastSection(app: App): () => void {
+/** Suggestions under the target field: a fleet's every id would make a list nobody scrolls. */
+const SUGGESTIONS = 50;
+
+export function broadcastSection(app: App): void {
   const form = byId<HTMLFormElement>('broadcast-form');
   const target = byId<HTMLInputElement>('broadcast-target');
   const name = byId<HTMLSelectElement>('broadcast-name');
@@ -80,9 +83,16 @@ export function broadcastSection(app: App): () => void {
       .finally(() => (send.disabled = false));
   });
 
-  const refreshOptions = (): void => {
-    const values = mode() === 'tag' ? [...new Set([...app.live.devices.values()].flatMap((d) => d.tags))] : [...app.live.devices.keys()];
-    options.replaceChildren(...values.sort().map((v) => h('option', { attrs: { value: v } })));
-  };
-  return refreshOptions;
+  // Filled while someone types, from what they typed; never on a redraw.
+  function refreshOptions(): void {
+    const typed = target.value.trim().toLowerCase();
+    const values = new Set<string>();
+    for (const d of app.live.devices.values()) {
+      for (const v of mode() === 'tag' ? d.tags : [d.id]) if (v.toLowerCase().includes(typed)) values.add(v);
+      if (values.size >= SUGGESTIONS) break;
+    }
+    options.replaceChildren(...[...values].sort().map((v) => h('option', { attrs: { value: v } })));
+  }
+  target.addEventListener('focus', refreshOptions);
+  target.addEventListener('input', refreshOptions);
 }

@@ -11,7 +11,7 @@ import { broadcastSection } from './broadcast.js';
 import { clientsSection } from './clients.js';
 import { devicesSection } from './devices.js';
 import { byId, h, setAttr, setText } from './dom.js';
-import type { Tone } from './format.js';
+import { grouped, NEEDS_ATTENTION, type Tone } from './format.js';
 import { jobsSection } from './jobs.js';
 import { printersSection } from './printers.js';
 import { saveToken, savedToken, tokenFromFragment } from './token.js';
@@ -64,37 +64,43 @@ function start(token: string): PrintbridgeClient {
   const live = new LiveState(client);
   const activity = activityLog();
   const app: App = { client, live, log: activity.log, toast: toaster(), sent: new Map() };
-  const renders = [printersSection(app), devicesSection(app), jobsSection(app), broadcastSection(app), clientsSection(app)];
   const conn = byId('conn');
   const connText = byId('conn-text');
   const summary = byId('summary');
 
   const renderSummary = (): void => {
-    const devices = [...live.devices.values()];
-    const printers = [...live.printers.values()];
-    const trouble = printers.filter((p) => ['paper-out', 'cover-open', 'error'].includes(p.status)).length;
+    let online = 0;
+    for (const d of live.devices.values()) if (d.online) online++;
+    let trouble = 0;
+    for (const p of live.printers.values()) if (NEEDS_ATTENTION.includes(p.status)) trouble++;
+    const printers = live.printers.size;
     const clients = live.clients.size;
     setText(
       summary,
       [
-        `${devices.filter((d) => d.online).length}/${devices.length} devices online`,
-        `${printers.length} printer${printers.length === 1 ? '' : 's'}`,
+        `${grouped(online)}/${grouped(live.devices.size)} devices online`,
+        `${grouped(printers)} printer${printers === 1 ? '' : 's'}`,
         clients > 0 ? `${clients} client${clients === 1 ? '' : 's'} connected` : '',
       ].filter(Boolean).join(' · '),
     );
     document.title = trouble ? `(${trouble}) printer needs attention — printbridge` : 'printbridge';
   };
+  // However many events arrive (a reconnect storm brings four per device),
+  // the page is drawn at most once per frame, from the state they left.
   let scheduled = false;
-  const render = (): void => {
-    scheduled = false;
-    for (const r of renders) r();
-    renderSummary();
-  };
-  live.on('change', () => {
+  const redraw = (): void => {
     if (scheduled) return;
     scheduled = true;
     requestAnimationFrame(render);
-  });
+  };
+  const renders = [printersSection(app, redraw), devicesSection(app, redraw), jobsSection(app), clientsSection(app)];
+  broadcastSection(app);
+  function render(): void {
+    scheduled = false;
+    for (const r of renders) r();
+    renderSummary();
+  }
+  live.on('change', redraw);
   followEvents(app);
 
   setInterval(() => {

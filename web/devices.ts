@@ -4,19 +4,37 @@
 
 import { WEBLINK_TAG, type DeviceView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
-import { byId, h, KeyedList, setAttr, setText, type Row } from './dom.js';
-import { bytes, duration, signalBars, time } from './format.js';
+import { byId, h, setAttr, setChildren, setText, type Row } from './dom.js';
+import { bytes, duration, grouped, signalBars, time } from './format.js';
+import { fillTags, PagedList, pagedControls, type Filter } from './paged.js';
 
-/** The tag `printbridge devices add SERIAL --weblink` gives a Link-OS printer (server/store/devices.ts). */
+/** Rows of the table at once; the rest is a page away. */
+const PAGE = 50;
 
-export function devicesSection(app: App): () => void {
-  const list = new KeyedList<DeviceView>(byId('device-rows'), (d) => d.id, (d) => deviceRow(app, d));
+export function devicesSection(app: App, redraw: () => void): () => void {
+  const controls = pagedControls('device', 'devices');
+  const list = new PagedList<DeviceView>({
+    container: byId('device-rows'), controls, pageSize: PAGE, key: (d) => d.id, create: (d) => deviceRow(app, d), matches: deviceMatches, redraw,
+  });
   return () => {
-    const devices = [...app.live.devices.values()].sort((a, b) => Number(b.online) - Number(a.online) || a.id.localeCompare(b.id));
-    list.sync(devices);
-    setText(byId('devices-count'), devices.length ? `${devices.filter((d) => d.online).length} of ${devices.length} online` : '');
-    byId('devices-empty').hidden = devices.length > 0;
+    const { devices } = app.live;
+    list.render(devices);
+    let online = 0;
+    const tags = new Set<string>();
+    for (const d of devices.values()) {
+      if (d.online) online++;
+      for (const t of d.tags) tags.add(t);
+    }
+    fillTags(controls.tag, tags);
+    setText(byId('devices-count'), devices.size ? `${grouped(online)} of ${grouped(devices.size)} online` : '');
   };
+}
+
+export function deviceMatches(d: DeviceView, f: Filter): boolean {
+  if (f.state === 'online' && !d.online) return false;
+  if (f.state === 'offline' && d.online) return false;
+  if (f.tag !== '' && !d.tags.includes(f.tag)) return false;
+  return f.text === '' || d.id.toLowerCase().includes(f.text) || d.tags.some((t) => t.toLowerCase().includes(f.text));
 }
 
 function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
@@ -76,7 +94,7 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
       setText(heap, bytes(d.heap));
       setAttr(led, 'data-pattern', d.online ? d.led ?? 'off' : 'off');
       setText(ledText, d.online ? d.led ?? '—' : '—');
-      tags.replaceChildren(...(d.tags.length ? d.tags.map((t) => h('span', { class: 'tag', text: t })) : ['—']));
+      setChildren(tags, d.tags.join('\n'), () => (d.tags.length ? d.tags.map((t) => h('span', { class: 'tag', text: t })) : ['—']));
       setText(address, d.address ?? '—');
       setAttr(el, 'data-online', String(d.online));
       // A Zebra printer on Weblink (the server's `weblink` tag) has no LED of ours to blink: the server refuses controls to it.

@@ -33,6 +33,19 @@ export function setAttr(el: Element, name: string, value: string | undefined): v
   } else if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
 
+const drawnFrom = new WeakMap<Element, string>();
+
+/**
+ * Replaces `el`'s children with what `make` builds, only when `key` (what
+ * they are built from) changed: replacing them on every redraw made the
+ * browser lay out the whole list again each frame.
+ */
+export function setChildren(el: Element, key: string, make: () => (Node | string)[]): void {
+  if (drawnFrom.get(el) === key) return;
+  drawnFrom.set(el, key);
+  el.replaceChildren(...make());
+}
+
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
   if (!el) throw new Error(`#${id} missing from the page`);

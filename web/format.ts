@@ -11,6 +11,13 @@ export function bytes(n: number | undefined): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
+const numbers = new Intl.NumberFormat('en');
+
+/** 10,000: counts read the same whatever the browser's locale. */
+export function grouped(n: number): string {
+  return numbers.format(n);
+}
+
 export function time(ms: number | undefined): string {
   if (ms === undefined) return '—';
   const d = new Date(ms);
@@ -48,6 +55,9 @@ export const PRINTER_LABEL: Record<PrinterState, [string, Tone]> = {
   offline: ['Offline', 'off'],
   unknown: ['Unknown', 'neutral'],
 };
+
+/** Printer states a person has to go and fix; the page title counts them. */
+export const NEEDS_ATTENTION: readonly PrinterState[] = ['paper-out', 'cover-open', 'error'];
 
 export const JOB_LABEL: Record<JobState, [string, Tone]> = {
   queued: ['Queued', 'neutral'],

@@ -2,19 +2,61 @@
 // on the printer with its progress, the queue, the operator's buttons, and
 // for G-code printers a command line (M105, M114…) that shows the answer.
 
-import { isFinal, testPage, type JobView, type PrinterView } from '../sdk/index.js';
+import { isFinal, testPage, type DeviceView, type JobView, type PrinterView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
-import { byId, h, KeyedList, setAttr, setText, type Row } from './dom.js';
-import { bytes, percent, PRINTER_LABEL, shortId } from './format.js';
+import { byId, h, setAttr, setChildren, setText, type Row } from './dom.js';
+import { bytes, grouped, NEEDS_ATTENTION, percent, PRINTER_LABEL, shortId } from './format.js';
+import { fillTags, PagedList, pagedControls, type Filter } from './paged.js';
 
-export function printersSection(app: App): () => void {
-  const list = new KeyedList<PrinterView>(byId('printer-list'), (p) => p.id, (p) => printerCard(app, p));
+/** Cards at once; each is a few dozen elements. */
+const PAGE = 24;
+
+export function printersSection(app: App, redraw: () => void): () => void {
+  const controls = pagedControls('printer', 'printers');
+  const list = new PagedList<PrinterView>({
+    container: byId('printer-list'), controls, pageSize: PAGE, key: (p) => p.id, create: (p) => printerCard(app, p),
+    matches: (p, f) => printerMatches(p, app.live.devices.get(p.device), f), redraw,
+  });
   return () => {
-    const printers = [...app.live.printers.values()].sort((a, b) => a.id.localeCompare(b.id));
-    list.sync(printers);
-    setText(byId('printers-count'), printers.length ? `${printers.filter((p) => p.online).length} of ${printers.length} online` : '');
-    byId('printers-empty').hidden = printers.length > 0;
+    const { printers } = app.live;
+    list.render(printers);
+    let online = 0;
+    let trouble = 0;
+    const tags = new Set<string>();
+    for (const p of printers.values()) {
+      if (p.online) online++;
+      if (NEEDS_ATTENTION.includes(p.status)) trouble++;
+      for (const t of app.live.devices.get(p.device)?.tags ?? []) tags.add(t);
+    }
+    fillTags(controls.tag, tags);
+    setText(
+      byId('printers-count'),
+      printers.size ? `${grouped(online)} of ${grouped(printers.size)} online${trouble ? ` · ${grouped(trouble)} need${trouble === 1 ? 's' : ''} attention` : ''}` : '',
+    );
   };
+}
+
+/** The tag filter and the search look at the tags of the printer's device. */
+export function printerMatches(p: PrinterView, device: DeviceView | undefined, f: Filter): boolean {
+  switch (f.state) {
+    case 'attention':
+      if (!NEEDS_ATTENTION.includes(p.status)) return false;
+      break;
+    case 'busy':
+      if (p.status !== 'busy') return false;
+      break;
+    case 'ready':
+      if (p.status !== 'online') return false;
+      break;
+    case 'offline':
+      if (p.online) return false;
+      break;
+    default:
+      break;
+  }
+  const tags = device?.tags ?? [];
+  if (f.tag !== '' && !tags.includes(f.tag)) return false;
+  return f.text === '' || p.id.toLowerCase().includes(f.text) || (p.name?.toLowerCase().includes(f.text) ?? false) || tags.some((t) => t.toLowerCase().includes(f.text));
 }
 
 function printerCard(app: App, first: PrinterView): Row<PrinterView> {
@@ -90,9 +132,8 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
       setAttr(el, 'data-tone', tone);
       setText(detail, p.detail ?? '');
       detail.hidden = !p.detail;
-      temps.replaceChildren(
-        ...(p.temps ?? []).map((t) => h('li', { text: `${t.name} ${t.current.toFixed(1)}°${t.target !== undefined && t.target > 0 ? ` → ${t.target.toFixed(0)}°` : ''}` })),
-      );
+      const lines = (p.temps ?? []).map((t) => `${t.name} ${t.current.toFixed(1)}°${t.target !== undefined && t.target > 0 ? ` → ${t.target.toFixed(0)}°` : ''}`);
+      setChildren(temps, lines.join('\n'), () => lines.map((text) => h('li', { text })));
       temps.hidden = !p.temps?.length;
       // The printer view's queue length and job are only as fresh as its
       // last printer.status; the jobs themselves are always live.

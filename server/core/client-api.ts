@@ -13,7 +13,7 @@
 
 import {
   DEFAULT_SCOPES, SGD_TIMEOUT_DEFAULT_MS, TOKEN_TTL_DEFAULT_S, type SgdResult, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
-  type ServerInfo, type Snapshot,
+  type ServerInfo, type Snapshot, DEVICE_TABLE_KEYS, PRINTER_TABLE_KEYS, toTable,
 } from '../../protocol/client-messages.js';
 import { requiredScope } from '../../protocol/scopes.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
@@ -126,7 +126,7 @@ export class ClientApi {
         // Events start in the turn that builds the snapshot, so that none is older than it.
         return this.inTurn(caller, req, () => {
           subscribe(true);
-          const snapshot = this.snapshot();
+          const snapshot = this.snapshot(req.compact === true);
           // Who else is connected is the `tokens` scope's business, as in clients.list.
           return hasScope(caller.auth, 'tokens') ? snapshot : { ...snapshot, clients: undefined };
         });
@@ -153,15 +153,24 @@ export class ClientApi {
     return { server: 'printbridge', version: this.hub.version, v: PROTOCOL_VERSION };
   }
 
-  /** What a subscriber sees first: every device and printer, the unfinished jobs and the latest finished ones. */
-  snapshot(): Snapshot {
+  /**
+   * What a subscriber sees first: every device and printer, the unfinished
+   * jobs and the latest finished ones. `compact`: devices and printers as
+   * tables, for a page that follows thousands of them.
+   */
+  snapshot(compact = false): Snapshot {
     const { hub } = this;
     const active = listJobs(hub.store, { unfinishedOnly: true, limit: SNAPSHOT_MAX_ACTIVE_JOBS });
     const recent = listJobs(hub.store, { finishedOnly: true, limit: SNAPSHOT_RECENT_JOBS });
     const jobs = [...active, ...recent]
       .sort((a, b) => b.created - a.created)
       .map(jobView);
-    return { devices: hub.views.devices(), printers: hub.views.printers(), jobs, clients: hub.clientViews() };
+    const { devices, printers } = hub.views.all();
+    if (!compact) return { devices, printers, jobs, clients: hub.clientViews() };
+    return {
+      devices: [], printers: [], jobs, clients: hub.clientViews(),
+      tables: { devices: toTable(devices, DEVICE_TABLE_KEYS), printers: toTable(printers, PRINTER_TABLE_KEYS) },
+    };
   }
 
   /** The job, if the caller may see and act on it. */

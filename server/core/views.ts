@@ -61,8 +61,18 @@ export class Views {
   }
 
   printers(): PrinterView[] {
+    return this.printersFrom(this.merged());
+  }
+
+  /** Every device and every printer from one read of the store (a snapshot needs both). */
+  all(): { devices: DeviceView[]; printers: PrinterView[] } {
+    const merged = this.merged();
+    return { devices: merged.map(([id, record, session]) => deviceView(id, record, session)), printers: this.printersFrom(merged) };
+  }
+
+  private printersFrom(merged: readonly Merged[]): PrinterView[] {
     const queued = unfinishedByPrinter(this.store);
-    return this.merged().flatMap(([id, record, session]) =>
+    return merged.flatMap(([id, record, session]) =>
       portsOf(record, session).map((info) => this.printerView(id, info, session, queued.get(printerId(id, info.port)) ?? 0)),
     );
   }
@@ -107,8 +117,8 @@ export class Views {
   }
 
   /** Every known device: registered ones, plus any online one removed from the store meanwhile. */
-  private merged(): [string, DeviceRecord | undefined, DeviceSession | undefined][] {
-    const out = new Map<string, [string, DeviceRecord | undefined, DeviceSession | undefined]>();
+  private merged(): Merged[] {
+    const out = new Map<string, Merged>();
     for (const record of listDevices(this.store)) out.set(record.id, [record.id, record, this.registry.get(record.id)]);
     for (const session of this.registry.all()) {
       if (!out.has(session.id)) out.set(session.id, [session.id, undefined, session]);
@@ -116,6 +126,8 @@ export class Views {
     return [...out.values()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 }
+
+type Merged = [id: string, record: DeviceRecord | undefined, session: DeviceSession | undefined];
 
 function portsOf(record: DeviceRecord | undefined, session: DeviceSession | undefined): readonly PortInfo[] {
   return session?.info?.ports ?? record?.ports ?? [];
