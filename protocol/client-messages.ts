@@ -15,6 +15,9 @@ export type RequestId = string | number | null;
 
 export type Target = { device: string } | { tag: string } | { all: true };
 
+/** How long a coalescing subscriber's device and printer events may wait (subscribe `coalesce`). */
+export const COALESCE_MS = 100;
+
 export type ClientRequestBody =
   | { op: 'hello'; v: Version }
   | { op: 'ping' }
@@ -43,9 +46,13 @@ export type ClientRequestBody =
   /**
    * `compact` (since 1.4): the snapshot carries devices and printers as
    * tables (`Snapshot.tables`) rather than arrays of objects; a server
-   * before 1.4 ignores it and answers the full form.
+   * before 1.4 ignores it and answers the full form. `coalesce` (since
+   * 1.4): device and printer events may wait up to COALESCE_MS, and a newer
+   * one for the same device or printer replaces one still waiting (a
+   * reconnect storm sends each subscriber the last state, not every step).
+   * No other event or reply overtakes one that waits.
    */
-  | { op: 'subscribe'; compact?: boolean | undefined }
+  | { op: 'subscribe'; compact?: boolean | undefined; coalesce?: boolean | undefined }
   | { op: 'unsubscribe' }
   /** Since 1.2: one printer's view. */
   | { op: 'printer.get'; printer: string }
@@ -540,7 +547,7 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
     case 'printers.list':
       return { op };
     case 'subscribe':
-      return { op, compact: optBool(o, 'compact') };
+      return { op, compact: optBool(o, 'compact'), coalesce: optBool(o, 'coalesce') };
     case 'unsubscribe':
       return { op };
     case 'devices.list':

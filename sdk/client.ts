@@ -63,6 +63,13 @@ export interface ConnectOptions {
   maxPending?: number;
   /** Subscribe to events as soon as connected (and after every reconnect). */
   subscribe?: boolean;
+  /**
+   * Since server 1.4: a device's or printer's events that come within 100 ms
+   * of each other arrive as the last of them, for a page that shows state
+   * rather than every step (a fleet reconnecting sends one event per device,
+   * not four). No other event overtakes one that waits. Default false.
+   */
+  coalesce?: boolean;
   /** A WebSocket implementation, where there is no global one (Node 20: `ws`). */
   WebSocket?: WebSocketConstructor;
   /** Timers, randomness and the page origin, for tests. */
@@ -168,6 +175,8 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private everOpen = false;
   private wantSubscribed: boolean;
+  /** What subscribe asks for: the compact snapshot, and coalescing when the options ask for it. */
+  private readonly subscribeRequest: Record<string, boolean>;
   private nextId = 1;
   private readonly calls = new Map<number, Call>();
   private queue: Call[] = [];
@@ -196,6 +205,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     this.maxPending = opts.maxPending ?? 1000;
     this.backoff = opts.backoff ?? {};
     this.wantSubscribed = opts.subscribe ?? false;
+    this.subscribeRequest = opts.coalesce === true ? { ...SNAPSHOT_REQUEST, coalesce: true } : SNAPSHOT_REQUEST;
     // The browser knows when the network comes back: skip the rest of the wait.
     this.removeOnline = this.host.onOnline(() => {
       if (this.current === 'backoff') this.retryNow();
@@ -409,7 +419,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
         });
       });
     }
-    const snapshot = expandSnapshot(await this.request('subscribe', SNAPSHOT_REQUEST));
+    const snapshot = expandSnapshot(await this.request('subscribe', this.subscribeRequest));
     this.emit('snapshot', snapshot);
     return snapshot;
   }
@@ -499,7 +509,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     let snapshot: Snapshot | undefined;
     try {
       this.info = (await this.call('hello', { v: PROTOCOL_VERSION }, this.timeout, true, true)) as ServerInfo;
-      if (this.wantSubscribed) snapshot = expandSnapshot((await this.call('subscribe', SNAPSHOT_REQUEST, this.timeout, true, true)) as Snapshot);
+      if (this.wantSubscribed) snapshot = expandSnapshot((await this.call('subscribe', this.subscribeRequest, this.timeout, true, true)) as Snapshot);
     } catch (e) {
       if (this.ws !== ws) return; // the socket went away meanwhile; lost() has dealt with it
       const err = e instanceof PrintbridgeError ? e : new PrintbridgeError('INTERNAL', String(e));

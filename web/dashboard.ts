@@ -60,7 +60,7 @@ async function serverReachable(): Promise<boolean> {
 }
 
 function start(token: string): PrintbridgeClient {
-  const client = connect({ token, subscribe: true });
+  const client = connect({ token, subscribe: true, coalesce: true });
   const live = new LiveState(client);
   const activity = activityLog();
   const app: App = { client, live, log: activity.log, toast: toaster(), sent: new Map() };

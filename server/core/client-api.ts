@@ -43,8 +43,8 @@ export interface Caller {
   readonly auth: ClientAuth;
   /** A connection hears about the jobs it submitted without subscribing; a REST call has nothing to hear with. */
   submitted?(job: JobView): void;
-  /** Connections only: events on or off. Without it, subscribe and unsubscribe are UNSUPPORTED. */
-  subscribe?(on: boolean): void;
+  /** Connections only: events on or off, device and printer events coalesced or not. Without it, subscribe and unsubscribe are UNSUPPORTED. */
+  subscribe?(on: boolean, coalesce?: boolean): void;
   /** Connections only: false once it closed, so work it queued and nobody will read is skipped. */
   open?(): boolean;
 }
@@ -125,7 +125,7 @@ export class ClientApi {
         if (subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'subscribe needs a connection (WebSocket /v1/client)');
         // Events start in the turn that builds the snapshot, so that none is older than it.
         return this.inTurn(caller, req, () => {
-          subscribe(true);
+          subscribe(true, req.coalesce === true);
           const snapshot = this.snapshot(req.compact === true);
           // Who else is connected is the `tokens` scope's business, as in clients.list.
           return hasScope(caller.auth, 'tokens') ? snapshot : { ...snapshot, clients: undefined };

@@ -10,13 +10,14 @@
 
 import { randomUUID } from 'node:crypto';
 import {
-  okReply, okReplyEncoded, errorReply, type ClientEvent, type ClientRequest, type ClientView, type JobView, type RequestId,
+  COALESCE_MS, okReply, okReplyEncoded, errorReply, type ClientEvent, type ClientRequest, type ClientView, type JobView, type RequestId,
 } from '../../protocol/client-messages.js';
 import { CLOSE, protocolError } from '../../protocol/errors.js';
 import type { Decoded } from '../../protocol/fields.js';
 import { PrintbridgeError } from '../errors.js';
 import type { Caller } from './client-api.js';
 import { connectionView, type ClientConnection } from './client-connection.js';
+import type { Cancel } from './context.js';
 import type { Listener } from './events.js';
 import type { Hub } from './hub.js';
 import { isFinal } from './jobs.js';
@@ -42,6 +43,10 @@ export class ClientSession implements Listener, Caller, ClientConnection {
   /** Jobs this connection submitted and still hears about without subscribing. */
   private readonly own = new Set<string>();
   private closed = false;
+  /** subscribe {coalesce}: device and printer events wait in `held`, newest per device or printer. */
+  private coalescing = false;
+  private held: Map<string, string> | undefined;
+  private cancelRelease: Cancel | undefined;
   /** Answers encoded, by the result they encode; an entry goes when its result is no longer referenced. */
   private readonly encoded = new WeakMap<object, string>();
 
@@ -116,8 +121,10 @@ export class ClientSession implements Listener, Caller, ClientConnection {
     this.own.add(job.id);
   }
 
-  subscribe(on: boolean): void {
+  subscribe(on: boolean, coalesce = false): void {
     this.subscribed = on;
+    this.coalescing = on && coalesce;
+    if (!this.coalescing) this.release();
   }
 
   hears(kind: ClientEvent['event']): boolean {
@@ -136,7 +143,33 @@ export class ClientSession implements Listener, Caller, ClientConnection {
     return own || this.subscribed;
   }
 
-  send(text: string): void {
+  send(text: string, event?: ClientEvent): void {
+    if (this.closed) return;
+    const key = this.coalescing && event !== undefined ? coalesceKey(event) : undefined;
+    if (key !== undefined) {
+      this.held ??= new Map();
+      // Deleted first, so that the newest goes after everything held before it.
+      this.held.delete(key);
+      this.held.set(key, text);
+      this.cancelRelease ??= this.hub.clock.after(COALESCE_MS, () => this.release());
+      return;
+    }
+    // Nothing overtakes an event that waits.
+    if (this.held !== undefined && this.held.size > 0) this.release();
+    this.sendNow(text);
+  }
+
+  /** Sends the events held for coalescing, oldest change first. */
+  private release(): void {
+    this.cancelRelease?.();
+    this.cancelRelease = undefined;
+    const held = this.held;
+    if (held === undefined || held.size === 0) return;
+    this.held = undefined;
+    for (const text of held.values()) this.sendNow(text);
+  }
+
+  private sendNow(text: string): void {
     if (this.closed) return;
     const buffered = this.peer.bufferedAmount();
     if (buffered > this.hub.limits.maxClientBuffer) {
@@ -155,6 +188,22 @@ export class ClientSession implements Listener, Caller, ClientConnection {
   gone(): void {
     if (this.closed) return;
     this.closed = true;
+    this.cancelRelease?.();
+    this.held = undefined;
     this.hub.clientGone(this);
+  }
+}
+
+/** What a newer event replaces while it waits: the same device's state, or the same printer's. */
+function coalesceKey(event: ClientEvent): string | undefined {
+  switch (event.event) {
+    case 'device.online':
+    case 'device.offline':
+    case 'device.status':
+      return `d ${event.device.id}`;
+    case 'printer.status':
+      return `p ${event.printer.id}`;
+    default:
+      return undefined;
   }
 }

@@ -12,7 +12,8 @@ export interface Listener {
   /** Whether an event of this kind could interest it at all; asked before such an event is built. */
   hears(kind: ClientEvent['event']): boolean;
   wants(event: ClientEvent): boolean;
-  send(text: string): void;
+  /** `text` is `event` encoded, once for every listener. */
+  send(text: string, event: ClientEvent): void;
 }
 
 export class EventBus {
@@ -72,7 +73,7 @@ export class EventBus {
         }
       }
       try {
-        listener.send(text);
+        listener.send(text, event);
       } catch (e) {
         this.failed(e, event.event);
       }
