@@ -1,6 +1,9 @@
 // `npm test`: type-check every target, build the browser SDK and dashboard
-// (build/web, which the server serves and test/web drives), then run every
-// test file under test/ with Node's test runner (TypeScript through tsx).
+// (build/web, which the server serves and test/web drives) and the compiled
+// CLI (dist/cli, which the tests' `printbridge` processes run; a source
+// changed during the run makes bin/printbridge.js run the sources instead),
+// then run every test file under test/ with Node's test runner (TypeScript
+// through tsx).
 // Extra arguments narrow the run to files whose path contains one of them,
 // e.g. `npm test -- core`.
 //
@@ -38,6 +41,7 @@ if (filters.length === 0 && !process.env.PRINTBRIDGE_SKIP_TYPECHECK) {
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.web.json']);
 }
 run(process.execPath, ['--import', 'tsx', 'tools/build-web.ts', ...(filters.length === 0 ? [] : ['--if-stale'])]);
+run(process.execPath, ['--import', 'tsx', 'tools/build-cli.ts', '--if-stale']);
 
 let files = find('test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.some((f) => f.includes('/firmware/'))) {
