@@ -42,6 +42,7 @@ import { backoffDelay, WIDEST_ATTEMPT } from './backoff.js';
 import type { DeviceEffect, DeviceEvent, LinkCause, LinkProblem, LinkState, LinkTimings, LogLevel } from './types.js';
 
 export const DEFAULT_TIMINGS: LinkTimings = {
+  firstWindow: 1000,
   backoffBase: 1000,
   backoffCap: 30_000,
   stableAfter: 30_000,
@@ -84,6 +85,8 @@ export class Link {
   private lastRx = 0;
   private lastPing = 0;
   private network = false;
+  /** The network came up once since start: later waits are backoffs. */
+  private started = false;
 
   constructor(
     private readonly t: LinkTimings,
@@ -100,7 +103,8 @@ export class Link {
     this.network = up;
     if (this.state === 'stopped') return;
     if (up) {
-      this.wait(now);
+      this.wait(now, !this.started);
+      this.started = true;
     } else {
       if (this.socketExists()) out.push({ type: 'ws.close', code: CLOSE.GOING_AWAY.code, reason: 'network down' });
       this.state = 'offline';
@@ -309,8 +313,8 @@ export class Link {
     }
   }
 
-  private wait(now: number): void {
-    const delay = backoffDelay(this.attempt, this.t.backoffBase, this.t.backoffCap, this.random);
+  private wait(now: number, first = false): void {
+    const delay = first ? Math.floor(this.random() * this.t.firstWindow) : backoffDelay(this.attempt, this.t.backoffBase, this.t.backoffCap, this.random);
     this.attempt += 1;
     this.state = 'backoff';
     this.deadline = now + delay;

@@ -9,6 +9,12 @@ import type { Dialect, LedPattern, PortInfo, PrinterState, Temperature } from '.
 import type { ErrorCode } from '../../protocol/errors.js';
 
 export interface LinkTimings {
+  /**
+   * The first connection after start waits uniform in [0, firstWindow): a
+   * fleet powered on at once (after a power cut) spreads out, where a bridge
+   * a person starts (the Node host sets 0) connects at once.
+   */
+  readonly firstWindow: number;
   /** First backoff ceiling, doubled per failed attempt. */
   readonly backoffBase: number;
   /** Backoff ceiling never exceeds this. */

@@ -22,6 +22,37 @@ test('no network, no connect; network up connects within the first backoff windo
   assert.deepEqual(c, { type: 'ws.connect', url: 'ws://server/v1/device?id=dev-1', token: 'secret' });
 });
 
+test('the first connection after start waits within firstWindow (0: at once); a later network up backs off as before', () => {
+  // Seeds whose first draw is far into the window, so that "at once" is not luck.
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const spread = new VirtualDevice({}, seed);
+    spread.handle({ type: 'network', up: true });
+    const t0 = spread.now;
+    spread.advanceUntil((e) => e.type === 'ws.connect');
+    assert.ok(spread.now - t0 < T.firstWindow);
+
+    const atOnce = new VirtualDevice({ timings: { ...T, firstWindow: 0 } }, seed);
+    atOnce.handle({ type: 'network', up: true });
+    const t1 = atOnce.now;
+    atOnce.advanceUntil((e) => e.type === 'ws.connect');
+    assert.equal(atOnce.now - t1, 0, `seed ${seed}: the first attempt went at once`);
+  }
+  // A network that goes down and comes back is a fleet's shared event: jittered again.
+  const waits: number[] = [];
+  for (const seed of [11, 12, 13, 14, 15, 16]) {
+    const d = new VirtualDevice({ timings: { ...T, firstWindow: 0 } }, seed);
+    d.handle({ type: 'network', up: true });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    d.take();
+    d.handle({ type: 'network', up: false });
+    const t2 = d.now;
+    d.handle({ type: 'network', up: true });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    waits.push(d.now - t2);
+  }
+  assert.ok(waits.some((w) => w > 0), `a network that came back waited: ${waits.join(', ')}`);
+});
+
 test('open sends hello with version, window and ports; welcome makes it online', () => {
   const d = new VirtualDevice({ window: 4096, maxChunk: 512, ports: [{ port: 0, dialect: 'escpos' }, { port: 1, dialect: 'zpl' }] });
   d.handle({ type: 'network', up: true });

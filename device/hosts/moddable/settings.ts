@@ -58,7 +58,7 @@ export interface FirmwareSettings {
 export const RUNTIME_KEYS: readonly string[] = ['server', 'token', 'ssid', 'password', 'ssid2', 'password2', 'ssid3', 'password3'];
 
 const TIMING_KEYS: readonly (keyof LinkTimings)[] = [
-  'backoffBase', 'backoffCap', 'stableAfter', 'connectTimeout', 'helloTimeout', 'pingInterval', 'deadAfter',
+  'firstWindow', 'backoffBase', 'backoffCap', 'stableAfter', 'connectTimeout', 'helloTimeout', 'pingInterval', 'deadAfter',
 ];
 
 type Source = (key: string) => unknown;

@@ -158,7 +158,9 @@ class NodeBridge implements Bridge {
       fw: o.fw ?? NODE_BRIDGE_FW,
       // A TCP printer's connection is its session; a serial line can only be judged by silence (docs/printers.md).
       ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, cancelScript: p.cancelScript, transport: p.uri.startsWith('tcp:') ? 'network' : 'serial' })),
-      window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval, timings: o.timings,
+      window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval,
+      // Started by a person or a service manager, not by a power cut shared with a fleet: the first attempt goes at once.
+      timings: { firstWindow: 0, ...o.timings },
     };
     return createDevice(config, { random: Math.random, dialects: ALL_DIALECTS });
   }
