@@ -97,6 +97,7 @@ export function listDeviceIdsWithTag(store: Store, tag: string): string[] {
 
 /** Returns false when there was no such device. Jobs of the device are kept as history. */
 export function removeDevice(store: Store, id: string): boolean {
+  storedPorts.get(store)?.delete(id);
   return store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
 }
 
@@ -171,10 +172,44 @@ interface PendingPresence {
 }
 
 const pendingPresence = new WeakMap<Store, Map<string, PendingPresence>>();
+/** Each device's ports as last written by this process (JSON), so that a reconnect reads nothing to compare. */
+const storedPorts = new WeakMap<Store, Map<string, string>>();
 
-/** recordHello, written behind. */
+function storedPortsOf(store: Store): Map<string, string> {
+  let known = storedPorts.get(store);
+  if (known === undefined) {
+    known = new Map();
+    storedPorts.set(store, known);
+  }
+  return known;
+}
+
+/**
+ * recordHello, written behind. A hello whose ports differ from the stored
+ * ones (a device's first, or one whose printers changed) is written at the
+ * end of this turn of the event loop, with whatever else waits, rather than
+ * an interval later: the ports are what lets a job be taken for the printer
+ * while the device is offline, so a server killed soon after the hello must
+ * still know them. A reconnect with the same ports waits for the interval.
+ */
 export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): void {
+  const ports = JSON.stringify(hello.ports);
+  const known = storedPortsOf(store);
+  const stored = known.get(id) ?? ((store.stmt('SELECT ports FROM devices WHERE id = ?').pluck().get(id) as string | undefined) ?? '');
+  known.set(id, ports);
   presenceOf(store).set(id, { hello, lastSeen: now });
+  if (stored !== ports) flushSoon(store);
+}
+
+const flushingSoon = new WeakSet<Store>();
+
+function flushSoon(store: Store): void {
+  if (flushingSoon.has(store)) return;
+  flushingSoon.add(store);
+  setImmediate(() => {
+    flushingSoon.delete(store);
+    flushPresence(store);
+  });
 }
 
 /** touchDevice, written behind; a hello still waiting is kept. */
