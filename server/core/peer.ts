@@ -15,6 +15,8 @@ export interface Peer {
   /** sendText for a text many peers get; without it, the core sends `shared.text`. */
   sendShared?(shared: SharedText): void;
   sendBinary(bytes: Uint8Array): void;
+  /** Runs `send`; what it sends may leave in one write to the OS (the data frames of one job pump). */
+  batch?(send: () => void): void;
   /** Starts an orderly close; the transport drops the connection itself if the peer does not finish it soon. */
   close(code: number, reason: string): void;
   /** Drops the connection now, for a peer that has stopped answering. */

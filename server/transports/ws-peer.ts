@@ -71,6 +71,19 @@ export class WsPeer implements Peer {
     this.watcher?.dataSent();
   }
 
+  batch(send: () => void): void {
+    const { socket } = this;
+    if (socket === undefined) return send();
+    // ws corks the socket around each frame; corks nest, so an outer one
+    // holds every frame of the batch for one write when it is lifted.
+    socket.cork();
+    try {
+      send();
+    } finally {
+      socket.uncork();
+    }
+  }
+
   close(code: number, reason: string): void {
     if (this.ws.readyState !== WebSocket.OPEN && this.ws.readyState !== WebSocket.CONNECTING) return;
     this.ws.close(code, reason);
