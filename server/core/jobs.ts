@@ -29,6 +29,18 @@
 // also sent to the device (job.pause / job.resume), which holds the bytes it
 // already has; the printer's own pause is the device's to report.
 //
+// Durable now, or soon: a job's stored facts (submitted, `started`, a
+// client's hold, a paused queue, the end) are written before anyone hears
+// of them, one synchronous commit each, except that jobs about to send
+// their first bytes at the same moment (the accepts that arrived together)
+// share one commit of `started` before any of those bytes leave. The rest is
+// news that a restart rebuilds (store/jobs.ts says why): the derived state
+// of an offered job and the bytes each ack confirms. Clients hear of a state
+// change at once and of progress at most every PROGRESS_ANNOUNCE_MS; the
+// news is written for every job at once at most every PROGRESS_WRITE_MS,
+// and when the job leaves its device (a server closing detaches every job
+// first). While a job is on its device only this process reads its row.
+//
 // Credit: the device grants `window` bytes beyond its last job.ack. The pump
 // never has more than that in flight, never sends a frame over `maxChunk`,
 // and also stops while the socket's own buffer is above SEND_BUFFER_BOUND so
@@ -45,10 +57,10 @@ import type { JobRetention } from '../retention.js';
 import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
-  countUnfinished, deviceRemovedError, findJobByKey, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, printerId,
-  pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, unfinishedJobs, type JobRecord,
+  countUnfinished, deviceRemovedError, findJobByKey, flushJobs, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
+  printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
-import type { CoreContext } from './context.js';
+import type { Cancel, CoreContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
 import { checkTransition, isFinal } from './job-states.js';
 import { Quotas } from './quotas.js';
@@ -59,10 +71,33 @@ export { isFinal } from './job-states.js';
 /** The pump waits while more than this is queued in the socket towards the device. */
 export const SEND_BUFFER_BOUND = 64 * 1024;
 
+/** Clients hear of a job's progress at most this often: a progress bar moves four times a second. */
+export const PROGRESS_ANNOUNCE_MS = 250;
+
+/**
+ * News of jobs on devices is written at most this often, one commit for
+ * every job printing instead of one per ack. Rarely, too: while the job's
+ * data is in its row, SQLite rewrites all of it whenever the row changes
+ * size (another state's name; the count of bytes written takes another
+ * byte at 128 and at 32 KiB). A job that prints in less time than this is
+ * written when submitted, started and ended only.
+ */
+export const PROGRESS_WRITE_MS = 5000;
+
 /** A sweep expires at most this many jobs at once; the next sweep takes the rest. */
 const EXPIRE_BATCH = 1000;
 
 type Msg<T extends DeviceMessage['t']> = Extract<DeviceMessage, { t: T }>;
+
+/**
+ * How `settle` stores what it changed. `changed`: a fact besides the state
+ * changed (bytes written, started) and is written even if the state stays.
+ * `soon`: what changed is news only (store/jobs.ts), written at the next flush.
+ */
+interface Settling {
+  readonly changed?: boolean;
+  readonly soon?: boolean;
+}
 
 interface Active {
   job: JobRecord;
@@ -102,6 +137,15 @@ export class Jobs {
   /** Jobs a device may hold paused because we sent job.pause (or did before a restart). */
   private readonly heldOnDevice = new Set<string>();
   private readonly quotas: Quotas;
+  /** Jobs whose confirmed bytes moved since clients last heard of them. */
+  private readonly unannounced = new Map<string, JobRecord>();
+  private cancelAnnounce: Cancel | undefined;
+  private cancelWrite: Cancel | undefined;
+  /** Accepted jobs waiting for `started` to be on disk before their first byte. */
+  private readonly starting = new Set<Active>();
+  private cancelStart: Cancel | undefined;
+  /** `beforeSending` ran in this turn of the event loop. */
+  private storeChecked = false;
 
   constructor(
     private readonly ctx: CoreContext,
@@ -324,10 +368,19 @@ export class Jobs {
 
   /** A device session ended or was replaced: its jobs stay resumable and wait for the device. */
   detach(session: DeviceSession): void {
-    for (const active of [...(this.bySession.get(session) ?? [])]) {
+    const detached = [...(this.bySession.get(session) ?? [])];
+    for (const active of detached) {
       this.release(active);
       this.settle(active.job);
       this.ctx.log('info', 'job detached', { job: active.job.id, printer: active.job.printer, written: active.job.written });
+    }
+    // A job off its device has its progress on disk: after a cut link the
+    // stored count is the device's last ack (the floor its next job.accept is
+    // held to), and a server closing detaches every job before its store
+    // closes, so a clean restart keeps it too. One commit for the session's jobs.
+    if (detached.length > 0) {
+      flushJobs(this.ctx.store, detached.map((a) => a.job.id));
+      for (const active of detached) this.announce(active.job);
     }
   }
 
@@ -356,8 +409,9 @@ export class Jobs {
     const written = Math.max(job.written, m.written);
     // Never resend a byte the device says reached the printer.
     active.sent = Math.max(m.received, written);
+    const moved = written !== job.written;
     job.written = written;
-    this.settle(job);
+    this.settle(job, { changed: moved, soon: true });
     this.pump(active);
   }
 
@@ -370,7 +424,7 @@ export class Jobs {
     }
     if (m.written !== active.job.written) {
       active.job.written = m.written;
-      this.settle(active.job, true);
+      this.settle(active.job, { changed: true, soon: true });
     }
     this.pump(active);
   }
@@ -431,25 +485,78 @@ export class Jobs {
   private pump(active: Active): void {
     const { job, session } = active;
     const info = session.info;
-    if (!active.accepted || job.state === 'paused' || info === undefined || session.phase !== 'online') return;
-    this.beforeSending();
+    // The transport asks again after every frame it hands to the OS; most
+    // of those find the window full, and then there is nothing to check.
+    if (info === undefined || !this.maySend(active)) return;
+    this.checkStore();
     if (this.byId.get(job.id) !== active) return;
-    while (active.sent < job.size) {
+    if (!job.started) {
+      this.starting.add(active);
+      this.cancelStart ??= this.ctx.clock.after(0, () => this.startAll());
+      return;
+    }
+    while (this.canSend(active, info.window)) {
       const credit = info.window - (active.sent - job.written);
-      if (credit <= 0 || session.peer.bufferedAmount() >= SEND_BUFFER_BOUND) return;
-      if (!job.started) {
-        // On disk before the first byte leaves: after a crash we still know
-        // that bytes of this job may have been printed.
-        job.started = true;
-        job.startedAt = this.ctx.clock.now();
-        this.settle(job, true);
-      }
       const n = Math.min(info.maxChunk, job.size - active.sent, credit);
       session.peer.sendBinary(encodeDataFrame(active.stream, active.sent, active.data.subarray(active.sent, active.sent + n)));
       active.sent += n;
       // Sending can fail the session (slow consumer); then the job was detached.
       if (this.byId.get(job.id) !== active) return;
     }
+  }
+
+  /**
+   * `started` on disk before the first byte of a job leaves: after a crash we
+   * still know that bytes of it may have been printed. Every job that came
+   * this far since the last time shares the commit; then each is pumped.
+   */
+  private startAll(): void {
+    this.cancelStart = undefined;
+    const waiting = [...this.starting].filter((a) => this.byId.get(a.job.id) === a);
+    this.starting.clear();
+    // A server closing detached every job before its store closed.
+    if (waiting.length === 0 || !this.ctx.store.db.open) return;
+    this.checkStore();
+    // Only jobs that would send now: one paused, detached or removed meanwhile has not started.
+    const ready = waiting.filter((a) => this.byId.get(a.job.id) === a && !a.job.started && this.maySend(a));
+    if (ready.length === 0) return;
+    const now = this.ctx.clock.now();
+    this.ctx.store.db.transaction(() => {
+      for (const { job } of ready) {
+        job.started = true;
+        job.startedAt = now;
+        job.updated = now;
+        saveJob(this.ctx.store, job);
+      }
+    })();
+    // Starting moves no state (an offered job is sending already): clients hear the start time.
+    for (const { job } of ready) this.updated(job);
+    for (const active of ready) this.pump(active);
+  }
+
+  /**
+   * `beforeSending`, once per turn of the event loop: one read of the socket
+   * can carry acks of many jobs, each of which pumps, and a device another
+   * process removes while that turn runs is as if removed just after it.
+   */
+  private checkStore(): void {
+    if (this.storeChecked) return;
+    this.storeChecked = true;
+    queueMicrotask(() => {
+      this.storeChecked = false;
+    });
+    this.beforeSending();
+  }
+
+  /** Accepted, not paused, its device online, and a byte would go now. */
+  private maySend(active: Active): boolean {
+    const info = active.session.info;
+    return active.accepted && active.job.state !== 'paused' && info !== undefined && active.session.phase === 'online' && this.canSend(active, info.window);
+  }
+
+  /** Bytes are left, the credit window has room and the socket's buffer is below its bound. */
+  private canSend(active: Active, window: number): boolean {
+    return active.sent < active.job.size && active.sent - active.job.written < window && active.session.peer.bufferedAmount() < SEND_BUFFER_BOUND;
   }
 
   private end(session: DeviceSession, id: string, state: 'done' | 'failed', error: ProtocolError | undefined): void {
@@ -497,7 +604,8 @@ export class Jobs {
       let set = this.bySession.get(session);
       if (set === undefined) this.bySession.set(session, (set = new Set()));
       set.add(active);
-      this.settle(job);
+      // Being offered is news: a restart finds the job queued (or sending, if started) either way.
+      this.settle(job, { soon: true });
       this.ctx.log('debug', 'job offered', { job: job.id, printer, stream: active.stream });
       session.send({ t: 'job.start', id: job.id, stream: active.stream, port, size: job.size, resume: job.resume ? true : undefined });
       this.syncDevice(active);
@@ -574,21 +682,50 @@ export class Jobs {
   }
 
   /**
-   * Moves an unfinished job to the state its facts give, stores it and tells
-   * subscribers. `changed` says a fact other than the state changed (bytes
-   * written, started) and must be stored even if the state stays.
+   * Moves an unfinished job to the state its facts give, stores it (now, or
+   * soon: see Settling) and tells subscribers; of a change of the bytes
+   * written alone they hear within PROGRESS_ANNOUNCE_MS.
    */
-  private settle(job: JobRecord, changed = false): void {
+  private settle(job: JobRecord, how: Settling = {}): void {
     const active = this.byId.get(job.id);
     const state = this.targetState(job, active);
     // While unfinished, a job's error is only ever the printer's reason for holding it.
     const error = state === 'paused' ? active?.printerPause : undefined;
-    if (!changed && state === job.state && sameError(error, job.error)) return;
+    const moved = state !== job.state || !sameError(error, job.error);
+    if (!moved && how.changed !== true) return;
     checkTransition(job.id, job.state, state);
     job.state = state;
     job.error = error;
     job.updated = this.ctx.clock.now();
-    saveJob(this.ctx.store, job);
+    if (how.soon !== true) {
+      saveJob(this.ctx.store, job);
+    } else {
+      saveJobLater(this.ctx.store, job);
+      this.cancelWrite ??= this.ctx.clock.after(PROGRESS_WRITE_MS, () => this.writeNews());
+      if (!moved) {
+        this.unannounced.set(job.id, job);
+        this.cancelAnnounce ??= this.ctx.clock.after(PROGRESS_ANNOUNCE_MS, () => this.announceAll());
+        return;
+      }
+    }
+    this.updated(job);
+  }
+
+  /** Writes the news of every job in one commit. */
+  private writeNews(): void {
+    this.cancelWrite = undefined;
+    flushJobs(this.ctx.store);
+  }
+
+  /** Tells clients the progress they have not heard. */
+  private announceAll(): void {
+    this.cancelAnnounce = undefined;
+    for (const job of [...this.unannounced.values()]) this.announce(job);
+  }
+
+  /** Tells clients of a job whose progress they have not heard yet, if it is still unfinished. */
+  private announce(job: JobRecord): void {
+    if (!this.unannounced.delete(job.id) || isFinal(job.state)) return;
     this.updated(job);
   }
 
@@ -608,7 +745,8 @@ export class Jobs {
   }
 
   private updated(job: JobRecord): void {
-    this.ctx.events.emit({ event: 'job.updated', job: jobView(job) });
+    this.unannounced.delete(job.id);
+    this.ctx.events.emitHeard('job.updated', () => ({ event: 'job.updated', job: jobView(job) }));
   }
 }
 

@@ -1,11 +1,24 @@
 // Durable jobs. A job is written here before the submitter gets its reply
-// and every state change lands here before the device or client hears of
-// it, so a crash or restart never loses a job or forgets that bytes of it
-// already went to a device (`started`, the flag that stops a double print).
+// and every stored fact lands here before the device or client hears of it,
+// so a crash or restart never loses a job or forgets that bytes of it
+// already went to a device (`started`, the flag that stops a double print),
+// a client's hold, or how a job ended.
+//
+// Two fields are not facts but news: how many bytes the device confirmed
+// (`written`) while the job is on it, and the state derived from the facts
+// (queued/sending/printing). A restart derives the state again, and the
+// device says again what it holds and wrote when the job is offered (the
+// server takes the larger of the two), so a stored `written` that lags only
+// shows older progress; it can never make a byte print twice or go missing.
+// Those changes may therefore wait in memory (`saveJobLater`) and reach the
+// file together (`flushJobs`), one transaction for many jobs instead of a
+// synchronous commit per ack. Reads here see them at once; another process
+// reading the file sees them at the next flush.
+//
 // Job data lives in the row until the job finishes and is then dropped; the
 // row itself stays for the history until retention prunes it.
 
-import type { JobState } from '../../protocol/client-messages.js';
+import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.js';
 import { protocolError, type ErrorCode, type ProtocolError } from '../../protocol/errors.js';
 import type { Store } from './db.js';
 
@@ -66,7 +79,29 @@ export function printerId(device: string, port: number): string {
   return `${device}/${port}`;
 }
 
-function fromRow(row: JobRow): JobRecord {
+/** Per store: jobs whose news waits for the next flush, by id; the record is the caller's live one. */
+const unsaved = new WeakMap<Store, Map<string, JobRecord>>();
+
+function unsavedOf(store: Store): Map<string, JobRecord> {
+  let m = unsaved.get(store);
+  if (m === undefined) unsaved.set(store, (m = new Map()));
+  return m;
+}
+
+/** A row as this process knows it: the stored facts with the news still waiting to be written. */
+function fromRow(store: Store, row: JobRow): JobRecord {
+  const job = fromStoredRow(row);
+  const news = unsaved.get(store)?.get(job.id);
+  // A job another process ended keeps its end: news of an unfinished job never overrides it.
+  if (news === undefined || isFinalState(job.state)) return job;
+  return { ...job, state: news.state, written: news.written, error: news.error, updated: news.updated };
+}
+
+function isFinalState(state: JobState): boolean {
+  return FINAL_JOB_STATES.includes(state);
+}
+
+function fromStoredRow(row: JobRow): JobRecord {
   return {
     id: row.id,
     printer: row.printer,
@@ -111,12 +146,12 @@ export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
 
 export function getJob(store: Store, id: string): JobRecord | undefined {
   const row = store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
-  return row === undefined ? undefined : fromRow(row);
+  return row === undefined ? undefined : fromRow(store, row);
 }
 
 export function findJobByKey(store: Store, printer: string, key: string): JobRecord | undefined {
   const row = store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND idem_key = ?`).get(printer, key) as JobRow | undefined;
-  return row === undefined ? undefined : fromRow(row);
+  return row === undefined ? undefined : fromRow(store, row);
 }
 
 export function countUnfinished(store: Store, printer: string): number {
@@ -150,11 +185,14 @@ export function nextPendingJob(store: Store, printer: string): JobRecord | undef
   const begun = store
     .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND started = 1 AND state IN ${UNFINISHED} ORDER BY created, rowid LIMIT 1`)
     .get(printer) as JobRow | undefined;
-  if (begun !== undefined) return begun.state === 'paused' ? undefined : fromRow(begun);
+  if (begun !== undefined) {
+    const first = fromRow(store, begun);
+    return first.state === 'paused' ? undefined : first;
+  }
   const row = store
     .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND state IN ('queued', 'sending') ORDER BY created, rowid LIMIT 1`)
     .get(printer) as JobRow | undefined;
-  return row === undefined ? undefined : fromRow(row);
+  return row === undefined ? undefined : fromRow(store, row);
 }
 
 export function jobData(store: Store, id: string): Uint8Array | undefined {
@@ -204,21 +242,47 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
   if (q.unfinishedOnly === true) where.push(`state IN ${UNFINISHED}`);
   if (q.finishedOnly === true) where.push(`state IN ${FINISHED}`);
   const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, rowid DESC LIMIT ?`;
-  return (store.stmt(sql).all(...args, q.limit) as JobRow[]).map(fromRow);
+  const jobs = (store.stmt(sql).all(...args, q.limit) as JobRow[]).map((row) => fromRow(store, row));
+  return q.state === undefined && q.states === undefined ? jobs : byNewsState(store, q, jobs);
+}
+
+/**
+ * A query by state asked the file, whose state may lag the news: drops the
+ * jobs whose news left the states asked for, and adds those whose news
+ * entered them, newest first within the limit.
+ */
+function byNewsState(store: Store, q: JobQuery, listed: JobRecord[]): JobRecord[] {
+  const pending = unsaved.get(store);
+  if (pending === undefined || pending.size === 0) return listed;
+  const wanted = (state: JobState): boolean => (q.state === undefined || state === q.state) && (q.states === undefined || q.states.includes(state));
+  const out = listed.filter((job) => wanted(job.state));
+  const seen = new Set(listed.map((job) => job.id));
+  const kept = out.length;
+  for (const news of pending.values()) {
+    if (seen.has(news.id) || !wanted(news.state) || q.finishedOnly === true) continue;
+    if ((q.printer !== undefined && news.printer !== q.printer) || (q.device !== undefined && news.device !== q.device) || (q.owner !== undefined && news.owner !== q.owner)) continue;
+    // As the file has it with the news on top: a job ended elsewhere is not in a state it left.
+    const job = getJob(store, news.id);
+    if (job !== undefined && wanted(job.state)) out.push(job);
+  }
+  if (out.length === kept) return out;
+  out.sort((a, b) => b.created - a.created);
+  return q.limit < 0 ? out : out.slice(0, q.limit);
 }
 
 /** Every unfinished job, oldest first (for recovery at start-up). */
 export function unfinishedJobs(store: Store): JobRecord[] {
-  return (store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE state IN ${UNFINISHED} ORDER BY created, rowid`).all() as JobRow[]).map(fromRow);
+  return (store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE state IN ${UNFINISHED} ORDER BY created, rowid`).all() as JobRow[]).map((row) => fromRow(store, row));
 }
 
 /**
- * Writes every mutable field of the job. When the job is final its data is
- * dropped, to keep the file small. A synchronous write with synchronous=FULL:
- * when this returns, the row is on disk.
+ * Writes every mutable field of the job (news waiting for it included).
+ * When the job is final its data is dropped, to keep the file small. A
+ * synchronous write with synchronous=FULL: when this returns, the row is on disk.
  */
 export function saveJob(store: Store, job: JobRecord): void {
-  const final = job.state === 'done' || job.state === 'failed' || job.state === 'canceled';
+  const final = isFinalState(job.state);
+  unsaved.get(store)?.delete(job.id);
   store
     .stmt(
       `UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ?${
@@ -229,6 +293,50 @@ export function saveJob(store: Store, job: JobRecord): void {
       job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
       job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
     );
+}
+
+/**
+ * Keeps the news of an unfinished job (its derived state, bytes written,
+ * the printer's reason for a pause) for the next `flushJobs`; reads here see
+ * it at once. The record is kept, not copied: the flush writes what it holds then.
+ */
+export function saveJobLater(store: Store, job: JobRecord): void {
+  unsavedOf(store).set(job.id, job);
+}
+
+/** Whether news of any job waits for a flush. */
+export function hasUnsavedJobs(store: Store): boolean {
+  return (unsaved.get(store)?.size ?? 0) > 0;
+}
+
+/**
+ * Writes the news kept by `saveJobLater`, of every job or of `ids` only, in
+ * one transaction. A job that ended meanwhile, here or in another process,
+ * keeps its end. Nothing is written once the store is closed. Returns how
+ * many rows changed.
+ */
+export function flushJobs(store: Store, ids?: Iterable<string>): number {
+  const pending = unsaved.get(store);
+  if (pending === undefined || pending.size === 0 || !store.db.open) return 0;
+  const jobs: JobRecord[] = [];
+  for (const id of ids ?? [...pending.keys()]) {
+    const job = pending.get(id);
+    if (job === undefined) continue;
+    pending.delete(id);
+    jobs.push(job);
+  }
+  if (jobs.length === 0) return 0;
+  const update = store.stmt(
+    `UPDATE jobs SET state = ?, written = ?, error_code = ?, error_message = ?, updated = ? WHERE id = ? AND state IN ${UNFINISHED}`,
+  );
+  let changed = 0;
+  store.db.transaction(() => {
+    for (const job of jobs) {
+      if (isFinalState(job.state)) continue;
+      changed += update.run(job.state, job.written, job.error?.code ?? null, job.error?.message ?? null, job.updated, job.id).changes;
+    }
+  })();
+  return changed;
 }
 
 /** Why the unfinished jobs of a removed device failed. */
@@ -257,7 +365,7 @@ export function forgetDeviceQueues(store: Store, device: string): void {
 export function queuedBefore(store: Store, before: number, limit: number): JobRecord[] {
   return (store
     .stmt(`SELECT ${COLUMNS} FROM jobs WHERE state = 'queued' AND created < ? ORDER BY created, rowid LIMIT ?`)
-    .all(before, limit) as JobRow[]).map(fromRow);
+    .all(before, limit) as JobRow[]).map((row) => fromRow(store, row));
 }
 
 /**

@@ -3,8 +3,11 @@
 // and comparing across commits, never pass/fail.
 
 import { parseArgs } from 'node:util';
+import { runDashboardBench } from './dashboard.js';
 import { runDeviceBench } from './device.js';
 import { runFanoutBench } from './fanout.js';
+import { runJobsBench } from './jobs.js';
+import { runStartupBench } from './startup.js';
 import { runThroughputBench } from './throughput.js';
 
 const { values } = parseArgs({
@@ -21,6 +24,15 @@ const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
     devices: values.devices !== undefined ? Number(values.devices) : quick ? 500 : 2000,
     log: (line) => process.stderr.write(`fanout: ${line}\n`),
   }),
+  jobs: (quick) => runJobsBench({
+    devices: values.devices !== undefined ? Number(values.devices) : quick ? 200 : 1000,
+    log: (line) => process.stderr.write(`jobs: ${line}\n`),
+  }),
+  dashboard: (quick) => runDashboardBench({
+    devices: values.devices !== undefined ? Number(values.devices) : quick ? 1000 : 10_000,
+    log: (line) => process.stderr.write(`dashboard: ${line}\n`),
+  }),
+  startup: (quick) => runStartupBench({ runs: quick ? 5 : 9, log: (line) => process.stderr.write(`startup: ${line}\n`) }),
 };
 
 const names = values.only ?? Object.keys(HARNESSES);
