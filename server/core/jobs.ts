@@ -495,14 +495,19 @@ export class Jobs {
       this.cancelStart ??= this.ctx.clock.after(0, () => this.startAll());
       return;
     }
-    while (this.canSend(active, info.window)) {
-      const credit = info.window - (active.sent - job.written);
-      const n = Math.min(info.maxChunk, job.size - active.sent, credit);
-      session.peer.sendBinary(encodeDataFrame(active.stream, active.sent, active.data.subarray(active.sent, active.sent + n)));
-      active.sent += n;
-      // Sending can fail the session (slow consumer); then the job was detached.
-      if (this.byId.get(job.id) !== active) return;
-    }
+    const frames = (): void => {
+      while (this.canSend(active, info.window)) {
+        const credit = info.window - (active.sent - job.written);
+        const n = Math.min(info.maxChunk, job.size - active.sent, credit);
+        session.peer.sendBinary(encodeDataFrame(active.stream, active.sent, active.data.subarray(active.sent, active.sent + n)));
+        active.sent += n;
+        // Sending can fail the session (slow consumer); then the job was detached.
+        if (this.byId.get(job.id) !== active) return;
+      }
+    };
+    // An ack opens room for several frames: one write to the OS for all of them.
+    if (session.peer.batch !== undefined) session.peer.batch(frames);
+    else frames();
   }
 
   /**

@@ -80,6 +80,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN owner TEXT;
   CREATE INDEX jobs_owner ON jobs (owner, created) WHERE owner IS NOT NULL;
   `,
+  // 5: job data in a table of its own. In the job's row SQLite rewrote all
+  // of it whenever the row changed size (a state's name, the count of bytes
+  // written), several times per job; jobs.data stays, always NULL.
+  `
+  CREATE TABLE job_data (
+    id   TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+  );
+  INSERT INTO job_data (id, data) SELECT id, data FROM jobs WHERE data IS NOT NULL;
+  UPDATE jobs SET data = NULL WHERE data IS NOT NULL;
+  `,
 ];
 
 export const DB_FILE = 'printbridge.db';

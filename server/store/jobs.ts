@@ -15,8 +15,9 @@
 // synchronous commit per ack. Reads here see them at once; another process
 // reading the file sees them at the next flush.
 //
-// Job data lives in the row until the job finishes and is then dropped; the
-// row itself stays for the history until retention prunes it.
+// Job data lives in job_data, apart from the row (whose every update would
+// otherwise rewrite the bytes), until the job finishes and is then dropped;
+// the row itself stays for the history until retention prunes it.
 
 import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.js';
 import { protocolError, type ErrorCode, type ProtocolError } from '../../protocol/errors.js';
@@ -135,9 +136,12 @@ export interface NewJob {
 
 export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
   const printer = printerId(job.device, job.port);
-  store
-    .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, data, resume, owner, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`)
-    .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.data, job.resume === true ? 1 : 0, job.owner ?? null, now, now);
+  store.db.transaction(() => {
+    store
+      .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, resume, owner, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`)
+      .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.resume === true ? 1 : 0, job.owner ?? null, now, now);
+    store.stmt('INSERT INTO job_data (id, data) VALUES (?, ?)').run(job.id, job.data);
+  })();
   return {
     id: job.id, printer, device: job.device, port: job.port, key: job.key, state: 'queued', size: job.data.length,
     written: 0, started: false, held: false, resume: job.resume === true, owner: job.owner, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
@@ -196,8 +200,8 @@ export function nextPendingJob(store: Store, printer: string): JobRecord | undef
 }
 
 export function jobData(store: Store, id: string): Uint8Array | undefined {
-  const row = store.stmt('SELECT data FROM jobs WHERE id = ?').get(id) as { data: Buffer | null } | undefined;
-  return row?.data ?? undefined;
+  const row = store.stmt('SELECT data FROM job_data WHERE id = ?').get(id) as { data: Buffer } | undefined;
+  return row?.data;
 }
 
 export interface JobQuery {
@@ -283,16 +287,20 @@ export function unfinishedJobs(store: Store): JobRecord[] {
 export function saveJob(store: Store, job: JobRecord): void {
   const final = isFinalState(job.state);
   unsaved.get(store)?.delete(job.id);
-  store
-    .stmt(
-      `UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ?${
-        final ? ', data = NULL' : ''
-      } WHERE id = ?`,
-    )
-    .run(
-      job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
-      job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
-    );
+  const update = (): void => {
+    store
+      .stmt('UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ? WHERE id = ?')
+      .run(
+        job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
+        job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
+      );
+  };
+  if (!final) return update();
+  // One commit for the end and the dropped bytes (a nested call joins the caller's transaction).
+  store.db.transaction(() => {
+    update();
+    store.stmt('DELETE FROM job_data WHERE id = ?').run(job.id);
+  })();
 }
 
 /**
@@ -351,9 +359,12 @@ export function deviceRemovedError(device: string): ProtocolError {
  */
 export function failDeviceJobs(store: Store, device: string, now: number): number {
   const error = deviceRemovedError(device);
-  return store
-    .stmt(`UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?, updated = ?, data = NULL WHERE device = ? AND state IN ${UNFINISHED}`)
-    .run(error.code, error.message, now, now, device).changes;
+  return store.db.transaction(() => {
+    store.stmt(`DELETE FROM job_data WHERE id IN (SELECT id FROM jobs WHERE device = ? AND state IN ${UNFINISHED})`).run(device);
+    return store
+      .stmt(`UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?, updated = ? WHERE device = ? AND state IN ${UNFINISHED}`)
+      .run(error.code, error.message, now, now, device).changes;
+  })();
 }
 
 /** Forgets the queue pauses of a device's printers (a device registered again under the id starts afresh). */
@@ -385,6 +396,9 @@ export function pruneFinishedJobs(store: Store, before: number | undefined, keep
       )
       .run(keep).changes;
   }
+  // Bytes of a job that ended without its own delete (ended by a version
+  // that kept them in the row, or a row removed by hand) go too.
+  store.stmt(`DELETE FROM job_data WHERE id NOT IN (SELECT id FROM jobs WHERE state IN ${UNFINISHED})`).run();
   return removed;
 }
 

@@ -14,7 +14,7 @@ import { adminTokenPath, loadOrCreateAdminToken, startServer } from '../../serve
 import { DB_FILE, MIGRATIONS, openStore, schemaVersion } from '../../server/store/db.js';
 import { addDevice, getDevice, listDevices, recordHello, removeDevice, verifyDeviceToken } from '../../server/store/devices.js';
 import {
-  getJob, insertJob, listJobs, nextPendingJob, pausedPrinters, pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, type JobRecord,
+  getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, type JobRecord,
 } from '../../server/store/jobs.js';
 import { tempDir } from '../helpers/server.js';
 
@@ -86,6 +86,10 @@ describe('store: schema', () => {
     assert.equal(schemaVersion(store.db), MIGRATIONS.length);
     assert.deepEqual([getJob(store, 'a')?.finishedAt, getJob(store, 'a')?.held], [5, false]);
     assert.deepEqual([getJob(store, 'b')?.state, getJob(store, 'b')?.finishedAt], ['queued', undefined]);
+    // Version 5 moved the bytes of the unfinished job out of its row.
+    assert.deepEqual([...(jobData(store, 'b') ?? [])], [7]);
+    assert.equal(store.db.prepare("SELECT data FROM jobs WHERE id = 'b'").pluck().get(), null);
+    assert.equal(jobData(store, 'a'), undefined);
     store.close();
   });
 
@@ -119,7 +123,8 @@ describe('store: schema', () => {
     assert.deepEqual(listJobs(store, { state: 'queued', limit: 10 }).map((j) => j.id), ['j6', 'j5']);
     assert.deepEqual(listJobs(store, { printer: 'd/0', state: 'done', limit: 1 }).map((j) => j.id), ['j4']);
     assert.equal(getJob(store, 'j1')?.state, 'done');
-    assert.equal(store.db.prepare("SELECT data FROM jobs WHERE id = 'j1'").pluck().get(), null, 'a finished job keeps no data');
+    assert.equal(store.db.prepare("SELECT count(*) FROM job_data WHERE id = 'j1'").pluck().get(), 0, 'a finished job keeps no data');
+    assert.equal(store.db.prepare("SELECT data FROM jobs WHERE id = 'j1'").pluck().get(), null, 'nor its row');
     assert.deepEqual(queuedBefore(store, 6, 10).map((j) => j.id), ['j5']);
 
     assert.equal(pruneFinishedJobs(store, 20, undefined), 1); // j1 finished at 10
