@@ -12,7 +12,7 @@
 // bundled file much faster than CommonJS packages through its ESM interop
 // (serialport alone cost 70 ms of CPU per start). Those with native code
 // stay in node_modules, and they are exactly the package's dependencies
-// (better-sqlite3, @serialport/bindings-cpp), with ws's optional native
+// (@photostructure/sqlite, @serialport/bindings-cpp), with ws's optional native
 // helpers: the build fails when a bundled package has native code, or wants
 // another version of a dependency than package.json names.
 //

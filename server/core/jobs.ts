@@ -520,7 +520,7 @@ export class Jobs {
     const waiting = [...this.starting].filter((a) => this.byId.get(a.job.id) === a);
     this.starting.clear();
     // A server closing detached every job before its store closed.
-    if (waiting.length === 0 || !this.ctx.store.db.open) return;
+    if (waiting.length === 0 || !this.ctx.store.db.isOpen) return;
     this.checkStore();
     // Only jobs that would send now: one paused, detached or removed meanwhile has not started.
     const ready = waiting.filter((a) => this.byId.get(a.job.id) === a && !a.job.started && this.maySend(a));

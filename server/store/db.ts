@@ -3,7 +3,7 @@
 // runs in WAL mode with a busy timeout and every schema change is a numbered
 // migration recorded in PRAGMA user_version.
 
-import Database from 'better-sqlite3';
+import { DatabaseSync, enhance } from '@photostructure/sqlite';
 import { join } from 'node:path';
 import { privateDir, privateFile, privateIfPresent } from './private-files.js';
 
@@ -95,12 +95,33 @@ export const MIGRATIONS: readonly string[] = [
 
 export const DB_FILE = 'printbridge.db';
 
+/**
+ * One connection to an SQLite file. @photostructure/sqlite is node:sqlite's
+ * API for Node 20 with its binaries in the npm package (nothing compiles
+ * at install); `enhance` adds the transaction functions, `pragma` and
+ * `pluck` the store is written with.
+ */
+export function openDatabase(path: string): Database {
+  const db = enhance(new DatabaseSync(path));
+  for (const see of databaseWatchers) see(db);
+  return db;
+}
+
+/** Sees every connection openDatabase makes, before it is used: how a bench counts a server's writes from inside it. */
+export const databaseWatchers = new Set<(db: Database) => void>();
+
+export type Database = ReturnType<typeof enhance<InstanceType<typeof DatabaseSync>>>;
+export type Statement = ReturnType<Database['prepare']>;
+
+/** SQLite's result code when another connection holds the lock past the busy timeout. */
+const SQLITE_BUSY = 5;
+
 export interface Store {
-  readonly db: Database.Database;
+  readonly db: Database;
   readonly dataDir: string;
   readonly path: string;
   /** A prepared statement, compiled once per store. */
-  stmt(sql: string): Database.Statement;
+  stmt(sql: string): Statement;
   /** Runs `fn` before the file closes: for writes a part of the store holds back to batch them. */
   beforeClose(fn: () => void): void;
   close(): void;
@@ -113,7 +134,7 @@ export function openStore(dataDir: string): Store {
   // database file's mode. Ones left by an older version are narrowed too.
   privateFile(path);
   for (const suffix of ['-wal', '-shm']) privateIfPresent(path + suffix);
-  const db = new Database(path);
+  const db = openDatabase(path);
   try {
     db.pragma('busy_timeout = 5000');
     // Before any table exists, so that a new file is made with it; an older
@@ -132,7 +153,7 @@ export function openStore(dataDir: string): Store {
     db.close();
     throw e;
   }
-  const statements = new Map<string, Database.Statement>();
+  const statements = new Map<string, Statement>();
   const closing = new Set<() => void>();
   return {
     db,
@@ -150,10 +171,10 @@ export function openStore(dataDir: string): Store {
       closing.add(fn);
     },
     close() {
-      if (db.open) for (const fn of closing) fn();
+      if (db.isOpen) for (const fn of closing) fn();
       closing.clear();
       statements.clear();
-      if (db.open) db.close();
+      if (db.isOpen) db.close();
     },
   };
 }
@@ -166,13 +187,13 @@ const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
  * VACUUM rewrites it with incremental vacuum on. Best effort: while another
  * process holds the file it waits for a later start.
  */
-function enableIncrementalVacuum(db: Database.Database): void {
+function enableIncrementalVacuum(db: Database): void {
   if (db.pragma('auto_vacuum', { simple: true }) === AUTO_VACUUM_INCREMENTAL) return;
   db.pragma('auto_vacuum = INCREMENTAL');
   try {
     db.exec('VACUUM');
   } catch (e) {
-    if ((e as { code?: unknown }).code !== 'SQLITE_BUSY') throw e;
+    if ((e as { errcode?: unknown }).errcode !== SQLITE_BUSY) throw e;
   }
 }
 
@@ -202,11 +223,11 @@ export function changesElsewhere(store: Store): number {
   return (store.stmt('PRAGMA data_version').get() as { data_version: number }).data_version;
 }
 
-export function schemaVersion(db: Database.Database): number {
+export function schemaVersion(db: Database): number {
   return db.pragma('user_version', { simple: true }) as number;
 }
 
-function migrate(db: Database.Database): void {
+function migrate(db: Database): void {
   // IMMEDIATE takes the write lock before reading the version, so a server and
   // a CLI opening a fresh file at once cannot both run migration 0.
   db.transaction(() => {

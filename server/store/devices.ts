@@ -222,7 +222,7 @@ export function touchDeviceLater(store: Store, id: string, now: number): void {
 /** Writes every pending hello and last-seen time now, in one transaction. */
 export function flushPresence(store: Store): void {
   const pending = pendingPresence.get(store);
-  if (pending === undefined || pending.size === 0 || !store.db.open) return;
+  if (pending === undefined || pending.size === 0 || !store.db.isOpen) return;
   const entries = [...pending];
   pending.clear();
   store.db.transaction(() => {

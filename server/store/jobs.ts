@@ -325,7 +325,7 @@ export function hasUnsavedJobs(store: Store): boolean {
  */
 export function flushJobs(store: Store, ids?: Iterable<string>): number {
   const pending = unsaved.get(store);
-  if (pending === undefined || pending.size === 0 || !store.db.open) return 0;
+  if (pending === undefined || pending.size === 0 || !store.db.isOpen) return 0;
   const jobs: JobRecord[] = [];
   for (const id of ids ?? [...pending.keys()]) {
     const job = pending.get(id);

@@ -4,14 +4,13 @@
 // jobs go only to ports a device reported, online or offline; and the
 // database file shrinks once finished jobs are swept.
 
-import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { JobView } from '../../protocol/client-messages.js';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
-import { DB_FILE, openStore } from '../../server/store/db.js';
+import { DB_FILE, openDatabase, openStore } from '../../server/store/db.js';
 import { removeDevice } from '../../server/store/devices.js';
 import { failDeviceJobs } from '../../server/store/jobs.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
@@ -193,7 +192,7 @@ describe('quotas: the database gives back what finished jobs freed', () => {
   it('a file made without incremental vacuum is switched to it when opened', () => {
     const dir = tempDir();
     mkdirSync(dir, { recursive: true });
-    const old = new Database(join(dir, DB_FILE));
+    const old = openDatabase(join(dir, DB_FILE));
     old.pragma('journal_mode = WAL');
     old.exec('CREATE TABLE leftover (x BLOB)');
     assert.equal(old.pragma('auto_vacuum', { simple: true }), 0);

@@ -9,10 +9,9 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { DEFAULT_SCOPES, SCOPES, type ClientRequestBody, type IssuedToken, type JobView } from '../../protocol/client-messages.js';
 import { requiredScope } from '../../protocol/scopes.js';
-import { MIGRATIONS, openStore } from '../../server/store/db.js';
+import { openDatabase, MIGRATIONS, openStore } from '../../server/store/db.js';
 import { findTokenByHash, hashClientToken } from '../../server/store/tokens.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { Conn, FakeDevice, TestClient, registerDevice, reportPorts } from './peers.js';
@@ -224,7 +223,7 @@ describe('scopes', () => {
 describe('scopes: storage and table', () => {
   it('tokens issued before scopes existed keep printing only after the migration', () => {
     const dir = tempDir();
-    const raw = new Database(`${dir}/printbridge.db`);
+    const raw = openDatabase(`${dir}/printbridge.db`);
     for (const sql of MIGRATIONS.slice(0, 3)) raw.exec(sql);
     raw.pragma('user_version = 3');
     const token = `pbc.${'a'.repeat(16)}.${'b'.repeat(43)}`;

@@ -7,11 +7,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { PrintbridgeError } from '../../server/errors.js';
 import { resolveLimits } from '../../server/limits.js';
 import { adminTokenPath, loadOrCreateAdminToken, startServer } from '../../server/server.js';
-import { DB_FILE, MIGRATIONS, openStore, schemaVersion } from '../../server/store/db.js';
+import { DB_FILE, openDatabase, MIGRATIONS, openStore, schemaVersion } from '../../server/store/db.js';
 import { addDevice, getDevice, listDevices, recordHello, removeDevice, verifyDeviceToken } from '../../server/store/devices.js';
 import {
   getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters, pruneFinishedJobs, queuedBefore, saveJob, setPrinterPaused, type JobRecord,
@@ -57,7 +56,7 @@ describe('store: schema', () => {
   it('refuses a database written by a newer schema', () => {
     const d = dir();
     openStore(d).close();
-    const raw = new Database(join(d, DB_FILE));
+    const raw = openDatabase(join(d, DB_FILE));
     raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     raw.close();
     assert.throws(() => openStore(d), /newer/);
@@ -76,7 +75,7 @@ describe('store: schema', () => {
 
   it('migrates a version 1 file: finished jobs get their finish time, data and rows are kept', () => {
     const d = dir();
-    const raw = new Database(join(d, DB_FILE));
+    const raw = openDatabase(join(d, DB_FILE));
     raw.exec(MIGRATIONS[0] as string);
     raw.pragma('user_version = 1');
     raw.prepare("INSERT INTO jobs (id, printer, device, port, state, size, data, created, updated) VALUES ('a', 'd/0', 'd', 0, 'done', 1, NULL, 1, 5)").run();

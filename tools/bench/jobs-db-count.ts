@@ -1,7 +1,8 @@
 // Counts what a process writes to SQLite, from inside it and without
-// touching the code under measurement: better-sqlite3's Statement.run and
-// Database.transaction are wrapped on their prototypes, so every store the
-// process opens afterwards is counted.
+// touching the code under measurement: every connection the store opens is
+// seen (databaseWatchers) before use, and its statements' runs and its
+// transaction functions are wrapped, so every store the process opens
+// afterwards is counted.
 //
 // commits    — write transactions that changed something: a statement run
 //              outside a transaction that changed a row, or an outermost
@@ -11,19 +12,13 @@
 // rows       — rows they changed.
 // bySql      — statements by their first words, to say what the writes were.
 
-import Database from 'better-sqlite3';
+import { databaseWatchers, type Database, type Statement } from '../../server/store/db.js';
 
 export interface DbWrites {
   commits: number;
   statements: number;
   rows: number;
   bySql: Record<string, number>;
-}
-
-interface StatementLike {
-  readonly database: Database.Database;
-  readonly reader: boolean;
-  readonly source: string;
 }
 
 type Fn = (...args: unknown[]) => unknown;
@@ -48,34 +43,43 @@ function shape(sql: string): string {
 export function countDbWrites(): void {
   if (installed) return;
   installed = true;
-  const probe = new Database(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('SELECT 1')) as { run: Fn };
-  probe.close();
-  const run = proto.run;
-  proto.run = function (this: StatementLike, ...args: unknown[]) {
-    const outer = !this.database.inTransaction;
-    const info = run.apply(this, args) as Database.RunResult;
-    if (!this.reader && info.changes > 0) {
-      counts.statements += 1;
-      counts.rows += info.changes;
-      if (outer) counts.commits += 1;
-      const key = shape(this.source);
-      counts.bySql[key] = (counts.bySql[key] ?? 0) + 1;
-    }
-    return info;
-  };
-  const transaction = Database.prototype.transaction;
-  Database.prototype.transaction = function (this: Database.Database, fn: Fn) {
-    const db = this;
-    const tx = transaction.call(this, fn) as Fn & Record<'deferred' | 'immediate' | 'exclusive', Fn>;
-    const wrap = (f: Fn): Fn => function (this: unknown, ...args: unknown[]) {
-      const outer = !db.inTransaction;
-      const r = f.apply(this, args);
+  databaseWatchers.add(watch);
+}
+
+function watch(db: Database): void {
+  const prepare = db.prepare.bind(db);
+  const counted = new WeakSet<Statement>();
+  db.prepare = ((sql: string) => {
+    const stmt = prepare(sql);
+    if (counted.has(stmt)) return stmt;
+    counted.add(stmt);
+    const reader = /^\s*(SELECT|PRAGMA|WITH)\b/i.test(sql);
+    const run = stmt.run.bind(stmt) as Fn;
+    stmt.run = ((...args: unknown[]) => {
+      const outer = !db.isTransaction;
+      const info = run(...args) as { changes: number };
+      if (!reader && info.changes > 0) {
+        counts.statements += 1;
+        counts.rows += info.changes;
+        if (outer) counts.commits += 1;
+        const key = shape(sql);
+        counts.bySql[key] = (counts.bySql[key] ?? 0) + 1;
+      }
+      return info;
+    }) as typeof stmt.run;
+    return stmt;
+  }) as typeof db.prepare;
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((fn: Fn) => {
+    const tx = transaction(fn) as unknown as Fn & Record<'deferred' | 'immediate' | 'exclusive', Fn>;
+    const wrap = (f: Fn): Fn => (...args: unknown[]) => {
+      const outer = !db.isTransaction;
+      const r = f(...args);
       if (outer) counts.commits += 1;
       return r;
     };
     return Object.assign(wrap(tx), { deferred: wrap(tx.deferred), immediate: wrap(tx.immediate), exclusive: wrap(tx.exclusive) });
-  } as typeof Database.prototype.transaction;
+  }) as typeof db.transaction;
 }
 
 /** The counts since the last reset, and starts again from zero. */

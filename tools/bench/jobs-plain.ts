@@ -9,7 +9,7 @@
 // checked for its token: this is the floor of the work, not a design.
 // Commands (over IPC): listen {dataDir}, writes.
 
-import Database from 'better-sqlite3';
+import { openDatabase, type Database } from '../../server/store/db.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,7 +39,7 @@ interface Device {
 }
 
 countDbWrites();
-let db: Database.Database | undefined;
+let db: Database | undefined;
 const online = new Map<string, Device>();
 const wss = new WebSocketServer({ noServer: true, maxPayload: 32 * 1024 * 1024 });
 const http = createServer((_req, res) => res.writeHead(404).end());
@@ -51,7 +51,7 @@ http.on('upgrade', (req, socket, head) => {
   else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
 });
 
-function store(): Database.Database {
+function store(): Database {
   if (db === undefined) throw new Error('not listening');
   return db;
 }
@@ -138,7 +138,7 @@ function client(ws: WebSocket): void {
 serveParent(async (msg) => {
   switch (msg.cmd) {
     case 'listen': {
-      db = new Database(join(String(msg['dataDir']), 'plain.db'));
+      db = openDatabase(join(String(msg['dataDir']), 'plain.db'));
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.exec('CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, printer TEXT NOT NULL, state TEXT NOT NULL, size INTEGER NOT NULL, data BLOB, written INTEGER NOT NULL)');

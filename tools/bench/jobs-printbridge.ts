@@ -1,6 +1,6 @@
 // The jobs bench's printbridge server, alone in its process, as
 // fanout-printbridge.ts but with its SQLite writes counted (jobs-db-count.ts
-// wraps better-sqlite3 before the store is opened; the server's code is the
+// wraps each SQLite connection the store opens; the server's code is the
 // code that ships). Commands (over IPC): port, writes (the counts since the
 // last `writes`, and starts again).
 //
