@@ -172,6 +172,8 @@ interface PendingPresence {
 }
 
 const pendingPresence = new WeakMap<Store, Map<string, PendingPresence>>();
+/** The one interval timer of a store with writes pending (a group commit may empty them first; the timer then finds less). */
+const flushTimers = new WeakMap<Store, NodeJS.Timeout>();
 /** Each device's ports as last written by this process (JSON), so that a reconnect reads nothing to compare. */
 const storedPorts = new WeakMap<Store, Map<string, string>>();
 
@@ -185,31 +187,43 @@ function storedPortsOf(store: Store): Map<string, string> {
 }
 
 /**
- * recordHello, written behind. A hello whose ports differ from the stored
- * ones (a device's first, or one whose printers changed) is written at the
- * end of this turn of the event loop, with whatever else waits, rather than
- * an interval later: the ports are what lets a job be taken for the printer
- * while the device is offline, so a server killed soon after the hello must
- * still know them. A reconnect with the same ports waits for the interval.
+ * recordHello, written behind. Returns true when the hello's ports differ
+ * from the stored ones (a device's first hello, or its printers changed):
+ * the ports are what lets a job be taken for a printer while its device is
+ * offline, so such a hello is not to be acknowledged before it is on disk.
+ * It goes in a group commit within PORTS_COMMIT_MS with every other hello
+ * waiting (a fleet seen for the first time is a few commits, not one per
+ * device); `afterPresenceWritten` says when. A reconnect with the same ports
+ * waits for the interval.
  */
-export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): void {
+export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): boolean {
   const ports = JSON.stringify(hello.ports);
   const known = storedPortsOf(store);
   const stored = known.get(id) ?? ((store.stmt('SELECT ports FROM devices WHERE id = ?').pluck().get(id) as string | undefined) ?? '');
   known.set(id, ports);
   presenceOf(store).set(id, { hello, lastSeen: now });
-  if (stored !== ports) flushSoon(store);
+  if (stored === ports) return false;
+  commitSoon(store);
+  return true;
 }
 
-const flushingSoon = new WeakSet<Store>();
+/** How long a hello with new ports may wait for the group commit that writes it. */
+export const PORTS_COMMIT_MS = 50;
 
-function flushSoon(store: Store): void {
-  if (flushingSoon.has(store)) return;
-  flushingSoon.add(store);
-  setImmediate(() => {
-    flushingSoon.delete(store);
-    flushPresence(store);
-  });
+const commits = new WeakMap<Store, (() => void)[]>();
+
+/** Runs `fn` once everything recorded so far is on disk (at the next group commit). */
+export function afterPresenceWritten(store: Store, fn: () => void): void {
+  const waiting = commits.get(store);
+  if (waiting === undefined) return fn();
+  waiting.push(fn);
+}
+
+function commitSoon(store: Store): void {
+  if (commits.has(store)) return;
+  commits.set(store, []);
+  // Not unref'd: someone waits for this commit (a welcome).
+  setTimeout(() => flushPresence(store), PORTS_COMMIT_MS);
 }
 
 /** touchDevice, written behind; a hello still waiting is kept. */
@@ -219,18 +233,22 @@ export function touchDeviceLater(store: Store, id: string, now: number): void {
   pending.set(id, before?.hello !== undefined ? { hello: before.hello, lastSeen: now } : { lastSeen: now });
 }
 
-/** Writes every pending hello and last-seen time now, in one transaction. */
+/** Writes every pending hello and last-seen time now, in one transaction, then runs what waited for it. */
 export function flushPresence(store: Store): void {
   const pending = pendingPresence.get(store);
-  if (pending === undefined || pending.size === 0 || !store.db.isOpen) return;
-  const entries = [...pending];
-  pending.clear();
-  store.db.transaction(() => {
-    for (const [id, p] of entries) {
-      if (p.hello !== undefined) recordHello(store, id, p.hello, p.lastSeen);
-      else touchDevice(store, id, p.lastSeen);
-    }
-  })();
+  if (pending !== undefined && pending.size > 0 && store.db.isOpen) {
+    const entries = [...pending];
+    pending.clear();
+    store.db.transaction(() => {
+      for (const [id, p] of entries) {
+        if (p.hello !== undefined) recordHello(store, id, p.hello, p.lastSeen);
+        else touchDevice(store, id, p.lastSeen);
+      }
+    })();
+  }
+  const waiting = commits.get(store);
+  commits.delete(store);
+  for (const fn of waiting ?? []) fn();
 }
 
 function presenceOf(store: Store): Map<string, PendingPresence> {
@@ -240,9 +258,14 @@ function presenceOf(store: Store): Map<string, PendingPresence> {
     pendingPresence.set(store, pending);
     store.beforeClose(() => flushPresence(store));
   }
-  if (pending.size === 0) {
+  if (!flushTimers.has(store)) {
     // unref: a server that is otherwise done does not stay up for this; close() flushes.
-    setTimeout(() => flushPresence(store), PRESENCE_FLUSH_MS).unref();
+    const timer = setTimeout(() => {
+      flushTimers.delete(store);
+      flushPresence(store);
+    }, PRESENCE_FLUSH_MS);
+    timer.unref();
+    flushTimers.set(store, timer);
   }
   return pending;
 }

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { openStore } from '../../server/store/db.js';
-import { addDevice, getDevice, listDevices, PRESENCE_FLUSH_MS, recordHelloLater, removeDevice, touchDeviceLater } from '../../server/store/devices.js';
-import { tempDir } from '../helpers/server.js';
+import { addDevice, afterPresenceWritten, getDevice, listDevices, PRESENCE_FLUSH_MS, recordHelloLater, removeDevice, touchDeviceLater } from '../../server/store/devices.js';
+import { startTestServer, tempDir } from '../helpers/server.js';
+import { FakeDevice, registerDevice } from './peers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -20,13 +21,17 @@ test('a hello written behind is read at once here, by another connection within 
   addDevice(server, 'p1', []);
   addDevice(server, 'p2', []);
 
-  // New ports are a fact jobs depend on: on disk by the end of this turn.
-  recordHelloLater(server, 'p1', { fw: '1.0', ports: [{ port: 0, dialect: 'zpl' }] }, 500);
-  assert.deepEqual(getDevice(cli, 'p1')?.ports, [], 'not within the turn');
-  await new Promise((r) => setImmediate(r));
+  // New ports are a fact jobs depend on: the hello says so, and is on disk at the group commit.
+  assert.equal(recordHelloLater(server, 'p1', { fw: '1.0', ports: [{ port: 0, dialect: 'zpl' }] }, 500), true);
+  assert.deepEqual(getDevice(cli, 'p1')?.ports, [], 'not yet');
+  await new Promise<void>((r) => afterPresenceWritten(server, r));
   assert.deepEqual(getDevice(cli, 'p1')?.ports, [{ port: 0, dialect: 'zpl' }]);
+  // With nothing waiting, at once.
+  let ran = false;
+  afterPresenceWritten(server, () => (ran = true));
+  assert.equal(ran, true);
   // The same ports again (a reconnect): behind.
-  recordHelloLater(server, 'p1', { fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' }, 1000);
+  void recordHelloLater(server, 'p1', { fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' }, 1000);
   assert.deepEqual({ ...getDevice(server, 'p1'), created: 0 }, { id: 'p1', tags: [], created: 0, lastSeen: 1000, fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' });
   assert.equal(getDevice(cli, 'p1')?.fw, '1.0', 'not yet written');
 
@@ -57,4 +62,21 @@ test('a device removed while its hello waits is not brought back', async (ctx) =
   assert.equal(getDevice(store, 'gone'), undefined);
   assert.deepEqual(listDevices(store), []);
   store.close();
+});
+
+test('a device is welcomed only once the ports of its first hello are on disk; a reconnect with the same ports is welcomed at once', async (ctx) => {
+  const t = await startTestServer({ heartbeatMs: 60_000 });
+  ctx.after(() => t.close());
+  const token = registerDevice(t, 'fresh');
+  const other = openStore(t.dataDir);
+  ctx.after(() => other.close());
+  const ports = [{ port: 0, dialect: 'tspl' }, { port: 1, dialect: 'zpl' }];
+  const first = await FakeDevice.connect(t, 'fresh', token, { ports });
+  assert.deepEqual(getDevice(other, 'fresh')?.ports, ports, 'the welcome came after the ports were written');
+  first.ws.terminate();
+  await first.closed;
+  const again = await FakeDevice.connect(t, 'fresh', token, { ports, fw: 'fake-2.0' });
+  ctx.after(() => again.ws.terminate());
+  // Same ports: the rest of the hello waits for the interval.
+  assert.equal(getDevice(other, 'fresh')?.fw, 'fake-1.0');
 });
