@@ -58,7 +58,7 @@ import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
   countUnfinished, deviceRemovedError, findJobByKey, flushJobs, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
-  printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedJobs, type JobRecord,
+  printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedByPrinter, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
 import type { Cancel, CoreContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
@@ -134,6 +134,12 @@ export class Jobs {
   private readonly byId = new Map<string, Active>();
   private readonly bySession = new Map<DeviceSession, Set<Active>>();
   private readonly pausedQueues: Set<string>;
+  /**
+   * Every printer that may have unfinished jobs (never fewer): from the store
+   * at start and after another process changed it, and each submit. A
+   * printer leaves it when a look at the store finds none.
+   */
+  private readonly mayHaveJobs: Set<string>;
   /** Jobs a device may hold paused because we sent job.pause (or did before a restart). */
   private readonly heldOnDevice = new Set<string>();
   private readonly quotas: Quotas;
@@ -158,6 +164,7 @@ export class Jobs {
     private readonly beforeSending: () => void = () => {},
   ) {
     this.pausedQueues = pausedPrinters(ctx.store);
+    this.mayHaveJobs = new Set(unfinishedByPrinter(ctx.store).keys());
     this.quotas = new Quotas(ctx.store, ctx.limits);
   }
 
@@ -212,6 +219,7 @@ export class Jobs {
     this.quotas.check(id, opts.owner, data.length);
 
     const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume, owner: opts.owner }, clock.now());
+    this.mayHaveJobs.add(job.printer);
     this.quotas.added(job);
     this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
@@ -359,6 +367,7 @@ export class Jobs {
   /** Another process changed the store (the CLI failed jobs there): count the quotas again. */
   storeChanged(): void {
     this.quotas.recount();
+    for (const printer of unfinishedByPrinter(this.ctx.store).keys()) this.mayHaveJobs.add(printer);
   }
 
   /** A device said hello: offer the head of every one of its queues. */
@@ -595,9 +604,14 @@ export class Jobs {
     if (session.phase !== 'online' || !session.servesPort(port)) return;
     const printer = printerId(session.id, port);
     if (this.byPrinter.has(printer) || this.pausedQueues.has(printer)) return;
+    // Most printers of a reconnecting fleet have nothing queued: no query for them.
+    if (!this.mayHaveJobs.has(printer)) return;
     for (;;) {
       const job = nextPendingJob(this.ctx.store, printer);
-      if (job === undefined) return;
+      if (job === undefined) {
+        if (countUnfinished(this.ctx.store, printer) === 0) this.mayHaveJobs.delete(printer);
+        return;
+      }
       const data = jobData(this.ctx.store, job.id);
       if (data === undefined || data.length !== job.size) {
         this.finish(job, 'failed', protocolError('INTERNAL', 'job data is missing from the store'));
