@@ -48,27 +48,9 @@ export function countDbWrites(): void {
 
 function watch(db: Database): void {
   const prepare = db.prepare.bind(db);
-  const counted = new WeakSet<Statement>();
-  db.prepare = ((sql: string) => {
-    const stmt = prepare(sql);
-    if (counted.has(stmt)) return stmt;
-    counted.add(stmt);
-    const reader = /^\s*(SELECT|PRAGMA|WITH)\b/i.test(sql);
-    const run = stmt.run.bind(stmt) as Fn;
-    stmt.run = ((...args: unknown[]) => {
-      const outer = !db.isTransaction;
-      const info = run(...args) as { changes: number };
-      if (!reader && info.changes > 0) {
-        counts.statements += 1;
-        counts.rows += info.changes;
-        if (outer) counts.commits += 1;
-        const key = shape(sql);
-        counts.bySql[key] = (counts.bySql[key] ?? 0) + 1;
-      }
-      return info;
-    }) as typeof stmt.run;
-    return stmt;
-  }) as typeof db.prepare;
+  // A statement's methods cannot be reassigned (they are read-only on the
+  // instance), so the store gets a stand-in that counts its runs.
+  db.prepare = ((sql: string) => counting(db, sql, prepare(sql))) as typeof db.prepare;
   const transaction = db.transaction.bind(db);
   db.transaction = ((fn: Fn) => {
     const tx = transaction(fn) as unknown as Fn & Record<'deferred' | 'immediate' | 'exclusive', Fn>;
@@ -80,6 +62,36 @@ function watch(db: Database): void {
     };
     return Object.assign(wrap(tx), { deferred: wrap(tx.deferred), immediate: wrap(tx.immediate), exclusive: wrap(tx.exclusive) });
   }) as typeof db.transaction;
+}
+
+function counting(db: Database, sql: string, stmt: Statement): Statement {
+  const reader = /^\s*(SELECT|PRAGMA|WITH)\b/i.test(sql);
+  const proxy: Statement = new Proxy(stmt, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (prop === 'run') {
+        return (...args: unknown[]) => {
+          const outer = !db.isTransaction;
+          const info = (value as Fn).apply(target, args) as { changes: number };
+          if (!reader && info.changes > 0) {
+            counts.statements += 1;
+            counts.rows += info.changes;
+            if (outer) counts.commits += 1;
+            const key = shape(sql);
+            counts.bySql[key] = (counts.bySql[key] ?? 0) + 1;
+          }
+          return info;
+        };
+      }
+      // Modes (pluck, raw) return the statement itself: the stand-in instead.
+      return (...args: unknown[]) => {
+        const r = (value as Fn).apply(target, args);
+        return r === target ? proxy : r;
+      };
+    },
+  });
+  return proxy;
 }
 
 /** The counts since the last reset, and starts again from zero. */
