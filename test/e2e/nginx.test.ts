@@ -162,6 +162,8 @@ describe('behind nginx with the configuration from docs/deploy.md', { skip: NGIN
     zebra = spawnWeblinkEmulator(procs, { url: `${base}/weblink`, serial: ZEBRA, password: addZebra.stdout.trim().split('\n').pop()!, ca: caFile });
     await bridge.waitForLine(/^link online/, { stream: 'stderr', timeout: 20_000 });
     await zebra.waitForEvent({ event: 'configure-alert' }, { timeout: 20_000 });
+    // The printer is online once its first hello's ports are written (a group commit soon after).
+    await until('the bridge and the printer online', async () => ((JSON.parse((await call(`${base}/healthz`, { ca })).body) as Json)['devices'] === 2 ? true : undefined));
     onlineAt = Date.now();
   });
   after(async () => {
