@@ -8,8 +8,11 @@
 //   await printer.waitForEvent({ event: 'alert', condition: 'HEAD OPEN', state: 'SET' });
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import type { Proc, Processes } from './processes.js';
 import type { TlsServe } from './tls-serve.js';
+import { until } from './until.js';
 
 export interface WeblinkEmulatorOptions {
   /** https://HOST:PORT/PATH; use `localhost`, the test certificates' name. */
@@ -52,5 +55,26 @@ export async function dialInWeblinkPrinter(procs: Processes, served: TlsServe, s
   const password = add.stdout.trim().split('\n').pop() ?? '';
   const printer = spawnWeblinkEmulator(procs, { url: `${served.base}/weblink`, serial, password, ca: served.pki.caCert });
   await printer.waitForEvent({ event: 'configure-alert' });
+  await printerOnline(served.base, readFileSync(served.pki.caCert), served.adminToken, serial);
   return printer;
+}
+
+/**
+ * Waits until the server lists the printer online. Its configure_alert comes
+ * first: a printer's first hello is welcomed once its ports are written.
+ */
+export async function printerOnline(base: string, ca: Buffer, adminToken: string, serial: string): Promise<void> {
+  await until(`${serial} online`, async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsGet(`${base}/api/v1/devices`, { ca, headers: { authorization: `Bearer ${adminToken}` } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+    });
+    const devices = JSON.parse(body) as { id: string; online: boolean }[];
+    return devices.some((d) => d.id === serial && d.online);
+  });
 }

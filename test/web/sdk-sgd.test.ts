@@ -10,7 +10,7 @@ import type { PrintbridgeClient, WebSocketConstructor } from '../../sdk/index.js
 import { Processes, type Proc } from '../helpers/processes.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createTestPki } from '../helpers/tls-certs.js';
-import { spawnWeblinkEmulator } from '../helpers/weblink-emulator.js';
+import { printerOnline, spawnWeblinkEmulator } from '../helpers/weblink-emulator.js';
 import { registerDevice } from '../server/peers.js';
 import { loadSdk, type SdkModule } from './sdk-fixture.js';
 
@@ -44,6 +44,7 @@ before(async () => {
   const password = registerDevice(t, SERIAL, ['weblink']);
   printer = spawnWeblinkEmulator(procs, { url: `${url}/weblink`, serial: SERIAL, password, ca: pki.caCert });
   await printer.waitForEvent({ event: 'configure-alert' });
+  await printerOnline(url, ca, 'test-admin-token', SERIAL);
   pb = sdk.connect({ url, token: 'test-admin-token', WebSocket: trustingWebSocket(ca) });
 });
 
