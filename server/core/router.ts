@@ -71,7 +71,8 @@ export class Router {
     // After a timeout the answer is late, not wrong: drop it quietly.
     if (p === undefined || !p.waiting.has(device)) return;
     p.waiting.delete(device);
-    p.reports.set(device, { device, status: m.ok ? 'ok' : 'error', code: m.code, message: m.message, data: m.data });
+    // Only the fields it has: a broadcast's report holds one per device, and is encoded whole.
+    p.reports.set(device, m.ok && m.data === undefined && m.message === undefined ? { device, status: 'ok' } : { device, status: m.ok ? 'ok' : 'error', code: m.code, message: m.message, data: m.data });
     if (p.waiting.size === 0 && !p.dispatching) this.settle(p);
   }
 

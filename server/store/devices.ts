@@ -84,15 +84,25 @@ export function listDevices(store: Store): DeviceRecord[] {
 
 /** Ids of every registered device, in order, without reading the rest of each row (a broadcast needs only these). */
 export function listDeviceIds(store: Store): string[] {
-  return store.stmt('SELECT id FROM devices ORDER BY id').pluck().all() as string[];
+  return splitIds(store.stmt('SELECT string_agg(id, char(10) ORDER BY id) FROM devices').pluck().get());
 }
 
 /** Ids of the devices that carry `tag`, in order. */
 export function listDeviceIdsWithTag(store: Store, tag: string): string[] {
-  return store
-    .stmt('SELECT DISTINCT devices.id FROM devices, json_each(devices.tags) WHERE json_each.value = ? ORDER BY devices.id')
-    .pluck()
-    .all(tag) as string[];
+  return splitIds(
+    store
+      .stmt('SELECT string_agg(id, char(10) ORDER BY id) FROM (SELECT DISTINCT devices.id AS id FROM devices, json_each(devices.tags) WHERE json_each.value = ?)')
+      .pluck()
+      .get(tag),
+  );
+}
+
+// The ids come as one string, a line each (an id has no line break, see
+// DEVICE_ID), split here: the driver builds an object for every row it
+// returns, and for a broadcast to 10,000 devices those cost more than
+// sending to them.
+function splitIds(all: unknown): string[] {
+  return typeof all === 'string' && all !== '' ? all.split('\n') : [];
 }
 
 /** Returns false when there was no such device. Jobs of the device are kept as history. */
