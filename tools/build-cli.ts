@@ -21,11 +21,12 @@
 // nothing to build with). `--if-stale` skips the build while no file the last
 // build read has changed since (`npm start`, prepare, the test runner).
 
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { CLI_STAMP, cliBuildState } from '../bin/cli-build.js';
+import { swapInto } from './build-swap.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI_BUILD_DIR = join(ROOT, 'dist', 'cli');
@@ -115,12 +116,7 @@ export async function buildCli(outDir = CLI_BUILD_DIR): Promise<void> {
     const stamp: CliStamp = { started, inputs: [...new Set([...sources, ...BUILD_INPUTS])].sort() };
     writeFileSync(join(tmp, CLI_STAMP), `${JSON.stringify(stamp, null, 1)}\n`);
 
-    // Swap: the old build stays in place until the new one is complete.
-    const old = `${outDir}.old-${process.pid}-${started}`;
-    mkdirSync(dirname(outDir), { recursive: true });
-    if (existsSync(outDir)) renameSync(outDir, old);
-    renameSync(tmp, outDir);
-    rmSync(old, { recursive: true, force: true });
+    swapInto(tmp, outDir);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

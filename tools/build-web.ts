@@ -19,10 +19,11 @@
 // `--optional` (npm's prepare step) skips it when esbuild is not installed.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions, Metafile } from 'esbuild';
+import { swapInto } from './build-swap.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const WEB_BUILD_DIR = join(ROOT, 'build', 'web');
@@ -93,12 +94,7 @@ export async function buildWeb(outDir = WEB_BUILD_DIR): Promise<void> {
     }
     writeFileSync(join(tmp, STAMP), `${new Date().toISOString()}\n`);
 
-    // Swap: the old build stays in place until the new one is complete.
-    const old = `${outDir}.old-${process.pid}-${Date.now()}`;
-    mkdirSync(dirname(outDir), { recursive: true });
-    if (existsSync(outDir)) renameSync(outDir, old);
-    renameSync(tmp, outDir);
-    rmSync(old, { recursive: true, force: true });
+    swapInto(tmp, outDir);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -18,11 +18,10 @@
 import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import WebSocket from 'ws';
-import { openStore } from '../../server/store/db.js';
-import { addDevice } from '../../server/store/devices.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { launchChromium } from '../../test/web/browser.js';
 import { buildWeb, isStale } from '../build-web.js';
+import { median, registerDevices, sleep } from './bench-store.js';
 import { startChild, wallNow, type Child } from './fanout-proc.js';
 
 const ADMIN = 'bench-admin-token';
@@ -73,30 +72,7 @@ export interface DashboardOptions {
   log?: (line: string) => void;
 }
 
-interface Creds {
-  id: string;
-  token: string;
-}
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function register(dir: string, n: number): Creds[] {
-  const store = openStore(dir);
-  try {
-    const creds: Creds[] = [];
-    // One transaction: registering is setup, not what is measured.
-    store.db.transaction(() => {
-      for (let i = 0; i < n; i++) {
-        const id = `shop-${String(i).padStart(5, '0')}`;
-        creds.push({ id, token: addDevice(store, id, [TAGS[i % TAGS.length] ?? 'north']) });
-      }
-    })();
-    return creds;
-  } finally {
-    store.close();
-  }
-}
 
 /** A raw /v1/client socket, so that bytes are counted as they travel. */
 interface RawClient {
@@ -250,7 +226,7 @@ export async function runDashboardBench(opts: DashboardOptions = {}): Promise<Da
   const kids: Child[] = [];
   const browser = await launchChromium();
   try {
-    const creds = register(dir, n);
+    const creds = registerDevices(dir, n, (i) => `shop-${String(i).padStart(5, '0')}`, (i) => [TAGS[i % TAGS.length] ?? 'north']);
     const port = Number((await server.ask({ cmd: 'port' }))['port']);
     kids.push(...Array.from({ length: processes }, () => startChild('fanout-devices.ts')));
     const t0 = wallNow();

@@ -22,10 +22,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { openStore } from '../../server/store/db.js';
-import { addDevice } from '../../server/store/devices.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient } from '../client/client.js';
+import { median, registerDevices, sleep, type Creds } from './bench-store.js';
 import { cpuSeconds, OPEN_FILES_WANTED, rssBytes, startChild, wallNow, type Child } from './fanout-proc.js';
 
 const ADMIN = 'bench-admin-token';
@@ -59,33 +58,10 @@ export interface FanoutOptions {
   log?: (line: string) => void;
 }
 
-interface Creds {
-  id: string;
-  token: string;
-}
-
 /** What one peer does for the broadcast; resolves when its report is in. */
 type Broadcast = () => Promise<void>;
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function register(dir: string, n: number): Creds[] {
-  const store = openStore(dir);
-  try {
-    const creds: Creds[] = [];
-    // One transaction: registering is setup, not what is measured.
-    store.db.transaction(() => {
-      for (let i = 0; i < n; i++) {
-        const id = `bench-${String(i).padStart(5, '0')}`;
-        creds.push({ id, token: addDevice(store, id, []) });
-      }
-    })();
-    return creds;
-  } finally {
-    store.close();
-  }
-}
 
 async function measure(server: Child, port: number, creds: Creds[], processes: number, broadcast: Broadcast, log: (l: string) => void): Promise<PeerFigures> {
   const kids = Array.from({ length: processes }, () => startChild('fanout-devices.ts'));
@@ -133,7 +109,7 @@ async function printbridge(n: number, processes: number, log: (l: string) => voi
   const dir = tempDir('pb-fanout-');
   const server = startChild('fanout-printbridge.ts', [dir, ADMIN, String(n)], { quiet: true });
   try {
-    const creds = register(dir, n);
+    const creds = registerDevices(dir, n, (i) => `bench-${String(i).padStart(5, '0')}`);
     const { port } = await server.ask({ cmd: 'port' });
     const client = await connectClient(`ws://127.0.0.1:${Number(port)}/v1/client`, ADMIN);
     try {

@@ -25,10 +25,9 @@
 
 import { readFileSync, rmSync } from 'node:fs';
 import type { ClientEvent } from '../../protocol/client-messages.js';
-import { openStore } from '../../server/store/db.js';
-import { addDevice } from '../../server/store/devices.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient, type Client } from '../client/client.js';
+import { registerDevices, type Creds } from './bench-store.js';
 import { cpuSeconds, startChild, wallNow, type Child } from './fanout-proc.js';
 import type { DbWrites } from './jobs-db-count.js';
 import { JOB_BYTES, PRINTER_RATE, benchDeviceId, jobPayload } from './jobs-payload.js';
@@ -69,11 +68,6 @@ export interface JobsOptions {
   log?: (line: string) => void;
 }
 
-interface Creds {
-  id: string;
-  token: string;
-}
-
 interface Peer {
   server: Child;
   deviceUrl: string;
@@ -92,22 +86,6 @@ function diskWriteBytes(pid: number): number {
   return m === null ? NaN : Number(m[1]);
 }
 
-function register(dir: string, n: number): Creds[] {
-  const store = openStore(dir);
-  try {
-    const creds: Creds[] = [];
-    // One transaction: registering is setup, not what is measured.
-    store.db.transaction(() => {
-      for (let i = 0; i < n; i++) {
-        const id = benchDeviceId(i);
-        creds.push({ id, token: addDevice(store, id, []) });
-      }
-    })();
-    return creds;
-  } finally {
-    store.close();
-  }
-}
 
 /** Every job submitted at once; resolves when each has been heard done (any other end fails the bench). */
 async function submitAll(client: Client, creds: Creds[], payloads: string[]): Promise<{ submitted: number; done: number; events: number }> {
@@ -205,7 +183,7 @@ async function measure(peer: Peer, payloads: string[], log: (l: string) => void)
 
 async function printbridgePeer(n: number): Promise<Peer> {
   const dir = tempDir('pb-jobs-');
-  const creds = register(dir, n);
+  const creds = registerDevices(dir, n, benchDeviceId);
   const server = startChild('jobs-printbridge.ts', [dir, ADMIN, String(n)], { quiet: true });
   const { port } = await server.ask({ cmd: 'port' });
   return {
