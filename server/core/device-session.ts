@@ -35,6 +35,8 @@ const NO_STATUS: ReadonlyMap<number, PortStatus> = new Map();
 /** Messages a device may send between its hello and the welcome (it should wait; a Weblink printer's first status does not). */
 const EARLY_MAX = 16;
 
+let helloCount = 0;
+
 export interface HelloInfo {
   readonly fw: string;
   readonly caps: readonly string[];
@@ -70,6 +72,8 @@ export class DeviceSession {
   /** Messages refused in a row for want of tokens. */
   private refused = 0;
   private cancelHelloTimer: Cancel | undefined;
+  /** The order of this connection's hello among every device's: the later of two connections of one device wins. */
+  helloSeq = 0;
 
   get portStatus(): ReadonlyMap<number, PortStatus> {
     return this.statuses ?? NO_STATUS;
@@ -251,14 +255,18 @@ export class DeviceSession {
       if (!ports.some((q) => q.port === p.port)) ports.push(p);
     }
     this.info = { fw: m.fw, caps: m.caps, window: m.window, maxChunk: m.maxChunk, ports };
+    this.helloSeq = ++helloCount;
     const mustWrite = recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
     if (!mustWrite) return this.welcome();
     // New ports: welcomed once they are on disk (a group commit within
     // PORTS_COMMIT_MS), so that nothing (a job for the printer, a server
     // killed and restarted) can count on ports the file does not have.
     this.phase = 'welcoming';
-    afterPresenceWritten(hub.store, () => {
-      if (this.phase === 'welcoming') this.welcome();
+    afterPresenceWritten(hub.store, (error) => {
+      if (this.phase !== 'welcoming') return;
+      if (error === undefined) return this.welcome();
+      hub.log('error', 'the ports of a device hello could not be written', { device: this.id, error: error instanceof Error ? error.message : String(error) });
+      this.close(CLOSE.INTERNAL);
     });
   }
 
@@ -266,6 +274,10 @@ export class DeviceSession {
     const { hub } = this;
     const info = this.info;
     if (info === undefined) return;
+    // A connection whose hello came later may have been welcomed while this
+    // one waited for its commit: the newer one stays.
+    const current = hub.registry.get(this.id);
+    if (current !== undefined && current.helloSeq > this.helloSeq) return this.replaced();
     this.phase = 'online';
     hub.registry.register(this)?.replaced();
     this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: hub.heartbeatMs, time: hub.clock.now() });

@@ -209,8 +209,9 @@ function storedPortsOf(store: Store): Map<string, string> {
 export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): boolean {
   const ports = JSON.stringify(hello.ports);
   const known = storedPortsOf(store);
+  // What is on disk: `known` is filled by the commits themselves, so a
+  // reconnect before the first hello's commit waits for that commit too.
   const stored = known.get(id) ?? ((store.stmt('SELECT ports FROM devices WHERE id = ?').pluck().get(id) as string | undefined) ?? '');
-  known.set(id, ports);
   presenceOf(store).set(id, { hello, lastSeen: now });
   if (stored === ports) return false;
   commitSoon(store);
@@ -220,10 +221,13 @@ export function recordHelloLater(store: Store, id: string, hello: HelloRecord, n
 /** How long a hello with new ports may wait for the group commit that writes it. */
 export const PORTS_COMMIT_MS = 50;
 
-const commits = new WeakMap<Store, (() => void)[]>();
+/** Told when a group commit is done: with the error when it failed (the hellos it held are not on disk). */
+export type Written = (error?: unknown) => void;
+
+const commits = new WeakMap<Store, Written[]>();
 
 /** Runs `fn` once everything recorded so far is on disk (at the next group commit). */
-export function afterPresenceWritten(store: Store, fn: () => void): void {
+export function afterPresenceWritten(store: Store, fn: Written): void {
   const waiting = commits.get(store);
   if (waiting === undefined) return fn();
   waiting.push(fn);
@@ -243,22 +247,35 @@ export function touchDeviceLater(store: Store, id: string, now: number): void {
   pending.set(id, before?.hello !== undefined ? { hello: before.hello, lastSeen: now } : { lastSeen: now });
 }
 
-/** Writes every pending hello and last-seen time now, in one transaction, then runs what waited for it. */
+/**
+ * Writes every pending hello and last-seen time now, in one transaction,
+ * then tells what waited for it. A failed write (a full disk) keeps what it
+ * held pending, under anything recorded since, and tells the waiting its error.
+ */
 export function flushPresence(store: Store): void {
   const pending = pendingPresence.get(store);
+  let failure: unknown;
   if (pending !== undefined && pending.size > 0 && store.db.isOpen) {
     const entries = [...pending];
     pending.clear();
-    store.db.transaction(() => {
-      for (const [id, p] of entries) {
-        if (p.hello !== undefined) recordHello(store, id, p.hello, p.lastSeen);
-        else touchDevice(store, id, p.lastSeen);
-      }
-    })();
+    const known = storedPortsOf(store);
+    try {
+      store.db.transaction(() => {
+        for (const [id, p] of entries) {
+          if (p.hello !== undefined) recordHello(store, id, p.hello, p.lastSeen);
+          else touchDevice(store, id, p.lastSeen);
+        }
+      })();
+      for (const [id, p] of entries) if (p.hello !== undefined) known.set(id, JSON.stringify(p.hello.ports));
+    } catch (e) {
+      failure = e;
+      for (const [id, p] of entries) if (!pending.has(id)) pending.set(id, p);
+      presenceOf(store); // tried again at the next interval
+    }
   }
   const waiting = commits.get(store);
   commits.delete(store);
-  for (const fn of waiting ?? []) fn();
+  for (const fn of waiting ?? []) fn(failure);
 }
 
 function presenceOf(store: Store): Map<string, PendingPresence> {

@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import { openStore } from '../../server/store/db.js';
 import { addDevice, afterPresenceWritten, getDevice, listDevices, PRESENCE_FLUSH_MS, recordHelloLater, removeDevice, touchDeviceLater } from '../../server/store/devices.js';
 import { startTestServer, tempDir } from '../helpers/server.js';
-import { FakeDevice, registerDevice } from './peers.js';
+import { CLOSE } from '../../protocol/errors.js';
+import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import { FakeDevice, TestClient, registerDevice } from './peers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -24,7 +26,7 @@ test('a hello written behind is read at once here, by another connection within 
   // New ports are a fact jobs depend on: the hello says so, and is on disk at the group commit.
   assert.equal(recordHelloLater(server, 'p1', { fw: '1.0', ports: [{ port: 0, dialect: 'zpl' }] }, 500), true);
   assert.deepEqual(getDevice(cli, 'p1')?.ports, [], 'not yet');
-  await new Promise<void>((r) => afterPresenceWritten(server, r));
+  await new Promise<void>((r) => afterPresenceWritten(server, () => r()));
   assert.deepEqual(getDevice(cli, 'p1')?.ports, [{ port: 0, dialect: 'zpl' }]);
   // With nothing waiting, at once.
   let ran = false;
@@ -79,4 +81,46 @@ test('a device is welcomed only once the ports of its first hello are on disk; a
   ctx.after(() => again.ws.terminate());
   // Same ports: the rest of the hello waits for the interval.
   assert.equal(getDevice(other, 'fresh')?.fw, 'fake-1.0');
+});
+
+test('a commit that fails tells those waiting its error and keeps the hellos pending until one succeeds', async (ctx) => {
+  const dir = tempDir('pb-presence-');
+  ctx.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = openStore(dir);
+  ctx.after(() => store.close());
+  addDevice(store, 'full', []);
+  // A trigger that refuses the update stands in for a write that fails (a full disk).
+  store.db.exec("CREATE TRIGGER full BEFORE UPDATE ON devices BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+  assert.equal(recordHelloLater(store, 'full', { fw: '1', ports: [{ port: 0, dialect: 'zpl' }] }, 7), true);
+  const error = await new Promise<unknown>((r) => afterPresenceWritten(store, r));
+  assert.match(String(error), /disk full/);
+  store.db.exec('DROP TRIGGER full');
+  assert.equal(recordHelloLater(store, 'full', { fw: '2', ports: [{ port: 0, dialect: 'zpl' }] }, 8), true, 'not on disk yet, so still new');
+  assert.equal(await new Promise<unknown>((r) => afterPresenceWritten(store, r)), undefined);
+  assert.deepEqual([getDevice(store, 'full')?.fw, getDevice(store, 'full')?.ports], ['2', [{ port: 0, dialect: 'zpl' }]]);
+  assert.equal(recordHelloLater(store, 'full', { fw: '3', ports: [{ port: 0, dialect: 'zpl' }] }, 9), false, 'now on disk');
+});
+
+test('a device that sends more than 16 messages before its welcome is closed; one that reconnects while its first hello waits keeps the newer connection', async (ctx) => {
+  const t = await startTestServer({ heartbeatMs: 60_000 });
+  ctx.after(() => t.close());
+  const flood = await FakeDevice.connectRaw(t, 'early', registerDevice(t, 'early'));
+  const hello = { t: 'hello', v: PROTOCOL_VERSION, id: 'early', fw: 'f', caps: [], window: 8192, maxChunk: 1024, ports: [{ port: 0, dialect: 'raw' }] };
+  // One write: the hello and 17 pings all arrive while its ports are being written.
+  flood.ws.send(JSON.stringify(hello));
+  for (let i = 0; i < 17; i++) flood.ws.send('{"t":"ping"}');
+  const closed = await flood.closed;
+  assert.equal(closed.code, CLOSE.PROTOCOL.code);
+
+  const token = registerDevice(t, 'twice');
+  const first = await FakeDevice.connectRaw(t, 'twice', token);
+  const second = await FakeDevice.connectRaw(t, 'twice', token);
+  const twice = { ...hello, id: 'twice' };
+  first.ws.send(JSON.stringify(twice));
+  second.ws.send(JSON.stringify(twice));
+  await second.json((m) => m['t'] === 'welcome', 'welcome of the newer connection');
+  assert.equal((await first.closed).code, CLOSE.REPLACED.code);
+  const devices = await (await TestClient.connect(t)).call<{ id: string; online: boolean }[]>('devices.list');
+  assert.equal(devices.find((d) => d.id === 'twice')?.online, true);
+  second.ws.terminate();
 });
