@@ -106,19 +106,30 @@ export function followEvents(app: App): void {
   const gather = gatherer(app);
   const printerState = new Map<string, string>();
   const jobState = new Map<string, string>();
+  // Whether each device was last seen online: the page subscribes with
+  // coalescing, so a device's online event may arrive as its status event (the
+  // last of the two), and a short drop may arrive as nothing at all.
+  const deviceOnline = new Map<string, boolean>();
   const describePrinter = (p: PrinterView): string => `${p.status}${p.paused ? '/paused' : ''}`;
   app.client.on('snapshot', (s) => {
     printerState.clear();
     jobState.clear();
+    deviceOnline.clear();
+    for (const d of s.devices) deviceOnline.set(d.id, d.online);
     for (const p of s.printers) printerState.set(p.id, describePrinter(p));
     for (const j of s.jobs) jobState.set(j.id, j.state);
   });
   app.client.on('event', (e: ClientEvent) => {
     switch (e.event) {
       case 'device.online':
-        return gather('online', 'devices came online', 'ok', e.device.id, `${e.device.id} came online${e.device.fw ? ` (firmware ${e.device.fw})` : ''}${e.device.address ? ` from ${e.device.address}` : ''}`);
       case 'device.offline':
-        return gather('offline', 'devices went offline', 'warn', e.device.id, `${e.device.id} went offline`);
+      case 'device.status': {
+        const d = e.device;
+        if (deviceOnline.get(d.id) === d.online) return;
+        deviceOnline.set(d.id, d.online);
+        if (!d.online) return gather('offline', 'devices went offline', 'warn', d.id, `${d.id} went offline`);
+        return gather('online', 'devices came online', 'ok', d.id, `${d.id} came online${d.fw ? ` (firmware ${d.fw})` : ''}${d.address ? ` from ${d.address}` : ''}`);
+      }
       case 'printer.status': {
         const now = describePrinter(e.printer);
         if (printerState.get(e.printer.id) === now) return;

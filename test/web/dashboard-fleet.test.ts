@@ -122,6 +122,11 @@ test('search and filters find the device at the end of the list; its going offli
   assert.equal(await row.getAttribute('data-online'), 'false');
   await page.locator('#devices-count', { hasText: `0 of 3,000 online` }).waitFor();
   await page.locator('#activity-log li', { hasText: `${FAR} went offline` }).waitFor();
+  // Back, with its status at once as a real device sends it: the page, which
+  // subscribes coalescing, may hear only the status, and still logs the return.
+  far = await FakeDevice.connect(t, FAR, farToken);
+  far.sendJson({ t: 'status', ports: [{ port: 0, state: 'online' }], led: 'online', uptime: 1 });
+  await page.locator('#activity-log li', { hasText: `${FAR} came online` }).waitFor();
   await page.close();
   assert.deepEqual(browser!.problems, [], 'no page errors and no console errors');
 });
