@@ -58,7 +58,7 @@ import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
   countUnfinished, deviceRemovedError, findJobByKey, flushJobs, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
-  printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedByPrinter, unfinishedJobs, type JobRecord,
+  printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
 import type { Cancel, CoreContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
@@ -83,6 +83,9 @@ export const PROGRESS_ANNOUNCE_MS = 250;
  * written when submitted, started and ended only.
  */
 export const PROGRESS_WRITE_MS = 5000;
+
+/** How soon jobs whose `started` could not be written are tried again. */
+const START_RETRY_MS = 1000;
 
 /** A sweep expires at most this many jobs at once; the next sweep takes the rest. */
 const EXPIRE_BATCH = 1000;
@@ -134,12 +137,6 @@ export class Jobs {
   private readonly byId = new Map<string, Active>();
   private readonly bySession = new Map<DeviceSession, Set<Active>>();
   private readonly pausedQueues: Set<string>;
-  /**
-   * Every printer that may have unfinished jobs (never fewer): from the store
-   * at start and after another process changed it, and each submit. A
-   * printer leaves it when a look at the store finds none.
-   */
-  private readonly mayHaveJobs: Set<string>;
   /** Jobs a device may hold paused because we sent job.pause (or did before a restart). */
   private readonly heldOnDevice = new Set<string>();
   private readonly quotas: Quotas;
@@ -164,7 +161,6 @@ export class Jobs {
     private readonly beforeSending: () => void = () => {},
   ) {
     this.pausedQueues = pausedPrinters(ctx.store);
-    this.mayHaveJobs = new Set(unfinishedByPrinter(ctx.store).keys());
     this.quotas = new Quotas(ctx.store, ctx.limits);
   }
 
@@ -219,7 +215,6 @@ export class Jobs {
     this.quotas.check(id, opts.owner, data.length);
 
     const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume, owner: opts.owner }, clock.now());
-    this.mayHaveJobs.add(job.printer);
     this.quotas.added(job);
     this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
@@ -367,7 +362,6 @@ export class Jobs {
   /** Another process changed the store (the CLI failed jobs there): count the quotas again. */
   storeChanged(): void {
     this.quotas.recount();
-    for (const printer of unfinishedByPrinter(this.ctx.store).keys()) this.mayHaveJobs.add(printer);
   }
 
   /** A device said hello: offer the head of every one of its queues. */
@@ -535,14 +529,23 @@ export class Jobs {
     const ready = waiting.filter((a) => this.byId.get(a.job.id) === a && !a.job.started && this.maySend(a));
     if (ready.length === 0) return;
     const now = this.ctx.clock.now();
-    this.ctx.store.db.transaction(() => {
-      for (const { job } of ready) {
-        job.started = true;
-        job.startedAt = now;
-        job.updated = now;
-        saveJob(this.ctx.store, job);
-      }
-    })();
+    try {
+      // Written from copies: a commit that fails leaves the jobs as they were, not started.
+      this.ctx.store.db.transaction(() => {
+        for (const { job } of ready) saveJob(this.ctx.store, { ...job, started: true, startedAt: now, updated: now });
+      })();
+    } catch (e) {
+      // No byte has left: the jobs wait and are tried again (a CLI holding the file past the busy timeout).
+      this.ctx.log('error', 'jobs could not be marked started; trying again', { jobs: ready.length, error: e instanceof Error ? e.message : String(e) });
+      for (const active of ready) this.starting.add(active);
+      this.cancelStart ??= this.ctx.clock.after(START_RETRY_MS, () => this.startAll());
+      return;
+    }
+    for (const { job } of ready) {
+      job.started = true;
+      job.startedAt = now;
+      job.updated = now;
+    }
     // Starting moves no state (an offered job is sending already): clients hear the start time.
     for (const { job } of ready) this.updated(job);
     for (const active of ready) this.pump(active);
@@ -605,13 +608,10 @@ export class Jobs {
     const printer = printerId(session.id, port);
     if (this.byPrinter.has(printer) || this.pausedQueues.has(printer)) return;
     // Most printers of a reconnecting fleet have nothing queued: no query for them.
-    if (!this.mayHaveJobs.has(printer)) return;
+    if (!this.quotas.hasJobs(printer)) return;
     for (;;) {
       const job = nextPendingJob(this.ctx.store, printer);
-      if (job === undefined) {
-        if (countUnfinished(this.ctx.store, printer) === 0) this.mayHaveJobs.delete(printer);
-        return;
-      }
+      if (job === undefined) return;
       const data = jobData(this.ctx.store, job.id);
       if (data === undefined || data.length !== job.size) {
         this.finish(job, 'failed', protocolError('INTERNAL', 'job data is missing from the store'));

@@ -45,6 +45,11 @@ export class Quotas {
     this.add(job.printer, job.owner, -job.size);
   }
 
+  /** Whether the printer has unfinished jobs: every job holds at least one byte (submit refuses empty data). */
+  hasJobs(printer: string): boolean {
+    return this.byPrinter.has(printer);
+  }
+
   recount(): void {
     this.total = 0;
     this.byPrinter.clear();

@@ -85,7 +85,11 @@ const unsaved = new WeakMap<Store, Map<string, JobRecord>>();
 
 function unsavedOf(store: Store): Map<string, JobRecord> {
   let m = unsaved.get(store);
-  if (m === undefined) unsaved.set(store, (m = new Map()));
+  if (m === undefined) {
+    unsaved.set(store, (m = new Map()));
+    // Whoever closes the store, the news goes to the file first.
+    store.beforeClose(() => flushJobs(store));
+  }
   return m;
 }
 
@@ -310,11 +314,6 @@ export function saveJob(store: Store, job: JobRecord): void {
  */
 export function saveJobLater(store: Store, job: JobRecord): void {
   unsavedOf(store).set(job.id, job);
-}
-
-/** Whether news of any job waits for a flush. */
-export function hasUnsavedJobs(store: Store): boolean {
-  return (unsaved.get(store)?.size ?? 0) > 0;
 }
 
 /**
