@@ -47,6 +47,7 @@ export class Reassembler {
     }
     if (nestsDeeper(joined, MAX_JSON_DEPTH)) {
       this.held = '';
+      this.pieces = 0;
       return { kind: 'bad', message: `JSON nests deeper than ${MAX_JSON_DEPTH}` };
     }
     try {
