@@ -34,7 +34,8 @@ const ENTRY = 'tools/cli/main.ts';
 /** ws uses them when they are installed. */
 const OPTIONAL = ['bufferutil', 'utf-8-validate'];
 /** Not imported by the bundle, but they decide what it is. */
-const BUILD_INPUTS = ['tools/build-cli.ts', 'package.json', 'package-lock.json'];
+// esbuild reads the tsconfig files too, and its metafile does not list them.
+const BUILD_INPUTS = ['tools/build-cli.ts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json'];
 
 /** What bin/cli-build.js reads to tell whether the build still matches the sources. */
 interface CliStamp {

@@ -236,7 +236,7 @@ export async function runDashboardBench(opts: DashboardOptions = {}): Promise<Da
 
     const client = await rawClient(port);
     const full = await snapshotFigures(client, { op: 'subscribe' });
-    const compact = await snapshotFigures(client, { op: 'subscribe', compact: true });
+    const compact = await snapshotFigures(client, { op: 'subscribe', compact: true, coalesce: true });
     const printers = ((full.result as { printers: unknown[] }).printers ?? []).length;
     log(`snapshot: ${(compact.bytes / 1e6).toFixed(2)} MB in ${compact.millis.toFixed(0)} ms (full form ${(full.bytes / 1e6).toFixed(2)} MB in ${full.millis.toFixed(0)} ms)`);
 
