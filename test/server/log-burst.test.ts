@@ -4,35 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Clock, LogLevel } from '../../server/core/context.js';
+import type { LogLevel } from '../../server/core/context.js';
 import { LogBurst } from '../../server/core/log-burst.js';
-
-/** Time moves only when the test says so; due timers run in order. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let now = 0;
-  const timers: { at: number; fn: () => void; live: boolean }[] = [];
-  return {
-    now: () => now,
-    after(ms, fn) {
-      const t = { at: now + ms, fn, live: true };
-      timers.push(t);
-      return () => {
-        t.live = false;
-      };
-    },
-    advance(ms) {
-      const until = now + ms;
-      for (;;) {
-        const due = timers.filter((t) => t.live && t.at <= until).sort((a, b) => a.at - b.at)[0];
-        if (due === undefined) break;
-        due.live = false;
-        now = due.at;
-        due.fn();
-      }
-      now = until;
-    },
-  };
-}
+import { manualClock } from '../helpers/manual-clock.js';
 
 test('lines past the window budget are counted in one line at the window end, and the next window starts afresh', () => {
   const clock = manualClock();

@@ -20,6 +20,7 @@ import { MAX_PIECES, Reassembler } from '../../server/weblink/messages.js';
 import { MAX_SGD_WAITING } from '../../server/weblink/printers.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createTestPki } from '../helpers/tls-certs.js';
+import { manualClock } from '../helpers/manual-clock.js';
 
 const PROTOCOL = 'v1.weblink.zebra.com';
 const RAW = 'v1.raw.zebra.com';
@@ -520,19 +521,11 @@ describe('Weblink decoding', () => {
  * what it tells the core, what it sends on main and on the raw channel.
  */
 function virtualPrinter() {
-  let now = 0;
-  const timers: { at: number; fn: () => void; live: boolean }[] = [];
+  const clock = manualClock();
   const toCore: DeviceMessage[] = [];
   let peer: Peer | undefined;
   const hub = {
-    clock: {
-      now: () => now,
-      after(ms: number, fn: () => void) {
-        const t = { at: now + ms, fn, live: true };
-        timers.push(t);
-        return () => void (t.live = false);
-      },
-    },
+    clock,
     log: () => {},
     connectDevice(_serial: string, p: Peer) {
       peer = p;
@@ -554,15 +547,7 @@ function virtualPrinter() {
     printer, toCore, mainSent, rawSent, raw,
     /** Runs the timers due up to `ms` from now, in order. */
     advance(ms: number): void {
-      const end = now + ms;
-      for (;;) {
-        const next = timers.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0];
-        if (next === undefined) break;
-        now = next.at;
-        next.live = false;
-        next.fn();
-      }
-      now = end;
+      clock.advance(ms);
     },
     core(m: ServerMessage): void {
       peer?.sendText(encodeServerMessage(m));
