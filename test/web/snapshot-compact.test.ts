@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { fromTable, type DeviceView, type PrinterView, type Snapshot } from '../../protocol/client-messages.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeDevice, registerDevice, reportPorts, TestClient } from '../server/peers.js';
+import { WebSocket } from 'ws';
 import { loadSdk, NodeWebSocket } from './sdk-fixture.js';
 
 let t: TestServer;
@@ -72,10 +73,21 @@ test('the SDK asks for the compact form and hands on the full one', { timeout: 2
   const c = await TestClient.connect(t);
   const full = await c.call<Snapshot>('subscribe');
   c.close();
-  const pb = sdk.connect({ url: t.server.url, token: 'test-admin-token', WebSocket: NodeWebSocket });
+  // What the SDK sends, seen on the wire: a server that ignores `compact` would answer in full either way.
+  const sent: Record<string, unknown>[] = [];
+  class Recording extends WebSocket {
+    override send(data: string, ...rest: unknown[]): void {
+      sent.push(JSON.parse(data) as Record<string, unknown>);
+      (super.send as (...a: unknown[]) => void)(data, ...rest);
+    }
+  }
+  const pb = sdk.connect({ url: t.server.url, token: 'test-admin-token', WebSocket: Recording as unknown as typeof NodeWebSocket, coalesce: true });
   try {
     const live = new sdk.LiveState(pb);
     const snapshot = await pb.subscribe();
+    const asked = sent.find((m) => m['op'] === 'subscribe');
+    assert.equal(asked?.['compact'], true);
+    assert.equal(asked?.['coalesce'], true);
     assert.equal(snapshot.tables, undefined);
     assert.deepEqual(snapshot.devices, plain(full.devices));
     assert.deepEqual(snapshot.printers, plain(full.printers));
