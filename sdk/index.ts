@@ -27,3 +27,4 @@ export { requiredScope } from '../protocol/scopes.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';
 export { PROTOCOL_VERSION } from '../protocol/version.js';
+export { etaMs, formatBytes, formatDuration, RateMeter } from '../protocol/units.js';
