@@ -31,7 +31,7 @@ import { bearer, clientAuthenticator, header } from './auth.js';
 import { ClientSlots } from './client-slots.js';
 import { createBoundedServer } from './http-bounds.js';
 import { attachClient } from './ws-client.js';
-import { attachDevice } from './ws-device.js';
+import { DeviceSocket } from './ws-device.js';
 import { LoginRefusals } from './login-refusals.js';
 import { serveStatic } from './static.js';
 import { closeSocket, refuseUpgrade } from './upgrade.js';
@@ -62,7 +62,7 @@ export interface HttpTransport {
 export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const { hub, closeGraceMs } = opts;
   const clientFrame = clientFrameLimit(hub.limits);
-  const devices = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxDeviceFrame, perMessageDeflate: false });
+  const devices = new Set<DeviceSocket>();
   const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
   const authenticate = clientAuthenticator(hub, opts.adminToken);
   const rest = createRestApi(hub, authenticate);
@@ -107,11 +107,11 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
         }
         // A device that is already connected may always reconnect: its new
         // connection replaces the old one, which may be half-open.
-        if (devices.clients.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
+        if (devices.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
           refusals.refused(id, address, 'too many connections');
           return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many device connections');
         }
-        return devices.handleUpgrade(req, socket, head, (ws) => attachDevice(hub, ws, id, address, closeGraceMs, socket));
+        return DeviceSocket.attach(hub, req, socket, head, id, address, closeGraceMs, devices);
       }
 
       if (url.pathname === CLIENT_PATH) {
@@ -142,8 +142,11 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     slots,
     closeAll(code, reason) {
       printerlynx.stop();
-      const all = [...devices.clients, ...clients.clients, ...printerlynx.sockets, ...weblink.sockets];
-      return Promise.all(all.map((ws) => closeSocket(ws, code, reason, closeGraceMs))).then(() => undefined);
+      const all = [...clients.clients, ...printerlynx.sockets, ...weblink.sockets];
+      return Promise.all([
+        ...[...devices].map((d) => d.closeAndWait(code, reason)),
+        ...all.map((ws) => closeSocket(ws, code, reason, closeGraceMs)),
+      ]).then(() => undefined);
     },
   };
 }

@@ -2,79 +2,140 @@
 // result to the core's DeviceSession. The connection was authenticated in
 // the upgrade, so the session starts knowing which device it is.
 
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RawData, WebSocket } from 'ws';
 import { controlResultRef, decodeDeviceMessage } from '../../protocol/device-messages.js';
 import { isObj, MAX_JSON_DEPTH, nestsDeeper } from '../../protocol/fields.js';
 import { CLOSE } from '../../protocol/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { Claim, DeviceSession } from '../core/device-session.js';
-import { messageText, WsPeer } from './ws-peer.js';
+import type { Peer, SharedText } from '../core/peer.js';
+import { OP_BINARY, serverFrame, serverTextFrame } from './ws-frame.js';
+import { ServerWebSocket } from './ws-server-socket.js';
 
-/** What the shared listeners below need of each device socket. */
-interface Attached {
-  readonly hub: Hub;
-  readonly session: DeviceSession;
-}
+/** Each shared text's frame, built by the first socket that sends it. */
+const frames = new WeakMap<SharedText, Buffer>();
 
-// The listeners are the same functions for every device socket (an emitter
-// calls a listener with itself as `this`): a server holding 20,000 devices
-// keeps one entry here per socket rather than a set of closures.
-const attached = new WeakMap<WebSocket, Attached>();
+/** Text frames at least this long always report their flush (far above any control or job message). */
+const QUIET_TEXT_MAX = 16 * 1024;
 
-/** `socket`: the upgraded socket under `ws`, for frames built once for many devices. */
-export function attachDevice(hub: Hub, ws: WebSocket, id: string, address: string | undefined, closeGraceMs: number, socket?: Duplex): void {
-  // The peer is made before the session it reports drains and data frames to.
-  const peer = new WsPeer(ws, closeGraceMs, socket);
-  const session = hub.connectDevice(id, peer, address);
-  peer.watcher = session;
-  attached.set(ws, { hub, session });
-  ws.on('message', onMessage);
-  ws.on('pong', onPong);
-  ws.on('close', onClose);
-  ws.on('error', onError);
-}
+/**
+ * A device's connection: its WebSocket and the core's Peer in one object
+ * (a server holds 20,000 of these).
+ */
+export class DeviceSocket extends ServerWebSocket implements Peer {
+  private session: DeviceSession | undefined;
 
-function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  const a = attached.get(this);
-  if (a === undefined) return;
-  const s = a.session;
-  try {
-    // Before any work on it: a flood is refused for the price of a counter.
-    if (!s.admit()) return;
-    if (isBinary) return s.binary();
-    const text = messageText(data);
-    const decoded = decodeDeviceMessage(text);
-    s.text(decoded, decoded.ok ? undefined : claim(text));
-  } catch (e) {
-    failed(a, 'message', e);
+  private constructor(
+    private readonly hub: Hub,
+    socket: Duplex,
+    closeGraceMs: number,
+    private readonly sockets: Set<DeviceSocket>,
+  ) {
+    super(socket, hub.limits.maxDeviceFrame, closeGraceMs);
   }
-}
 
-function onPong(this: WebSocket): void {
-  attached.get(this)?.session.life();
-}
-
-function onClose(this: WebSocket, code: number): void {
-  const a = attached.get(this);
-  if (a === undefined) return;
-  a.hub.log('debug', 'device socket closed', { device: a.session.id, code });
-  try {
-    a.session.gone();
-  } catch (e) {
-    failed(a, 'close', e);
+  /**
+   * Completes the upgrade of an authenticated device and starts its session;
+   * `sockets` holds every open device socket (counted against the limit,
+   * closed at shutdown).
+   */
+  static attach(hub: Hub, req: IncomingMessage, socket: Duplex, head: Buffer, id: string, address: string | undefined, closeGraceMs: number, sockets: Set<DeviceSocket>): void {
+    const ds = new DeviceSocket(hub, socket, closeGraceMs, sockets);
+    if (!ds.accept(req, head)) return;
+    sockets.add(ds);
+    ds.session = hub.connectDevice(id, ds, address);
   }
-}
 
-function onError(this: WebSocket, err: Error): void {
-  const a = attached.get(this);
-  a?.hub.log('info', 'device socket error', { device: a.session.id, error: err.message });
-}
+  sendText(text: string): void {
+    if (!this.open) return;
+    // A write callback costs the socket a request object and a tick each; a
+    // broadcast to 10,000 devices paid more for them than for the frames.
+    // Only a write that queues behind others (or is large) can be what a
+    // waiting job pump needs to hear flushed: the first into an empty buffer
+    // goes to the kernel at once, and any write queued after it fires later.
+    this.writeFrame(serverTextFrame(text), this.socket.writableLength > 0 || text.length >= QUIET_TEXT_MAX);
+  }
 
-/** Our own failure while handling input must not take the process down or leave the connection in an unknown state. */
-function failed(a: Attached, what: string, e: unknown): void {
-  a.hub.log('error', `device ${what} failed`, { device: a.session.id, error: e instanceof Error ? e.stack : String(e) });
-  a.session.close(CLOSE.INTERNAL);
+  sendShared(shared: SharedText): void {
+    if (!this.open) return;
+    let frame = frames.get(shared);
+    if (frame === undefined) {
+      frame = serverTextFrame(shared.text);
+      frames.set(shared, frame);
+    }
+    this.writeFrame(frame, this.socket.writableLength > 0 || frame.length >= QUIET_TEXT_MAX);
+  }
+
+  sendBinary(bytes: Uint8Array): void {
+    if (!this.open) return;
+    this.writeFrame(serverFrame(OP_BINARY, bytes), true);
+    // Job data: the ack it may cause is paid for.
+    this.session?.dataSent();
+  }
+
+  batch(send: () => void): void {
+    // Corks nest: every frame of the batch leaves in one write when it is lifted.
+    this.socket.cork();
+    try {
+      send();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  protected override onFlushed(): void {
+    this.session?.writable();
+  }
+
+  protected onText(text: string): void {
+    const s = this.session;
+    if (s === undefined) return;
+    try {
+      // Before any work on it: a flood is refused for the price of a counter.
+      if (!s.admit()) return;
+      const decoded = decodeDeviceMessage(text);
+      s.text(decoded, decoded.ok ? undefined : claim(text));
+    } catch (e) {
+      this.failed('message', e);
+    }
+  }
+
+  protected onBinary(): void {
+    const s = this.session;
+    if (s === undefined) return;
+    try {
+      if (s.admit()) s.binary();
+    } catch (e) {
+      this.failed('message', e);
+    }
+  }
+
+  protected onPong(): void {
+    this.session?.life();
+  }
+
+  protected onClose(code: number): void {
+    this.sockets.delete(this);
+    const s = this.session;
+    if (s === undefined) return;
+    this.hub.log('debug', 'device socket closed', { device: s.id, code });
+    try {
+      s.gone();
+    } catch (e) {
+      this.failed('close', e);
+    }
+  }
+
+  protected onError(err: Error): void {
+    this.hub.log('info', 'device socket error', { device: this.session?.id, error: err.message });
+  }
+
+  /** Our own failure while handling input must not take the process down or leave the connection in an unknown state. */
+  private failed(what: string, e: unknown): void {
+    this.hub.log('error', `device ${what} failed`, { device: this.session?.id, error: e instanceof Error ? e.stack : String(e) });
+    this.session?.close(CLOSE.INTERNAL);
+  }
 }
 
 /** What a message that failed to decode still says about itself. */

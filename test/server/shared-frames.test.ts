@@ -1,5 +1,5 @@
 // A broadcast's frame is built once and written to every device's socket
-// past ws (server/transports/ws-frame.ts, WsPeer.sendShared). Read back by
+// (server/transports/ws-frame.ts, DeviceSocket.sendShared). Read back by
 // the real ws client: every length class of the header, text that is not
 // ASCII, over TLS, and in order behind job data that a slow reader left
 // queued in the socket.
@@ -107,8 +107,8 @@ test('broadcasts queued behind job data a slow device has not read arrive after 
   const client = await TestClient.connect(t);
   const job = await client.call<{ id: string }>('job.submit', { printer: 'slow/0', data: Buffer.alloc(1 << 20, 0x41).toString('base64') });
   assert.equal((await dev.jobStart())['id'], job.id);
-  // Stop reading: the job's frames (sent by ws) go first, then the broadcasts'
-  // (written past ws) fill the kernel's buffers and queue in the socket.
+  // Stop reading: the job's frames go first, then the broadcasts' fill the
+  // kernel's buffers and queue in the socket behind them.
   dev.socket?.pause();
   dev.sendJson({ t: 'job.accept', id: job.id, received: 0, written: 0, fresh: true });
   await new Promise((r) => setTimeout(r, 200));
