@@ -51,16 +51,17 @@ interface CliStamp {
  * the chunk that holds it sits, so `new URL('../package.json', …)` means the
  * same built as run from source. Every output file lands in dist/cli (a build
  * made elsewhere is for a package's dist/cli too), so one relative path
- * serves all chunks.
+ * serves all chunks. `outDir` is where the files will be run from (the
+ * bench's bundles sit at the same depth beside dist/cli).
  */
-function sourceLocations(): Plugin {
+function sourceLocations(outDir: string): Plugin {
   return {
     name: 'source-import-meta-url',
     setup(build) {
       build.onLoad({ filter: /\.ts$/ }, (args) => {
         const text = readFileSync(args.path, 'utf8');
         if (!text.includes('import.meta.url')) return undefined;
-        const fromOut = relative(CLI_BUILD_DIR, args.path).split(sep).join('/');
+        const fromOut = relative(outDir, args.path).split(sep).join('/');
         return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(fromOut)}, import.meta.url).href`), loader: 'ts' };
       });
     },
@@ -87,33 +88,44 @@ function checkBundledPackages(inputs: readonly string[], native: Record<string, 
   }
 }
 
-export async function buildCli(outDir = CLI_BUILD_DIR): Promise<void> {
-  const started = Date.now();
+/**
+ * Bundles `entries` (paths relative to the package root) for Node into `outDir`
+ * exactly as the command is built: what `printbridge` runs and what the
+ * bench measures are the same JavaScript. `runDir`: where the output will be
+ * run from, when it is built elsewhere first.
+ */
+export async function bundleForNode(entries: readonly string[], outDir: string, runDir = outDir): Promise<{ sources: string[] }> {
   const native = nativeDependencies();
   // Loaded here: esbuild is a dev dependency, and --optional must survive its absence.
   const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: entries.map((e) => join(ROOT, e)),
+    outdir: outDir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: [...Object.keys(native), ...OPTIONAL],
+    // Bundled CommonJS (ws, serialport) calls require(), which an ES module lacks.
+    banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module';\nconst require = __pbCreateRequire(import.meta.url);" },
+    sourcemap: 'linked',
+    metafile: true,
+    logLevel: 'warning',
+    legalComments: 'none',
+    plugins: [sourceLocations(runDir)],
+  });
+  const sources = Object.keys(result.metafile.inputs).map((p) => relative(ROOT, join(process.cwd(), p)).split(sep).join('/'));
+  checkBundledPackages(sources, native);
+  return { sources };
+}
+
+export async function buildCli(outDir = CLI_BUILD_DIR): Promise<void> {
+  const started = Date.now();
   const tmp = `${outDir}.tmp-${process.pid}-${started}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    const result = await build({
-      entryPoints: [join(ROOT, ENTRY)],
-      outdir: tmp,
-      bundle: true,
-      splitting: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      external: [...Object.keys(native), ...OPTIONAL],
-      // Bundled CommonJS (ws, serialport) calls require(), which an ES module lacks.
-      banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module';\nconst require = __pbCreateRequire(import.meta.url);" },
-      sourcemap: 'linked',
-      metafile: true,
-      logLevel: 'warning',
-      legalComments: 'none',
-      plugins: [sourceLocations()],
-    });
-    const sources = Object.keys(result.metafile.inputs).map((p) => relative(ROOT, join(process.cwd(), p)).split(sep).join('/'));
-    checkBundledPackages(sources, native);
+    const { sources } = await bundleForNode([ENTRY], tmp, CLI_BUILD_DIR);
     const stamp: CliStamp = { started, inputs: [...new Set([...sources, ...BUILD_INPUTS])].sort() };
     writeFileSync(join(tmp, CLI_STAMP), `${JSON.stringify(stamp, null, 1)}\n`);
 

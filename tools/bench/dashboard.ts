@@ -22,7 +22,8 @@ import { tempDir } from '../../test/helpers/server.js';
 import { launchChromium } from '../../test/web/browser.js';
 import { buildWeb, isStale } from '../build-web.js';
 import { median, registerDevices, sleep } from './bench-store.js';
-import { startChild, wallNow, type Child } from './fanout-proc.js';
+import { bundleChildren, startChild } from './children.js';
+import { wallNow, type Child } from './fanout-proc.js';
 
 const ADMIN = 'bench-admin-token';
 const DEVICES_PER_PROCESS = 5000;
@@ -214,6 +215,7 @@ async function storm(kids: Child[], client: RawClient, page: Page, n: number, lo
 }
 
 export async function runDashboardBench(opts: DashboardOptions = {}): Promise<DashboardBench> {
+  await bundleChildren();
   const n = opts.devices ?? 10_000;
   const log = opts.log ?? (() => {});
   if (isStale()) {

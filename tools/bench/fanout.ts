@@ -25,7 +25,8 @@ import { rmSync } from 'node:fs';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient } from '../client/client.js';
 import { median, registerDevices, sleep, type Creds } from './bench-store.js';
-import { cpuSeconds, OPEN_FILES_WANTED, rssBytes, startChild, wallNow, type Child } from './fanout-proc.js';
+import { bundleChildren, startChild } from './children.js';
+import { cpuSeconds, OPEN_FILES_WANTED, rssBytes, wallNow, type Child } from './fanout-proc.js';
 
 const ADMIN = 'bench-admin-token';
 /** Descriptors a server process holds besides its device sockets (stdio, IPC, listener, store files, epoll, a client). */
@@ -146,6 +147,7 @@ async function plain(n: number, processes: number, log: (l: string) => void): Pr
 }
 
 export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutBench> {
+  await bundleChildren();
   const n = opts.devices ?? 2000;
   const log = opts.log ?? (() => {});
   const hard = Number(execFileSync('sh', ['-c', `ulimit -Hn ${OPEN_FILES_WANTED} 2>/dev/null; ulimit -Hn`], { encoding: 'utf8' }).trim());

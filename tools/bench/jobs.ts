@@ -28,7 +28,8 @@ import type { ClientEvent } from '../../protocol/client-messages.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient, type Client } from '../client/client.js';
 import { registerDevices, type Creds } from './bench-store.js';
-import { cpuSeconds, startChild, wallNow, type Child } from './fanout-proc.js';
+import { bundleChildren, startChild } from './children.js';
+import { cpuSeconds, wallNow, type Child } from './fanout-proc.js';
 import type { DbWrites } from './jobs-db-count.js';
 import { JOB_BYTES, PRINTER_RATE, benchDeviceId, jobPayload } from './jobs-payload.js';
 
@@ -223,6 +224,7 @@ async function withPeer<T>(make: Promise<Peer>, run: (p: Peer) => Promise<T>): P
 }
 
 export async function runJobsBench(opts: JobsOptions = {}): Promise<JobsBench> {
+  await bundleChildren();
   const n = opts.devices ?? 1000;
   const log = opts.log ?? (() => {});
   const processes = Math.max(2, Math.ceil(n / DEVICES_PER_PROCESS));
