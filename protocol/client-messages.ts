@@ -26,15 +26,34 @@ export type ClientRequestBody =
   /**
    * Exactly one of `data` (base64), `text` or `lines` (since 1.2). `eol` and
    * `encoding` apply to text and lines only; `resume` (since 1.2) lets a
-   * G-code print that stalled while the link was down go on.
+   * G-code print that stalled while the link was down go on. `name` (since
+   * 1.5): what people call the job (a file name), 1 to JOB_NAME_MAX
+   * characters without control characters; none when absent.
    */
   | {
       op: 'job.submit'; printer: string; data?: string | undefined; text?: string | undefined; lines?: string[] | undefined;
       eol?: Eol | undefined; encoding?: TextEncodingName | undefined; key?: string | undefined; resume?: boolean | undefined;
+      name?: string | undefined;
     }
   | { op: 'job.get'; job: string }
-  /** Newest first; `state` narrows to one state. */
-  | { op: 'jobs.list'; printer?: string | undefined; state?: JobState | undefined; limit?: number | undefined }
+  /**
+   * Newest first; `state` narrows to one state; `q` (since 1.5) to jobs whose
+   * name holds it (any case) or whose id starts with it. A `printer` the
+   * server neither knows nor has jobs of is UNKNOWN_PRINTER (since 1.5).
+   */
+  | { op: 'jobs.list'; printer?: string | undefined; state?: JobState | undefined; q?: string | undefined; limit?: number | undefined }
+  /**
+   * Since 1.5: the job and its bytes as submitted (after text encoding), for
+   * whoever may job.get it; JOB_DATA_GONE once retention dropped them.
+   */
+  | { op: 'job.data'; job: string }
+  /**
+   * Since 1.5: a new job with the bytes of `job`, submitted as job.submit
+   * would (limits, quotas, queue, `key`), to `printer` or the original's,
+   * named `name` or as the original. Scope `print`, and the right to see
+   * the original; JOB_DATA_GONE once retention dropped its bytes.
+   */
+  | { op: 'job.reprint'; job: string; printer?: string | undefined; name?: string | undefined; key?: string | undefined }
   | { op: 'job.cancel'; job: string }
   | { op: 'job.pause'; job: string }
   | { op: 'job.resume'; job: string }
@@ -134,6 +153,8 @@ export interface SgdResult {
 }
 /** Most lines one job.submit may carry. */
 export const JOB_LINES_MAX = 1_000_000;
+/** Longest job name (job.submit and job.reprint `name`), and longest jobs.list `q`. */
+export const JOB_NAME_MAX = 200;
 
 export const JOB_STATES = ['queued', 'sending', 'printing', 'paused', 'done', 'failed', 'canceled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -154,6 +175,18 @@ export interface JobView {
   held?: boolean | undefined;
   /** Submitted with resume: true (since 1.2). */
   resume?: boolean | undefined;
+  /** What the submitter called it (since 1.5). */
+  name?: string | undefined;
+  /**
+   * G-code jobs, while the server holds the bytes and the job is on its
+   * device (since 1.5): the lines the printer confirmed (newline-terminated
+   * lines within the first `written` bytes), and the layer they reached,
+   * counted from 1 (Cura's `;LAYER:n` is layer n + 1; PrusaSlicer's
+   * `;LAYER_CHANGE` lines are counted). `layer` is absent before the first
+   * marker or in a file without them.
+   */
+  line?: number | undefined;
+  layer?: number | undefined;
   /** Milliseconds since the epoch: submitted, first byte sent, final state reached, last change. */
   created: number;
   started?: number | undefined;
@@ -319,6 +352,12 @@ export function fromTable<T>(table: Table): T[] {
   });
 }
 
+/** What job.data answers (since 1.5): the job, and its bytes as base64. */
+export interface JobData {
+  job: JobView;
+  data: string;
+}
+
 /** What control.send answers, and what control.delivered carries. */
 export interface ControlResult {
   ref: string;
@@ -364,6 +403,8 @@ export interface ClientResults {
   'job.cancel': JobView;
   'job.pause': JobView;
   'job.resume': JobView;
+  'job.data': JobData;
+  'job.reprint': JobView;
   'printer.pause': { printer: string; paused: true; jobs: JobView[] };
   'printer.resume': { printer: string; paused: false; jobs: JobView[] };
   'printer.cancel': { printer: string; canceled: JobView[] };
@@ -483,8 +524,17 @@ function jobSubmit(o: Obj, maxData: number): Extract<ClientRequestBody, { op: 'j
     op: 'job.submit', printer: str(o, 'printer', 200),
     data: kind === 'data' ? str(o, 'data', maxData) : undefined,
     text: kind === 'text' ? str(o, 'text', maxData) : undefined,
-    lines, eol, encoding, key: optStr(o, 'key', 128), resume: optBool(o, 'resume'),
+    lines, eol, encoding, key: optStr(o, 'key', 128), resume: optBool(o, 'resume'), name: optJobName(o),
   };
+}
+
+/** A job's name: 1 to JOB_NAME_MAX characters, none of them a control character (it is shown on one line). */
+function optJobName(o: Obj): string | undefined {
+  const name = optStr(o, 'name', JOB_NAME_MAX);
+  if (name !== undefined && (name.length === 0 || /\p{Cc}/u.test(name))) {
+    throw new FieldError(protocolError('BAD_FIELD', `name must be 1 to ${JOB_NAME_MAX} characters without control characters`));
+  }
+  return name;
 }
 
 function printerCommand(o: Obj): Extract<ClientRequestBody, { op: 'printer.command' }> {
@@ -562,6 +612,10 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
       return { op, job: str(o, 'job', 128) };
     case 'job.resume':
       return { op, job: str(o, 'job', 128) };
+    case 'job.data':
+      return { op, job: str(o, 'job', 128) };
+    case 'job.reprint':
+      return { op, job: str(o, 'job', 128), printer: optStr(o, 'printer', 200), name: optJobName(o), key: optStr(o, 'key', 128) };
     case 'printer.pause':
       return { op, printer: str(o, 'printer', 200) };
     case 'printer.resume':
@@ -571,7 +625,7 @@ function requestBody(op: string, o: Obj, maxData: number): ClientRequestBody | u
     case 'jobs.list':
       return {
         op, printer: optStr(o, 'printer', 200), state: o['state'] === undefined || o['state'] === null ? undefined : oneOf(o, 'state', JOB_STATES),
-        limit: optInt(o, 'limit', 1, 1000),
+        q: optStr(o, 'q', JOB_NAME_MAX), limit: optInt(o, 'limit', 1, 1000),
       };
     case 'control.send':
       return { op, to: target(o), name: str(o, 'name', 64), args: optObj(o, 'args') ?? {}, timeout: optInt(o, 'timeout', 1, 60_000) };

@@ -30,6 +30,8 @@ export function requiredScope(req: ClientRequestBody): Scope | undefined {
     case 'job.cancel':
     case 'job.pause':
     case 'job.resume':
+    case 'job.data':
+    case 'job.reprint':
       return 'print';
     case 'printer.pause':
     case 'printer.resume':

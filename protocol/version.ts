@@ -10,7 +10,12 @@ export const PROTOCOL_MAJOR = 1;
 //      scope); clients.list of every endpoint with `scopes`; printer.sgd
 //      (settings of Link-OS printers on Weblink).
 // 1.4: subscribe `compact` (the snapshot's devices and printers as tables).
-export const PROTOCOL_MINOR = 4;
+// 1.5: job names (job.submit `name`, JobView `name`), jobs.list `q` (search
+//      by name or id prefix) and UNKNOWN_PRINTER for a printer it has never
+//      heard of; job.data and job.reprint (the bytes of a job the server
+//      still holds, JOB_DATA_GONE once it does not); control.send to a tag no
+//      device carries is UNKNOWN_TAG; JobView `line` and `layer` of G-code jobs.
+export const PROTOCOL_MINOR = 5;
 
 export type Version = readonly [major: number, minor: number];
 

@@ -39,7 +39,7 @@ import { CLOSE, closeName } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
-import { base64, jobContent, toBytes, type JobContent, type PrintContent, type TextOptions } from './encoding.js';
+import { base64, fromBase64, jobContent, toBytes, type JobContent, type PrintContent, type TextOptions } from './encoding.js';
 import { defaultHost, type Host, type WebSocketConstructor, type WebSocketLike } from './env.js';
 import { PrintbridgeError } from './errors.js';
 import { expandSnapshot, SNAPSHOT_REQUEST } from './snapshot.js';
@@ -118,6 +118,23 @@ export interface SubmitOptions extends TextOptions {
   key?: string;
   /** G-code: a print that stalled while its device's link was down goes on from where it stopped, instead of failing. */
   resume?: boolean;
+  /** What to call the job (a file name): 1 to 200 characters, no control characters. Since server 1.5. */
+  name?: string;
+}
+
+export interface ReprintOptions {
+  /** Print on this printer (`device/port`) instead of the original's. */
+  printer?: string;
+  /** Call the new job this instead of the original's name. */
+  name?: string;
+  /** Idempotency key of the new job: a second reprint under the same key answers with the first instead of printing again. */
+  key?: string;
+}
+
+/** What jobData() resolves with: the job and its bytes as submitted (after text encoding). */
+export interface JobBytes {
+  job: JobView;
+  data: Uint8Array;
 }
 
 export interface PrintOptions extends SubmitOptions {
@@ -132,8 +149,10 @@ export interface PrintOptions extends SubmitOptions {
 const FINAL: readonly JobState[] = ['done', 'failed', 'canceled'];
 /** Ops a client may send twice without a second effect. */
 const REPEATABLE = new Set<Op>([
-  'hello', 'ping', 'devices.list', 'printers.list', 'printer.get', 'job.get', 'jobs.list', 'clients.list', 'subscribe', 'unsubscribe',
+  'hello', 'ping', 'devices.list', 'printers.list', 'printer.get', 'job.get', 'jobs.list', 'job.data', 'clients.list', 'subscribe', 'unsubscribe',
 ]);
+/** Ops that queue a job: repeatable under an idempotency key, which makes the second one answer with the first job. */
+const KEYED = new Set<Op>(['job.submit', 'job.reprint']);
 
 interface Call {
   readonly id: number;
@@ -152,6 +171,7 @@ interface Watch {
   readonly printer: string;
   readonly content: JobContent;
   readonly resume: boolean | undefined;
+  readonly name: string | undefined;
   readonly key: string;
   job: JobView | undefined;
   timer: unknown;
@@ -248,7 +268,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   /** Sends one request and resolves with its result, or rejects with a PrintbridgeError carrying the server's code. */
   request<O extends Op>(op: O, fields?: RequestFields<O>, opts: CallOptions = {}): Promise<Results[O]> {
-    const repeatable = REPEATABLE.has(op) || (op === 'job.submit' && typeof (fields as { key?: unknown } | undefined)?.key === 'string');
+    const repeatable = REPEATABLE.has(op) || (KEYED.has(op) && typeof (fields as { key?: unknown } | undefined)?.key === 'string');
     return this.call(op, fields ?? {}, opts.timeout ?? this.timeout, repeatable, false) as Promise<Results[O]>;
   }
 
@@ -276,13 +296,34 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     return this.request('clients.list');
   }
 
-  /** Newest first. */
-  jobs(filter: { printer?: string; state?: JobState; limit?: number } = {}): Promise<JobView[]> {
+  /**
+   * Newest first. `q` (server 1.5): jobs whose name holds it, in any case, or whose id starts with it.
+   * Rejects with UNKNOWN_PRINTER for a printer the server neither knows nor has jobs of.
+   */
+  jobs(filter: { printer?: string; state?: JobState; q?: string; limit?: number } = {}): Promise<JobView[]> {
     return this.request('jobs.list', filter);
   }
 
   job(id: string): Promise<JobView> {
     return this.request('job.get', { job: id });
+  }
+
+  /**
+   * The job and its bytes as it was submitted (text after encoding), while the server still holds them (server
+   * 1.5): for whoever may see the job. Rejects with JOB_DATA_GONE once retention dropped them, UNKNOWN_JOB, FORBIDDEN.
+   */
+  async jobData(jobId: string): Promise<JobBytes> {
+    const { job, data } = await this.request('job.data', { job: jobId });
+    return { job, data: fromBase64(data) };
+  }
+
+  /**
+   * Queues a new job with the bytes of `jobId` (server 1.5), on `printer` or the original's, named `name` or as the
+   * original, and resolves with it at once (queued) as submit() does; the same limits and quotas apply. Rejects with
+   * JOB_DATA_GONE once retention dropped the bytes, UNKNOWN_JOB, UNKNOWN_PRINTER, QUEUE_FULL, FORBIDDEN…
+   */
+  reprint(jobId: string, opts: ReprintOptions = {}): Promise<JobView> {
+    return this.request('job.reprint', { job: jobId, printer: opts.printer, name: opts.name, key: opts.key });
   }
 
   /** Queues a job and resolves with it at once (queued); see print() to wait for the printer. */
@@ -293,7 +334,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.request('job.submit', { printer, ...fields, key: opts.key, resume: opts.resume });
+    return this.request('job.submit', { printer, ...fields, key: opts.key, resume: opts.resume, name: opts.name });
   }
 
   cancel(job: string): Promise<JobView> {
@@ -449,7 +490,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     }
     return new Promise<JobView>((resolve, reject) => {
       const watch: Watch = {
-        printer, content: fields, resume: opts.resume, key: opts.key ?? randomKey(this.host.random), job: undefined, timer: undefined,
+        printer, content: fields, resume: opts.resume, name: opts.name, key: opts.key ?? randomKey(this.host.random), job: undefined, timer: undefined,
         onUpdate: opts.onUpdate, resolve, reject,
       };
       this.watches.add(watch);
@@ -730,7 +771,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   private submitWatch(watch: Watch): void {
     // No call timeout: a print waits through outages (its own `timeout` bounds it).
-    this.call('job.submit', { printer: watch.printer, ...watch.content, key: watch.key, resume: watch.resume }, 0, true, false).then(
+    this.call('job.submit', { printer: watch.printer, ...watch.content, key: watch.key, resume: watch.resume, name: watch.name }, 0, true, false).then(
       (job) => this.track(watch, job as JobView),
       (e: PrintbridgeError) => this.endWatch(watch, e),
     );

@@ -51,6 +51,27 @@ export function base64(bytes: Uint8Array): string {
   return parts.join('');
 }
 
+/** Bytes of canonical base64 (what job.data answers); TypeError on anything else. */
+export function fromBase64(text: string): Uint8Array {
+  if (text.length % 4 !== 0) throw new TypeError('base64 text must come in groups of four characters');
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((text.length / 4) * 3 - pad);
+  let o = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    let n = 0;
+    for (let k = 0; k < 4; k++) {
+      const c = text[i + k] as string;
+      const v = c === '=' && i + 4 === text.length && k >= 4 - pad ? 0 : ALPHABET.indexOf(c);
+      if (v < 0) throw new TypeError(`not base64: ${JSON.stringify(c)} at ${i + k}`);
+      n = (n << 6) | v;
+    }
+    if (o < out.length) out[o++] = n >> 16;
+    if (o < out.length) out[o++] = (n >> 8) & 255;
+    if (o < out.length) out[o++] = n & 255;
+  }
+  return out;
+}
+
 export type PrintData = Uint8Array | ArrayBuffer | string;
 
 /** Job bytes from what a caller has: bytes as they are, text as UTF-8. */

@@ -9,20 +9,20 @@
 
 export { connect, clientUrl, isFinal, PrintbridgeClient } from './client.js';
 export type {
-  CallOptions, ClientEvents, ConnectionState, ConnectOptions, ControlResult, Op, PrintOptions, RequestFields, Results, ServerInfo, Snapshot,
-  SubmitOptions,
+  CallOptions, ClientEvents, ConnectionState, ConnectOptions, ControlResult, JobBytes, Op, PrintOptions, ReprintOptions, RequestFields, Results, ServerInfo,
+  Snapshot, SubmitOptions,
 } from './client.js';
 export { backoffDelay, backoffWindow, type BackoffOptions } from './backoff.js';
-export { base64, toBytes, utf8, type PrintContent, type PrintData, type TextOptions } from './encoding.js';
+export { base64, fromBase64, toBytes, utf8, type PrintContent, type PrintData, type TextOptions } from './encoding.js';
 export type { WebSocketConstructor, WebSocketLike } from './env.js';
 export { PrintbridgeError, type SdkErrorCode } from './errors.js';
 export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
 export type {
-  ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobState, JobView, PrinterCommandResult,
+  ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobData, JobState, JobView, PrinterCommandResult,
   PrinterView, RemovedDevice, RevokedToken, Scope, SgdResult, Target, TextEncodingName,
 } from '../protocol/client-messages.js';
-export { DEFAULT_SCOPES, SCOPES, WEBLINK_TAG } from '../protocol/client-messages.js';
+export { DEFAULT_SCOPES, JOB_NAME_MAX, SCOPES, WEBLINK_TAG } from '../protocol/client-messages.js';
 export { requiredScope } from '../protocol/scopes.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';

@@ -4,6 +4,10 @@
 // everything, so nothing stale survives an outage.
 //
 // Bounded: finished jobs beyond `maxJobs` are forgotten, oldest first.
+//
+// A job's name never changes: a view that comes without it (a compat
+// endpoint's, a server before 1.5 answering a resubmission) keeps the name
+// already known, so a list that shows names does not lose one.
 
 import type { ClientView, DeviceView, JobView, PrinterView } from '../protocol/client-messages.js';
 import type { PrintbridgeClient, Snapshot } from './client.js';
@@ -65,7 +69,7 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
   merge(jobs: readonly JobView[]): void {
     for (const j of jobs) {
       const known = this.jobs.get(j.id);
-      if (!known || j.updated >= known.updated) this.jobs.set(j.id, j);
+      if (!known || j.updated >= known.updated) this.jobs.set(j.id, named(j, known));
     }
     this.trim();
     this.emit('change', { kind: 'snapshot' });
@@ -109,9 +113,15 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
   private job(j: JobView): void {
     const known = this.jobs.get(j.id);
     if (known && j.updated < known.updated) return;
-    this.jobs.set(j.id, j);
+    this.jobs.set(j.id, named(j, known));
     this.trim();
     this.emit('change', { kind: 'job', id: j.id });
+  }
+
+  /** Jobs whose name holds `text` in any case, or whose id starts with it (as jobs.list `q` on the server), newest first. */
+  findJobs(text: string): JobView[] {
+    const q = text.toLowerCase();
+    return this.jobList().filter((j) => j.id.startsWith(q) || (j.name !== undefined && j.name.toLowerCase().includes(q)));
   }
 
   private trim(): void {
@@ -122,4 +132,9 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
       this.jobs.delete(j.id);
     }
   }
+}
+
+/** `j`, with the name of `known` when `j` came without one. */
+function named(j: JobView, known: JobView | undefined): JobView {
+  return j.name === undefined && known?.name !== undefined ? { ...j, name: known.name } : j;
 }

@@ -1,6 +1,8 @@
 // How long the server keeps jobs: finished ones for the history, queued ones
-// that never reached their printer. A periodic sweep (server.ts owns the
-// timer; core/jobs.ts `sweep` does the work) applies these.
+// that never reached their printer, and the bytes of finished ones for a
+// reprint. A periodic sweep (server.ts owns the timer; core/jobs.ts `sweep`
+// does the work) applies these; the bytes' budget also applies whenever a
+// job finishes.
 
 export interface JobRetention {
   /** Finished jobs (done, failed, canceled) are deleted this long after they finished. 0 keeps them regardless of age. */
@@ -9,6 +11,12 @@ export interface JobRetention {
   finishedMaxCount: number;
   /** A queued job (no byte of it ever sent) this long after submission fails with JOB_EXPIRED. 0 never expires. */
   queuedTtlMs: number;
+  /**
+   * Bytes of finished jobs kept, all together, for job.data and job.reprint;
+   * beyond it the oldest finished go first (JOB_DATA_GONE afterwards). 0
+   * keeps none. A job's bytes also go when its row is pruned.
+   */
+  finishedDataMaxBytes: number;
   /** How often the sweep runs. */
   sweepMs: number;
 }
@@ -19,6 +27,7 @@ export const DEFAULT_RETENTION: Readonly<JobRetention> = Object.freeze({
   finishedMaxAgeMs: 7 * DAY,
   finishedMaxCount: 10_000,
   queuedTtlMs: DAY,
+  finishedDataMaxBytes: 256 * 1024 * 1024,
   sweepMs: 60_000,
 });
 

@@ -35,7 +35,9 @@ export interface ServerOptions {
   /**
    * How long jobs are kept. Defaults: finished jobs 7 days and at most
    * 10,000 of them; queued jobs that never reached their printer expire
-   * (JOB_EXPIRED) after 24 h; the sweep runs every 60 s. 0 turns a rule off.
+   * (JOB_EXPIRED) after 24 h; the sweep runs every 60 s. 0 turns a rule off,
+   * except that finishedDataMaxBytes (the bytes of finished jobs kept for
+   * reprints, 256 MiB all together) 0 keeps none.
    */
   retention?: Partial<JobRetention>;
   /** Ping interval for devices and clients; also sent to devices in welcome. Default 25000. */
@@ -118,6 +120,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       helloTimeoutMs: positive('helloTimeoutMs', opts.helloTimeoutMs ?? 10_000),
       controlTimeoutMs: positive('controlTimeoutMs', opts.controlTimeoutMs ?? 5_000),
       version: SERVER_VERSION,
+      retention,
     });
     const recovered = hub.jobs.recover();
     if (recovered > 0) log('info', 'jobs interrupted by the last shutdown wait for their devices', { jobs: recovered });

@@ -9,6 +9,10 @@ export function decodeBase64Strict(text: string): Uint8Array | undefined {
   return bytes.toString('base64') === text ? bytes : undefined;
 }
 
+export function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
 /** Size the text would decode to, computed without decoding (to refuse huge jobs cheaply). */
 export function base64DecodedLength(text: string): number {
   const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;

@@ -13,14 +13,14 @@
 
 import {
   DEFAULT_SCOPES, SGD_TIMEOUT_DEFAULT_MS, TOKEN_TTL_DEFAULT_S, type SgdResult, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
-  type ServerInfo, type Snapshot, DEVICE_TABLE_KEYS, PRINTER_TABLE_KEYS, toTable,
+  type JobData, type ServerInfo, type Snapshot, DEVICE_TABLE_KEYS, PRINTER_TABLE_KEYS, toTable,
 } from '../../protocol/client-messages.js';
 import { requiredScope } from '../../protocol/scopes.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
 import { getDevice, WEBLINK_TAG } from '../store/devices.js';
-import { listJobs, type JobRecord } from '../store/jobs.js';
-import { base64DecodedLength, decodeBase64Strict } from './base64.js';
+import { hasJobsFor, listJobs, type JobRecord } from '../store/jobs.js';
+import { base64DecodedLength, decodeBase64Strict, encodeBase64 } from './base64.js';
 import { composeText, encodeText } from './encodings.js';
 import type { Hub } from './hub.js';
 import { InFlight } from './in-flight.js';
@@ -88,11 +88,14 @@ export class ClientApi {
       case 'job.get':
         return jobView(this.ownJob(req.job, caller, req.op));
       case 'jobs.list': {
+        if (req.printer !== undefined) this.listedPrinter(req.printer);
         // Without jobs:any, only the caller's own jobs (a caller that is no client token owns none).
         const any = hasScope(caller.auth, 'jobs:any');
         const owner = any ? undefined : tokenIdOf(caller.auth);
         if (!any && owner === undefined) return [];
-        return this.inTurn(caller, req, () => listJobs(hub.store, { printer: req.printer, state: req.state, owner, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map(jobView));
+        return this.inTurn(caller, req, () =>
+          listJobs(hub.store, { printer: req.printer, state: req.state, q: req.q, owner, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map((job) => jobView(hub.jobs.live(job))),
+        );
       }
       case 'job.cancel':
         return jobView(hub.jobs.cancel(this.ownJob(req.job, caller, req.op).id));
@@ -100,6 +103,15 @@ export class ClientApi {
         return jobView(hub.jobs.pause(this.ownJob(req.job, caller, req.op).id));
       case 'job.resume':
         return jobView(hub.jobs.resume(this.ownJob(req.job, caller, req.op).id));
+      case 'job.data': {
+        const job = this.ownJob(req.job, caller, req.op);
+        // Encoding megabytes takes a while: in turn, as the lists.
+        return this.inTurn(caller, req, (): JobData => ({ job: jobView(job), data: encodeBase64(this.keptBytes(job)) }));
+      }
+      case 'job.reprint': {
+        const original = this.ownJob(req.job, caller, req.op);
+        return this.queue(req.printer ?? original.printer, this.keptBytes(original), { key: req.key, resume: original.resume, name: req.name ?? original.name }, caller);
+      }
       case 'printer.pause':
         return { printer: req.printer, paused: true, jobs: hub.jobs.pausePrinter(req.printer).map(jobView) };
       case 'printer.resume':
@@ -164,13 +176,35 @@ export class ClientApi {
     const recent = listJobs(hub.store, { finishedOnly: true, limit: SNAPSHOT_RECENT_JOBS });
     const jobs = [...active, ...recent]
       .sort((a, b) => b.created - a.created)
-      .map(jobView);
+      .map((job) => jobView(hub.jobs.live(job)));
     const { devices, printers } = hub.views.all();
     if (!compact) return { devices, printers, jobs, clients: hub.clientViews() };
     return {
       devices: [], printers: [], jobs, clients: hub.clientViews(),
       tables: { devices: toTable(devices, DEVICE_TABLE_KEYS), printers: toTable(printers, PRINTER_TABLE_KEYS) },
     };
+  }
+
+  /** The bytes of a job the caller may see; JOB_DATA_GONE once retention dropped them. */
+  private keptBytes(job: JobRecord): Uint8Array {
+    const data = this.hub.jobs.data(job.id);
+    if (data === undefined) throw new PrintbridgeError('JOB_DATA_GONE', `${job.id} is ${job.state} and retention dropped its bytes`);
+    return data;
+  }
+
+  /**
+   * A printer jobs.list may filter by: one the server knows (as job.submit
+   * would take it, or any port of a device that has not said which it has),
+   * or one it holds jobs of (a device removed since, a port gone). Anything
+   * else is a mistake the caller should hear of: UNKNOWN_PRINTER.
+   */
+  private listedPrinter(printer: string): void {
+    try {
+      this.hub.jobs.knownPrinter(printer);
+    } catch (e) {
+      if (e instanceof PrintbridgeError && e.code === 'UNKNOWN_PRINTER' && hasJobsFor(this.hub.store, printer)) return;
+      throw e;
+    }
   }
 
   /** The job, if the caller may see and act on it. */
@@ -188,6 +222,11 @@ export class ClientApi {
   }
 
   private submit(req: Req<'job.submit'>, caller: Caller): JobView {
+    return this.queue(req.printer, this.submittedBytes(req), { key: req.key, resume: req.resume, name: req.name }, caller);
+  }
+
+  /** The bytes a job.submit carries, decoded or encoded; JOB_TOO_LARGE before spending memory on more than the limit. */
+  private submittedBytes(req: Req<'job.submit'>): Uint8Array {
     const { maxJobBytes } = this.hub.limits;
     let bytes: Uint8Array;
     if (req.data !== undefined) {
@@ -204,10 +243,21 @@ export class ClientApi {
       if (text.length > maxJobBytes) throw new PrintbridgeError('JOB_TOO_LARGE', `more than ${maxJobBytes} bytes`);
       bytes = encodeText(text, req.encoding);
     }
-    const job = this.hub.jobs.submit(req.printer, bytes, req.key, { resume: req.resume, owner: tokenIdOf(caller.auth) });
+    return bytes;
+  }
+
+  /**
+   * Queues a job for the caller, job.submit's and job.reprint's one way in:
+   * the limits, quotas and queue rules of Jobs.submit, and a key that names
+   * another token's job answered only to jobs:any.
+   */
+  private queue(
+    printer: string, bytes: Uint8Array, opts: { key: string | undefined; resume: boolean | undefined; name: string | undefined }, caller: Caller,
+  ): JobView {
+    const job = this.hub.jobs.submit(printer, bytes, opts.key, { resume: opts.resume, owner: tokenIdOf(caller.auth), name: opts.name });
     // The same key on the same printer answers the job already there: only to its owner.
-    if (req.key !== undefined && job.owner !== tokenIdOf(caller.auth) && !hasScope(caller.auth, 'jobs:any')) {
-      throw new PrintbridgeError('FORBIDDEN', `key ${req.key} names a job another token submitted; that needs the scope jobs:any`);
+    if (opts.key !== undefined && job.owner !== tokenIdOf(caller.auth) && !hasScope(caller.auth, 'jobs:any')) {
+      throw new PrintbridgeError('FORBIDDEN', `key ${opts.key} names a job another token submitted; that needs the scope jobs:any`);
     }
     const view = jobView(job);
     if (!isFinal(job.state)) caller.submitted?.(view);

@@ -7,6 +7,7 @@ import type { ClientView, RemovedDevice } from '../../protocol/client-messages.j
 import { CLOSE } from '../../protocol/errors.js';
 import { PrintbridgeError } from '../errors.js';
 import type { Limits } from '../limits.js';
+import type { JobRetention } from '../retention.js';
 import { changesElsewhere, type Store } from '../store/db.js';
 import { listDeviceIds, removeDevice as removeStoredDevice } from '../store/devices.js';
 import { ClientApi } from './client-api.js';
@@ -34,6 +35,8 @@ export interface HubOptions {
   helloTimeoutMs: number;
   controlTimeoutMs: number;
   version: string;
+  /** How long jobs and their bytes are kept (default DEFAULT_RETENTION). */
+  retention?: JobRetention | undefined;
 }
 
 export class Hub implements CoreContext {
@@ -90,6 +93,7 @@ export class Hub implements CoreContext {
         if (view !== undefined) this.events.emit({ event: 'printer.status', printer: view });
       },
       () => this.noticeStoreChanges(),
+      opts.retention,
     );
     this.router = new Router(this);
     this.views = new Views(this.store, this.registry, this.jobs);

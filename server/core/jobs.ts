@@ -53,7 +53,7 @@ import type { DeviceMessage } from '../../protocol/device-messages.js';
 import { ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
 import { encodeDataFrame } from '../../protocol/frames.js';
 import { PrintbridgeError } from '../errors.js';
-import type { JobRetention } from '../retention.js';
+import { DEFAULT_RETENTION, type JobRetention } from '../retention.js';
 import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
@@ -62,7 +62,9 @@ import {
 } from '../store/jobs.js';
 import type { Cancel, CoreContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
+import { GcodeProgress } from './gcode-progress.js';
 import { checkTransition, isFinal } from './job-states.js';
+import { KeptData } from './kept-data.js';
 import { Quotas } from './quotas.js';
 import { jobView } from './views.js';
 
@@ -113,6 +115,8 @@ interface Active {
   accepted: boolean;
   /** The device reported that its printer holds the job, and why. */
   printerPause: ProtocolError | undefined;
+  /** A job for a G-code printer: the line and layer reached, read as `written` grows. */
+  gcode: GcodeProgress | undefined;
 }
 
 export function parsePrinterId(printer: string): { device: string; port: number } {
@@ -140,6 +144,8 @@ export class Jobs {
   /** Jobs a device may hold paused because we sent job.pause (or did before a restart). */
   private readonly heldOnDevice = new Set<string>();
   private readonly quotas: Quotas;
+  /** The bytes of finished jobs, within retention's finishedDataMaxBytes. */
+  private readonly kept: KeptData;
   /** Jobs whose confirmed bytes moved since clients last heard of them. */
   private readonly unannounced = new Map<string, JobRecord>();
   private cancelAnnounce: Cancel | undefined;
@@ -159,9 +165,11 @@ export class Jobs {
      * from the store meanwhile is removed here (its jobs released) first.
      */
     private readonly beforeSending: () => void = () => {},
+    retention: Pick<JobRetention, 'finishedDataMaxBytes'> = DEFAULT_RETENTION,
   ) {
     this.pausedQueues = pausedPrinters(ctx.store);
     this.quotas = new Quotas(ctx.store, ctx.limits);
+    this.kept = new KeptData(ctx.store, retention.finishedDataMaxBytes);
   }
 
   activeJobId(printer: string): string | undefined {
@@ -176,6 +184,16 @@ export class Jobs {
     const job = this.byId.get(id)?.job ?? getJob(this.ctx.store, id);
     if (job === undefined) throw new PrintbridgeError('UNKNOWN_JOB', id);
     return job;
+  }
+
+  /** The record of a job as it stands here: the one on its device (with its G-code line and layer) rather than a stored copy. */
+  live(job: JobRecord): JobRecord {
+    return this.byId.get(job.id)?.job ?? job;
+  }
+
+  /** The bytes of a job as submitted, or undefined once retention dropped them. */
+  data(id: string): Uint8Array | undefined {
+    return this.byId.get(id)?.data ?? jobData(this.ctx.store, id);
   }
 
   /**
@@ -202,7 +220,9 @@ export class Jobs {
    * the same printer, so a client that retries after a lost reply does not
    * print twice.
    */
-  submit(printer: string, data: Uint8Array, key?: string, opts: { resume?: boolean | undefined; owner?: string | undefined } = {}): JobRecord {
+  submit(
+    printer: string, data: Uint8Array, key?: string, opts: { resume?: boolean | undefined; owner?: string | undefined; name?: string | undefined } = {},
+  ): JobRecord {
     const { store, limits, clock } = this.ctx;
     const { device, port, id, session } = this.knownPrinter(printer, { reported: true });
     if (key !== undefined) {
@@ -214,7 +234,7 @@ export class Jobs {
     if (countUnfinished(store, id) >= limits.maxQueue) throw new PrintbridgeError('QUEUE_FULL', `${limits.maxQueue} jobs are waiting for ${id}`);
     this.quotas.check(id, opts.owner, data.length);
 
-    const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume, owner: opts.owner }, clock.now());
+    const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume, owner: opts.owner, name: opts.name }, clock.now());
     this.quotas.added(job);
     this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
@@ -359,9 +379,10 @@ export class Jobs {
     return jobs;
   }
 
-  /** Another process changed the store (the CLI failed jobs there): count the quotas again. */
+  /** Another process changed the store (the CLI failed jobs there): count the quotas and the kept bytes again. */
   storeChanged(): void {
     this.quotas.recount();
+    this.kept.recount();
   }
 
   /** A device said hello: offer the head of every one of its queues. */
@@ -414,6 +435,7 @@ export class Jobs {
     active.sent = Math.max(m.received, written);
     const moved = written !== job.written;
     job.written = written;
+    this.progressed(active);
     this.settle(job, { changed: moved, soon: true });
     this.pump(active);
   }
@@ -427,6 +449,7 @@ export class Jobs {
     }
     if (m.written !== active.job.written) {
       active.job.written = m.written;
+      this.progressed(active);
       this.settle(active.job, { changed: true, soon: true });
     }
     this.pump(active);
@@ -461,9 +484,10 @@ export class Jobs {
 
   /**
    * Retention and expiry: queued jobs older than the time-to-live fail with
-   * JOB_EXPIRED, finished jobs past their age or beyond the count are deleted.
-   * Then the file gives back what that and the data of jobs finished since
-   * the last sweep freed.
+   * JOB_EXPIRED, finished jobs past their age or beyond the count are deleted
+   * (their bytes with them), and the bytes of the oldest finished jobs go
+   * beyond finishedDataMaxBytes. Then the file gives back what that and the
+   * bytes dropped since the last sweep freed.
    */
   sweep(retention: JobRetention): SweepResult {
     const now = this.ctx.clock.now();
@@ -480,6 +504,8 @@ export class Jobs {
       retention.finishedMaxAgeMs > 0 ? now - retention.finishedMaxAgeMs : undefined,
       retention.finishedMaxCount > 0 ? retention.finishedMaxCount : undefined,
     );
+    if (pruned > 0) this.kept.recount();
+    this.kept.setBudget(retention.finishedDataMaxBytes);
     const compacted = compactStore(this.ctx.store);
     if (expired > 0 || pruned > 0 || compacted > 0) this.ctx.log('info', 'job sweep', { expired, pruned, compacted });
     return { expired, pruned, compacted };
@@ -580,6 +606,10 @@ export class Jobs {
     const active = this.byId.get(id);
     if (active !== undefined && active.session === session) {
       this.release(active);
+      if (state === 'done' && active.gcode !== undefined) {
+        active.job.written = active.job.size;
+        this.progressed(active);
+      }
       this.finish(active.job, state, error);
       this.offerNext(session, active.job.port);
       return;
@@ -614,10 +644,11 @@ export class Jobs {
       if (job === undefined) return;
       const data = jobData(this.ctx.store, job.id);
       if (data === undefined || data.length !== job.size) {
-        this.finish(job, 'failed', protocolError('INTERNAL', 'job data is missing from the store'));
+        this.finish(job, 'failed', protocolError('INTERNAL', 'job data is missing from the store'), false);
         continue;
       }
-      const active: Active = { job, session, stream: session.nextStream(), data, sent: 0, accepted: false, printerPause: undefined };
+      const gcode = session.info?.ports.find((p) => p.port === port)?.dialect === 'gcode' ? new GcodeProgress() : undefined;
+      const active: Active = { job, session, stream: session.nextStream(), data, sent: 0, accepted: false, printerPause: undefined, gcode };
       this.byPrinter.set(printer, active);
       this.byId.set(job.id, active);
       let set = this.bySession.get(session);
@@ -730,6 +761,15 @@ export class Jobs {
     this.updated(job);
   }
 
+  /** A G-code job's line and layer, from the bytes confirmed so far. */
+  private progressed(active: Active): void {
+    const { gcode, job } = active;
+    if (gcode === undefined) return;
+    gcode.advance(active.data, job.written);
+    job.line = gcode.line;
+    job.layer = gcode.layer;
+  }
+
   /** Writes the news of every job in one commit. */
   private writeNews(): void {
     this.cancelWrite = undefined;
@@ -748,7 +788,8 @@ export class Jobs {
     this.updated(job);
   }
 
-  private finish(job: JobRecord, state: 'done' | 'failed' | 'canceled', error: ProtocolError | undefined): void {
+  /** Ends a job; `kept`: its bytes are in the store, and now count against finishedDataMaxBytes. */
+  private finish(job: JobRecord, state: 'done' | 'failed' | 'canceled', error: ProtocolError | undefined, kept = true): void {
     checkTransition(job.id, job.state, state);
     const now = this.ctx.clock.now();
     job.state = state;
@@ -757,7 +798,17 @@ export class Jobs {
     job.finishedAt = now;
     job.updated = now;
     this.heldOnDevice.delete(job.id);
-    saveJob(this.ctx.store, job);
+    const { store } = this.ctx;
+    try {
+      // One commit for the end and the bytes it pushes over the budget.
+      store.db.transaction(() => {
+        saveJob(store, job);
+        if (kept) this.kept.finished(job.size, now);
+      })();
+    } catch (e) {
+      this.kept.recount();
+      throw e;
+    }
     this.quotas.freed(job);
     this.ctx.log(state === 'done' ? 'info' : 'warn', `job ${state}`, { job: job.id, printer: job.printer, code: error?.code });
     this.updated(job);

@@ -1,5 +1,7 @@
 // Control relay: one control message to one device, a tag or every device,
-// with a delivery report per device. The device message is encoded once and
+// with a delivery report per device. A device that is not registered is
+// UNKNOWN_DEVICE and a tag no registered device carries UNKNOWN_TAG; every
+// device when there are none is an empty report. The device message is encoded once and
 // the same text goes to every recipient (one ref for all). Devices that are
 // not connected are reported 'offline' at once; the others get until the
 // timeout to answer with control.result, and whoever has not answered by then
@@ -101,7 +103,12 @@ export class Router {
       return [to.device];
     }
     // Ids only: parsing every device's row (tags, ports) costs more than the whole send.
-    if ('tag' in to) return listDeviceIdsWithTag(store, to.tag);
+    if ('tag' in to) {
+      // A mistyped tag reaches nobody: that is the caller's mistake, not an empty success.
+      const ids = listDeviceIdsWithTag(store, to.tag);
+      if (ids.length === 0) throw new PrintbridgeError('UNKNOWN_TAG', to.tag);
+      return ids;
+    }
     const ids = listDeviceIds(store);
     const known = new Set(ids);
     let extra = false;

@@ -91,6 +91,12 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO job_data (id, data) SELECT id, data FROM jobs WHERE data IS NOT NULL;
   UPDATE jobs SET data = NULL WHERE data IS NOT NULL;
   `,
+  // 6: what a job is called (job.submit name); NULL when it was not named.
+  // Finished jobs keep their job_data row from now on, within retention's
+  // finishedDataMaxBytes, so that they can be printed again.
+  `
+  ALTER TABLE jobs ADD COLUMN name TEXT;
+  `,
 ];
 
 export const DB_FILE = 'printbridge.db';
@@ -149,6 +155,8 @@ export function openStore(dataDir: string): Store {
     db.pragma('synchronous = FULL');
     migrate(db);
     enableIncrementalVacuum(db);
+    // SQLite's lower() folds ASCII only; a name is searched in any script.
+    db.function(FOLD, { deterministic: true }, (value: unknown) => (typeof value === 'string' ? fold(value) : null));
   } catch (e) {
     db.close();
     throw e;
@@ -179,6 +187,14 @@ export function openStore(dataDir: string): Store {
   };
 }
 
+/** The SQL function that folds text for a search that ignores case (jobs.list `q`). */
+export const FOLD = 'pb_fold';
+
+/** Text as a search that ignores case compares it. */
+export function fold(text: string): string {
+  return text.toLowerCase();
+}
+
 /** What the -wal file is cut back to after a checkpoint. */
 const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
@@ -202,8 +218,8 @@ const AUTO_VACUUM_INCREMENTAL = 2;
 /**
  * Gives the pages that dropped job data and pruned rows freed back to the
  * file system, so that the file shrinks as retention frees space (the data
- * of a finished job is dropped at once, the row by the sweep). Returns the
- * bytes freed.
+ * of finished jobs beyond finishedDataMaxBytes, and the rows the sweep
+ * prunes). Returns the bytes freed.
  */
 export function compactStore(store: Store): number {
   const { db } = store;

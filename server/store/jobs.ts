@@ -16,12 +16,14 @@
 // reading the file sees them at the next flush.
 //
 // Job data lives in job_data, apart from the row (whose every update would
-// otherwise rewrite the bytes), until the job finishes and is then dropped;
-// the row itself stays for the history until retention prunes it.
+// otherwise rewrite the bytes). A finished job keeps it, so that it can be
+// printed again, until retention drops it: the oldest finished first beyond
+// finishedDataMaxBytes (core/kept-data.ts), and with the row when the sweep
+// prunes that; the row itself stays for the history until then.
 
 import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.js';
 import { protocolError, type ErrorCode, type ProtocolError } from '../../protocol/errors.js';
-import type { Store } from './db.js';
+import { fold, FOLD, type Store } from './db.js';
 
 export interface JobRecord {
   id: string;
@@ -40,6 +42,8 @@ export interface JobRecord {
   resume: boolean;
   /** The client token that submitted it; undefined for the admin and the compat listener. */
   owner: string | undefined;
+  /** What the submitter called it. */
+  name: string | undefined;
   error: ProtocolError | undefined;
   created: number;
   /** When the first byte was sent. */
@@ -47,6 +51,12 @@ export interface JobRecord {
   /** When the job reached done, failed or canceled. */
   finishedAt: number | undefined;
   updated: number;
+  /**
+   * G-code jobs on their device only, never stored: the lines and the
+   * layer the printer reached (core/gcode-progress.ts).
+   */
+  line?: number | undefined;
+  layer?: number | undefined;
 }
 
 interface JobRow {
@@ -62,6 +72,7 @@ interface JobRow {
   held: number;
   resume: number;
   owner: string | null;
+  name: string | null;
   error_code: string | null;
   error_message: string | null;
   created: number;
@@ -71,7 +82,7 @@ interface JobRow {
 }
 
 const COLUMNS =
-  'id, printer, device, port, idem_key, state, size, written, started, held, resume, owner, error_code, error_message, created, started_at, finished_at, updated';
+  'id, printer, device, port, idem_key, state, size, written, started, held, resume, owner, name, error_code, error_message, created, started_at, finished_at, updated';
 
 const UNFINISHED = "('queued', 'sending', 'printing', 'paused')";
 const FINISHED = "('done', 'failed', 'canceled')";
@@ -120,6 +131,7 @@ function fromStoredRow(row: JobRow): JobRecord {
     held: row.held !== 0,
     resume: row.resume !== 0,
     owner: row.owner ?? undefined,
+    name: row.name ?? undefined,
     error: row.error_code === null ? undefined : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
     created: row.created,
     startedAt: row.started_at ?? undefined,
@@ -136,19 +148,21 @@ export interface NewJob {
   data: Uint8Array;
   resume?: boolean | undefined;
   owner?: string | undefined;
+  name?: string | undefined;
 }
 
 export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
   const printer = printerId(job.device, job.port);
   store.db.transaction(() => {
     store
-      .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, resume, owner, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`)
-      .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.resume === true ? 1 : 0, job.owner ?? null, now, now);
+      .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, resume, owner, name, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`)
+      .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.resume === true ? 1 : 0, job.owner ?? null, job.name ?? null, now, now);
     store.stmt('INSERT INTO job_data (id, data) VALUES (?, ?)').run(job.id, job.data);
   })();
   return {
     id: job.id, printer, device: job.device, port: job.port, key: job.key, state: 'queued', size: job.data.length,
-    written: 0, started: false, held: false, resume: job.resume === true, owner: job.owner, error: undefined, created: now, startedAt: undefined, finishedAt: undefined, updated: now,
+    written: 0, started: false, held: false, resume: job.resume === true, owner: job.owner, name: job.name, error: undefined,
+    created: now, startedAt: undefined, finishedAt: undefined, updated: now,
   };
 }
 
@@ -208,6 +222,37 @@ export function jobData(store: Store, id: string): Uint8Array | undefined {
   return row?.data;
 }
 
+/** Whether any stored job was for `printer` (a printer since removed is still one that jobs.list knows). */
+export function hasJobsFor(store: Store, printer: string): boolean {
+  return store.stmt('SELECT 1 FROM jobs WHERE printer = ? LIMIT 1').get(printer) !== undefined;
+}
+
+/** Bytes of finished jobs the store still holds (what finishedDataMaxBytes bounds). */
+export function keptDataBytes(store: Store): number {
+  return (store.stmt(`SELECT total(j.size) AS n FROM job_data d JOIN jobs j ON j.id = d.id WHERE j.state IN ${FINISHED}`).get() as { n: number }).n;
+}
+
+/**
+ * Finished jobs whose bytes the store holds, oldest finished first, from
+ * `since` (a finish time no older kept job has). The scan follows the
+ * finish-time index (the `+` keeps SQLite off the state index, which would
+ * sort every finished job) and looks each job's data up: the oldest are
+ * found without sorting every job the store keeps.
+ */
+export function oldestKeptData(store: Store, since: number, limit: number): { id: string; size: number; finishedAt: number }[] {
+  return store
+    .stmt(
+      `SELECT j.id AS id, j.size AS size, j.finished_at AS finishedAt FROM jobs j CROSS JOIN job_data d ON d.id = j.id
+       WHERE j.finished_at >= ? AND +j.state IN ${FINISHED} ORDER BY j.finished_at, j.rowid LIMIT ?`,
+    )
+    .all(since, limit) as { id: string; size: number; finishedAt: number }[];
+}
+
+/** Drops the bytes of one job (the row stays, for the history). */
+export function dropJobData(store: Store, id: string): void {
+  store.stmt('DELETE FROM job_data WHERE id = ?').run(id);
+}
+
 export interface JobQuery {
   printer?: string | undefined;
   /** Every printer of this device. */
@@ -217,14 +262,22 @@ export interface JobQuery {
   owner?: string | undefined;
   /** Any state among these. */
   states?: readonly JobState[] | undefined;
+  /** Named with this text in it (any case), or with an id that starts with it. */
+  q?: string | undefined;
   /** -1: no limit. */
   limit: number;
   unfinishedOnly?: boolean;
   finishedOnly?: boolean;
 }
 
-/** Newest first. */
+/**
+ * Newest first; jobs submitted in the same millisecond, the later first.
+ * A query by state asks the file, whose state may lag the news: the news
+ * goes to the file first, so that the page holds every job in the state
+ * asked for up to the limit, in the file's order.
+ */
 export function listJobs(store: Store, q: JobQuery): JobRecord[] {
+  if (q.state !== undefined || q.states !== undefined) flushJobs(store);
   const where: string[] = [];
   const args: unknown[] = [];
   if (q.printer !== undefined) {
@@ -249,33 +302,13 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
   }
   if (q.unfinishedOnly === true) where.push(`state IN ${UNFINISHED}`);
   if (q.finishedOnly === true) where.push(`state IN ${FINISHED}`);
-  const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, rowid DESC LIMIT ?`;
-  const jobs = (store.stmt(sql).all(...args, q.limit) as JobRow[]).map((row) => fromRow(store, row));
-  return q.state === undefined && q.states === undefined ? jobs : byNewsState(store, q, jobs);
-}
-
-/**
- * A query by state asked the file, whose state may lag the news: drops the
- * jobs whose news left the states asked for, and adds those whose news
- * entered them, newest first within the limit.
- */
-function byNewsState(store: Store, q: JobQuery, listed: JobRecord[]): JobRecord[] {
-  const pending = unsaved.get(store);
-  if (pending === undefined || pending.size === 0) return listed;
-  const wanted = (state: JobState): boolean => (q.state === undefined || state === q.state) && (q.states === undefined || q.states.includes(state));
-  const out = listed.filter((job) => wanted(job.state));
-  const seen = new Set(listed.map((job) => job.id));
-  const kept = out.length;
-  for (const news of pending.values()) {
-    if (seen.has(news.id) || !wanted(news.state) || q.finishedOnly === true) continue;
-    if ((q.printer !== undefined && news.printer !== q.printer) || (q.device !== undefined && news.device !== q.device) || (q.owner !== undefined && news.owner !== q.owner)) continue;
-    // As the file has it with the news on top: a job ended elsewhere is not in a state it left.
-    const job = getJob(store, news.id);
-    if (job !== undefined && wanted(job.state)) out.push(job);
+  if (q.q !== undefined) {
+    const text = fold(q.q);
+    where.push(`(instr(${FOLD}(name), ?) > 0 OR substr(id, 1, ?) = ?)`);
+    args.push(text, text.length, text);
   }
-  if (out.length === kept) return out;
-  out.sort((a, b) => b.created - a.created);
-  return q.limit < 0 ? out : out.slice(0, q.limit);
+  const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, rowid DESC LIMIT ?`;
+  return (store.stmt(sql).all(...args, q.limit) as JobRow[]).map((row) => fromRow(store, row));
 }
 
 /** Every unfinished job, oldest first (for recovery at start-up). */
@@ -285,26 +318,18 @@ export function unfinishedJobs(store: Store): JobRecord[] {
 
 /**
  * Writes every mutable field of the job (news waiting for it included).
- * When the job is final its data is dropped, to keep the file small. A
- * synchronous write with synchronous=FULL: when this returns, the row is on disk.
+ * A finished job keeps its data: retention drops it (core/kept-data.ts). A
+ * synchronous write with synchronous=FULL: when this returns, the row is on
+ * disk (a call inside a transaction joins it, and commits with it).
  */
 export function saveJob(store: Store, job: JobRecord): void {
-  const final = isFinalState(job.state);
   unsaved.get(store)?.delete(job.id);
-  const update = (): void => {
-    store
-      .stmt('UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ? WHERE id = ?')
-      .run(
-        job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
-        job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
-      );
-  };
-  if (!final) return update();
-  // One commit for the end and the dropped bytes (a nested call joins the caller's transaction).
-  store.db.transaction(() => {
-    update();
-    store.stmt('DELETE FROM job_data WHERE id = ?').run(job.id);
-  })();
+  store
+    .stmt('UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ? WHERE id = ?')
+    .run(
+      job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
+      job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
+    );
 }
 
 /**
@@ -354,16 +379,14 @@ export function deviceRemovedError(device: string): ProtocolError {
 /**
  * Fails every unfinished job of `device` in the store alone, for a device
  * removed while no server runs (a running server fails them itself, telling
- * the device and the subscribers). Returns how many failed.
+ * the device and the subscribers). Their bytes are kept as any finished
+ * job's, for a reprint elsewhere, until retention drops them. Returns how many failed.
  */
 export function failDeviceJobs(store: Store, device: string, now: number): number {
   const error = deviceRemovedError(device);
-  return store.db.transaction(() => {
-    store.stmt(`DELETE FROM job_data WHERE id IN (SELECT id FROM jobs WHERE device = ? AND state IN ${UNFINISHED})`).run(device);
-    return store
-      .stmt(`UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?, updated = ? WHERE device = ? AND state IN ${UNFINISHED}`)
-      .run(error.code, error.message, now, now, device).changes;
-  })();
+  return store
+    .stmt(`UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?, updated = ? WHERE device = ? AND state IN ${UNFINISHED}`)
+    .run(error.code, error.message, now, now, device).changes;
 }
 
 /** Forgets the queue pauses of a device's printers (a device registered again under the id starts afresh). */
@@ -395,9 +418,8 @@ export function pruneFinishedJobs(store: Store, before: number | undefined, keep
       )
       .run(keep).changes;
   }
-  // Bytes of a job that ended without its own delete (ended by a version
-  // that kept them in the row, or a row removed by hand) go too.
-  store.stmt(`DELETE FROM job_data WHERE id NOT IN (SELECT id FROM jobs WHERE state IN ${UNFINISHED})`).run();
+  // The bytes of a pruned job go with it (and those of a row removed by hand).
+  if (removed > 0) store.stmt('DELETE FROM job_data WHERE id NOT IN (SELECT id FROM jobs)').run();
   return removed;
 }
 

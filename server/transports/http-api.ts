@@ -11,9 +11,10 @@
 // Bodies are bounded: JSON by the client frame limit, raw job bytes by
 // maxJobBytes (413 JOB_TOO_LARGE).
 //
-// POST /jobs may wait for the job to end (`?wait=done`, `?wait=N` or
-// `Prefer: wait=N`, N in seconds, at most MAX_WAIT_S): 200 with the final
-// job, or 202 with the job as it stands when the wait runs out.
+// POST /jobs and POST /jobs/{id}/reprint may wait for the job to end
+// (`?wait=done`, `?wait=N` or `Prefer: wait=N`, N in seconds, at most
+// MAX_WAIT_S): 200 with the final job, or 202 with the job as it stands
+// when the wait runs out.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeClientValue, type ClientEvent, type JobView } from '../../protocol/client-messages.js';
@@ -70,10 +71,14 @@ const ROUTES: readonly Route[] = [
   },
   {
     method: 'GET', path: /^\/jobs$/, body: 'none',
-    request: (_p, q) => ({ op: 'jobs.list', printer: q.get('printer') ?? undefined, state: q.get('state') ?? undefined, limit: queryNumber(q, 'limit') }),
+    request: (_p, q) => ({
+      op: 'jobs.list', printer: q.get('printer') ?? undefined, state: q.get('state') ?? undefined, q: q.get('q') ?? undefined, limit: queryNumber(q, 'limit'),
+    }),
   },
   { method: 'POST', path: /^\/jobs$/, body: 'job', created: true, request: (_p, _q, body) => ({ ...body, op: 'job.submit' }) },
   { method: 'GET', path: re(`/jobs/${SEG}`), body: 'none', request: ([id]) => ({ op: 'job.get', job: id }) },
+  { method: 'GET', path: re(`/jobs/${SEG}/data`), body: 'none', request: ([id]) => ({ op: 'job.data', job: id }) },
+  { method: 'POST', path: re(`/jobs/${SEG}/reprint`), body: 'json', created: true, request: ([id], _q, body) => ({ ...body, op: 'job.reprint', job: id }) },
   ...(['cancel', 'pause', 'resume'] as const).map((action): Route => ({
     method: 'POST', path: re(`/jobs/${SEG}/${action}`), body: 'json', request: ([id]) => ({ op: `job.${action}`, job: id }),
   })),
@@ -100,7 +105,10 @@ export function httpStatus(code: ErrorCode): number {
     case 'UNKNOWN_PRINTER':
     case 'UNKNOWN_JOB':
     case 'UNKNOWN_TOKEN':
+    case 'UNKNOWN_TAG':
       return 404;
+    case 'JOB_DATA_GONE':
+      return 410;
     case 'METHOD_NOT_ALLOWED':
       return 405;
     case 'FRAME_TOO_LARGE':
@@ -160,7 +168,7 @@ export function createRestApi(hub: Hub, authenticate: Authenticate): (req: Incom
     if (!decoded.ok) throw new HttpError(decoded.error);
     const result = await hub.api.perform(decoded.value, caller);
 
-    if (decoded.value.op === 'job.submit') {
+    if (decoded.value.op === 'job.submit' || decoded.value.op === 'job.reprint') {
       const job = result as JobView;
       const waitS = waitSeconds(req, query);
       res.setHeader('location', `${API_PREFIX}/jobs/${encodeURIComponent(job.id)}`);
@@ -279,7 +287,10 @@ async function readBody(req: IncomingMessage, kind: Body, query: URLSearchParams
   }
   if (kind === 'job' && type === 'application/octet-stream') {
     const bytes = await readBounded(req, maxJob, 'JOB_TOO_LARGE');
-    return { printer: query.get('printer') ?? undefined, key: query.get('key') ?? undefined, resume: queryBool(query, 'resume'), data: bytes.toString('base64') };
+    return {
+      printer: query.get('printer') ?? undefined, key: query.get('key') ?? undefined, resume: queryBool(query, 'resume'), name: query.get('name') ?? undefined,
+      data: bytes.toString('base64'),
+    };
   }
   if (type !== 'application/json') {
     const accepted = kind === 'job' ? 'application/json or application/octet-stream' : 'application/json';

@@ -20,12 +20,12 @@ export const SERVER_FIELDS = ['v', 'hb', 'time', 'id', 'stream', 'port', 'size',
 
 export const CLIENT_OPS = [
   'hello', 'ping', 'devices.list', 'printers.list', 'job.submit', 'job.get', 'jobs.list', 'job.cancel', 'job.pause', 'job.resume',
-  'printer.pause', 'printer.resume', 'printer.cancel', 'control.send', 'subscribe', 'unsubscribe', 'printer.get', 'printer.command',
+  'job.data', 'job.reprint', 'printer.pause', 'printer.resume', 'printer.cancel', 'control.send', 'subscribe', 'unsubscribe', 'printer.get', 'printer.command',
   'token.issue', 'token.revoke', 'clients.list', 'device.remove',
 ];
 export const CLIENT_FIELDS = [
   'id', 'v', 'tag', 'printer', 'data', 'text', 'lines', 'eol', 'encoding', 'key', 'resume', 'job', 'state', 'limit', 'to', 'name', 'args',
-  'timeout', 'bytes', 'emergency', 'ttl', 'label', 'scopes', 'token', 'device',
+  'timeout', 'bytes', 'emergency', 'ttl', 'label', 'scopes', 'token', 'device', 'q',
 ];
 
 const CODES = Object.keys(ERRORS) as ErrorCode[];
@@ -86,6 +86,8 @@ export const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
 
 const reqId: fc.Arbitrary<RequestId> = fc.oneof(text(128), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant(null));
 const base64 = (maxChars: number): fc.Arbitrary<string> => fc.uint8Array({ maxLength: Math.floor((maxChars / 4) * 3) }).map((b) => Buffer.from(b).toString('base64'));
+/** A job name as job.submit takes it: 1 to 200 characters, none a control character. */
+const jobName = fc.string({ unit: 'binary', minLength: 1, maxLength: 200 }).filter((s) => s.length >= 1 && s.length <= 200 && !/\p{Cc}/u.test(s));
 const target = fc.oneof(fc.record({ device: text(128) }), fc.record({ tag: text(64) }), fc.constant({ all: true as const }));
 
 /**
@@ -98,14 +100,17 @@ export function clientRequest(maxData: number, printer: fc.Arbitrary<string> = t
     fc.record({ op: fc.constant('hello'), v: fc.tuple(fc.nat(), fc.nat()) }),
     fc.record({ op: fc.constantFrom('ping', 'printers.list', 'subscribe', 'unsubscribe', 'clients.list') }),
     fc.record({ op: fc.constant('devices.list'), tag: opt(text(64)) }),
-    fc.record({ op: fc.constant('job.submit'), printer, data: base64(maxData), key: opt(text(128)), resume: opt(fc.boolean()) }),
+    fc.record({ op: fc.constant('job.submit'), printer, data: base64(maxData), key: opt(text(128)), resume: opt(fc.boolean()), name: opt(jobName) }),
     fc.record({
       op: fc.constant('job.submit'), printer, text: text(maxData), eol: opt(fc.constantFrom(...EOLS)), encoding: opt(fc.constantFrom(...TEXT_ENCODINGS)),
     }),
     fc.record({ op: fc.constant('job.submit'), printer, lines: fc.array(text(20), { maxLength: 5 }), eol: opt(fc.constantFrom(...EOLS)) }),
-    fc.record({ op: fc.constantFrom('job.get', 'job.cancel', 'job.pause', 'job.resume'), job: text(128) }),
+    fc.record({ op: fc.constantFrom('job.get', 'job.cancel', 'job.pause', 'job.resume', 'job.data'), job: text(128) }),
+    fc.record({ op: fc.constant('job.reprint'), job: text(128), printer: opt(printer), name: opt(jobName), key: opt(text(128)) }),
     fc.record({ op: fc.constantFrom('printer.pause', 'printer.resume', 'printer.cancel', 'printer.get'), printer }),
-    fc.record({ op: fc.constant('jobs.list'), printer: opt(text(200)), state: opt(fc.constantFrom(...JOB_STATES)), limit: opt(fc.integer({ min: 1, max: 1000 })) }),
+    fc.record({
+      op: fc.constant('jobs.list'), printer: opt(text(200)), state: opt(fc.constantFrom(...JOB_STATES)), q: opt(text(200)), limit: opt(fc.integer({ min: 1, max: 1000 })),
+    }),
     fc.record({
       op: fc.constant('control.send'), to: target, name: text(64),
       args: fc.dictionary(fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),

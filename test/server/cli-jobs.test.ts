@@ -57,12 +57,14 @@ describe('printbridge jobs', () => {
     const shown = await run(['jobs', 'get', id]);
     assert.equal(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, /^state: +paused \(held by a client\)$/m);
-    assert.match(shown.stdout, /^progress: +0 \/ 14 bytes \(0%\)$/m);
+    assert.match(shown.stdout, /^progress: +0% \(0 B of 14 B\)$/m);
 
     assert.equal((await run(['jobs', 'resume', id])).stdout, `${id} queued\n`);
     const table = await run(['jobs', 'list', '--limit', '1']);
-    assert.match(table.stdout, /^ID +PRINTER +STATE +PROGRESS/);
-    assert.match(table.stdout, new RegExp(`^${id} +cli/0 +queued +0%`, 'm'));
+    assert.match(table.stdout, /^ID\b.* PRINTER +STATE +PROGRESS\b/);
+    assert.match(table.stdout, new RegExp(`^${id} .*\\bcli/0 +queued +0%`, 'm'));
+    // The job is named for the file it printed.
+    assert.match(table.stdout, new RegExp(`^${id} .*\\blabel\\.txt\\b`, 'm'));
     assert.equal(table.stdout.trimEnd().split('\n').length, 2, '--limit 1: the header and one job');
 
     const canceled = await run(['jobs', 'cancel', id, '--json']);

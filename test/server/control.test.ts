@@ -88,13 +88,15 @@ describe('control relay', () => {
     ]);
   });
 
-  it('answers at once when every target is offline, and refuses an unknown device', async () => {
+  it('answers at once when every target is offline, and refuses an unknown device or tag', async () => {
     assert.deepEqual((await client.call<{ reports: Reports }>('control.send', { to: { device: 'c-off' }, name: 'x' })).reports, [{ device: 'c-off', status: 'offline' }]);
     const unknown = await client.request('control.send', { to: { device: 'nobody' }, name: 'x' });
     assert.equal((unknown['error'] as { code: string }).code, 'UNKNOWN_DEVICE');
     const bad = await client.request('control.send', { to: { device: 'c-ok', tag: 'lobby' }, name: 'x' });
     assert.equal((bad['error'] as { code: string }).code, 'BAD_FIELD');
-    assert.deepEqual((await client.call<{ reports: Reports }>('control.send', { to: { tag: 'nowhere' }, name: 'x' })).reports, []);
+    // A tag no device carries reaches nobody: an error naming it, not an empty report.
+    const nowhere = await client.request('control.send', { to: { tag: 'nowhere' }, name: 'x' });
+    assert.deepEqual(nowhere['error'], { code: 'UNKNOWN_TAG', message: 'no registered device carries this tag: nowhere' });
   });
 
   it('reports a device that disconnects while the server waits as offline', async () => {

@@ -279,3 +279,40 @@ export class TestClient extends Conn {
     return this.json((m) => m['event'] === name && pred(m), `${name} event`);
   }
 }
+
+export interface RestAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+/** One REST call to /api/v1 with a bearer token: a JSON body, or raw bytes as application/octet-stream. */
+export async function rest(t: TestServer, token: string, method: string, path: string, body?: unknown | { raw: Buffer }): Promise<RestAnswer> {
+  const raw = body instanceof Object && 'raw' in body && Buffer.isBuffer((body as { raw: unknown }).raw) ? (body as { raw: Buffer }).raw : undefined;
+  const type: Record<string, string> = body === undefined ? {} : { 'content-type': raw !== undefined ? 'application/octet-stream' : 'application/json' };
+  const res = await fetch(`${t.server.url}/api/v1${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, ...type }, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
+}
+
+/**
+ * The device takes the job it is offered next (`job`, when given) whole,
+ * reports every byte written and the job done; resolves with the bytes.
+ */
+export async function deviceDoes(dev: FakeDevice, expected?: string): Promise<Buffer> {
+  const start = await dev.jobStart();
+  const job = start['id'] as string;
+  if (expected !== undefined && job !== expected) throw new Error(`offered ${job}, expected ${expected}`);
+  dev.sendJson({ t: 'job.accept', id: job, received: 0, written: 0, fresh: true });
+  const parts: Buffer[] = [];
+  let size = 0;
+  while (size < (start['size'] as number)) {
+    const f = await dev.frame();
+    parts.push(f.payload);
+    size += f.payload.length;
+  }
+  dev.sendJson({ t: 'job.ack', id: job, written: size });
+  dev.sendJson({ t: 'job.done', id: job });
+  return Buffer.concat(parts);
+}

@@ -37,7 +37,7 @@ describe('store: schema', () => {
     const columns = (table: string) => (store.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
     assert.deepEqual(columns('jobs'), [
       'id', 'printer', 'device', 'port', 'idem_key', 'state', 'size', 'data', 'written', 'started', 'error_code', 'error_message', 'created', 'updated',
-      'held', 'started_at', 'finished_at', 'resume', 'owner',
+      'held', 'started_at', 'finished_at', 'resume', 'owner', 'name',
     ]);
     assert.deepEqual(columns('printer_queues'), ['printer', 'paused', 'updated']);
     assert.deepEqual(columns('client_tokens'), ['id', 'token_hash', 'label', 'created', 'expires', 'revoked', 'scopes']);
@@ -122,11 +122,14 @@ describe('store: schema', () => {
     assert.deepEqual(listJobs(store, { state: 'queued', limit: 10 }).map((j) => j.id), ['j6', 'j5']);
     assert.deepEqual(listJobs(store, { printer: 'd/0', state: 'done', limit: 1 }).map((j) => j.id), ['j4']);
     assert.equal(getJob(store, 'j1')?.state, 'done');
-    assert.equal(store.db.prepare("SELECT count(*) FROM job_data WHERE id = 'j1'").pluck().get(), 0, 'a finished job keeps no data');
-    assert.equal(store.db.prepare("SELECT data FROM jobs WHERE id = 'j1'").pluck().get(), null, 'nor its row');
+    // A finished job keeps its bytes (for a reprint) apart from its row, until retention drops them.
+    assert.deepEqual([...(jobData(store, 'j1') ?? [])], [1]);
+    assert.equal(store.db.prepare("SELECT data FROM jobs WHERE id = 'j1'").pluck().get(), null, 'never in its row');
     assert.deepEqual(queuedBefore(store, 6, 10).map((j) => j.id), ['j5']);
 
     assert.equal(pruneFinishedJobs(store, 20, undefined), 1); // j1 finished at 10
+    assert.equal(jobData(store, 'j1'), undefined, 'its bytes went with the row');
+    assert.deepEqual([...(jobData(store, 'j2') ?? [])], [2]);
     assert.equal(pruneFinishedJobs(store, 20, undefined), 0);
     assert.equal(pruneFinishedJobs(store, undefined, 2), 1); // j2 is the oldest of three
     assert.deepEqual(listJobs(store, { limit: 10 }).map((j) => j.id), ['j6', 'j5', 'j4', 'j3']);
