@@ -7,7 +7,7 @@
 
 import type { ClientEvent, DeliveryReport, PrinterView } from '../sdk/index.js';
 import { byId, h, setAttr, setText } from './dom.js';
-import { bytes, grouped, PRINTER_LABEL, shortId, type Tone } from './format.js';
+import { bytes, grouped, jobName, PRINTER_LABEL, type Tone } from './format.js';
 import type { App } from './app.js';
 
 const LIMIT = 200;
@@ -144,7 +144,7 @@ export function followEvents(app: App): void {
         jobState.set(j.id, j.state);
         if (j.state === 'sending') return; // queued → sending → printing: two lines are enough
         const tone: Tone = j.state === 'done' ? 'ok' : j.state === 'failed' ? 'bad' : j.state === 'paused' || j.state === 'canceled' ? 'warn' : 'neutral';
-        return app.log(`Job ${shortId(j.id)} on ${j.printer}: ${j.state}${j.state === 'done' ? ` (${bytes(j.size)})` : ''}${j.error ? ` — ${j.error.code}` : ''}`, tone);
+        return app.log(`Job ${jobName(j)} on ${j.printer}: ${j.state}${j.state === 'done' ? ` (${bytes(j.size)})` : ''}${j.error ? ` — ${j.error.code}` : ''}`, tone);
       }
       case 'control.delivered':
         return app.log(`Delivery: ${reportText(e.reports)}`, e.reports.every((r) => r.status === 'ok') ? 'ok' : 'warn', e.ref);

@@ -1,8 +1,10 @@
 // The dashboard served at /: a page a shop owner keeps open. It connects
 // through the browser SDK (same origin, admin token from the URL fragment or
-// localStorage), subscribes, and redraws from the SDK's LiveState at most
-// once per animation frame. Sections: printers, devices, jobs, a control
-// form, the connected clients, an activity log. See app.ts for what they share.
+// the token dialog, kept for the session unless remembered: token.ts),
+// subscribes, and redraws from the SDK's LiveState at most once per
+// animation frame. Sections: printers, devices, jobs, printing a file, a
+// control form, the connected clients, an activity log. See app.ts for what
+// they share.
 
 import { connect, LiveState, type PrintbridgeClient } from '../sdk/index.js';
 import { activityLog, followEvents } from './activity.js';
@@ -14,11 +16,16 @@ import { byId, h, setAttr, setText } from './dom.js';
 import { grouped, NEEDS_ATTENTION, type Tone } from './format.js';
 import { jobsSection } from './jobs.js';
 import { printersSection } from './printers.js';
-import { saveToken, savedToken, tokenFromFragment } from './token.js';
+import { JobRates } from './rates.js';
+import { TempHistory } from './temps.js';
+import { forgetToken, remembered, saveToken, savedToken, tokenFromFragment } from './token.js';
+import { uploadSection } from './upload.js';
 
 const TOAST_MS = 6000;
 /** How often the client list is asked for again: events tell who comes and goes, not who subscribed since. */
 const CLIENTS_EVERY_MS = 30_000;
+/** How often the page is drawn without an event while time matters to it (temperature charts, a job's time left). */
+const CLOCK_EVERY_MS = 2000;
 
 function toaster(): (text: string, tone?: Tone) => void {
   const region = byId('toasts');
@@ -34,6 +41,7 @@ function askForToken(message = ''): void {
   const dialog = byId<HTMLDialogElement>('token-dialog');
   setText(byId('token-error'), message);
   byId('token-error').hidden = message === '';
+  byId<HTMLInputElement>('token-remember').checked = remembered();
   if (!dialog.open) dialog.showModal();
   byId<HTMLInputElement>('token-input').focus();
 }
@@ -45,10 +53,15 @@ function setupTokenDialog(): void {
       e.preventDefault();
       return;
     }
-    saveToken(token);
+    saveToken(token, byId<HTMLInputElement>('token-remember').checked);
     location.reload();
   });
   byId('change-token').addEventListener('click', () => askForToken());
+  byId('forget-token').addEventListener('click', () => {
+    forgetToken();
+    // Reloaded without a token, the page asks for one and holds no connection.
+    location.reload();
+  });
 }
 
 async function serverReachable(): Promise<boolean> {
@@ -63,7 +76,11 @@ function start(token: string): PrintbridgeClient {
   const client = connect({ token, subscribe: true, coalesce: true });
   const live = new LiveState(client);
   const activity = activityLog();
-  const app: App = { client, live, log: activity.log, toast: toaster(), sent: new Map() };
+  const app: App = {
+    client, live, log: activity.log, toast: toaster(), rates: new JobRates(client), temps: new TempHistory(client),
+    printFile: (printer, file) => upload.print(printer, file),
+    showJob: (id) => jobs.show(id),
+  };
   const conn = byId('conn');
   const connText = byId('conn-text');
   const summary = byId('summary');
@@ -93,7 +110,9 @@ function start(token: string): PrintbridgeClient {
     scheduled = true;
     requestAnimationFrame(render);
   };
-  const renders = [printersSection(app, redraw), devicesSection(app, redraw), jobsSection(app), clientsSection(app)];
+  const jobs = jobsSection(app, redraw);
+  const upload = uploadSection(app);
+  const renders = [printersSection(app, redraw), devicesSection(app, redraw), jobs.render, upload.render, clientsSection(app)];
   broadcastSection(app);
   function render(): void {
     scheduled = false;
@@ -102,6 +121,9 @@ function start(token: string): PrintbridgeClient {
   }
   live.on('change', redraw);
   followEvents(app);
+  setInterval(() => {
+    if ((app.temps.any || app.rates.moving) && document.visibilityState === 'visible') redraw();
+  }, CLOCK_EVERY_MS);
 
   setInterval(() => {
     if (client.state === 'open') client.clients().then((list) => live.setClients(list), () => undefined);
@@ -167,7 +189,8 @@ function start(token: string): PrintbridgeClient {
 function main(): void {
   setupTokenDialog();
   const fromFragment = tokenFromFragment();
-  if (fromFragment) saveToken(fromFragment);
+  // A token remembered before is replaced by the new one; otherwise it is this tab's only.
+  if (fromFragment) saveToken(fromFragment, remembered());
   const token = fromFragment ?? savedToken();
   if (!token) {
     setAttr(byId('conn'), 'data-state', 'closed');

@@ -1,5 +1,5 @@
-// The few DOM helpers the dashboard needs: `h()` to build elements and
-// `KeyedList` to keep one element per item, updated in place. Rows are never
+// The few DOM helpers the dashboard needs: `h()` to build elements (`svg()`
+// for a chart's), and `KeyedList` to keep one element per item, updated in place. Rows are never
 // rebuilt on an update, so a button keeps its focus and a click that starts
 // during a progress update still lands.
 
@@ -19,6 +19,16 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = 
   for (const [k, v] of Object.entries(props.attrs ?? {})) if (v !== undefined) el.setAttribute(k, v);
   for (const [name, fn] of Object.entries(props.on ?? {})) el.addEventListener(name, fn as EventListener);
   for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(typeof c === 'number' ? String(c) : c);
+  return el;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** An SVG element (charts are drawn inline: no library, nothing for the page's policy to refuse). */
+export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number | undefined> = {}, ...children: SVGElement[]): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) el.setAttribute(k, String(v));
+  el.append(...children);
   return el;
 }
 

@@ -1,14 +1,29 @@
-// How values read on the dashboard: sizes, times, signal, states.
+// How values read on the dashboard: sizes, times, signal, states. Sizes,
+// rates and times left read as everywhere else (the CLI, logs): the SDK's
+// formatBytes and formatDuration (protocol/units.ts).
 
-import type { JobState, PrinterState } from '../sdk/index.js';
+import { formatBytes, formatDuration, type JobState, type JobView, type PrinterState } from '../sdk/index.js';
 
 export type Tone = 'ok' | 'busy' | 'warn' | 'bad' | 'off' | 'neutral';
 
+/** "48.6 KiB"; '—' when unknown. */
 export function bytes(n: number | undefined): string {
-  if (n === undefined) return '—';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return n === undefined ? '—' : formatBytes(n);
+}
+
+/** "12.0 KiB/s" */
+export function rate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+/** "1m05s left" */
+export function left(ms: number): string {
+  return `${formatDuration(ms)} left`;
+}
+
+/** What a job is called: its name (since protocol 1.5), else the start of its id. */
+export function jobName(j: Pick<JobView, 'id' | 'name'>): string {
+  return j.name !== undefined && j.name !== '' ? j.name : shortId(j.id);
 }
 
 const numbers = new Intl.NumberFormat('en');
@@ -73,8 +88,9 @@ export function shortId(id: string): string {
   return id.length > 10 ? id.slice(0, 8) : id;
 }
 
+/** "48 %" (a no-break space: the number and its sign stay on one line). */
 export function percent(p: number): string {
-  return `${Math.round(Math.max(0, Math.min(1, p)) * 100)}%`;
+  return `${Math.floor(Math.max(0, Math.min(1, p)) * 100)}\u00a0%`;
 }
 
 /** A short name for a User-Agent: "Chrome 131", "Firefox 128", "pos-till 2.1"; undefined when there is none. */

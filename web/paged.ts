@@ -137,7 +137,7 @@ export class PagedList<T> {
 
 /** Numbers inside ids compare as numbers, so "shop-2" comes before "shop-10". */
 const collator = new Intl.Collator('en', { numeric: true });
-const byKey = (a: string, b: string): number => collator.compare(a, b);
+export const byKey = (a: string, b: string): number => collator.compare(a, b);
 
 /** Fills a tag select with `tags`, keeping what is chosen. */
 export function fillTags(select: HTMLSelectElement, tags: ReadonlySet<string>): void {

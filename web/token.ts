@@ -1,6 +1,9 @@
-// Where the dashboard finds the admin token: the URL fragment (#token=…,
-// which never reaches a server or a log) on first visit, then localStorage.
-// The fragment is removed from the address bar once read.
+// Where the dashboard keeps the admin token. It arrives in the URL fragment
+// (#token=…, which never reaches a server or a log; removed from the address
+// bar once read) or from the token dialog, and is kept for this tab's session
+// only (sessionStorage: gone when the tab closes) unless the person ticks
+// "remember me", which keeps it in localStorage on this browser. Forgetting
+// clears both.
 
 const KEY = 'printbridge.token';
 
@@ -14,19 +17,54 @@ export function tokenFromFragment(): string | undefined {
   return token || undefined;
 }
 
-export function savedToken(): string | undefined {
+/** Storage may be disabled (a privacy setting): then every call here does nothing and the token lasts as long as the page. */
+function store(kind: 'session' | 'local'): Storage | undefined {
   try {
-    return localStorage.getItem(KEY) ?? undefined;
+    return kind === 'session' ? sessionStorage : localStorage;
   } catch {
-    return undefined; // storage disabled
+    return undefined;
   }
 }
 
-export function saveToken(token: string | undefined): void {
+function read(kind: 'session' | 'local'): string | undefined {
   try {
-    if (token === undefined) localStorage.removeItem(KEY);
-    else localStorage.setItem(KEY, token);
+    return store(kind)?.getItem(KEY) ?? undefined;
   } catch {
-    // Storage disabled: the token lasts as long as the page.
+    return undefined;
   }
+}
+
+function write(kind: 'session' | 'local', token: string | undefined): void {
+  try {
+    if (token === undefined) store(kind)?.removeItem(KEY);
+    else store(kind)?.setItem(KEY, token);
+  } catch {
+    // Full or disabled: the token lasts as long as the page.
+  }
+}
+
+/** This tab's token first, then a remembered one. */
+export function savedToken(): string | undefined {
+  return read('session') ?? read('local');
+}
+
+/** Whether a token is remembered on this browser (localStorage). */
+export function remembered(): boolean {
+  return read('local') !== undefined;
+}
+
+/**
+ * Keeps `token` for this tab; with `remember`, also on this browser for
+ * later visits. Without it, a token remembered before is removed: the
+ * person chose not to keep one.
+ */
+export function saveToken(token: string, remember: boolean): void {
+  write('session', token);
+  write('local', remember ? token : undefined);
+}
+
+/** Clears the token from this tab and from the browser. */
+export function forgetToken(): void {
+  write('session', undefined);
+  write('local', undefined);
 }
