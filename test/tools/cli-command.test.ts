@@ -33,13 +33,13 @@ describe('command and print --text', () => {
   test('bytes in hex to a byte dialect: the count written', async () => {
     const r = await s.run(['command', 'desk/0', '--hex', '10 04 01']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, '3 byte(s) written\n');
+    assert.equal(r.stdout, '3 B written\n');
   });
 
   test('refusals exit 1 with the code; mistakes exit 2', async () => {
     const offline = await s.run(['command', 'gone/0', 'M105']);
     assert.equal(offline.code, 1);
-    assert.match(offline.stderr, /^printbridge command: (DEVICE_OFFLINE|UNKNOWN_PRINTER): /);
+    assert.match(offline.stderr, /^printbridge command: error (DEVICE_OFFLINE|UNKNOWN_PRINTER): /);
     const cases: [string[], RegExp][] = [
       [['command', 'maker/0'], /DATA is required/],
       [['command', 'maker'], /DEVICE\/PORT/],

@@ -49,9 +49,9 @@ describe('broadcast and relay', () => {
     assert.equal(one.stderr, '');
 
     const nobody = await s.run(['broadcast', 'identify', '--tag', 'nowhere', '--json']);
-    assert.equal(nobody.code, 0);
-    assert.deepEqual((JSON.parse(nobody.stdout) as Outcome).reports, []);
-    assert.match(nobody.stderr, /no device matched/);
+    assert.equal(nobody.code, 1, 'nothing sent is a failure, never an empty success');
+    assert.equal(nobody.stdout, '');
+    assert.match(nobody.stderr, /^printbridge broadcast: error UNKNOWN_TAG: .*"?nowhere"?.*\('printbridge devices list' shows each device's tags\)\n$/);
   });
 
   test('a device that refuses answers error with its code; exit 1', async () => {
@@ -80,7 +80,7 @@ describe('broadcast and relay', () => {
 
     const unknown = await s.run(['relay', 'nobody', 'status']);
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /^printbridge relay: UNKNOWN_DEVICE: /);
+    assert.match(unknown.stderr, /^printbridge relay: error UNKNOWN_DEVICE: /);
     assert.equal(unknown.stdout, '');
   });
 

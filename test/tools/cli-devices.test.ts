@@ -59,7 +59,7 @@ describe('devices remove', () => {
 
     const again = await s.run(['devices', 'remove', 'cli-rm-1']);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /^printbridge devices: UNKNOWN_DEVICE: /);
+    assert.match(again.stderr, /^printbridge devices: error UNKNOWN_DEVICE: /);
   });
 
   test('without a token it uses the admin-token file in --data', async () => {
@@ -75,7 +75,7 @@ describe('devices remove', () => {
     const issued = await s.run(['tokens', 'issue', '--ttl', '60']);
     const forbidden = await s.run(['devices', 'remove', 'cli-rm-3', '--token', issued.stdout.trim()]);
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /^printbridge devices: FORBIDDEN: /);
+    assert.match(forbidden.stderr, /^printbridge devices: error FORBIDDEN: /);
     const wrong = await s.run(['devices', 'remove', 'cli-rm-3', '--token', 'not-the-token']);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /UNAUTHORIZED/);
@@ -129,7 +129,7 @@ describe('devices remove', () => {
       [['devices', 'remove', 'x', '--offline', '--server', 'http://h'], /--offline asks no server/],
       [['devices', 'list', '--offline'], /--offline only applies to remove/],
       [['devices', 'add', 'x', '--server', 'http://h'], /--server only applies to remove/],
-      [['devices', 'remove', 'x', '--server', 'ftp://h'], /http\(s\):\/\/ or ws\(s\):\/\//],
+      [['devices', 'remove', 'x', '--server', 'ftp://h'], /--server must be an http:\/\/ URL .*; use http:\/\/h /],
     ];
     for (const [args, message] of cases) {
       const r = await s.run(args);

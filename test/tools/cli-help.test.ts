@@ -58,7 +58,7 @@ describe('usage errors of the client commands', () => {
     [['console', 'extra'], /unexpected argument/],
     [['console', '--url', 'ws://h/', '--server', 'http://h'], /--server or --url, not both/],
     [['console', '--wait', 'soon'], /--wait must be an integer/],
-    [['status', 'desk/0', '--server', 'ftp://h'], /http\(s\):\/\/ or ws\(s\):\/\//],
+    [['status', 'desk/0', '--server', 'ftp://h'], /--server must be an http:\/\/ URL \(or https:\/\/, ws:\/\/ or wss:\/\/\), not "ftp:\/\/h"; use http:\/\/h /],
   ];
   for (const [args, message] of mistakes) {
     test(`${args.join(' ')}: exit 2, one line`, async () => {
@@ -74,9 +74,9 @@ describe('usage errors of the client commands', () => {
   test('no token anywhere is a usage error; an unreachable server is a failure with the system code', async () => {
     const none = await procs.run(['printers'], { env: { ...env, PRINTBRIDGE_CLIENT_TOKEN: undefined } });
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /--token \(or PRINTBRIDGE_CLIENT_TOKEN\) is required/);
+    assert.match(none.stderr, /--token \(or PRINTBRIDGE_CLIENT_TOKEN\) is required: the admin token is in the server's data directory, file admin-token/);
     const down = await procs.run(['printers'], { env });
     assert.equal(down.code, 1);
-    assert.match(down.stderr, /^printbridge printers: cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/client: .*ECONNREFUSED/);
+    assert.match(down.stderr, /^printbridge printers: cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/client: .*ECONNREFUSED.* \(is the server running\? Start it with 'printbridge serve', or point --server or PRINTBRIDGE_SERVER at it\)\n$/);
   });
 });

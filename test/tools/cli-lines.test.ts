@@ -1,12 +1,15 @@
-// The pure parts of the CLI: console shorthand, how frames are shown, and
-// the print progress line with its rate meter on a fed clock.
+// The pure parts of the CLI: console shorthand and request ids, how frames
+// are shown, the print progress line with its rate meter on a fed clock, and
+// the guess behind "did you mean".
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { JobView } from '../../protocol/client-messages.js';
-import { readInput, showFrame } from '../../tools/cli/console-lines.js';
-import { progressLine, RateMeter, summaryLine } from '../../tools/cli/progress.js';
+import { RateMeter } from '../../protocol/units.js';
+import { readInput, RequestIds, showFrame } from '../../tools/cli/console-lines.js';
+import { progressLine, summaryLine } from '../../tools/cli/progress.js';
 import { fields, request, ShorthandError } from '../../tools/cli/shorthand.js';
+import { closest } from '../../tools/cli/suggest.js';
 
 describe('console shorthand', () => {
   test('op key=value builds a request; values are JSON when they parse, dots nest, double quotes keep strings', () => {
@@ -29,18 +32,42 @@ describe('console shorthand', () => {
     assert.throws(() => request('x a=1 a.b=2'), /already set/);
   });
 
-  test('readInput: JSON goes out as typed, shorthand gets the next id unless it names one, dot-commands', () => {
-    let n = 0;
-    const next = (): number => ++n;
-    assert.deepEqual(readInput('{broken', next), { kind: 'send', text: '{broken' });
-    assert.deepEqual(readInput('  ping ', next), { kind: 'send', text: '{"op":"ping","id":1}', built: { op: 'ping', id: 1 } });
-    assert.deepEqual(readInput('ping id="x"', next), { kind: 'send', text: '{"op":"ping","id":"x"}', built: { op: 'ping', id: 'x' } });
-    assert.equal(n, 1);
-    assert.deepEqual(readInput('', next), { kind: 'skip' });
-    assert.deepEqual(readInput('.exit', next), { kind: 'exit' });
-    assert.deepEqual(readInput('.help', next), { kind: 'help' });
-    assert.equal(readInput('.frob', next).kind, 'error');
-    assert.equal(readInput('ping x', next).kind, 'error');
+  test('readInput: JSON goes out as typed, shorthand gets the next id, dot-commands', () => {
+    const ids = new RequestIds();
+    assert.deepEqual(readInput('{broken', ids), { kind: 'send', text: '{broken' });
+    assert.deepEqual(readInput('  ping ', ids), { kind: 'send', text: '{"op":"ping","id":1}', built: { op: 'ping', id: 1 } });
+    assert.deepEqual(readInput('', ids), { kind: 'skip' });
+    assert.deepEqual(readInput('.exit', ids), { kind: 'exit' });
+    assert.deepEqual(readInput('.help', ids), { kind: 'help' });
+    assert.equal(readInput('.frob', ids).kind, 'error');
+    assert.equal(readInput('ping x', ids).kind, 'error');
+    assert.deepEqual(readInput('ping', ids), { kind: 'send', text: '{"op":"ping","id":2}', built: { op: 'ping', id: 2 } }, 'refused lines take no id');
+  });
+
+  test('the console never numbers a request with an id a typed request used', () => {
+    const ids = new RequestIds();
+    const idOf = (line: string): unknown => {
+      const input = readInput(line, ids);
+      return input.kind === 'send' ? input.built?.['id'] : input.kind;
+    };
+    assert.equal(idOf('ping'), 1);
+    readInput('{"op":"ping","id":2}', ids);
+    readInput('[{"op":"ping","id":3},{"op":"ping","id":"x"}]', ids);
+    readInput('{"op":"ping","id":5}', ids);
+    assert.deepEqual([idOf('ping'), idOf('ping'), idOf('ping')], [4, 6, 7]);
+    readInput('{"op":"ping","id":8', ids);
+    assert.equal(idOf('ping'), 8, 'malformed JSON carries no id the server could answer to');
+  });
+
+  test('a shorthand field named like the envelope (op, id) is refused, naming the field meant', () => {
+    const ids = new RequestIds();
+    const input = readInput('job.get id=nope', ids);
+    assert.equal(input.kind, 'error');
+    assert.match(input.kind === 'error' ? input.message : '', /^id is the request's own id, not a field of job.get \(for the job, say job=nope\)/);
+    assert.throws(() => request('ping id=5'), /id is the request's own id, not a field of ping; the console numbers requests itself/);
+    assert.throws(() => request('printer.pause id.x=1'), /for the printer, say printer=\{"x":1\}/);
+    assert.throws(() => request('ping op=job.get'), /op is the first word \(ping\), not a field/);
+    assert.equal(ids.next(), 1, 'a refused line uses up no id');
   });
 
   test('frames are shown as replies, errors and events; colour only when asked', () => {
@@ -74,13 +101,30 @@ describe('print progress', () => {
 
   test('the line shows state, percent, bar, bytes, rate and time left, and fits the width', () => {
     const line = progressLine(job(32 * 1024, 64 * 1024), 4096, 100);
-    assert.equal(line, 'job 01234567  printing   50%  [#############-------------]  32.0 KiB / 64.0 KiB  4.0 KiB/s  ETA 8s');
+    assert.equal(line, 'job 01234567  printing   50%  [###############---------------]  32 KiB / 64 KiB  4.0 KiB/s  ETA 8s');
     assert.ok(line.length < 100);
     const narrow = progressLine(job(32 * 1024, 64 * 1024), 4096, 60);
     assert.ok(narrow.length < 60, narrow);
     assert.doesNotMatch(narrow, /\[/, 'no room for a bar');
     assert.equal(progressLine(job(0, 10, 'queued'), undefined, 60).includes('0 B / 10 B'), true);
     assert.match(progressLine({ ...job(5, 10, 'paused'), error: { code: 'PRINTER_ERROR', message: 'paper out' } }, undefined, 100), /paused \(PRINTER_ERROR\)/);
-    assert.equal(summaryLine(job(64 * 1024, 64 * 1024, 'done'), 4000), 'job 0123456789abcdef done: 64.0 KiB of 64.0 KiB in 4s, 16.0 KiB/s');
+    assert.equal(summaryLine(job(64 * 1024, 64 * 1024, 'done'), 4000), 'job 0123456789abcdef done: 64 KiB of 64 KiB in 4s, 16 KiB/s');
+  });
+});
+
+describe('did you mean', () => {
+  const options = ['server', 'token', 'printer', 'json', 'watch', 'help'];
+
+  test('a typo gets the option it comes from: one edit, a swap, or the start of only one', () => {
+    assert.equal(closest('sever', options), 'server');
+    assert.equal(closest('jsno', options), 'json');
+    assert.equal(closest('prin', options), 'printer');
+    assert.equal(closest('TOKEN', options), 'token');
+  });
+
+  test('nothing close, or two as close, is no guess: a wrong one sends the user astray', () => {
+    assert.equal(closest('frobnicate', options), undefined);
+    assert.equal(closest('x', options), undefined);
+    assert.equal(closest('pat', ['cat', 'pit', 'list']), undefined, 'cat and pit are both one edit away');
   });
 });

@@ -48,7 +48,7 @@ describe('printers, status and cancel', () => {
 
     const missing = await s.run(['status', 'attic/0']);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^printbridge status: UNKNOWN_PRINTER: /);
+    assert.match(missing.stderr, /^printbridge status: error UNKNOWN_PRINTER: /);
     assert.equal(missing.stdout, '');
   });
 
@@ -72,7 +72,7 @@ describe('printers, status and cancel', () => {
     await watch.waitForLine(/^printer: +desk\/0$/);
     const printed = await s.run(['print', '--printer', 'desk/0', file]);
     const id = printed.stdout.trim();
-    await watch.waitForLine(new RegExp(`^\\d\\d:\\d\\d:\\d\\d  job ${id} done 100% \\(14/14 bytes\\)$`));
+    await watch.waitForLine(new RegExp(`^\\d\\d:\\d\\d:\\d\\d  job ${id} done 100% \\(14 B of 14 B\\)$`));
     assert.deepEqual(await watch.kill('SIGINT'), { code: 0, signal: null });
   });
 

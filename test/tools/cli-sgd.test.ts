@@ -58,7 +58,7 @@ describe('sgd against a real server', () => {
     for (const args of [['sgd', 'nobody/0', 'appl.name'], ['sgd', 'nobody/0', 'device.location', 'x'], ['sgd', 'nobody/0', '--get', 'a', 'b', '--json']]) {
       const r = await s.run(args);
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /^printbridge sgd: UNKNOWN_PRINTER: /);
+      assert.match(r.stderr, /^printbridge sgd: error UNKNOWN_PRINTER: /);
       assert.equal(r.stdout, '');
     }
   });
@@ -66,7 +66,7 @@ describe('sgd against a real server', () => {
   test('a printer behind a bridge has no Weblink settings: refused with a code, exit 1', async () => {
     const r = await s.run(['sgd', 'desk/0', 'appl.name']);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^printbridge sgd: UNSUPPORTED: .*\n$/);
+    assert.match(r.stderr, /^printbridge sgd: error UNSUPPORTED: .*\n$/);
     assert.equal(r.stdout, '');
   });
 
@@ -76,11 +76,11 @@ describe('sgd against a real server', () => {
     const env = { PRINTBRIDGE_CLIENT_TOKEN: issued.stdout.trim() };
     const set = await s.run(['sgd', 'desk/0', 'device.location', 'back office'], { env });
     assert.equal(set.code, 1, set.stderr);
-    assert.match(set.stderr, /^printbridge sgd: FORBIDDEN: .*devices:config/);
+    assert.match(set.stderr, /^printbridge sgd: error FORBIDDEN: .*devices:config/);
     // The read gets past the scope check and is refused by the printer's kind instead.
     const get = await s.run(['sgd', 'desk/0', 'appl.name'], { env });
     assert.equal(get.code, 1, get.stderr);
-    assert.match(get.stderr, /^printbridge sgd: UNSUPPORTED: /);
+    assert.match(get.stderr, /^printbridge sgd: error UNSUPPORTED: /);
   });
 });
 
@@ -173,7 +173,7 @@ describe('sgd with a Weblink printer dialing in', () => {
     }
     const r = await sgd('appl.name');
     assert.equal(r.code, 1, r.stdout);
-    assert.match(r.stderr, /^printbridge sgd: DEVICE_OFFLINE: /);
+    assert.match(r.stderr, /^printbridge sgd: error DEVICE_OFFLINE: /);
     assert.equal(r.stdout, '');
   });
 });

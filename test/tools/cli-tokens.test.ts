@@ -33,7 +33,7 @@ describe('tokens and clients', () => {
 
     const forbidden = await s.run(['tokens', 'issue', '--scope', 'devices', '--token', token]);
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /^printbridge tokens: FORBIDDEN: .*needs the scope devices/);
+    assert.match(forbidden.stderr, /^printbridge tokens: error FORBIDDEN: .*needs the scope devices/);
     const unknown = await s.run(['tokens', 'issue', '--scope', 'everything']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /--scope "everything": say one of print, jobs:any/);

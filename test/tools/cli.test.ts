@@ -108,7 +108,7 @@ describe('devices', () => {
     assert.deepEqual(JSON.parse((await procs.run(['devices', 'list', '--json', '--data', dir])).stdout), []);
     const missing = await procs.run(['devices', 'remove', 'shop-1', '--offline', '--data', dir]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /no device "shop-1"/);
+    assert.match(missing.stderr, /^printbridge devices: error UNKNOWN_DEVICE: no such device: shop-1 in .*'printbridge devices list' lists them/);
   });
 
   test('PRINTBRIDGE_DATA chooses the data directory', async () => {
@@ -205,7 +205,7 @@ describe('print', () => {
     writeFileSync(file, 'x');
     const r = await procs.run(['print', '--server', `http://127.0.0.1:${server.port}`, '--token', server.token, '--printer', 'nobody/0', file]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^printbridge print: UNKNOWN_\w+: /);
+    assert.match(r.stderr, /^printbridge print: error UNKNOWN_\w+: /);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
   });
 

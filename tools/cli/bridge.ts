@@ -5,10 +5,14 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cancelScriptLines } from '../../device/core/dialects/gcode.js';
 import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
+import { formatBytes } from '../../protocol/units.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
 import type { FlowControl } from '../../device/core/types.js';
 import { parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
+import { PACKAGE_VERSION } from '../client/package-version.js';
 import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
+import { didYouMean } from './suggest.js';
+import { urlOption } from './url-option.js';
 
 const HELP = `Usage: printbridge bridge --server ws://H:P --id ID --token T --printer URI [options]
 
@@ -46,15 +50,9 @@ Options:
   -h, --help        show this help`;
 
 function serverUrl(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    throw new UsageError(`--server must be a URL like ws://host:8080, not ${JSON.stringify(value)}`);
-  }
+  const u = urlOption(value, { what: '--server', schemes: ['ws', 'wss', 'http', 'https'] });
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--server must be ws:// or wss://, not ${u.protocol}`);
   // The device endpoint as `serve` prints it is accepted too: the core adds the path itself.
   return u.toString().replace(/\/+$/, '').replace(/\/v1\/device$/, '');
 }
@@ -113,7 +111,7 @@ function changeLogger(): (s: BridgeSnapshot) => void {
       const step = p.job.size === 0 ? 4 : Math.floor((p.job.written / p.job.size) * 4);
       if (seen?.id !== p.job.id || seen.step !== step) {
         jobs.set(p.port, { id: p.job.id, step });
-        note(`printer ${p.port}: job ${p.job.id} ${p.job.written}/${p.job.size} bytes written`);
+        note(`printer ${p.port}: job ${p.job.id} ${formatBytes(p.job.written)} of ${formatBytes(p.job.size)} written`);
       }
     }
   };
@@ -153,7 +151,7 @@ export const bridge: Command = {
       }
     }
     for (const d of values.dialect ?? []) {
-      if (!(DIALECTS as readonly string[]).includes(d)) throw new UsageError(`unknown dialect ${JSON.stringify(d)}; use ${DIALECTS.join(', ')}`);
+      if (!(DIALECTS as readonly string[]).includes(d)) throw new UsageError(`unknown dialect ${JSON.stringify(d)}${didYouMean(d, DIALECTS)} (dialects: ${DIALECTS.join(', ')})`);
     }
     const dialects = perPrinter(values.dialect as Dialect[] | undefined, uris.length, '--dialect');
     const names = values.name ?? [];
@@ -187,6 +185,7 @@ export const bridge: Command = {
     const stopped = untilSignal();
     const running = await runBridge({
       server,
+      fw: `printbridge-node/${PACKAGE_VERSION}`,
       ...(ca === undefined ? {} : { ca }),
       id,
       token,

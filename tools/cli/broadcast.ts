@@ -12,8 +12,8 @@ Relays the control message NAME to every registered device, to the devices
 with tag T, or to device D, and prints one delivery report per device:
 ok (with the data the device answered), error (its code and message),
 offline (not connected; nothing was sent) or timeout (no answer in time).
-Exit status: 0 every device answered ok, 1 any did not (or the request
-failed), 2 usage error.
+Exit status: 0 every device answered ok, 1 any did not, no device matched
+(UNKNOWN_TAG, UNKNOWN_DEVICE) or the request failed, 2 usage error.
 
 ${CONTROL_NAMES}
 

@@ -4,6 +4,7 @@
 // return when they have shut down.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { closest, didYouMean } from './suggest.js';
 
 export interface Command {
   readonly name: string;
@@ -28,9 +29,39 @@ export function parse<const O extends Options>(args: string[], options: O, posit
   try {
     return parseArgs({ args: attachValues(args, options), options, allowPositionals: positionals, strict: true });
   } catch (e) {
-    const text = e instanceof Error ? e.message : String(e);
-    throw new UsageError(text.split('\n')[0]!.replace(/\.$/, ''));
+    throw new UsageError(parseMistake(e, options, positionals));
   }
+}
+
+/**
+ * parseArgs's complaint said the way the rest of the CLI speaks: the option
+ * by its name, what to do instead, and for a typo the option it resembles.
+ * (Its own text runs on for three sentences and quotes unevenly.)
+ */
+function parseMistake(e: unknown, options: Options, positionals: boolean): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  const option = /--[A-Za-z0-9][\w-]*/.exec(text)?.[0];
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const given = /^Unknown option '([^']+)'/.exec(text)?.[1] ?? option ?? '?';
+      const names = [...Object.keys(options), 'help'];
+      const guess = given.startsWith('--') ? closest(given.slice(2).split('=')[0]!, names) : undefined;
+      if (guess !== undefined) return `unknown option ${given}; did you mean --${guess}?`;
+      return `unknown option ${given}${positionals ? '; an argument that itself starts with - goes after --' : ''}`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (option !== undefined && /does not take an argument/.test(text)) return `${option} takes no value; give it alone`;
+      if (option !== undefined && /ambiguous/.test(text)) return `${option} needs a value; one that starts with - is written ${option}=-VALUE`;
+      if (option !== undefined) return `${option} needs a value`;
+      break;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const given = /^Unexpected argument '([^']*)'/.exec(text)?.[1];
+      if (given !== undefined) return `unexpected argument ${JSON.stringify(given)}; this command takes options only`;
+      break;
+    }
+  }
+  return text.split('\n')[0]!.replace(/\.$/, '');
 }
 
 /**
@@ -61,6 +92,18 @@ function attachValues(args: string[], options: Options): string[] {
     } else out.push(arg);
   }
   return out;
+}
+
+/** "a, b or c". */
+export function orList(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+}
+
+/** The action a command was given, from its list; a missing or unknown one is a usage error naming the nearest. */
+export function pickAction<const A extends string>(given: string | undefined, actions: readonly A[]): A {
+  if (given === undefined) throw new UsageError(`say ${orList(actions)}`);
+  if ((actions as readonly string[]).includes(given)) return given as A;
+  throw new UsageError(`unknown action ${JSON.stringify(given)}${didYouMean(given, actions)} (actions: ${actions.join(', ')})`);
 }
 
 export function integer(value: string | undefined, name: string, min: number, max: number): number | undefined {

@@ -2,6 +2,7 @@
 // (send a frame, run a dot-command, complain), and a received frame into the
 // line to print. `printbridge console` wires them to readline and a socket.
 
+import { formatBytes } from '../../protocol/units.js';
 import { request, ShorthandError } from './shorthand.js';
 
 export type Input =
@@ -13,26 +14,61 @@ export type Input =
 
 export const CONSOLE_SYNTAX = `Type a request and press Enter:
   {"op":"ping","id":1}          raw JSON, sent as typed (even when malformed)
-  ping                          shorthand: op key=value ..., automatic id
+  ping                          shorthand: op key=value ..., with an id of its
+                                own (never one a typed request used)
   jobs.list limit=5             values are JSON when they parse (5, true, [1]),
                                 else text; key="5" (double quotes) stays text
   control.send to.all=true name=identify
                                 dots nest: {"to":{"all":true},…}
+  job.get job=ID                op and id are the request's own: not fields
   .help                         this text
   .exit or Ctrl-D               close the connection and quit`;
 
-/** What a typed line asks for; `nextId` numbers shorthand requests that name no id. */
-export function readInput(line: string, nextId: () => number): Input {
+/**
+ * The ids of one session's requests. The console numbers its own requests
+ * 1, 2, 3…, stepping over every id a typed request carried, so that no two
+ * requests share an id and every reply can be told apart.
+ */
+export class RequestIds {
+  private readonly typed = new Set<number>();
+  private last = 0;
+
+  /** Notes the id(s) of a typed JSON request (or batch), if it has any. */
+  typedIn(text: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return;
+    }
+    for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+      const id = typeof m === 'object' && m !== null ? (m as { id?: unknown }).id : undefined;
+      if (typeof id === 'number') this.typed.add(id);
+    }
+  }
+
+  next(): number {
+    do {
+      this.last++;
+    } while (this.typed.has(this.last));
+    return this.last;
+  }
+}
+
+/** What a typed line asks for; `ids` numbers shorthand requests and learns the ids typed in JSON. */
+export function readInput(line: string, ids: RequestIds): Input {
   const text = line.trim();
   if (text === '') return { kind: 'skip' };
   if (text === '.exit' || text === '.quit') return { kind: 'exit' };
   if (text === '.help' || text === '?') return { kind: 'help' };
   if (text.startsWith('.')) return { kind: 'error', message: `unknown command ${text.split(/\s/)[0]}; try .help` };
   // JSON goes out as typed: the server's answer to malformed JSON is worth seeing.
-  if (text.startsWith('{') || text.startsWith('[')) return { kind: 'send', text };
+  if (text.startsWith('{') || text.startsWith('[')) {
+    ids.typedIn(text);
+    return { kind: 'send', text };
+  }
   try {
-    const built = request(text);
-    if (built['id'] === undefined) built['id'] = nextId();
+    const built = { ...request(text), id: ids.next() };
     return { kind: 'send', text: JSON.stringify(built), built };
   } catch (e) {
     if (e instanceof ShorthandError) return { kind: 'error', message: e.message };
@@ -87,5 +123,5 @@ export function showSent(built: Record<string, unknown>, style: Style): string {
 }
 
 export function showBinary(length: number, style: Style): string {
-  return dim(`< <binary frame, ${length} bytes>`, style);
+  return dim(`< <binary frame, ${formatBytes(length)}>`, style);
 }

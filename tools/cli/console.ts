@@ -1,8 +1,8 @@
 // `printbridge console`: an interactive WebSocket console, like
 // `python -m websockets URL`. Lines typed (or piped) are sent as frames, raw
 // JSON or `op key=value` shorthand; every frame received is printed as it
-// arrives. It ends on Ctrl-D, end of input or .exit (closing with 1000 and
-// waiting for the server's close), or when the server closes.
+// arrives. It ends on Ctrl-C, Ctrl-D, end of input or .exit (closing with
+// 1000 and waiting for the server's close), or when the server closes.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -13,8 +13,9 @@ import { closeName, CLOSE } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { openSocket } from '../client/client.js';
 import { EXIT_FAILURE, EXIT_OK, integer, note, parse, UsageError, type Command } from './command.js';
-import { CONSOLE_SYNTAX, readInput, showBinary, showFrame, showSent, type Style } from './console-lines.js';
+import { CONSOLE_SYNTAX, readInput, RequestIds, showBinary, showFrame, showSent, type Style } from './console-lines.js';
 import { clientToken, optionalToken, SERVER_HELP, SERVER_OPTIONS, serverUrl } from './server-options.js';
+import { urlOption } from './url-option.js';
 
 const HELP = `Usage: printbridge console [--server URL | --url WS_URL] [options]
 
@@ -91,13 +92,7 @@ export const console_: Command = {
     let url: string;
     let token: string | undefined;
     if (values.url !== undefined) {
-      try {
-        const u = new URL(values.url);
-        if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error('not ws');
-      } catch {
-        throw new UsageError(`--url must be a ws:// or wss:// URL, not ${JSON.stringify(values.url)}`);
-      }
-      url = values.url;
+      url = urlOption(values.url, { what: '--url', schemes: ['ws', 'wss'] }).href;
       token = optionalToken(values);
     } else {
       token = clientToken(values);
@@ -136,8 +131,7 @@ function session(ws: WebSocket, o: SessionOptions): Promise<number> {
     removeHistoryDuplicates: true,
   });
   rl.setPrompt('> ');
-  let id = 0;
-  const nextId = (): number => ++id;
+  const ids = new RequestIds();
   let sent = 0;
   let replies = 0;
   let quitting = false;
@@ -198,6 +192,9 @@ function session(ws: WebSocket, o: SessionOptions): Promise<number> {
     ws.on('error', (e) => note(`printbridge console: ${e.message}`));
     ws.on('close', (code, reasonBuf) => {
       const reason = reasonBuf.toString();
+      // A normal close the user asked for (Ctrl-C, Ctrl-D, .exit, the end of
+      // piped input) is no news; the server closing, or closing badly, is.
+      const news = !quitting || code !== CLOSE.NORMAL.code;
       if (!quitting) {
         // The server closed first: say why, and fail unless it was a normal close.
         exitCode = code === CLOSE.NORMAL.code || code === CLOSE.GOING_AWAY.code ? EXIT_OK : EXIT_FAILURE;
@@ -206,13 +203,13 @@ function session(ws: WebSocket, o: SessionOptions): Promise<number> {
         if (o.tty) saveHistory(history, (rl as unknown as { history: string[] }).history ?? []);
         rl.close();
       }
-      note(closeText(code, reason));
+      if (news) note(closeText(code, reason));
       resolve(exitCode);
     });
 
     rl.on('line', (line) => {
       if (quitting) return;
-      const input = readInput(line, nextId);
+      const input = readInput(line, ids);
       switch (input.kind) {
         case 'send':
           if (input.built !== undefined && !o.raw) out(showSent(input.built, o.style));
@@ -250,7 +247,7 @@ function session(ws: WebSocket, o: SessionOptions): Promise<number> {
     if (!o.tty) process.once('SIGINT', quit);
 
     if (o.hello) {
-      const hello = { op: 'hello', v: PROTOCOL_VERSION, id: nextId() };
+      const hello = { op: 'hello', v: PROTOCOL_VERSION, id: ids.next() };
       if (!o.raw) out(showSent(hello, o.style));
       send(JSON.stringify(hello));
     }

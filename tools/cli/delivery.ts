@@ -1,10 +1,12 @@
 // What `broadcast` and `relay` share: the control message's arguments from
 // --args JSON and --arg key=value, control.send, and the delivery report as a
-// table or JSON. Exit 1 when any target did not answer ok.
+// table or JSON. Exit 1 when any target did not answer ok, or none matched.
 
 import type { DeliveryReport, Target } from '../../protocol/client-messages.js';
 import type { Obj } from '../../protocol/fields.js';
+import { ClientError } from '../client/client.js';
 import { EXIT_FAILURE, EXIT_OK, integer, note, UsageError } from './command.js';
+import { Explained } from './error-line.js';
 import { withClient, type ServerValues } from './server-options.js';
 import { fields, ShorthandError } from './shorthand.js';
 import { printJson, printText, table } from './table.js';
@@ -64,16 +66,27 @@ export function reportTable(reports: DeliveryReport[]): string {
   return table(['DEVICE', 'STATUS', 'CODE', 'MESSAGE', 'DATA'], reportRows(reports));
 }
 
+/**
+ * Nothing was sent because nothing matched: a failure, never an empty
+ * success. A server since protocol 1.5 refuses an unknown tag or device
+ * itself; an older one answers with no reports.
+ */
+function noTarget(to: Target): Error {
+  if ('tag' in to) return new ClientError('UNKNOWN_TAG', `no registered device carries the tag ${JSON.stringify(to.tag)}; nothing was sent`);
+  if ('device' in to) return new ClientError('UNKNOWN_DEVICE', `no such device: ${to.device}; nothing was sent`);
+  return new Explained(undefined, "no device is registered, so nothing was sent ('printbridge devices add ID' registers one)");
+}
+
 /** Sends, prints the report, and returns the exit code. */
 export async function sendControl(command: string, values: ControlValues, to: Target, name: string): Promise<number> {
   const args = controlArgs(values);
   const timeout = integer(values.timeout, '--timeout', 1, 60_000);
   return withClient(values, async (client) => {
     const outcome = await client.request('control.send', { to, name, args, timeout });
+    if (outcome.reports.length === 0) throw noTarget(to);
     const failed = outcome.reports.filter((r) => r.status !== 'ok');
     if (values.json) printJson(outcome);
-    else printText(outcome.reports.length === 0 ? '' : reportTable(outcome.reports));
-    if (outcome.reports.length === 0) note(`printbridge ${command}: no device matched, nothing sent`);
+    else printText(reportTable(outcome.reports));
     if (failed.length === 0) return EXIT_OK;
     note(`printbridge ${command}: ${failed.length} of ${outcome.reports.length} device(s) did not answer ok (${failed.map((r) => `${r.device} ${r.code ?? r.status}`).join(', ')})`);
     return EXIT_FAILURE;

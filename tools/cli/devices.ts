@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Store } from '../../server/store/db.js';
 import { ClientError, connectClient, type Client } from '../client/client.js';
-import { EXIT_FAILURE, EXIT_OK, note, parse, UsageError, type Command } from './command.js';
+import { EXIT_OK, note, parse, pickAction, UsageError, type Command } from './command.js';
+import { Explained } from './error-line.js';
 import { optionalToken, SERVER_HELP, SERVER_OPTIONS, serverUrl, type ServerValues } from './server-options.js';
 
 const HELP = `Usage:
@@ -85,7 +86,8 @@ export const devices: Command = {
       offline: { type: 'boolean' },
       weblink: { type: 'boolean' },
     }, true);
-    const [action, id, ...extra] = positionals;
+    const [given, id, ...extra] = positionals;
+    const action = pickAction(given, ['add', 'list', 'remove']);
     const dataDir = resolve(values.data ?? process.env['PRINTBRIDGE_DATA'] ?? './data');
     const needId = (): string => {
       if (id === undefined) throw new UsageError(`devices ${action} needs a device id`);
@@ -155,17 +157,10 @@ export const devices: Command = {
         const removed = await withStore(dataDir, (store) =>
           store.db.transaction(() => (removeDevice(store, deviceId) ? failDeviceJobs(store, deviceId, Date.now()) : undefined))(),
         );
-        if (removed === undefined) {
-          note(`printbridge devices: no device ${JSON.stringify(deviceId)} in ${dataDir}`);
-          return EXIT_FAILURE;
-        }
+        if (removed === undefined) throw new ClientError('UNKNOWN_DEVICE', `no such device: ${deviceId} in ${dataDir}`);
         note(`device ${deviceId} removed from ${dataDir}${removed > 0 ? `; ${removed} unfinished job(s) failed` : ''}`);
         return EXIT_OK;
       }
-      case undefined:
-        throw new UsageError('say add, list or remove');
-      default:
-        throw new UsageError(`unknown action ${JSON.stringify(action)}; use add, list or remove`);
     }
   },
 };
@@ -189,7 +184,7 @@ async function serverFor(values: ServerValues, dataDir: string): Promise<Client 
       return undefined;
     }
     if (e.code === 'UNAUTHORIZED' && token === undefined) {
-      throw new ClientError(e.code, `the server at ${url} needs the admin token (--token, PRINTBRIDGE_ADMIN_TOKEN or ${file}); --offline edits the store alone`);
+      throw new Explained(e.code, `the server at ${url} needs the admin token (--token, PRINTBRIDGE_ADMIN_TOKEN or ${file}); --offline edits the store alone`);
     }
     throw e;
   }

@@ -8,6 +8,7 @@ import { weblinkCommand, WEBLINK_COMMANDS } from '../emulator/weblink/commands.j
 import { WeblinkPrinter } from '../emulator/weblink/printer.js';
 import { DEFAULT_RAW_BUFFER } from '../emulator/weblink/raw-intake.js';
 import { EXIT_OK, integer, parse, required, untilSignal, UsageError } from './command.js';
+import { urlOption } from './url-option.js';
 
 export const WEBLINK_HELP = `Usage: printbridge emulate --weblink https://HOST:PORT/PATH --serial SN --password P [options]
 
@@ -82,13 +83,8 @@ export async function runWeblinkEmulator(args: string[], stdinIsController: bool
     buffer: { type: 'string' },
   });
   const url = required(values.weblink, '--weblink');
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(`--weblink must be a URL, not ${JSON.stringify(url)}`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'wss:') throw new UsageError('--weblink must be an https:// URL (Weblink is TLS only)');
+  // Weblink is TLS only.
+  urlOption(url, { what: '--weblink', schemes: ['https', 'wss'] });
   const file = (path: string | undefined, name: string): Buffer | undefined => {
     if (path === undefined) return undefined;
     try {

@@ -9,6 +9,7 @@ import { DEFAULT_BUFFER, runEmulator, type Emulator, type EmulatorEvent } from '
 import { COMMON_FAULTS, DEFAULT_POWER_OFF_MS, parseFault } from '../emulator/faults.js';
 import { EXIT_FAILURE, EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
 import { runWeblinkEmulator, WEBLINK_HELP } from './emulate-weblink.js';
+import { didYouMean } from './suggest.js';
 
 const dialectLines = Object.values(EMULATED_DIALECTS)
   .map((d) => `  ${d.name.padEnd(8)}${d.conditions.join(', ')}${Object.values(d.faults).map((f) => `\n${' '.repeat(10)}fault ${f}`).join('')}`)
@@ -196,7 +197,7 @@ export const emulate: Command = {
       'print-ms': { type: 'string' },
     });
     if (!EMULATED_DIALECTS[values.dialect]) {
-      throw new UsageError(`unknown dialect ${JSON.stringify(values.dialect)}; known: ${Object.keys(EMULATED_DIALECTS).join(', ')}`);
+      throw new UsageError(`unknown dialect ${JSON.stringify(values.dialect)}${didYouMean(values.dialect, Object.keys(EMULATED_DIALECTS))} (dialects: ${Object.keys(EMULATED_DIALECTS).join(', ')})`);
     }
     if ((values.tcp === undefined) === (values.pty === undefined)) throw new UsageError('give exactly one of --tcp HOST:PORT or --pty PATH');
     const stallAfter = integer(values['stall-after'], '--stall-after', 0, Number.MAX_SAFE_INTEGER);

@@ -1,118 +1,139 @@
-// `printbridge jobs list|get|cancel|pause|resume`: the job history and the
-// job controls of the server's client API, for people and scripts.
+// `printbridge jobs list|get|cancel|pause|resume|reprint`: the job history
+// and the job controls of the server's client API, for people and scripts.
 
 import { JOB_STATES, type JobState, type JobView } from '../../protocol/client-messages.js';
-import { clientUrl, connectClient, type Client } from '../client/client.js';
-import { EXIT_OK, integer, parse, required, UsageError, type Command } from './command.js';
+import { formatBytes } from '../../protocol/units.js';
+import { ClientError, type Client, type RequestFields } from '../client/client.js';
+import { EXIT_OK, integer, parse, pickAction, UsageError, type Command } from './command.js';
+import { jobProgress } from './printer-view.js';
+import { didYouMean } from './suggest.js';
+import { printerId, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
+import { details, printJson, printText, table, when } from './table.js';
 
 const HELP = `Usage:
-  printbridge jobs list [--printer DEVICE/PORT] [--state S] [--limit N] [--json]
+  printbridge jobs list [--printer DEVICE/PORT] [--state S] [--search TEXT]
+                        [--limit N] [--json]
   printbridge jobs get ID [--json]
   printbridge jobs cancel|pause|resume ID [--json]
+  printbridge jobs reprint ID [--printer DEVICE/PORT] [--name N] [--json]
 
 Lists jobs newest first, shows one, or cancels, pauses or resumes one through
 the server. A paused job gets no more data and its bridge holds it; resume
-lets it go on. Exit status: 0 done, 1 refused or failed (the error code is
-printed: UNKNOWN_JOB, JOB_FINISHED, ILLEGAL_TRANSITION…), 2 usage error.
+lets it go on. 'reprint' submits the bytes of job ID again as a new job (on
+its printer, or --printer), while the server still holds them, and prints
+the new job's id and state. Exit status: 0 done, 1 refused or failed (the
+error code is printed: UNKNOWN_JOB, UNKNOWN_PRINTER, JOB_FINISHED,
+JOB_DATA_GONE, ILLEGAL_TRANSITION…), 2 usage error.
 
 Options:
-  --server URL          server address, http://H:P (env PRINTBRIDGE_SERVER,
-                        default http://127.0.0.1:8080)
-  --token T             client token (env PRINTBRIDGE_CLIENT_TOKEN, then
-                        PRINTBRIDGE_ADMIN_TOKEN)
-  --printer DEV/PORT    list: only this printer's jobs
+${SERVER_HELP}
+  --printer DEV/PORT    list: only this printer's jobs; reprint: print there
   --state S             list: only jobs in this state: queued, sending,
                         printing, paused, done, failed, canceled
+  --search TEXT         list: only jobs whose name holds TEXT (any case) or
+                        whose id starts with it
   --limit N             list: at most N jobs, 1-1000 (default 100)
+  --name N              reprint: the new job's name (default: the original's)
   --json                print JSON (list: an array) instead of text
   -h, --help            show this help`;
 
-const ACTIONS = ['list', 'get', 'cancel', 'pause', 'resume'] as const;
+const ACTIONS = ['list', 'get', 'cancel', 'pause', 'resume', 'reprint'] as const;
 type Action = (typeof ACTIONS)[number];
 
-function when(ms: number | undefined): string {
-  return ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+/** Which action each option belongs to, so a misplaced one is named. */
+const ONLY: Record<string, readonly Action[]> = {
+  printer: ['list', 'reprint'], state: ['list'], search: ['list'], limit: ['list'], name: ['reprint'],
+};
+
+function jobsTable(list: JobView[]): string {
+  return table(
+    ['ID', 'NAME', 'PRINTER', 'STATE', 'PROGRESS', 'SIZE', 'CREATED', 'ERROR'],
+    list.map((j) => [
+      j.id, j.name ?? '', j.printer, j.held === true && j.state === 'paused' ? 'paused (held)' : j.state, `${Math.floor(j.progress * 100)}%`,
+      formatBytes(j.size), when(j.created), j.error === undefined ? '' : j.error.code,
+    ]),
+  );
 }
 
-function table(jobs: JobView[]): string {
-  const head = ['ID', 'PRINTER', 'STATE', 'PROGRESS', 'SIZE', 'CREATED', 'ERROR'];
-  const rows = jobs.map((j) => [
-    j.id, j.printer, j.held === true && j.state === 'paused' ? 'paused (held)' : j.state, `${Math.floor(j.progress * 100)}%`,
-    String(j.size), when(j.created), j.error === undefined ? '' : j.error.code,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-}
-
-function details(j: JobView): string {
-  const lines: [string, string | undefined][] = [
+function jobDetails(j: JobView): string {
+  return details([
     ['id', j.id],
+    ['name', j.name],
     ['printer', j.printer],
     ['state', j.held === true ? `${j.state} (held by a client)` : j.state],
-    ['progress', `${j.written} / ${j.size} bytes (${Math.floor(j.progress * 100)}%)`],
+    ['progress', jobProgress(j)],
+    ['layer', j.layer === undefined ? undefined : String(j.layer)],
+    ['line', j.line === undefined ? undefined : String(j.line)],
     ['key', j.key],
     ['error', j.error === undefined ? undefined : `${j.error.code}: ${j.error.message}`],
     ['created', when(j.created)],
     ['started', j.started === undefined ? undefined : when(j.started)],
     ['finished', j.finished === undefined ? undefined : when(j.finished)],
     ['updated', when(j.updated)],
-  ];
-  return lines.filter(([, v]) => v !== undefined).map(([k, v]) => `${`${k}:`.padEnd(10)}${v}`).join('\n');
+  ]);
+}
+
+/**
+ * jobs.list, with a printer that does not exist an error rather than an
+ * empty list (a typo must not read as "no jobs"). A server before protocol
+ * 1.5 answers an empty list; then the printer list decides.
+ */
+async function listJobs(client: Client, query: RequestFields<'jobs.list'>): Promise<JobView[]> {
+  const list = await client.request('jobs.list', query);
+  const printer = query.printer;
+  if (list.length > 0 || printer === undefined) return list;
+  const known = await client.request('printers.list');
+  if (!known.some((p) => p.id === printer)) throw new ClientError('UNKNOWN_PRINTER', `no such printer: ${printer}`);
+  return list;
 }
 
 export const jobs: Command = {
   name: 'jobs',
-  summary: 'list jobs, show one, or cancel, pause or resume one',
+  summary: 'list or search jobs, show one, cancel, pause, resume or reprint one',
   help: HELP,
   async run(args) {
     const { values, positionals } = parse(args, {
-      server: { type: 'string' },
-      token: { type: 'string' },
+      ...SERVER_OPTIONS,
       printer: { type: 'string' },
       state: { type: 'string' },
+      search: { type: 'string' },
       limit: { type: 'string' },
+      name: { type: 'string' },
       json: { type: 'boolean' },
     }, true);
     const [action, id, ...extra] = positionals;
-    if (action === undefined) throw new UsageError(`say ${ACTIONS.join(', ')}`);
-    if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown action ${JSON.stringify(action)}; use ${ACTIONS.join(', ')}`);
-    const act = action as Action;
-    if (act === 'list') {
-      if (id !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(id)}`);
-    } else {
-      if (id === undefined) throw new UsageError(`jobs ${act} needs a job id`);
-      if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-      for (const flag of ['printer', 'state', 'limit'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies to list`);
+    const act = pickAction(action, ACTIONS);
+    for (const [flag, actions] of Object.entries(ONLY)) {
+      if (values[flag as keyof typeof values] !== undefined && !actions.includes(act)) throw new UsageError(`--${flag} only applies to ${actions.join(' and ')}`);
     }
-    const printer = values.printer;
-    if (printer !== undefined && !/^[^/]+\/\d+$/.test(printer)) throw new UsageError(`--printer must be DEVICE/PORT, e.g. shop-1/0, not ${JSON.stringify(printer)}`);
+    if (act === 'list') {
+      if (id !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(id)} (jobs list takes options only; jobs get ID shows one job)`);
+    } else {
+      if (id === undefined || id === '') throw new UsageError(`jobs ${act} needs a job id ('printbridge jobs list' lists them)`);
+      if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+    }
+    const printer = values.printer === undefined ? undefined : printerId(values.printer, '--printer');
     const state = values.state;
     if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
-      throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')}, not ${JSON.stringify(state)}`);
+      throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')}, not ${JSON.stringify(state)}${didYouMean(state, JOB_STATES)}`);
     }
+    if (values.search === '') throw new UsageError('--search needs some text');
     const limit = integer(values.limit, '--limit', 1, 1000);
-    const env = process.env;
-    const token = required(values.token ?? (env['PRINTBRIDGE_CLIENT_TOKEN'] || env['PRINTBRIDGE_ADMIN_TOKEN']), '--token (or PRINTBRIDGE_CLIENT_TOKEN)');
-    let url: string;
-    try {
-      url = clientUrl(values.server ?? env['PRINTBRIDGE_SERVER'] ?? 'http://127.0.0.1:8080');
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    if (values.name === '') throw new UsageError('--name needs some text');
 
-    const client: Client = await connectClient(url, token);
-    try {
+    return withClient(values, async (client) => {
       if (act === 'list') {
-        const list = await client.request('jobs.list', { printer, state: state as JobState | undefined, limit });
-        process.stdout.write(values.json ? `${JSON.stringify(list)}\n` : list.length === 0 ? '' : `${table(list)}\n`);
+        const list = await listJobs(client, { printer, state: state as JobState | undefined, q: values.search, limit });
+        if (values.json) printJson(list);
+        else printText(list.length === 0 ? '' : jobsTable(list));
         return EXIT_OK;
       }
-      const op = act === 'get' ? 'job.get' : act === 'cancel' ? 'job.cancel' : act === 'pause' ? 'job.pause' : 'job.resume';
-      const job = await client.request(op, { job: id as string });
-      process.stdout.write(values.json ? `${JSON.stringify(job)}\n` : act === 'get' ? `${details(job)}\n` : `${job.id} ${job.state}\n`);
+      const job = act === 'reprint'
+        ? await client.request('job.reprint', { job: id!, printer, name: values.name })
+        : await client.request(act === 'get' ? 'job.get' : act === 'cancel' ? 'job.cancel' : act === 'pause' ? 'job.pause' : 'job.resume', { job: id! });
+      if (values.json) printJson(job);
+      else printText(act === 'get' ? jobDetails(job) : `${job.id} ${job.state}`);
       return EXIT_OK;
-    } finally {
-      await client.close();
-    }
+    });
   },
 };

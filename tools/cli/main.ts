@@ -2,7 +2,7 @@
 // through tsx). Picks the command, handles --help, and maps outcomes to exit
 // codes: 0 ok, 1 failure, 2 usage error. Errors are one line on stderr.
 
-import { isErrorCode } from '../../protocol/errors.js';
+import { PACKAGE_VERSION } from '../client/package-version.js';
 import { bridge } from './bridge.js';
 import { broadcast } from './broadcast.js';
 import { cancel } from './cancel.js';
@@ -11,6 +11,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './c
 import { console_ } from './console.js';
 import { devices } from './devices.js';
 import { emulate } from './emulate.js';
+import { errorLine } from './error-line.js';
 import { jobs } from './jobs.js';
 import { print } from './print.js';
 import { printerCommand } from './printer-command.js';
@@ -19,6 +20,7 @@ import { relay } from './relay.js';
 import { serve } from './serve.js';
 import { sgd } from './sgd.js';
 import { status } from './status.js';
+import { didYouMean } from './suggest.js';
 import { tokens } from './tokens.js';
 
 const COMMANDS: readonly Command[] = [
@@ -53,14 +55,13 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
   if (name === '--version' || name === '-V') {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${PACKAGE_VERSION}\n`);
     return EXIT_OK;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`printbridge: unknown command ${JSON.stringify(name)} (commands: ${COMMANDS.map((c) => c.name).join(', ')})\n`);
+    const names = COMMANDS.map((c) => c.name);
+    process.stderr.write(`printbridge: unknown command ${JSON.stringify(name)}${didYouMean(name, names)} (commands: ${names.join(', ')})\n`);
     return EXIT_USAGE;
   }
   if (wantsHelp(args)) {
@@ -74,17 +75,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`printbridge ${name}: ${e.message} (see 'printbridge ${name} --help')\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`printbridge ${name}: ${oneLine(e)}\n`);
+    process.stderr.write(`printbridge ${name}: ${errorLine(e)}\n`);
     if (process.env['PRINTBRIDGE_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     return EXIT_FAILURE;
   }
-}
-
-function oneLine(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  const code = (e as { code?: unknown } | null)?.code;
-  const prefix = isErrorCode(code) && !text.startsWith(code) ? `${code}: ` : '';
-  return `${prefix}${text}`.replace(/\s*\n\s*/g, ' ');
 }
 
 // Exit explicitly: a command that returned has closed what it opened, and a

@@ -6,11 +6,15 @@
 // distinct "outcome unknown" status.
 
 import { readFile } from 'node:fs/promises';
-import { EOLS, TEXT_ENCODINGS, type JobView } from '../../protocol/client-messages.js';
-import { clientUrl, connectClient, ConnectionLost, type Client } from '../client/client.js';
-import { followJob, isFinalJob } from '../client/follow-job.js';
-import { EXIT_FAILURE, EXIT_OK, integer, note, parse, required, UsageError, type Command } from './command.js';
-import { progressLine, RateMeter, summaryLine } from './progress.js';
+import { basename } from 'node:path';
+import { EOLS, JOB_NAME_MAX, TEXT_ENCODINGS, type JobView } from '../../protocol/client-messages.js';
+import { RateMeter } from '../../protocol/units.js';
+import { connectClient, ConnectionLost, type Client } from '../client/client.js';
+import { followJob, isFinalJob, type FollowOutcome } from '../client/follow-job.js';
+import { EXIT_FAILURE, EXIT_OK, integer, note, parse, untilSignal, UsageError, type Command } from './command.js';
+import { progressLine, summaryLine } from './progress.js';
+import { clientToken, printerId, SERVER_HELP, SERVER_OPTIONS, serverUrl } from './server-options.js';
+import { didYouMean } from './suggest.js';
 
 const HELP = `Usage: printbridge print --printer DEVICE/PORT [--text] [options] FILE
 
@@ -20,19 +24,19 @@ When stderr is a terminal, a progress line shows the state, percent, bytes
 the printer has taken, the rate and the time left, then a summary.
 If the connection to the server is lost while waiting (a server restart),
 it connects again with backoff and keeps following the job, for up to
---reconnect-timeout seconds per outage.
-Exit status: 0 done, 1 failed or canceled, or refused before it was queued
-(the error code and message are printed), 2 usage error, 3 the job was
-submitted but its outcome is unknown: the server did not come back in time
-or refused us when it did (the job id is still printed; ask
-'printbridge jobs get ID' later).
+--reconnect-timeout seconds per outage. Ctrl-C stops following (exit 0);
+the job goes on printing ('printbridge cancel ID' cancels it).
+Exit status: 0 done (or no longer followed after Ctrl-C), 1 failed or
+canceled, or refused before it was queued (the error code and message are
+printed), 2 usage error, 3 the job was submitted but its outcome is
+unknown: the server did not come back in time or refused us when it did
+(the job id is still printed; ask 'printbridge jobs get ID' later).
 
 Options:
-  --server URL          server address, http://H:P (env PRINTBRIDGE_SERVER,
-                        default http://127.0.0.1:8080)
-  --token T             client token (env PRINTBRIDGE_CLIENT_TOKEN, then
-                        PRINTBRIDGE_ADMIN_TOKEN)
+${SERVER_HELP}
   --printer DEV/PORT    the printer, e.g. shop-1/0
+  --name N              what the job is called in lists and on the dashboard
+                        (default: FILE's name; none for stdin)
   --key K               idempotency key: resubmitting with the same key
                         returns the existing job instead of printing twice
   --text                FILE is UTF-8 text: the server encodes it for the
@@ -52,7 +56,14 @@ export const EXIT_UNKNOWN = 3;
 const DEFAULT_RECONNECT_S = 60;
 
 async function readInput(file: string): Promise<Buffer> {
-  if (file !== '-') return readFile(file);
+  if (file !== '-') {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+      throw new UsageError(`cannot read FILE ${JSON.stringify(file)}: ${why} (- reads stdin)`);
+    }
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -72,7 +83,7 @@ function submittedJob(result: unknown): JobView {
 
 function oneOfOption<const T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}${didYouMean(value, allowed)}`);
   return value as T;
 }
 
@@ -97,6 +108,20 @@ class Progress {
     process.stderr.write(job === undefined ? '\n' : `\r\x1b[2K${summaryLine(job, Date.now() - this.began)}\n`);
     this.shown = false;
   }
+
+  /** Ctrl-C: the line becomes where the job was left, and how to reach it later. */
+  leave(job: JobView): void {
+    if (!this.shown) return;
+    process.stderr.write(`\r\x1b[2Kjob ${job.id} ${job.state}: no longer followed, it goes on ('printbridge cancel ${job.id}' cancels it)\n`);
+    this.shown = false;
+  }
+}
+
+/** The file's name as a job name: what people recognise it by, within what the server takes. */
+function defaultName(file: string): string | undefined {
+  if (file === '-') return undefined;
+  const name = basename(file).replace(/\p{Cc}/gu, '').slice(0, JOB_NAME_MAX);
+  return name === '' ? undefined : name;
 }
 
 export const print: Command = {
@@ -105,9 +130,9 @@ export const print: Command = {
   help: HELP,
   async run(args) {
     const { values, positionals } = parse(args, {
-      server: { type: 'string' },
-      token: { type: 'string' },
+      ...SERVER_OPTIONS,
       printer: { type: 'string' },
+      name: { type: 'string' },
       key: { type: 'string' },
       text: { type: 'boolean' },
       eol: { type: 'string' },
@@ -116,24 +141,27 @@ export const print: Command = {
       'no-wait': { type: 'boolean' },
       'reconnect-timeout': { type: 'string' },
     }, true);
-    const env = process.env;
-    const printer = required(values.printer, '--printer DEVICE/PORT');
-    if (!/^[^/]+\/\d+$/.test(printer)) throw new UsageError(`--printer must be DEVICE/PORT, e.g. shop-1/0, not ${JSON.stringify(printer)}`);
-    const token = required(values.token ?? (env['PRINTBRIDGE_CLIENT_TOKEN'] || env['PRINTBRIDGE_ADMIN_TOKEN']), '--token (or PRINTBRIDGE_CLIENT_TOKEN)');
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'FILE is required (- for stdin)' : 'give exactly one FILE');
-    let url: string;
-    try {
-      url = clientUrl(values.server ?? env['PRINTBRIDGE_SERVER'] ?? 'http://127.0.0.1:8080');
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const printer = printerId(values.printer, '--printer');
+    const token = clientToken(values);
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'FILE is required (- for stdin)' : `give exactly one FILE, not ${positionals.length}`);
+    const url = serverUrl(values);
+    if (values.name === '') throw new UsageError('--name needs some text');
+    const file = positionals[0]!;
+    const name = values.name ?? defaultName(file);
     const wait = !values['no-wait'];
     if (!values.text && (values.eol !== undefined || values.encoding !== undefined)) throw new UsageError('--eol and --encoding apply to --text');
     const eol = oneOfOption(values.eol, '--eol', EOLS);
     const encoding = oneOfOption(values.encoding, '--encoding', TEXT_ENCODINGS);
     const reconnectFor = (integer(values['reconnect-timeout'], '--reconnect-timeout', 0, 86_400) ?? DEFAULT_RECONNECT_S) * 1000;
 
-    const data = await readInput(positionals[0]!);
+    const data = await readInput(file);
+    // Ctrl-C from here on ends the wait for the job, quietly, never the job;
+    // before the job is submitted it ends the command, as a failure. (Taken
+    // now, so that it cannot fall between the submission and the wait.)
+    let interrupted = false;
+    const signalled = untilSignal().then(() => {
+      interrupted = true;
+    });
     const client = await connectClient(url, token);
     const progress = new Progress();
     let current: Client | undefined;
@@ -146,12 +174,16 @@ export const print: Command = {
 
       // Subscribe before submitting so no update of our job can slip by.
       if (wait) await client.request('subscribe');
+      if (interrupted) {
+        note('printbridge print: interrupted; nothing was submitted');
+        return EXIT_FAILURE;
+      }
       const body = values.text
         ? { text: new TextDecoder('utf-8', { fatal: false }).decode(data), eol, encoding }
         : { data: data.toString('base64') };
       let job: JobView;
       try {
-        job = submittedJob(await client.request('job.submit', { printer, ...body, key: values.key }));
+        job = submittedJob(await client.request('job.submit', { printer, ...body, key: values.key, name }));
       } catch (e) {
         if (!(e instanceof ConnectionLost)) throw e;
         // The server may have queued it before it went: we cannot tell.
@@ -172,15 +204,30 @@ export const print: Command = {
       }
       progress.show(latest);
 
-      const followed = await followJob(client, latest, {
+      // After Ctrl-C, what still follows the job must stay quiet.
+      let following = true;
+      const follow = followJob(client, latest, {
         url, token, reconnectFor,
-        onUpdate: (j) => progress.show(j),
+        onUpdate: (j) => {
+          latest = j;
+          if (following) progress.show(j);
+        },
         onLost: (e) => {
+          if (!following) return;
           progress.end();
           if (reconnectFor > 0) note(`printbridge print: ${e.message}; reconnecting for up to ${reconnectFor / 1000} s to follow job ${job.id}`);
         },
-        onBack: (j) => note(`printbridge print: reconnected; job ${j.id} is ${j.state}`),
+        onBack: (j) => {
+          if (following) note(`printbridge print: reconnected; job ${j.id} is ${j.state}`);
+        },
       });
+      const followed: (FollowOutcome & { current: Client | undefined }) | undefined = await Promise.race([follow, signalled.then(() => undefined)]);
+      following = false;
+      if (followed === undefined) {
+        progress.leave(latest);
+        process.stdout.write(values.json ? `${JSON.stringify(latest)}\n` : `${latest.id}\n`);
+        return EXIT_OK;
+      }
       current = followed.current === client ? undefined : followed.current;
       const end = followed.job;
       progress.end(followed.final ? end : undefined);

@@ -4,6 +4,7 @@
 // dialects, how many bytes were written.
 
 import { PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_MAX_MS } from '../../protocol/client-messages.js';
+import { formatBytes } from '../../protocol/units.js';
 import { EXIT_OK, integer, parse, UsageError, type Command } from './command.js';
 import { noMore, printerId, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
 import { printJson, printText } from './table.js';
@@ -13,8 +14,8 @@ const HELP = `Usage: printbridge command DEVICE/PORT DATA [--emergency] [--hex] 
 Sends DATA to the printer between jobs (a G-code line such as M105, a status
 query) and prints its answer: for gcode the lines the printer answered up to
 its "ok" (temperatures for M105, positions for M114…), one per line; for the
-byte dialects (raw, escpos, tspl, zpl) the number of bytes written.
-At most ${PRINTER_COMMAND_MAX} bytes; text is sent as latin1.
+byte dialects (raw, escpos, tspl, zpl) how much was written ("3 B written").
+At most ${formatBytes(PRINTER_COMMAND_MAX)}; text is sent as latin1.
 Exit status: 0 answered, 1 refused or failed (PORT_BUSY while a job prints,
 DEVICE_OFFLINE, TIMEOUT, UNKNOWN_PRINTER…), 2 usage error.
 
@@ -36,7 +37,7 @@ ${SERVER_HELP}
 function hexBytes(text: string): string {
   const hex = text.replace(/\s+/g, '');
   if (hex === '' || !/^([0-9a-fA-F]{2})+$/.test(hex)) throw new UsageError(`--hex DATA must be pairs of hex digits, not ${JSON.stringify(text)}`);
-  if (hex.length / 2 > PRINTER_COMMAND_MAX) throw new UsageError(`DATA is more than ${PRINTER_COMMAND_MAX} bytes`);
+  if (hex.length / 2 > PRINTER_COMMAND_MAX) throw new UsageError(`DATA is more than ${formatBytes(PRINTER_COMMAND_MAX)}`);
   return Buffer.from(hex, 'hex').toString('base64');
 }
 
@@ -59,7 +60,7 @@ export const printerCommand: Command = {
       const answer = await client.request('printer.command', { printer, ...payload, emergency: values.emergency || undefined, timeout });
       if (values.json) printJson(answer);
       else if (answer.lines !== undefined) printText(answer.lines.join('\n'));
-      else printText(`${answer.written ?? 0} byte(s) written`);
+      else printText(`${formatBytes(answer.written ?? 0)} written`);
       return EXIT_OK;
     });
   },

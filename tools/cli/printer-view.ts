@@ -3,11 +3,17 @@
 
 import type { JobView, PrinterView } from '../../protocol/client-messages.js';
 import type { Temperature } from '../../protocol/device-messages.js';
+import { formatBytes } from '../../protocol/units.js';
 import { details, table } from './table.js';
 
 export function temps(list: Temperature[] | undefined): string | undefined {
   if (list === undefined || list.length === 0) return undefined;
   return list.map((t) => `${t.name} ${t.current}${t.target === undefined ? '' : `/${t.target}`}°C`).join(' ');
+}
+
+/** "48% (23.4 KiB of 48.6 KiB)": how far a job is, the same in every view. */
+export function jobProgress(j: JobView): string {
+  return `${Math.floor(j.progress * 100)}% (${formatBytes(j.written)} of ${formatBytes(j.size)})`;
 }
 
 /** The printer's own state, with what the link and the queue add to it. */
@@ -34,7 +40,7 @@ export function printerDetails(p: PrinterView, job?: JobView): string {
     ['status', p.online ? `${p.status}${p.detail ? ` (${p.detail})` : ''}` : `${p.status} (last known)`],
     ['temps', temps(p.temps)],
     ['queue', `${p.queued} unfinished${p.paused ? ', paused' : ''}`],
-    ['job', p.job === undefined ? undefined : job === undefined || job.id !== p.job ? p.job : `${p.job} ${job.state} ${Math.floor(job.progress * 100)}% (${job.written}/${job.size} bytes)`],
+    ['job', p.job === undefined ? undefined : job === undefined || job.id !== p.job ? p.job : `${p.job} ${job.state} ${jobProgress(job)}`],
   ]);
 }
 
@@ -47,5 +53,5 @@ export function statusLine(at: number, p: PrinterView): string {
 
 export function jobLine(at: number, j: JobView): string {
   const time = new Date(at).toISOString().slice(11, 19);
-  return `${time}  job ${j.id} ${j.state} ${Math.floor(j.progress * 100)}% (${j.written}/${j.size} bytes)${j.error ? ` ${j.error.code}: ${j.error.message}` : ''}`;
+  return `${time}  job ${j.id} ${j.state} ${jobProgress(j)}${j.error ? ` ${j.error.code}: ${j.error.message}` : ''}`;
 }

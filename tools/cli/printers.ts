@@ -1,7 +1,7 @@
 // `printbridge printers [list] | pause|resume|cancel DEV/PORT`: the printers
 // the server knows (online or last known) and their queue controls.
 
-import { EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { EXIT_OK, parse, pickAction, UsageError, type Command } from './command.js';
 import { printersTable } from './printer-view.js';
 import { noMore, printerId, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
 import { printJson, printText } from './table.js';
@@ -31,8 +31,7 @@ export const printers: Command = {
   help: HELP,
   async run(args) {
     const { values, positionals } = parse(args, { ...SERVER_OPTIONS, online: { type: 'boolean' }, json: { type: 'boolean' } }, true);
-    const action = positionals[0] ?? 'list';
-    if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown action ${JSON.stringify(action)}; use ${ACTIONS.join(', ')}`);
+    const action = pickAction(positionals[0] ?? 'list', ACTIONS);
     if (action === 'list') {
       noMore(positionals, 1);
       return withClient(values, async (client) => {

@@ -2,8 +2,9 @@
 // --token options (with their environment fallbacks and help lines), DEV/PORT
 // checking, and a connection that is closed whatever the command's outcome.
 
-import { clientUrl, connectClient, type Client, type ClientOptions } from '../client/client.js';
-import { required, UsageError } from './command.js';
+import { connectClient, type Client, type ClientOptions } from '../client/client.js';
+import { UsageError } from './command.js';
+import { urlOption } from './url-option.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -25,14 +26,21 @@ export interface ServerValues {
   token?: string | undefined;
 }
 
-/** The ws:// URL of /v1/client; a malformed --server is a usage error. */
+/** The ws:// URL of /v1/client; a malformed --server (or PRINTBRIDGE_SERVER) is a usage error that says what would work. */
 export function serverUrl(values: ServerValues): string {
-  const server = values.server ?? process.env['PRINTBRIDGE_SERVER'] ?? DEFAULT_SERVER;
-  try {
-    return clientUrl(server);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const fromEnv = values.server === undefined ? process.env['PRINTBRIDGE_SERVER'] : undefined;
+  const what = values.server !== undefined ? '--server' : fromEnv !== undefined ? 'PRINTBRIDGE_SERVER' : 'the default server';
+  const u = urlOption(values.server ?? fromEnv ?? DEFAULT_SERVER, { what, schemes: ['http', 'https', 'ws', 'wss'] });
+  return clientEndpoint(u);
+}
+
+/** ws://host:port/v1/client from http(s)://host:port[/prefix]; a ws(s):// URL is kept, /v1/client added if it has no path. */
+function clientEndpoint(u: URL): string {
+  if (u.protocol === 'http:' || u.protocol === 'https:') {
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (!/\/v1\/client\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/client`;
+  } else if (u.pathname === '/') u.pathname = '/v1/client';
+  return u.toString();
 }
 
 /** The token from --token, PRINTBRIDGE_CLIENT_TOKEN or PRINTBRIDGE_ADMIN_TOKEN, or undefined. */
@@ -42,7 +50,11 @@ export function optionalToken(values: ServerValues): string | undefined {
 }
 
 export function clientToken(values: ServerValues): string {
-  return required(optionalToken(values), '--token (or PRINTBRIDGE_CLIENT_TOKEN)');
+  const token = optionalToken(values);
+  if (token === undefined || token === '') {
+    throw new UsageError("--token (or PRINTBRIDGE_CLIENT_TOKEN) is required: the admin token is in the server's data directory, file admin-token, or 'printbridge tokens issue' makes one");
+  }
+  return token;
 }
 
 /** Checks options first (usage errors before any connection), then connects, runs `use`, and closes. */

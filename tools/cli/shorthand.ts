@@ -85,10 +85,26 @@ export function fields(pairs: readonly (string | Word)[]): Record<string, unknow
   return out;
 }
 
-/** `op key=value ...` into a request object (without an id). */
+/** The thing an op acts on, by the protocol's naming: job.get takes `job`, printer.pause `printer`. */
+function subjectField(op: string): string | undefined {
+  return /^(job|printer|device|token)\./.exec(op)?.[1];
+}
+
+/**
+ * `op key=value ...` into a request object (without an id). `op` and `id`
+ * belong to the envelope, so a field of that name is refused rather than
+ * quietly taken for the request's own: `job.get id=nope` meant job=nope.
+ */
 export function request(line: string): Record<string, unknown> {
   const [op, ...pairs] = words(line);
   if (op === undefined) throw new ShorthandError('empty line');
   if (op.text.includes('=')) throw new ShorthandError(`a line starts with the op, not ${JSON.stringify(op.text)}`);
-  return { op: op.text, ...fields(pairs) };
+  const body = fields(pairs);
+  if ('op' in body) throw new ShorthandError(`op is the first word (${op.text}), not a field; to send a field named op, type the request as JSON`);
+  if ('id' in body) {
+    const subject = subjectField(op.text);
+    const meant = subject === undefined ? '' : ` (for the ${subject}, say ${subject}=${typeof body['id'] === 'string' ? body['id'] : JSON.stringify(body['id'])})`;
+    throw new ShorthandError(`id is the request's own id, not a field of ${op.text}${meant}; the console numbers requests itself, and JSON typed as such keeps its id`);
+  }
+  return { op: op.text, ...body };
 }

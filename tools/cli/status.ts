@@ -29,7 +29,7 @@ ${SERVER_HELP}
 
 function find(list: PrinterView[], id: string): PrinterView {
   const p = list.find((x) => x.id === id);
-  if (p === undefined) throw new ClientError('UNKNOWN_PRINTER', `no such printer: ${id} (see 'printbridge printers')`);
+  if (p === undefined) throw new ClientError('UNKNOWN_PRINTER', `no such printer: ${id}`);
   return p;
 }
 
@@ -44,7 +44,7 @@ async function once(client: Client, id: string, json: boolean): Promise<number> 
   return EXIT_OK;
 }
 
-async function watch(client: Client, id: string, json: boolean): Promise<number> {
+async function watch(client: Client, id: string, json: boolean, interrupted: Promise<unknown>): Promise<number> {
   const device = id.slice(0, id.lastIndexOf('/'));
   const relevant = (e: ClientEvent): boolean =>
     (e.event === 'printer.status' && e.printer.id === id) ||
@@ -62,18 +62,26 @@ async function watch(client: Client, id: string, json: boolean): Promise<number>
     else if (e.event === 'device.online' || e.event === 'device.offline') printText(`${new Date(now).toISOString().slice(11, 19)}  device ${device} ${e.event === 'device.online' ? 'online' : 'offline'}`);
   };
   client.on('event', show);
+  // Only a close we did not ask for is news: ours (after Ctrl-C, or an
+  // unknown printer) follows an outcome already decided.
+  let ending = false;
   const lost = new Promise<number>((resolve) =>
     client.on('close', (code, reason) => {
+      if (ending) return;
       note(`printbridge status: connection to the server lost (${code}${reason ? ` ${reason}` : ''})`);
       resolve(EXIT_FAILURE);
     }),
   );
-  const snapshot = await client.request('subscribe');
-  const p = find(snapshot.printers, id);
-  if (json) printJson({ event: 'printer.status', printer: p });
-  else printText(printerDetails(p, snapshot.jobs.find((j) => j.id === p.job)));
-  started = true;
-  return Promise.race([untilSignal().then(() => EXIT_OK), lost]);
+  try {
+    const snapshot = await client.request('subscribe');
+    const p = find(snapshot.printers, id);
+    if (json) printJson({ event: 'printer.status', printer: p });
+    else printText(printerDetails(p, snapshot.jobs.find((j) => j.id === p.job)));
+    started = true;
+    return await Promise.race([interrupted.then(() => EXIT_OK), lost]);
+  } finally {
+    ending = true;
+  }
 }
 
 export const status: Command = {
@@ -84,6 +92,15 @@ export const status: Command = {
     const { values, positionals } = parse(args, { ...SERVER_OPTIONS, watch: { type: 'boolean' }, json: { type: 'boolean' } }, true);
     const id = printerId(positionals[0], 'the printer');
     noMore(positionals, 1);
-    return withClient(values, (client) => (values.watch ? watch(client, id, values.json === true) : once(client, id, values.json === true)));
+    if (!values.watch) return withClient(values, (client) => once(client, id, values.json === true));
+    // From the start, so that Ctrl-C while connecting ends as quietly as later.
+    const interrupted = untilSignal();
+    let connected = false;
+    const work = withClient(values, (client) => {
+      connected = true;
+      return watch(client, id, values.json === true, interrupted);
+    });
+    // Once connected, the watch ends itself and closes politely.
+    return Promise.race([interrupted.then(() => (connected ? work : EXIT_OK)), work]);
   },
 };

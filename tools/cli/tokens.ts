@@ -3,8 +3,9 @@
 // not. Needs the admin token (or a token with the `tokens` scope).
 
 import { DEFAULT_SCOPES, SCOPES, TOKEN_TTL_DEFAULT_S, TOKEN_TTL_MAX_S, type Scope } from '../../protocol/client-messages.js';
-import { EXIT_OK, integer, note, parse, UsageError, type Command } from './command.js';
+import { EXIT_OK, integer, note, parse, pickAction, UsageError, type Command } from './command.js';
 import { noMore, SERVER_HELP, SERVER_OPTIONS, withClient } from './server-options.js';
+import { didYouMean } from './suggest.js';
 import { printJson, printText, when } from './table.js';
 
 const HELP = `Usage:
@@ -49,7 +50,7 @@ export const tokens: Command = {
   help: HELP,
   async run(args) {
     const { values, positionals } = parse(args, { ...SERVER_OPTIONS, ttl: { type: 'string' }, label: { type: 'string' }, scope: { type: 'string', multiple: true }, json: { type: 'boolean' } }, true);
-    const action = positionals[0];
+    const action = pickAction(positionals[0], ['issue', 'revoke']);
     if (action === 'issue') {
       noMore(positionals, 1);
       const ttl = integer(values.ttl, '--ttl', 1, TOKEN_TTL_MAX_S);
@@ -64,27 +65,23 @@ export const tokens: Command = {
         return EXIT_OK;
       });
     }
-    if (action === 'revoke') {
-      for (const flag of ['ttl', 'label', 'scope'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies to issue`);
-      const token = positionals[1];
-      if (token === undefined || token === '') throw new UsageError('tokens revoke needs a token or its id');
-      noMore(positionals, 2);
-      return withClient(values, async (client) => {
-        const result = await client.request('token.revoke', { token });
-        if (values.json) printJson(result);
-        else printText(`${result.id} revoked${result.closed ? ` (${result.closed} connection(s) closed)` : ''}`);
-        return EXIT_OK;
-      });
-    }
-    if (action === undefined) throw new UsageError('say issue or revoke');
-    throw new UsageError(`unknown action ${JSON.stringify(action)}; use issue or revoke`);
+    for (const flag of ['ttl', 'label', 'scope'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies to issue`);
+    const token = positionals[1];
+    if (token === undefined || token === '') throw new UsageError('tokens revoke needs a token or its id');
+    noMore(positionals, 2);
+    return withClient(values, async (client) => {
+      const result = await client.request('token.revoke', { token });
+      if (values.json) printJson(result);
+      else printText(`${result.id} revoked${result.closed ? ` (${result.closed} connection(s) closed)` : ''}`);
+      return EXIT_OK;
+    });
   },
 };
 
 function scopeList(given: string[] | undefined): Scope[] | undefined {
   if (given === undefined) return undefined;
   for (const s of given) {
-    if (!(SCOPES as readonly string[]).includes(s)) throw new UsageError(`--scope ${JSON.stringify(s)}: say one of ${SCOPES.join(', ')}`);
+    if (!(SCOPES as readonly string[]).includes(s)) throw new UsageError(`--scope ${JSON.stringify(s)}${didYouMean(s, SCOPES)}: say one of ${SCOPES.join(', ')}`);
   }
   return given as Scope[];
 }

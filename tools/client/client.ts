@@ -7,9 +7,10 @@ import WebSocket from 'ws';
 import type { ClientEvent, ClientRequestBody, ClientResults } from '../../protocol/client-messages.js';
 import { closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import { PACKAGE_VERSION } from './package-version.js';
 
-/** Names our tools in the server's client list (and its logs); the version is the protocol's. */
-const USER_AGENT = `printbridge-cli/${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}`;
+/** Names our tools in the server's client list (and its logs), with the package's version. */
+const USER_AGENT = `printbridge-cli/${PACKAGE_VERSION}`;
 
 /** Every op the server answers. */
 export type Op = ClientRequestBody['op'];
@@ -146,20 +147,6 @@ export async function connectClient(url: string, token: string, opts: ClientOpti
     }
   }
   return client;
-}
-
-/** ws://host:port/v1/client from http(s)://host:port[/prefix]; a ws(s):// URL is kept, /v1/client added if it has no path. */
-export function clientUrl(server: string): string {
-  const u = new URL(server);
-  if (u.protocol === 'http:' || u.protocol === 'https:') {
-    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-    if (!/\/v1\/client\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/client`;
-  } else if (u.protocol === 'ws:' || u.protocol === 'wss:') {
-    if (u.pathname === '/') u.pathname = '/v1/client';
-  } else {
-    throw new TypeError(`server URL must be http(s):// or ws(s)://, not ${server}`);
-  }
-  return u.toString();
 }
 
 /**
