@@ -15,7 +15,7 @@ import { resolveRetention, type JobRetention } from './retention.js';
 import { listenCompatPws, type CompatPwsOptions } from './transports/compat-pws.js';
 import { createHttpTransport } from './transports/http.js';
 import { loadTlsPair, type TlsFiles, type TlsPair } from './transports/tls.js';
-import { SERVER_VERSION } from './version.js';
+import { PACKAGE_VERSION } from './version.js';
 
 export { adminTokenPath, loadOrCreateAdminToken } from './admin-token.js';
 export { PrintbridgeError } from './errors.js';
@@ -119,7 +119,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       heartbeatMs,
       helloTimeoutMs: positive('helloTimeoutMs', opts.helloTimeoutMs ?? 10_000),
       controlTimeoutMs: positive('controlTimeoutMs', opts.controlTimeoutMs ?? 5_000),
-      version: SERVER_VERSION,
+      version: PACKAGE_VERSION,
       retention,
     });
     const recovered = hub.jobs.recover();
@@ -157,7 +157,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         openFiles: files, needed: filesNeeded(limits), fix: `ulimit -n ${filesNeeded(limits)} (as root), or LimitNOFILE= in the service unit (docs/deploy.md)`,
       });
     }
-    log('info', 'printbridge server listening', { host, port, dataDir, version: SERVER_VERSION, ...(tls && { tls: certificateFields(tls) }) });
+    log('info', 'printbridge server listening', { host, port, dataDir, version: PACKAGE_VERSION, ...(tls && { tls: certificateFields(tls) }) });
 
     let closing: Promise<void> | undefined;
     return {

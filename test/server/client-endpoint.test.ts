@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { clientFrameLimit, resolveLimits } from '../../server/limits.js';
-import { SERVER_VERSION } from '../../server/version.js';
+import { PACKAGE_VERSION } from '../../server/version.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeDevice, TestClient, eventually, health, registerDevice, reportPorts } from './peers.js';
 
@@ -30,7 +30,7 @@ describe('client endpoint: requests', () => {
 
   it('answers hello with the server version, and refuses another major', async () => {
     const c = await TestClient.connect(t);
-    assert.deepEqual(await c.call('hello', { v: [1, 7] }), { server: 'printbridge', version: SERVER_VERSION, v: [...PROTOCOL_VERSION] });
+    assert.deepEqual(await c.call('hello', { v: [1, 7] }), { server: 'printbridge', version: PACKAGE_VERSION, v: [...PROTOCOL_VERSION] });
     const other = await c.request('hello', { v: [2, 0] });
     assert.equal(other['ok'], false);
     assert.equal((other['error'] as Err).code, 'VERSION_UNSUPPORTED');

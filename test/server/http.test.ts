@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { SERVER_VERSION } from '../../server/version.js';
+import { PACKAGE_VERSION } from '../../server/version.js';
 import { Conn, FakeDevice, TestClient, deviceUrl, eventually, health, refusedStatus, registerDevice } from './peers.js';
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -40,13 +40,13 @@ describe('http', () => {
   it('GET /healthz reports online devices, clients and the version', async () => {
     const empty = await getJson(`${t.server.url}/healthz`);
     assert.equal(empty.status, 200);
-    assert.deepEqual(empty.body, { ok: true, devices: 0, clients: 0, version: SERVER_VERSION });
+    assert.deepEqual(empty.body, { ok: true, devices: 0, clients: 0, version: PACKAGE_VERSION });
 
     const dev = await FakeDevice.connect(t, 'dev1', token);
     const client = await TestClient.connect(t);
     await client.call('ping');
     const busy = await getJson(`${t.server.url}/healthz`);
-    assert.deepEqual(busy.body, { ok: true, devices: 1, clients: 1, version: SERVER_VERSION });
+    assert.deepEqual(busy.body, { ok: true, devices: 1, clients: 1, version: PACKAGE_VERSION });
     dev.close();
     client.close();
     await eventually(async () => JSON.stringify(await health(t)).includes('"devices":0,"clients":0'), 'both left');

@@ -9,7 +9,6 @@ import { formatBytes } from '../../protocol/units.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
 import type { FlowControl } from '../../device/core/types.js';
 import { parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
-import { PACKAGE_VERSION } from '../client/package-version.js';
 import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
 import { didYouMean } from './suggest.js';
 import { urlOption } from './url-option.js';
@@ -185,7 +184,6 @@ export const bridge: Command = {
     const stopped = untilSignal();
     const running = await runBridge({
       server,
-      fw: `printbridge-node/${PACKAGE_VERSION}`,
       ...(ca === undefined ? {} : { ca }),
       id,
       token,

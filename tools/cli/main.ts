@@ -2,7 +2,7 @@
 // through tsx). Picks the command, handles --help, and maps outcomes to exit
 // codes: 0 ok, 1 failure, 2 usage error. Errors are one line on stderr.
 
-import { PACKAGE_VERSION } from '../client/package-version.js';
+import { PACKAGE_VERSION } from '../../server/version.js';
 import { bridge } from './bridge.js';
 import { broadcast } from './broadcast.js';
 import { cancel } from './cancel.js';

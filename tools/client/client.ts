@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import type { ClientEvent, ClientRequestBody, ClientResults } from '../../protocol/client-messages.js';
 import { closeName, UPGRADE_REFUSAL } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
-import { PACKAGE_VERSION } from './package-version.js';
+import { PACKAGE_VERSION } from '../../server/version.js';
 
 /** Names our tools in the server's client list (and its logs), with the package's version. */
 const USER_AGENT = `printbridge-cli/${PACKAGE_VERSION}`;

@@ -19,6 +19,7 @@ import { DeviceSocket, type SocketPhase } from './device-socket.js';
 import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-port.js';
 import { openPrinterPort } from './ports/uri.js';
 import { loadSettings, saveSettings, type Settings } from './settings.js';
+import { PACKAGE_VERSION } from '../../../server/version.js';
 
 export interface BridgePrinter {
   /** tcp://HOST:PORT or serial:/dev/NAME[@BAUD]; see ports/uri.ts. */
@@ -75,7 +76,7 @@ export interface Bridge {
   stop(): Promise<void>;
 }
 
-export const NODE_BRIDGE_FW = 'printbridge-node/0.1.0';
+export const NODE_BRIDGE_FW = `printbridge-node/${PACKAGE_VERSION}`;
 
 export async function runBridge(opts: BridgeOptions): Promise<Bridge> {
   const bridge = new NodeBridge(opts);
