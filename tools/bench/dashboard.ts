@@ -22,6 +22,7 @@ import { tempDir } from '../../test/helpers/server.js';
 import { launchChromium } from '../../test/web/browser.js';
 import { buildWeb, isStale } from '../build-web.js';
 import { median, registerDevices, sleep } from './bench-store.js';
+import { formatBytes } from '../../protocol/units.js';
 import { bundleChildren, startChild } from './children.js';
 import { wallNow, type Child } from './fanout-proc.js';
 
@@ -206,7 +207,7 @@ async function storm(kids: Child[], client: RawClient, page: Page, n: number, lo
   const bytes = client.events.bytes;
   const tasks = await page.evaluate<number[]>(`window.__pb.longTasks.filter(([start]) => start >= ${since}).map(([, d]) => d)`);
   const stayedOpen = (await page.evaluate<number>(`window.__pb.drops.length`)) === 0;
-  log(`storm: ${seconds.toFixed(2)} s, ${events} events (${(bytes / 1e6).toFixed(2)} MB) to one subscriber; page caught up at ${caughtUp.toFixed(2)} s`);
+  log(`storm: ${seconds.toFixed(2)} s, ${events} events (${formatBytes(bytes)}) to one subscriber; page caught up at ${caughtUp.toFixed(2)} s`);
   return {
     seconds, events, bytes, eventsPerSecond: events / seconds, bytesPerSecond: bytes / seconds,
     pageStayedOpen: stayedOpen, pageLongTaskMillis: tasks.reduce((a, b) => a + b, 0), pageLongestTaskMillis: Math.max(0, ...tasks),
@@ -240,7 +241,7 @@ export async function runDashboardBench(opts: DashboardOptions = {}): Promise<Da
     const full = await snapshotFigures(client, { op: 'subscribe' });
     const compact = await snapshotFigures(client, { op: 'subscribe', compact: true, coalesce: true });
     const printers = ((full.result as { printers: unknown[] }).printers ?? []).length;
-    log(`snapshot: ${(compact.bytes / 1e6).toFixed(2)} MB in ${compact.millis.toFixed(0)} ms (full form ${(full.bytes / 1e6).toFixed(2)} MB in ${full.millis.toFixed(0)} ms)`);
+    log(`snapshot: ${formatBytes(compact.bytes)} in ${compact.millis.toFixed(0)} ms (full form ${formatBytes(full.bytes)} in ${full.millis.toFixed(0)} ms)`);
 
     const page = await browser.newPage();
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
