@@ -1,7 +1,6 @@
 // One device connection, from the authenticated upgrade to the close.
 //
 //   hello ──valid hello──▶ online ──socket gone / we close / replaced──▶ closed
-//           (welcoming between the two while the hello's new ports are written)
 //     │
 //     └─ anything else, or nothing within helloTimeoutMs ─▶ closed (HELLO_TIMEOUT,
 //        VERSION for another major, POLICY for a hello naming another id)
@@ -22,7 +21,7 @@ import { encodeServerMessage, type DeviceMessage, type PortInfo, type PortStatus
 import { CLOSE, ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
 import type { Decoded } from '../../protocol/fields.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION, compatible } from '../../protocol/version.js';
-import { afterPresenceWritten, recordHelloLater, touchDeviceLater } from '../store/devices.js';
+import { recordHelloLater, touchDeviceLater } from '../store/devices.js';
 import type { Cancel } from './context.js';
 import type { Hub } from './hub.js';
 import type { Peer, SharedText } from './peer.js';
@@ -31,11 +30,6 @@ import { TokenBucket } from './token-bucket.js';
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
 
 const NO_STATUS: ReadonlyMap<number, PortStatus> = new Map();
-
-/** Messages a device may send between its hello and the welcome (it should wait; a Weblink printer's first status does not). */
-const EARLY_MAX = 16;
-
-let helloCount = 0;
 
 export interface HelloInfo {
   readonly fw: string;
@@ -54,10 +48,7 @@ export interface Claim {
 }
 
 export class DeviceSession {
-  /** `welcoming`: a valid hello whose new ports are being written; welcomed once they are. */
-  phase: 'hello' | 'welcoming' | 'online' | 'closed' = 'hello';
-  /** Messages that came while welcoming, handled after the welcome. */
-  private early: [Decoded<DeviceMessage>, Claim | undefined][] | undefined;
+  phase: 'hello' | 'online' | 'closed' = 'hello';
   info: HelloInfo | undefined;
   /** Made at the first status: most of a large fleet's sessions never need more than the empty one. */
   private statuses: Map<number, PortStatus> | undefined;
@@ -72,8 +63,6 @@ export class DeviceSession {
   /** Messages refused in a row for want of tokens. */
   private refused = 0;
   private cancelHelloTimer: Cancel | undefined;
-  /** The order of this connection's hello among every device's: the later of two connections of one device wins. */
-  helloSeq = 0;
 
   get portStatus(): ReadonlyMap<number, PortStatus> {
     return this.statuses ?? NO_STATUS;
@@ -122,12 +111,6 @@ export class DeviceSession {
     if (this.phase === 'closed') return;
     this.life();
     if (this.phase === 'hello') return this.expectHello(decoded, claim?.hello);
-    if (this.phase === 'welcoming') {
-      this.early ??= [];
-      if (this.early.length >= EARLY_MAX) return this.refuse(protocolError('BAD_MESSAGE', `more than ${EARLY_MAX} messages before the welcome`), CLOSE.PROTOCOL);
-      this.early.push([decoded, claim]);
-      return;
-    }
     if (decoded.ok) return this.dispatch(decoded.value);
     if (claim?.controlRef !== undefined) {
       this.hub.router.result(this.id, { t: 'control.result', ref: claim.controlRef, ok: false, code: decoded.error.code, message: decoded.error.message });
@@ -255,29 +238,13 @@ export class DeviceSession {
       if (!ports.some((q) => q.port === p.port)) ports.push(p);
     }
     this.info = { fw: m.fw, caps: m.caps, window: m.window, maxChunk: m.maxChunk, ports };
-    this.helloSeq = ++helloCount;
-    const mustWrite = recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
-    if (!mustWrite) return this.welcome();
-    // New ports: welcomed once they are on disk (a group commit within
-    // PORTS_COMMIT_MS), so that nothing (a job for the printer, a server
-    // killed and restarted) can count on ports the file does not have.
-    this.phase = 'welcoming';
-    afterPresenceWritten(hub.store, (error) => {
-      if (this.phase !== 'welcoming') return;
-      if (error === undefined) return this.welcome();
-      hub.log('error', 'the ports of a device hello could not be written', { device: this.id, error: error instanceof Error ? error.message : String(error) });
-      this.close(CLOSE.INTERNAL);
-    });
+    // Written behind; new ports are on disk before any job for them is (insertJob).
+    recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
+    this.welcome(this.info);
   }
 
-  private welcome(): void {
+  private welcome(info: HelloInfo): void {
     const { hub } = this;
-    const info = this.info;
-    if (info === undefined) return;
-    // A connection whose hello came later may have been welcomed while this
-    // one waited for its commit: the newer one stays.
-    const current = hub.registry.get(this.id);
-    if (current !== undefined && current.helloSeq > this.helloSeq) return this.replaced();
     this.phase = 'online';
     hub.registry.register(this)?.replaced();
     this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: hub.heartbeatMs, time: hub.clock.now() });
@@ -285,10 +252,6 @@ export class DeviceSession {
     hub.events.emitHeard('device.online', () => ({ event: 'device.online', device: hub.views.deviceOf(this) }));
     for (const port of info.ports) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, port) }));
     hub.jobs.offerAll(this);
-    // What came before the welcome, in order (a Weblink printer's first status).
-    const early = this.early;
-    this.early = undefined;
-    for (const [decoded, claim] of early ?? []) this.text(decoded, claim);
   }
 
   private dispatch(m: DeviceMessage): void {

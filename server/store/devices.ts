@@ -108,6 +108,7 @@ function splitIds(all: unknown): string[] {
 /** Returns false when there was no such device. Jobs of the device are kept as history. */
 export function removeDevice(store: Store, id: string): boolean {
   storedPorts.get(store)?.delete(id);
+  newPorts.get(store)?.delete(id);
   return store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
 }
 
@@ -200,44 +201,62 @@ function storedPortsOf(store: Store): Map<string, string> {
  * recordHello, written behind. Returns true when the hello's ports differ
  * from the stored ones (a device's first hello, or its printers changed):
  * the ports are what lets a job be taken for a printer while its device is
- * offline, so such a hello is not to be acknowledged before it is on disk.
- * It goes in a group commit within PORTS_COMMIT_MS with every other hello
- * waiting (a fleet seen for the first time is a few commits, not one per
- * device); `afterPresenceWritten` says when. A reconnect with the same ports
- * waits for the interval.
+ * offline, so a job for such a printer is not stored before they are
+ * (writePortsNow, which insertJob calls). They go in a group commit within
+ * PORTS_COMMIT_MS with every other hello waiting (a fleet seen for the first
+ * time is a few commits, not one per device); a reconnect with the same
+ * ports waits for the interval. The device is welcomed at once either way.
  */
 export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): boolean {
   const ports = JSON.stringify(hello.ports);
   const known = storedPortsOf(store);
   // What is on disk: `known` is filled by the commits themselves, so a
-  // reconnect before the first hello's commit waits for that commit too.
+  // reconnect before the first hello's commit is new until that commit.
   const stored = known.get(id) ?? ((store.stmt('SELECT ports FROM devices WHERE id = ?').pluck().get(id) as string | undefined) ?? '');
   presenceOf(store).set(id, { hello, lastSeen: now });
   if (stored === ports) return false;
+  newPortsOf(store).add(id);
   commitSoon(store);
   return true;
 }
 
-/** How long a hello with new ports may wait for the group commit that writes it. */
+/** How long a hello with new ports may wait to be written. */
 export const PORTS_COMMIT_MS = 50;
 
-/** Told when a group commit is done: with the error when it failed (the hellos it held are not on disk). */
-export type Written = (error?: unknown) => void;
+/** Devices whose hello with new ports is not on disk yet. */
+const newPorts = new WeakMap<Store, Set<string>>();
+/** The group commit's timer, while one is due. */
+const commitTimers = new WeakMap<Store, NodeJS.Timeout>();
 
-const commits = new WeakMap<Store, Written[]>();
-
-/** Runs `fn` once everything recorded so far is on disk (at the next group commit). */
-export function afterPresenceWritten(store: Store, fn: Written): void {
-  const waiting = commits.get(store);
-  if (waiting === undefined) return fn();
-  waiting.push(fn);
+function newPortsOf(store: Store): Set<string> {
+  let ids = newPorts.get(store);
+  if (ids === undefined) {
+    ids = new Set();
+    newPorts.set(store, ids);
+  }
+  return ids;
 }
 
 function commitSoon(store: Store): void {
-  if (commits.has(store)) return;
-  commits.set(store, []);
-  // Not unref'd: someone waits for this commit (a welcome).
-  setTimeout(() => flushPresence(store), PORTS_COMMIT_MS);
+  if (commitTimers.has(store)) return;
+  // unref: close() writes what is pending.
+  const timer = setTimeout(() => {
+    commitTimers.delete(store);
+    flushPresence(store);
+  }, PORTS_COMMIT_MS);
+  timer.unref();
+  commitTimers.set(store, timer);
+}
+
+/**
+ * Writes the presence pending now if `device`'s new ports are part of it, so
+ * that what is stored next (a job for one of its printers) never reaches the
+ * file before the printer it is for. Throws what the write threw.
+ */
+export function writePortsNow(store: Store, device: string): void {
+  if (!newPorts.get(store)?.has(device)) return;
+  const failure = flushPresence(store);
+  if (failure !== undefined) throw failure;
 }
 
 /** touchDevice, written behind; a hello still waiting is kept. */
@@ -248,11 +267,11 @@ export function touchDeviceLater(store: Store, id: string, now: number): void {
 }
 
 /**
- * Writes every pending hello and last-seen time now, in one transaction,
- * then tells what waited for it. A failed write (a full disk) keeps what it
- * held pending, under anything recorded since, and tells the waiting its error.
+ * Writes every pending hello and last-seen time now, in one transaction. A
+ * failed write (a full disk) keeps what it held pending, under anything
+ * recorded since, and is returned.
  */
-export function flushPresence(store: Store): void {
+export function flushPresence(store: Store): unknown {
   const pending = pendingPresence.get(store);
   let failure: unknown;
   if (pending !== undefined && pending.size > 0 && store.db.isOpen) {
@@ -266,16 +285,19 @@ export function flushPresence(store: Store): void {
           else touchDevice(store, id, p.lastSeen);
         }
       })();
-      for (const [id, p] of entries) if (p.hello !== undefined) known.set(id, JSON.stringify(p.hello.ports));
+      const fresh = newPorts.get(store);
+      for (const [id, p] of entries) {
+        if (p.hello === undefined) continue;
+        known.set(id, JSON.stringify(p.hello.ports));
+        fresh?.delete(id);
+      }
     } catch (e) {
       failure = e;
       for (const [id, p] of entries) if (!pending.has(id)) pending.set(id, p);
       presenceOf(store); // tried again at the next interval
     }
   }
-  const waiting = commits.get(store);
-  commits.delete(store);
-  for (const fn of waiting ?? []) fn(failure);
+  return failure;
 }
 
 function presenceOf(store: Store): Map<string, PendingPresence> {

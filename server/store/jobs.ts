@@ -24,6 +24,7 @@
 import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.js';
 import { protocolError, type ErrorCode, type ProtocolError } from '../../protocol/errors.js';
 import { fold, FOLD, type Store } from './db.js';
+import { writePortsNow } from './devices.js';
 
 export interface JobRecord {
   id: string;
@@ -153,6 +154,9 @@ export interface NewJob {
 
 export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
   const printer = printerId(job.device, job.port);
+  // A job may wait for its printer while the device is offline, after a
+  // restart too: the printer must be on disk before the job is.
+  writePortsNow(store, job.device);
   store.db.transaction(() => {
     store
       .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, resume, owner, name, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`)

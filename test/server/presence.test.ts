@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { openStore } from '../../server/store/db.js';
-import { addDevice, afterPresenceWritten, getDevice, listDevices, PRESENCE_FLUSH_MS, recordHelloLater, removeDevice, touchDeviceLater } from '../../server/store/devices.js';
+import { addDevice, getDevice, listDevices, PORTS_COMMIT_MS, PRESENCE_FLUSH_MS, recordHelloLater, removeDevice, touchDeviceLater, writePortsNow } from '../../server/store/devices.js';
 import { startTestServer, tempDir } from '../helpers/server.js';
 import { CLOSE } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
@@ -26,12 +26,8 @@ test('a hello written behind is read at once here, by another connection within 
   // New ports are a fact jobs depend on: the hello says so, and is on disk at the group commit.
   assert.equal(recordHelloLater(server, 'p1', { fw: '1.0', ports: [{ port: 0, dialect: 'zpl' }] }, 500), true);
   assert.deepEqual(getDevice(cli, 'p1')?.ports, [], 'not yet');
-  await new Promise<void>((r) => afterPresenceWritten(server, () => r()));
-  assert.deepEqual(getDevice(cli, 'p1')?.ports, [{ port: 0, dialect: 'zpl' }]);
-  // With nothing waiting, at once.
-  let ran = false;
-  afterPresenceWritten(server, () => (ran = true));
-  assert.equal(ran, true);
+  await sleep(PORTS_COMMIT_MS + 100);
+  assert.deepEqual(getDevice(cli, 'p1')?.ports, [{ port: 0, dialect: 'zpl' }], 'at the group commit');
   // The same ports again (a reconnect): behind.
   void recordHelloLater(server, 'p1', { fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' }, 1000);
   assert.deepEqual({ ...getDevice(server, 'p1'), created: 0 }, { id: 'p1', tags: [], created: 0, lastSeen: 1000, fw: '2.0', ports: [{ port: 0, dialect: 'zpl' }], address: '10.0.0.5' });
@@ -66,7 +62,7 @@ test('a device removed while its hello waits is not brought back', async (ctx) =
   store.close();
 });
 
-test('a device is welcomed only once the ports of its first hello are on disk; a reconnect with the same ports is welcomed at once', async (ctx) => {
+test('a device is welcomed at once; a job for a printer of its first hello is stored only once the ports are on disk', async (ctx) => {
   const t = await startTestServer({ heartbeatMs: 60_000 });
   ctx.after(() => t.close());
   const token = registerDevice(t, 'fresh');
@@ -74,16 +70,18 @@ test('a device is welcomed only once the ports of its first hello are on disk; a
   ctx.after(() => other.close());
   const ports = [{ port: 0, dialect: 'tspl' }, { port: 1, dialect: 'zpl' }];
   const first = await FakeDevice.connect(t, 'fresh', token, { ports });
-  assert.deepEqual(getDevice(other, 'fresh')?.ports, ports, 'the welcome came after the ports were written');
-  first.ws.terminate();
-  await first.closed;
-  const again = await FakeDevice.connect(t, 'fresh', token, { ports, fw: 'fake-2.0' });
-  ctx.after(() => again.ws.terminate());
-  // Same ports: the rest of the hello waits for the interval.
-  assert.equal(getDevice(other, 'fresh')?.fw, 'fake-1.0');
+  ctx.after(() => first.ws.terminate());
+  // Welcomed before the group commit: another connection to the file does not see the ports yet.
+  assert.deepEqual(getDevice(other, 'fresh')?.ports, [], 'welcomed before the ports were written');
+  const client = await TestClient.connect(t);
+  ctx.after(() => client.ws.terminate());
+  const job = await client.call<{ id: string }>('job.submit', { printer: 'fresh/1', data: Buffer.from('^XA^XZ').toString('base64') });
+  // The job is stored: so is its printer, whatever happens to the server next.
+  assert.ok(other.stmt('SELECT 1 FROM jobs WHERE id = ?').get(job.id) !== undefined, 'the job is on disk');
+  assert.deepEqual(getDevice(other, 'fresh')?.ports, ports, 'and its printer before it');
 });
 
-test('a commit that fails tells those waiting its error and keeps the hellos pending until one succeeds', async (ctx) => {
+test('a commit that fails is the error of the job that needed it, and keeps the hellos pending until one succeeds', async (ctx) => {
   const dir = tempDir('pb-presence-');
   ctx.after(() => rmSync(dir, { recursive: true, force: true }));
   const store = openStore(dir);
@@ -92,25 +90,25 @@ test('a commit that fails tells those waiting its error and keeps the hellos pen
   // A trigger that refuses the update stands in for a write that fails (a full disk).
   store.db.exec("CREATE TRIGGER full BEFORE UPDATE ON devices BEGIN SELECT RAISE(ABORT, 'disk full'); END");
   assert.equal(recordHelloLater(store, 'full', { fw: '1', ports: [{ port: 0, dialect: 'zpl' }] }, 7), true);
-  const error = await new Promise<unknown>((r) => afterPresenceWritten(store, r));
-  assert.match(String(error), /disk full/);
+  assert.throws(() => writePortsNow(store, 'full'), /disk full/);
   store.db.exec('DROP TRIGGER full');
   assert.equal(recordHelloLater(store, 'full', { fw: '2', ports: [{ port: 0, dialect: 'zpl' }] }, 8), true, 'not on disk yet, so still new');
-  assert.equal(await new Promise<unknown>((r) => afterPresenceWritten(store, r)), undefined);
+  writePortsNow(store, 'full');
   assert.deepEqual([getDevice(store, 'full')?.fw, getDevice(store, 'full')?.ports], ['2', [{ port: 0, dialect: 'zpl' }]]);
   assert.equal(recordHelloLater(store, 'full', { fw: '3', ports: [{ port: 0, dialect: 'zpl' }] }, 9), false, 'now on disk');
 });
 
-test('a device that sends more than 16 messages before its welcome is closed; one that reconnects while its first hello waits keeps the newer connection', async (ctx) => {
+test('messages right behind a first hello are answered after its welcome; of two connections of one device, the newer stays', async (ctx) => {
   const t = await startTestServer({ heartbeatMs: 60_000 });
   ctx.after(() => t.close());
-  const flood = await FakeDevice.connectRaw(t, 'early', registerDevice(t, 'early'));
+  const eager = await FakeDevice.connectRaw(t, 'early', registerDevice(t, 'early'));
   const hello = { t: 'hello', v: PROTOCOL_VERSION, id: 'early', fw: 'f', caps: [], window: 8192, maxChunk: 1024, ports: [{ port: 0, dialect: 'raw' }] };
-  // One write: the hello and 17 pings all arrive while its ports are being written.
-  flood.ws.send(JSON.stringify(hello));
-  for (let i = 0; i < 17; i++) flood.ws.send('{"t":"ping"}');
-  const closed = await flood.closed;
-  assert.equal(closed.code, CLOSE.PROTOCOL.code);
+  // One write: the hello and 17 pings, before its ports are on disk.
+  eager.ws.send(JSON.stringify(hello));
+  for (let i = 0; i < 17; i++) eager.ws.send('{"t":"ping"}');
+  assert.equal((await eager.json())['t'], 'welcome');
+  for (let i = 0; i < 17; i++) assert.deepEqual(await eager.json(), { t: 'pong' });
+  eager.ws.terminate();
 
   const token = registerDevice(t, 'twice');
   const first = await FakeDevice.connectRaw(t, 'twice', token);
