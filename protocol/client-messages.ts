@@ -44,7 +44,10 @@ export type ClientRequestBody =
   | { op: 'jobs.list'; printer?: string | undefined; state?: JobState | undefined; q?: string | undefined; limit?: number | undefined }
   /**
    * Since 1.5: the job and its bytes as submitted (after text encoding), for
-   * whoever may job.get it; JOB_DATA_GONE once retention dropped them.
+   * whoever may job.get it; JOB_DATA_GONE once retention dropped them, and
+   * REPLY_TOO_LARGE when the answer (base64, 4 bytes per 3) would be more
+   * than `limits.maxUnsent` bytes: REST `GET /api/v1/jobs/{id}/data` with
+   * `Accept: application/octet-stream` (or `?raw=1`) sends any size.
    */
   | { op: 'job.data'; job: string }
   /**
@@ -278,6 +281,25 @@ export interface ServerInfo {
   server: string;
   version: string;
   v: Version;
+  /** Since 1.5: the bounds a client must stay within (a server before it leaves them out). */
+  limits?: ClientLimits | undefined;
+}
+
+/**
+ * The server's bounds on what one client sends and receives, so that a page
+ * refuses a file it cannot send instead of having its connection closed.
+ */
+export interface ClientLimits {
+  /** The largest job, in bytes (after text encoding): more is JOB_TOO_LARGE. */
+  maxJobBytes: number;
+  /** The largest request, in bytes of UTF-8 JSON (a WebSocket message, a REST JSON body): more closes the WebSocket with 1009. */
+  maxFrame: number;
+  /**
+   * Bytes the server lets wait unsent towards one client before closing it
+   * with SLOW_CONSUMER; an answer larger than this (job.data of a large job)
+   * is refused with REPLY_TOO_LARGE instead of sent.
+   */
+  maxUnsent: number;
 }
 
 /** What subscribe answers: the state of everything, before the events that follow it. */
@@ -352,7 +374,7 @@ export function fromTable<T>(table: Table): T[] {
   });
 }
 
-/** What job.data answers (since 1.5): the job, and its bytes as base64. */
+/** What job.data answers (since 1.5): the job, and its bytes as base64 (within ClientLimits.maxUnsent). */
 export interface JobData {
   job: JobView;
   data: string;

@@ -49,6 +49,7 @@ export const ERRORS = {
   QUOTA_EXCEEDED: { blame: 'state', text: 'the bytes of unfinished jobs would exceed a storage quota' },
   JOB_FINISHED: { blame: 'state', text: 'job has already finished' },
   JOB_DATA_GONE: { blame: 'state', text: 'the server no longer holds the bytes of this job (retention dropped them)' },
+  REPLY_TOO_LARGE: { blame: 'state', text: 'the answer would be larger than the server lets one client have unsent; fetch it another way' },
   ILLEGAL_TRANSITION: { blame: 'state', text: 'the job cannot go from its current state to the one asked for' },
   PORT_BUSY: { blame: 'state', text: 'printer port is busy with another job' },
   TIMEOUT: { blame: 'state', text: 'no answer in time' },

@@ -15,6 +15,8 @@ export const PROTOCOL_MAJOR = 1;
 //      heard of; job.data and job.reprint (the bytes of a job the server
 //      still holds, JOB_DATA_GONE once it does not); control.send to a tag no
 //      device carries is UNKNOWN_TAG; JobView `line` and `layer` of G-code jobs.
+//      The hello answer's `limits` (maxJobBytes, maxFrame, maxUnsent), and
+//      REPLY_TOO_LARGE for a job.data answer over maxUnsent.
 export const PROTOCOL_MINOR = 5;
 
 export type Version = readonly [major: number, minor: number];

@@ -21,6 +21,10 @@
 // socket drops, requests in flight that are safe to repeat (reads, and
 // job.submit with an idempotency key) are sent again; the others fail with
 // CONNECTION_LOST, because the server may or may not have carried them out.
+// A request over the server's message limit (its hello's `limits`) fails
+// with TOO_BIG before it is sent; where the server did not say, the one
+// that made it close the connection with 1009 fails so, and is never sent
+// again (it would close every next connection).
 //
 // After a reconnect the client resubscribes (if subscribed) and emits the
 // fresh snapshot, and every unfinished print() resubmits its job under the
@@ -31,7 +35,7 @@
 // query string (`?token=`); use TLS (wss://) off the LAN.
 
 import {
-  PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, SGD_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
+  PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, SGD_TIMEOUT_DEFAULT_MS, type ClientEvent, type ClientLimits, type ClientRequestBody, type ClientResults, type ClientView, type ControlResult,
   type DeviceView, type IssuedToken, type JobState, type JobView, type PrinterCommandResult, type PrinterView, type RemovedDevice, type RevokedToken,
   type Scope, type ServerInfo, type SgdResult, type Snapshot, type Target,
 } from '../protocol/client-messages.js';
@@ -39,7 +43,7 @@ import { CLOSE, closeName } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
-import { base64, fromBase64, jobContent, toBytes, type JobContent, type PrintContent, type TextOptions } from './encoding.js';
+import { base64, fromBase64, jobContent, toBytes, utf8Length, type JobContent, type PrintContent, type TextOptions } from './encoding.js';
 import { defaultHost, type Host, type WebSocketConstructor, type WebSocketLike } from './env.js';
 import { PrintbridgeError } from './errors.js';
 import { expandSnapshot, SNAPSHOT_REQUEST } from './snapshot.js';
@@ -76,7 +80,7 @@ export interface ConnectOptions {
   host?: Partial<Host>;
 }
 
-export type { ControlResult, ServerInfo, Snapshot };
+export type { ClientLimits, ControlResult, ServerInfo, Snapshot };
 
 export interface ClientEvents {
   /** The connection's state changed. */
@@ -243,6 +247,14 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
     return this.info;
   }
 
+  /**
+   * The server's bounds (server 1.5, from its hello; undefined before the first connection or from an older
+   * server): `maxJobBytes` per job, `maxFrame` bytes per request, `maxUnsent` bytes per answer (jobData()).
+   */
+  get limits(): ClientLimits | undefined {
+    return this.info?.limits;
+  }
+
   get subscribed(): boolean {
     return this.wantSubscribed;
   }
@@ -310,7 +322,10 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   /**
    * The job and its bytes as it was submitted (text after encoding), while the server still holds them (server
-   * 1.5): for whoever may see the job. Rejects with JOB_DATA_GONE once retention dropped them, UNKNOWN_JOB, FORBIDDEN.
+   * 1.5): for whoever may see the job. Rejects with JOB_DATA_GONE once retention dropped them, UNKNOWN_JOB, FORBIDDEN,
+   * and REPLY_TOO_LARGE for a job whose base64 (4 bytes per 3) is over `limits.maxUnsent` (4 MiB unless the server
+   * says otherwise, so about 3 MiB of bytes): those come with REST, `GET /api/v1/jobs/{id}/data` and
+   * `Accept: application/octet-stream`, in any size.
    */
   async jobData(jobId: string): Promise<JobBytes> {
     const { job, data } = await this.request('job.data', { job: jobId });
@@ -576,6 +591,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   private lost(code: number, reason: string): void {
     this.ws = undefined;
     this.clearConnectionTimers();
+    if (code === CLOSE.TOO_BIG.code) this.refuseLargest(reason);
     for (const call of [...this.calls.values()]) {
       if (!call.sent) continue;
       if (call.direct) this.settle(call, new PrintbridgeError('CONNECTION_LOST', `connection lost during ${call.op}`));
@@ -599,6 +615,24 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
       this.retryTimer = undefined;
       if (this.current === 'backoff') this.openSocket();
     }, delay);
+  }
+
+  /**
+   * The server closed with 1009 for a message over its limit, and a server
+   * that does not say its limits leaves only the size to tell which: the
+   * largest one sent and unanswered. It fails with TOO_BIG; the others go
+   * through the funnel as after any close.
+   */
+  private refuseLargest(reason: string): void {
+    let largest: { call: Call; size: number } | undefined;
+    for (const call of this.calls.values()) {
+      if (!call.sent) continue;
+      const size = utf8Length(call.text);
+      if (largest === undefined || size > largest.size) largest = { call, size };
+    }
+    if (largest === undefined) return;
+    const { call, size } = largest;
+    this.settle(call, new PrintbridgeError('TOO_BIG', `the server closed the connection (1009${reason ? ` ${reason}` : ''}) for ${call.op}, a ${size}-byte message over its limit`));
   }
 
   /** Abandons a socket that still looks open (unanswered ping, failed opening) and goes through the funnel. */
@@ -701,6 +735,8 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
 
   private transmit(call: Call): void {
     if (!this.calls.has(call.id) || !this.ws) return;
+    const tooBig = this.overLimit(call);
+    if (tooBig !== undefined) return this.settle(call, tooBig);
     try {
       this.ws.send(call.text);
       call.sent = true;
@@ -708,6 +744,17 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
       // The socket is closing; its close event requeues or fails the call.
       call.sent = true;
     }
+  }
+
+  /** TOO_BIG for a request over the frame limit the server said: it would close the connection (1009) instead of reading it. */
+  private overLimit(call: Call): PrintbridgeError | undefined {
+    const max = this.info?.limits?.maxFrame;
+    // At most 3 UTF-8 bytes per UTF-16 unit: most requests need no counting.
+    if (max === undefined || call.text.length * 3 <= max) return undefined;
+    const size = utf8Length(call.text);
+    if (size <= max) return undefined;
+    const jobs = KEYED.has(call.op) ? `; it takes jobs of at most ${this.info?.limits?.maxJobBytes ?? '?'} bytes` : '';
+    return new PrintbridgeError('TOO_BIG', `${call.op} would be a ${size}-byte message, over the server's limit of ${max}${jobs}`);
   }
 
   private settle(call: Call, outcome: PrintbridgeError | { result: unknown }): void {

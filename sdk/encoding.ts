@@ -26,6 +26,21 @@ export function utf8(text: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** How many bytes utf8(text) would be, without making them (a request is measured against the server's limit). */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 units, 4 bytes
+      i++;
+    } else n += 2; // 3 bytes, and so is the U+FFFD a lone surrogate becomes
+  }
+  return n;
+}
+
 /** Canonical base64 with "=" padding, as the server requires. */
 export function base64(bytes: Uint8Array): string {
   const parts: string[] = [];

@@ -9,10 +9,14 @@
 //   CLOSED            close() was called, or the server closed for good
 //                     (VERSION, REVOKED): the client will not reconnect
 //   TOO_MANY_PENDING  more requests waiting for a connection than the bound
+//   TOO_BIG           the request is over the server's message limit (its
+//                     hello's `limits.maxFrame`), so it was not sent; or the
+//                     server closed the connection for it (1009). Never
+//                     sent again: it would close the next connection too
 
 import type { JobView } from '../protocol/client-messages.js';
 
-export type SdkErrorCode = 'TIMEOUT' | 'CONNECTION_LOST' | 'CLOSED' | 'TOO_MANY_PENDING';
+export type SdkErrorCode = 'TIMEOUT' | 'CONNECTION_LOST' | 'CLOSED' | 'TOO_MANY_PENDING' | 'TOO_BIG';
 
 export class PrintbridgeError extends Error {
   /** The job, for a print that failed or was canceled. */

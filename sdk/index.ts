@@ -9,11 +9,11 @@
 
 export { connect, clientUrl, isFinal, PrintbridgeClient } from './client.js';
 export type {
-  CallOptions, ClientEvents, ConnectionState, ConnectOptions, ControlResult, JobBytes, Op, PrintOptions, ReprintOptions, RequestFields, Results, ServerInfo,
+  CallOptions, ClientEvents, ClientLimits, ConnectionState, ConnectOptions, ControlResult, JobBytes, Op, PrintOptions, ReprintOptions, RequestFields, Results, ServerInfo,
   Snapshot, SubmitOptions,
 } from './client.js';
 export { backoffDelay, backoffWindow, type BackoffOptions } from './backoff.js';
-export { base64, fromBase64, toBytes, utf8, type PrintContent, type PrintData, type TextOptions } from './encoding.js';
+export { base64, fromBase64, toBytes, utf8, utf8Length, type PrintContent, type PrintData, type TextOptions } from './encoding.js';
 export type { WebSocketConstructor, WebSocketLike } from './env.js';
 export { PrintbridgeError, type SdkErrorCode } from './errors.js';
 export { LiveState, type LiveChange } from './live.js';

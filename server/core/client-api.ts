@@ -13,11 +13,12 @@
 
 import {
   DEFAULT_SCOPES, SGD_TIMEOUT_DEFAULT_MS, TOKEN_TTL_DEFAULT_S, type SgdResult, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
-  type JobData, type ServerInfo, type Snapshot, DEVICE_TABLE_KEYS, PRINTER_TABLE_KEYS, toTable,
+  type JobData, type ServerInfo, type Snapshot, DEVICE_TABLE_KEYS, PRINTER_TABLE_KEYS, toTable, okReply,
 } from '../../protocol/client-messages.js';
 import { requiredScope } from '../../protocol/scopes.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
+import { clientFrameLimit } from '../limits.js';
 import { getDevice, WEBLINK_TAG } from '../store/devices.js';
 import { hasJobsFor, listJobs, type JobRecord } from '../store/jobs.js';
 import { base64DecodedLength, decodeBase64Strict, encodeBase64 } from './base64.js';
@@ -66,11 +67,28 @@ export class ClientApi {
     return this.inFlight.run(caller, () => this.dispatch(req, caller));
   }
 
+  /**
+   * job.data's job and bytes as they are, for a transport that sends them
+   * raw and so has no bound on their size (REST's download): the checks of
+   * job.data without its base64 answer.
+   */
+  jobBytes(req: Req<'job.data'>, caller: Caller): Promise<{ job: JobView; bytes: Uint8Array }> {
+    return this.inFlight.run(caller, () => {
+      this.authorize(req, caller);
+      const job = this.ownJob(req.job, caller, req.op);
+      return { job: jobView(job), bytes: this.keptBytes(job) };
+    });
+  }
+
+  private authorize(req: ClientRequest, caller: Caller): void {
+    const scope = requiredScope(req);
+    if (scope !== undefined) requireScope(caller.auth, scope, req.op === 'control.send' ? `control.send ${JSON.stringify(req.name)}` : req.op);
+  }
+
   /** Answers at once where it can: only what has to wait returns a promise (and counts as in flight). */
   private dispatch(req: ClientRequest, caller: Caller): ClientResults[ClientRequest['op']] | Promise<ClientResults[ClientRequest['op']]> {
     const { hub } = this;
-    const scope = requiredScope(req);
-    if (scope !== undefined) requireScope(caller.auth, scope, req.op === 'control.send' ? `control.send ${JSON.stringify(req.name)}` : req.op);
+    this.authorize(req, caller);
     switch (req.op) {
       case 'hello':
         if (req.v[0] !== PROTOCOL_MAJOR) throw new PrintbridgeError('VERSION_UNSUPPORTED', `client speaks ${req.v[0]}, server ${PROTOCOL_MAJOR}`);
@@ -105,8 +123,10 @@ export class ClientApi {
         return jobView(hub.jobs.resume(this.ownJob(req.job, caller, req.op).id));
       case 'job.data': {
         const job = this.ownJob(req.job, caller, req.op);
+        const bytes = this.keptBytes(job);
+        this.withinUnsent(req, jobView(job), bytes.length);
         // Encoding megabytes takes a while: in turn, as the lists.
-        return this.inTurn(caller, req, (): JobData => ({ job: jobView(job), data: encodeBase64(this.keptBytes(job)) }));
+        return this.inTurn(caller, req, (): JobData => ({ job: jobView(job), data: encodeBase64(bytes) }));
       }
       case 'job.reprint': {
         const original = this.ownJob(req.job, caller, req.op);
@@ -162,7 +182,11 @@ export class ClientApi {
   }
 
   info(): ServerInfo {
-    return { server: 'printbridge', version: this.hub.version, v: PROTOCOL_VERSION };
+    const { limits } = this.hub;
+    return {
+      server: 'printbridge', version: this.hub.version, v: PROTOCOL_VERSION,
+      limits: { maxJobBytes: limits.maxJobBytes, maxFrame: clientFrameLimit(limits), maxUnsent: limits.maxClientBuffer },
+    };
   }
 
   /**
@@ -183,6 +207,23 @@ export class ClientApi {
       devices: [], printers: [], jobs, clients: hub.clientViews(),
       tables: { devices: toTable(devices, DEVICE_TABLE_KEYS), printers: toTable(printers, PRINTER_TABLE_KEYS) },
     };
+  }
+
+  /**
+   * A job.data answer is one message: one larger than a client may have
+   * unsent would close a client that does not read it at once as a slow
+   * consumer, so it is refused, and the raw download named instead. The
+   * size is the reply's exact length, counted without encoding the bytes.
+   */
+  private withinUnsent(req: Req<'job.data'>, view: JobView, size: number): void {
+    const max = this.hub.limits.maxClientBuffer;
+    const reply = Buffer.byteLength(okReply(req.id, { job: view, data: '' } satisfies JobData)) + Math.ceil(size / 3) * 4;
+    if (reply <= max) return;
+    throw new PrintbridgeError(
+      'REPLY_TOO_LARGE',
+      `job ${view.id} is ${size} bytes, a ${reply}-byte answer, over maxClientBuffer (${max}); ` +
+        `download the bytes with GET /api/v1/jobs/${encodeURIComponent(view.id)}/data and Accept: application/octet-stream (or ?raw=1)`,
+    );
   }
 
   /** The bytes of a job the caller may see; JOB_DATA_GONE once retention dropped them. */

@@ -11,6 +11,10 @@
 // Bodies are bounded: JSON by the client frame limit, raw job bytes by
 // maxJobBytes (413 JOB_TOO_LARGE).
 //
+// GET /jobs/{id}/data answers job.data's JSON, or with `Accept:
+// application/octet-stream` (or `?raw=1`) the job's bytes themselves, of any
+// size: JSON carries at most maxClientBuffer (REPLY_TOO_LARGE beyond).
+//
 // POST /jobs and POST /jobs/{id}/reprint may wait for the job to end
 // (`?wait=done`, `?wait=N` or `Prefer: wait=N`, N in seconds, at most
 // MAX_WAIT_S): 200 with the final job, or 202 with the job as it stands
@@ -109,6 +113,8 @@ export function httpStatus(code: ErrorCode): number {
       return 404;
     case 'JOB_DATA_GONE':
       return 410;
+    case 'REPLY_TOO_LARGE':
+      return 406; // not as JSON: the bytes come with Accept: application/octet-stream
     case 'METHOD_NOT_ALLOWED':
       return 405;
     case 'FRAME_TOO_LARGE':
@@ -166,6 +172,10 @@ export function createRestApi(hub: Hub, authenticate: Authenticate): (req: Incom
 
     const decoded = decodeClientValue(route.request(params, query, body), maxJson);
     if (!decoded.ok) throw new HttpError(decoded.error);
+    if (decoded.value.op === 'job.data' && wantsRaw(req, query)) {
+      const { job, bytes } = await hub.api.jobBytes(decoded.value, caller);
+      return sendBytes(res, job, bytes);
+    }
     const result = await hub.api.perform(decoded.value, caller);
 
     if (decoded.value.op === 'job.submit' || decoded.value.op === 'job.reprint') {
@@ -210,6 +220,39 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
+}
+
+/** The job's bytes as a file named after the job. */
+function sendBytes(res: ServerResponse, job: JobView, bytes: Uint8Array): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream', 'content-length': bytes.byteLength, 'cache-control': 'no-store',
+    'content-disposition': contentDisposition(job.name ?? job.id),
+  });
+  // The bytes are in memory already; the socket takes them as the client reads.
+  res.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/**
+ * `attachment` with the name twice (RFC 6266): `filename*` exactly, in UTF-8,
+ * and `filename` for clients that read only that, with what is not plain
+ * printable ASCII (and quotes, backslashes, path separators) as `_`.
+ */
+function contentDisposition(name: string): string {
+  const plain = name.replace(/[^\x20-\x7e]|["\\/]/g, '_');
+  const exact = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${plain}"; filename*=UTF-8''${exact}`;
+}
+
+/** `?raw=1|true` (or 0|false), else the Accept header: the bytes when it names application/octet-stream before any JSON. */
+function wantsRaw(req: IncomingMessage, query: URLSearchParams): boolean {
+  const raw = queryBool(query, 'raw');
+  if (typeof raw === 'boolean') return raw;
+  if (raw !== undefined) throw new HttpError(protocolError('BAD_FIELD', 'raw must be 1, true, 0 or false'));
+  const types = (header(req, 'accept') ?? '').split(',').map((t) => t.split(';')[0]?.trim().toLowerCase());
+  const bytes = types.indexOf('application/octet-stream');
+  const json = types.indexOf('application/json');
+  return bytes >= 0 && (json < 0 || bytes < json);
 }
 
 function decodeSegment(s: string): string {

@@ -65,7 +65,7 @@ describe('api: REST /api/v1', () => {
   it('GET /api/v1 says which server and protocol answer', async () => {
     const r = await call('GET', '');
     assert.equal(r.status, 200);
-    assert.deepEqual(Object.keys(r.body as Json).sort(), ['server', 'v', 'version']);
+    assert.deepEqual(Object.keys(r.body as Json).sort(), ['limits', 'server', 'v', 'version']);
   });
 
   it('GET /devices (with ?tag), /printers and /printers/{device}/{port}', async () => {

@@ -30,7 +30,11 @@ describe('client endpoint: requests', () => {
 
   it('answers hello with the server version, and refuses another major', async () => {
     const c = await TestClient.connect(t);
-    assert.deepEqual(await c.call('hello', { v: [1, 7] }), { server: 'printbridge', version: PACKAGE_VERSION, v: [...PROTOCOL_VERSION] });
+    const limits = resolveLimits({ maxJobBytes });
+    assert.deepEqual(await c.call('hello', { v: [1, 7] }), {
+      server: 'printbridge', version: PACKAGE_VERSION, v: [...PROTOCOL_VERSION],
+      limits: { maxJobBytes, maxFrame: clientFrameLimit(limits), maxUnsent: limits.maxClientBuffer },
+    });
     const other = await c.request('hello', { v: [2, 0] });
     assert.equal(other['ok'], false);
     assert.equal((other['error'] as Err).code, 'VERSION_UNSUPPORTED');
