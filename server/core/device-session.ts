@@ -30,6 +30,8 @@ import { TokenBucket } from './token-bucket.js';
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
 
 const NO_STATUS: ReadonlyMap<number, PortStatus> = new Map();
+/** Shared by every session whose device names no capability (most): a server holds 20,000 of them. */
+const NO_CAPS: readonly string[] = Object.freeze([]);
 
 export interface HelloInfo {
   readonly fw: string;
@@ -237,7 +239,7 @@ export class DeviceSession {
     for (const p of m.ports) {
       if (!ports.some((q) => q.port === p.port)) ports.push(p);
     }
-    this.info = { fw: m.fw, caps: m.caps, window: m.window, maxChunk: m.maxChunk, ports };
+    this.info = { fw: m.fw, caps: m.caps.length === 0 ? NO_CAPS : m.caps, window: m.window, maxChunk: m.maxChunk, ports };
     // Written behind; new ports are on disk before any job for them is (insertJob).
     recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
     this.welcome(this.info);

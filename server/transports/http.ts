@@ -77,7 +77,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   server.on('clientError', (_err, socket) => socket.destroy());
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const token = bearer(req) ?? url.searchParams.get('token') ?? undefined;
@@ -149,6 +149,11 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       ]).then(() => undefined);
     },
   };
+}
+
+/** One listener for every upgrading socket (a closure each would stay with every device connection). */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function handleRequest(hub: Hub, req: IncomingMessage, res: ServerResponse, rest: (req: IncomingMessage, res: ServerResponse, path: string) => void): void {
