@@ -17,12 +17,12 @@ import { byKey } from './paged.js';
 /** What a job name may hold (protocol 1.5). */
 const NAME_MAX = 200;
 /**
- * The biggest job the server takes (limits.maxJobBytes, 16 MiB unless a
- * program starting the server changed it; the server does not say). A file
- * over it is refused here: sent, it would be a WebSocket message over the
- * server's limit, which closes the connection instead of answering.
+ * The biggest job a server before 1.5 takes unless a program starting it
+ * changed it (one since says, in its hello's `limits`). A file over the limit
+ * is refused here, with its size and the limit, rather than as a TOO_BIG
+ * from the SDK.
  */
-const MAX_UPLOAD = 16 * 1024 * 1024;
+const DEFAULT_MAX_UPLOAD = 16 * 1024 * 1024;
 /** Up to this many printers, the select lists them all; beyond, a search narrows it to SUGGESTED. */
 const LIST_ALL = 200;
 const SUGGESTED = 50;
@@ -139,7 +139,8 @@ export function uploadSection(app: App): UploadSection {
     const clean = (text: string): string => text.replace(/\p{Cc}+/gu, ' ').trim().slice(0, NAME_MAX);
     const called = clean(jobName) || clean(file.name) || 'upload';
     if (file.size === 0) return Promise.reject(new Error(`${file.name} is empty`));
-    if (file.size > MAX_UPLOAD) return Promise.reject(new Error(`${file.name} is ${bytes(file.size)}; the server takes jobs up to ${bytes(MAX_UPLOAD)}`));
+    const max = app.client.limits?.maxJobBytes ?? DEFAULT_MAX_UPLOAD;
+    if (file.size > max) return Promise.reject(new Error(`${file.name} is ${bytes(file.size)}; the server takes jobs up to ${bytes(max)}`));
     return file
       .arrayBuffer()
       .then((buf) => app.client.submit(printer, new Uint8Array(buf), { name: called, key: newKey('upload') }))

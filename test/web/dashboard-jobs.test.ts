@@ -33,7 +33,7 @@ const ADMIN = 'test-admin-token';
 const procs = new Processes();
 const cleanups: Array<() => void> = [];
 let t: TestServer;
-/** A server that keeps no bytes of finished jobs: every reprint there is JOB_DATA_GONE. */
+/** A server that keeps no bytes of finished jobs (every reprint there is JOB_DATA_GONE) and takes jobs of 4 KiB at most. */
 let lean: TestServer;
 let browser: Browser | undefined;
 let counter: TcpEmulator;
@@ -58,7 +58,7 @@ before(async () => {
   await counterBridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
   await makerBridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
 
-  lean = await startTestServer({ retention: { finishedDataMaxBytes: 0 } });
+  lean = await startTestServer({ retention: { finishedDataMaxBytes: 0 }, limits: { maxJobBytes: 4096 } });
   await printingDevice(lean, 'labels');
 
   sdk = await loadSdk();
@@ -336,6 +336,17 @@ test('reprint when the server no longer holds the bytes: the page says so and wh
   await eventually(() => row.getByRole('button', { name: 'Reprint job shelf-label.zpl' }).isDisabled(), 'the reprint button disabled');
   assert.equal(await page.locator('#job-rows tr').count(), 1, 'no new job');
   await screenshot(page, 'dashboard-reprint-gone', false);
+  await page.close();
+});
+
+test('a file over the job size limit the server announces is refused in the page with both sizes, and nothing is sent', { timeout: 60_000 }, async () => {
+  const page = await open(lean);
+  await page.getByLabel('File to print').setInputFiles({ name: 'too-long.zpl', mimeType: 'application/octet-stream', buffer: Buffer.alloc(5000, 0x41) });
+  await page.getByLabel('Printer', { exact: true }).selectOption('labels/0');
+  const before = await page.locator('#job-rows tr').count();
+  await page.getByRole('button', { name: 'Print', exact: true }).click();
+  await page.locator('#upload-error', { hasText: 'too-long.zpl is 4.9 KiB; the server takes jobs up to 4.0 KiB' }).waitFor();
+  assert.equal(await page.locator('#job-rows tr').count(), before, 'no new job');
   await page.close();
 });
 
