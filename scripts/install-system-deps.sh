@@ -1,33 +1,66 @@
 #!/usr/bin/env bash
-# System packages the tests and the PTY emulator need beyond npm: GLib's
-# headers (libglib2.0-dev, found through pkg-config) build the Moddable SDK's
-# host tools and its Linux host, on which the firmware tests run (the SDK
-# itself is prepared by scripts/moddable-sdk.sh); socat makes
-# the pseudo-terminal pairs that stand in for a printer's serial cable;
-# Chromium is the real browser the dashboard tests drive (test/web, through
-# playwright-core, which cannot download a browser here); python3-websockets
-# is the plain third-party WebSocket client (`python3 -m websockets`) that
-# test/e2e/third-party-client.test.ts drives against the client API; openssl
-# makes the private CA and server certificates of the TLS tests at test time;
-# nginx is the reverse proxy test/e2e/nginx.test.ts runs in front of the
-# server (as the current user, from a temporary folder: the package's own
-# service is not used). The system Python (/usr/bin/python3) is checked, not
-# whatever python3 a pyenv puts first on PATH.
+# The system packages the tests need beyond npm, installed with apt-get when
+# run as root and missing (a fresh Debian machine, as CI runs), else named in
+# one line with the command that installs them (exit 1). `npm test` runs it
+# first (tools/run-tests.mjs), asking only for what the chosen test files
+# use; with no arguments it checks everything.
+#
+# Usage: bash scripts/install-system-deps.sh [PART...]
+#
+# Parts, and why npm cannot stand in for them:
+#   socat      makes the pseudo-terminal pairs that play a printer's serial
+#              cable (`emulate --pty`); Node has no PTY pair without a
+#              native addon of its own
+#   chromium   the real browser the dashboard tests drive through
+#              playwright-core; Playwright's own download would still need
+#              the system libraries a browser links against, from apt
+#   python3-websockets
+#              `python3 -m websockets`, the third-party WebSocket client of
+#              test/e2e/third-party-client.test.ts: its point is a client
+#              that shares no code with ours, and npm's (wscat) is built on
+#              `ws`, the library the server itself uses
+#   openssl    makes the private CA and certificates of the TLS tests, the
+#              way docs/deploy.md tells a user to make theirs
+#   nginx      the reverse proxy test/e2e/nginx.test.ts runs in front of the
+#              server (its own instance in a temporary folder; the package's
+#              service is not started)
+#   moddable   gcc, make, GLib's headers (through pkg-config) and xz: the
+#              Moddable SDK's host tools and Linux runtime, built from the
+#              tarball by scripts/moddable-sdk.sh, on which the firmware
+#              tests run
+#   curl       the HTTP client the docs' examples use, run as written by
+#              test/docs-examples.test.ts
+# The system Python (/usr/bin/python3) is checked, not whatever python3 a
+# pyenv puts first on PATH.
 set -euo pipefail
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl)
+
 need=()
-pkg-config --exists glib-2.0 >/dev/null 2>&1 || need+=(libglib2.0-dev pkg-config)
-command -v make >/dev/null 2>&1 || need+=(make)
-command -v gcc >/dev/null 2>&1 || need+=(gcc)
-command -v socat >/dev/null 2>&1 || need+=(socat)
-[ -x /usr/bin/chromium ] || need+=(chromium)
-/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-[ -x /usr/sbin/nginx ] || need+=(nginx)
+for part in "${parts[@]}"; do
+  case "$part" in
+    socat) command -v socat >/dev/null 2>&1 || need+=(socat) ;;
+    chromium) [ -x /usr/bin/chromium ] || need+=(chromium) ;;
+    python3-websockets) /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets) ;;
+    openssl) command -v openssl >/dev/null 2>&1 || need+=(openssl) ;;
+    nginx) [ -x /usr/sbin/nginx ] || need+=(nginx) ;;
+    moddable)
+      command -v gcc >/dev/null 2>&1 || need+=(gcc)
+      command -v make >/dev/null 2>&1 || need+=(make)
+      command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+      { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists glib-2.0; } || need+=(libglib2.0-dev pkg-config)
+      ;;
+    curl) command -v curl >/dev/null 2>&1 || need+=(curl) ;;
+    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl)" >&2; exit 2 ;;
+  esac
+done
 [ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-  echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing system packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
   exit 1
 fi
+echo "install-system-deps: installing ${need[*]}" >&2
 # Packages with a service (nginx) must not start it: the tests run their own
 # instance, and a service left on port 80 (or failing to get it) helps nobody.
 policy=/usr/sbin/policy-rc.d
@@ -38,5 +71,6 @@ if [ ! -e "$policy" ]; then
   made_policy=1
 fi
 trap '[ "$made_policy" -eq 1 ] && rm -f "$policy"' EXIT
-apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+# apt's own progress goes to stderr: `npm test`'s output stays the tests'.
+apt-get update >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2

@@ -22,3 +22,8 @@ test('README shows the two commands a new user runs', () => {
   assert.match(readme, /npm install && npm start/);
   assert.match(readme, /npm install && npm test/);
 });
+
+test('CI runs the README\'s set-up and nothing else: npm ci (npm install for a lockfile), then npm test', () => {
+  const commands = readFileSync('.ci/run', 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#') && !/^(set|cd) /.test(l));
+  assert.deepEqual(commands, ['npm ci --no-audit --no-fund', 'npm test']);
+});
