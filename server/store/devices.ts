@@ -137,12 +137,16 @@ export function checkBridgeLogin(store: Store, id: string, token: string): Devic
 }
 
 function login(store: Store, id: string, token: string): { result: DeviceLogin; tags: string[] } {
-  const row = store.stmt('SELECT token_hash, tags FROM devices WHERE id = ?').get(id) as { token_hash: string; tags: string } | undefined;
+  const row = store.stmt('SELECT token_hash, tags, ports FROM devices WHERE id = ?').get(id) as { token_hash: string; tags: string; ports: string } | undefined;
   const expected = row === undefined ? NO_DEVICE : Buffer.from(row.token_hash, 'hex');
   const given = hashToken(token);
   const match = expected.length === given.length && timingSafeEqual(expected, given);
   if (row === undefined) return { result: 'unknown-device', tags: [] };
-  return match ? { result: 'ok', tags: JSON.parse(row.tags) as string[] } : { result: 'wrong-token', tags: [] };
+  if (!match) return { result: 'wrong-token', tags: [] };
+  // The ports on disk, read with the login: the hello that follows compares against them (recordHelloLater) without a read of its own.
+  const known = storedPortsOf(store);
+  if (!known.has(id)) known.set(id, row.ports);
+  return { result: 'ok', tags: JSON.parse(row.tags) as string[] };
 }
 
 export function verifyDeviceToken(store: Store, id: string, token: string): boolean {

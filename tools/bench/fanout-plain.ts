@@ -59,6 +59,10 @@ serveParent(async (msg) => {
     case 'tokens':
       for (const [id, hex] of Object.entries(msg['hashes'] as Record<string, string>)) hashes.set(id, Buffer.from(hex, 'hex'));
       return {};
+    case 'gc':
+      // Run with --expose-gc by the bench: RSS is read after a full collection.
+      (globalThis as { gc?: () => void }).gc?.();
+      return {};
     case 'listen':
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
       return { port: (http.address() as AddressInfo).port };

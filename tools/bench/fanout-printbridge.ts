@@ -22,6 +22,10 @@ const server = await startServer({
 
 serveParent(async (msg) => {
   switch (msg.cmd) {
+    case 'gc':
+      // Run with --expose-gc by the bench: RSS is read after a full collection.
+      (globalThis as { gc?: () => void }).gc?.();
+      return {};
     case 'port':
       return { port: server.port };
     default:

@@ -4,7 +4,9 @@
 // time and RSS read from /proc. For each peer:
 //
 // connect    — all N connect, authenticate and are welcomed (wall time).
-// rss        — server RSS with N devices online minus before any, per device.
+// rss        — server RSS with N devices online minus before any, per device,
+//              each read after a full collection (`gc`, the servers run with
+//              --expose-gc for it).
 // cpu        — server CPU time per recipient of a broadcast: sending it and
 //              taking every answer (over ROUNDS broadcasts: /proc counts in
 //              10 ms ticks, too coarse for one broadcast to 2,000 devices).
@@ -64,19 +66,28 @@ type Broadcast = () => Promise<void>;
 
 
 
+/**
+ * The server's RSS once a full collection has run (each server takes `gc`
+ * over IPC): what it holds, not how much garbage the last second left.
+ */
+async function settledRss(server: Child): Promise<number> {
+  await server.ask({ cmd: 'gc' });
+  return rssBytes(server.pid);
+}
+
 async function measure(server: Child, port: number, creds: Creds[], processes: number, broadcast: Broadcast, log: (l: string) => void): Promise<PeerFigures> {
   const kids = Array.from({ length: processes }, () => startChild('fanout-devices.ts'));
   try {
     const url = `ws://127.0.0.1:${port}/v1/device`;
     const slices = kids.map((_, k) => creds.filter((_c, i) => i % processes === k));
     await sleep(500);
-    const rss0 = rssBytes(server.pid);
+    const rss0 = await settledRss(server);
 
     let t0 = wallNow();
     await Promise.all(kids.map((kid, k) => kid.ask({ cmd: 'connect', url, devices: slices[k] })));
     const connectSeconds = (wallNow() - t0) / 1000;
     await sleep(1000);
-    const rssBytesPerDevice = (rssBytes(server.pid) - rss0) / creds.length;
+    const rssBytesPerDevice = ((await settledRss(server)) - rss0) / creds.length;
     log(`connected ${creds.length} in ${connectSeconds.toFixed(2)} s`);
 
     let cpuTotal = 0;
@@ -108,7 +119,7 @@ async function measure(server: Child, port: number, creds: Creds[], processes: n
 
 async function printbridge(n: number, processes: number, log: (l: string) => void): Promise<PeerFigures> {
   const dir = tempDir('pb-fanout-');
-  const server = startChild('fanout-printbridge.ts', [dir, ADMIN, String(n)], { quiet: true });
+  const server = startChild('fanout-printbridge.ts', [dir, ADMIN, String(n)], { quiet: true, nodeArgs: ['--expose-gc'] });
   try {
     const creds = registerDevices(dir, n, (i) => `bench-${String(i).padStart(5, '0')}`);
     const { port } = await server.ask({ cmd: 'port' });
@@ -130,7 +141,7 @@ async function printbridge(n: number, processes: number, log: (l: string) => voi
 }
 
 async function plain(n: number, processes: number, log: (l: string) => void): Promise<PeerFigures> {
-  const server = startChild('fanout-plain.ts');
+  const server = startChild('fanout-plain.ts', [], { nodeArgs: ['--expose-gc'] });
   try {
     const creds = Array.from({ length: n }, (_, i) => ({ id: `bench-${String(i).padStart(5, '0')}`, token: createHash('sha256').update(`plain-${i}`).digest('base64url') }));
     const hashes = Object.fromEntries(creds.map((c) => [c.id, createHash('sha256').update(c.token).digest('hex')]));
