@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cancelScriptLines, DEFAULT_CANCEL_SCRIPT, Gcode } from '../../device/core/dialects/gcode.js';
+import { numbered } from '../helpers/gcode.js';
 import { Bench, bytesFeed, dec, enc } from './dialect-harness.js';
 
 const MAX_RESENDS_IN_TEST = 10;
 
-function line(n: number, cmd: string): string {
-  const body = `N${n} ${cmd}`;
-  let x = 0;
-  for (const c of body) x ^= c.charCodeAt(0);
-  return `${body}*${x}\n`;
-}
+const line = (n: number, cmd: string): string => `${numbered(n, cmd)}\n`;
+/** The answer to a numbered M105: temperatures, no line number. */
+const TEMPS = 'ok T:21.0 /0.0 B:21.0 /0.0\n';
 
 function gcode(poll = 0): Bench {
   const b = new Bench('gcode', { poll });
@@ -328,27 +326,27 @@ function moves(count: number): { job: Uint8Array; lines: string[] } {
   return { job: enc(job), lines };
 }
 
-test('gcode: with ADVANCED_OK as many lines go as the last ok left room for (min of P and B, lines in flight counted), never more', () => {
+test('gcode: with ADVANCED_OK as many lines go as the last ok left room for (min of P and B + 1, lines in flight counted), never more', () => {
   const b = gcode();
   const { job, lines } = moves(10);
   const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
   b.start('a1', job);
   assert.equal(dec(b.fresh()), 'M110 N0\n', 'one line until the printer reports room');
-  b.answer('ok N0 P15 B4\n');
-  assert.equal(dec(b.fresh()), upTo(1, 4), 'B4: four lines in flight');
-  b.answer('ok N1 P15 B4\n');
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'B3 counts the slot M110 held until its ok: four lines in flight');
+  b.answer('ok N1 P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(5, 5), 'one answered, one more');
-  b.answer('ok N2 P15 B2\n');
+  b.answer('ok N2 P15 B1\n');
   assert.equal(dec(b.fresh()), '', 'three in flight, room for two');
-  b.answer('ok N3 P15 B2\n');
+  b.answer('ok N3 P15 B1\n');
   assert.equal(dec(b.fresh()), '', 'two in flight, room for two');
-  b.answer('ok N4 P3 B4\n');
+  b.answer('ok N4 P3 B3\n');
   assert.equal(dec(b.fresh()), upTo(6, 7), 'P3 is the smaller: three in flight');
-  b.answer('ok N5 P1 B4\n');
+  b.answer('ok N5 P1 B3\n');
   assert.equal(dec(b.fresh()), '', 'room for one, two in flight');
-  b.answer('ok N6 P0 B4\n');
+  b.answer('ok N6 P0 B3\n');
   assert.equal(dec(b.fresh()), '', 'no room');
-  b.answer('ok N7 P0 B4\n');
+  b.answer('ok N7 P0 B3\n');
   assert.equal(dec(b.fresh()), '', 'no room, though nothing is in flight');
   b.advance(999);
   assert.equal(dec(b.fresh()), '');
@@ -356,10 +354,11 @@ test('gcode: with ADVANCED_OK as many lines go as the last ok left room for (min
   assert.equal(dec(b.fresh()), upTo(8, 8), 'a second later, one line');
   b.answer('ok\n');
   assert.equal(dec(b.fresh()), upTo(9, 9), 'an ok without fields: one line');
-  b.answer('ok N9 P15 B4\n');
-  assert.equal(dec(b.fresh()), upTo(10, 10));
+  b.answer('ok N9 P15 B0\n');
+  assert.equal(dec(b.fresh()), upTo(10, 10), 'B0: only the answered line\'s slot, freed with its ok');
   assert.ok(!b.done('a1'));
-  b.answer('ok N10 P15 B4\n');
+  b.answer('ok N10 P15 B3\n');
+  assert.equal(dec(b.fresh()), '', 'the last line answered before there was room behind it: nothing more');
   assert.ok(b.done('a1'));
 });
 
@@ -370,41 +369,159 @@ test('gcode: with ADVANCED_OK the unanswered bytes stay within the printer\'s 12
   assert.ok(lines.every((l) => l.length > 42 && l.length < 64), 'two lines fit in 127 bytes, three do not');
   b.start('a2', enc([1, 2, 3, 4].map(cmd).join('\n')));
   b.fresh();
-  b.answer('ok N0 P15 B8\n');
+  b.answer('ok P15 B8\n');
   assert.equal(dec(b.fresh()), lines.slice(0, 2).join(''));
   b.answer('ok N1 P15 B8\n');
   assert.equal(dec(b.fresh()), lines[2]);
   b.answer('ok N2 P15 B8\n');
   b.answer('ok N3 P15 B8\n');
-  assert.equal(dec(b.fresh()), lines[3]);
+  assert.equal(dec(b.fresh()), lines[3] + line(5, 'M105'));
   b.answer('ok N4 P15 B8\n');
+  b.answer(TEMPS);
   assert.ok(b.done('a2'));
 });
 
-test('gcode: a resend in the middle of several lines in flight rewinds to that line and sends every line from there once more, in order', () => {
+test('gcode: a resend in the middle of several lines in flight takes them all out of flight and sends each once more, in order; the refusals behind it are echoes', () => {
   const b = gcode();
   const { job, lines } = moves(8);
   const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
   b.start('a3', job);
   b.fresh();
-  b.answer('ok N0 P15 B4\n');
+  b.answer('ok P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(1, 4));
-  b.answer('ok N1 P15 B4\n');
+  b.answer('ok N1 P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(5, 5), 'lines 2 to 5 in flight');
   // Line 2 arrived damaged: the printer refuses it, then every line behind it, each asking for 2.
-  b.answer('Error:checksum mismatch, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
-  assert.equal(dec(b.fresh()), upTo(2, 2), 'rewound to 2; 3, 4 and 5 still in flight');
+  b.answer('Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n');
+  assert.equal(dec(b.fresh()), upTo(2, 5), 'none of 2 to 5 will run: they go again at once, as the last real ok left room');
   for (const n of [3, 4, 5]) {
-    b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
-    assert.equal(dec(b.fresh()), upTo(n, n), `the refusal of ${n} releases it; it goes again in order, not a second rewind`);
+    b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok\n');
+    assert.equal(dec(b.fresh()), '', `the refusal of the first ${n} is an echo: no second rewind`);
   }
-  for (let n = 2; n <= 5; n++) b.answer(`ok N${n} P15 B4\n`);
-  assert.equal(dec(b.fresh()), upTo(6, 8));
-  for (let n = 6; n <= 8; n++) b.answer(`ok N${n} P15 B4\n`);
+  for (let n = 2; n <= 5; n++) b.answer(`ok N${n} P15 B3\n`);
+  assert.equal(dec(b.fresh()), upTo(6, 8) + line(9, 'M105'));
+  for (let n = 6; n <= 8; n++) b.answer(`ok N${n} P15 B3\n`);
+  b.answer(TEMPS);
   assert.ok(b.done('a3'));
   assert.equal(b.failure('a3'), undefined);
   const all = dec(b.out);
   for (let n = 1; n <= 8; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, n >= 2 && n <= 5 ? 2 : 1, `line ${n}`);
+});
+
+/** What Marlin answers a line when the one before it never arrived (the line that did is refused for its number). */
+const lineError = (last: number): string => `Error:Line Number is not Last Line Number+1, Last Line: ${last}\nResend: ${last + 1}\nok\n`;
+
+test('gcode: a line lost on the wire is sent again once from that line, with no stall; the refusals of the lines behind it are echoes', () => {
+  const b = gcode();
+  const { job, lines } = moves(8);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('d1', job);
+  b.fresh();
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.answer('ok N1 P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(5, 5), 'lines 2 to 5 in flight');
+  // Line 2 never reached the printer: 3 is the next it reads, refused for its number; line 2 answers nothing.
+  b.answer(lineError(1));
+  assert.equal(dec(b.fresh()), upTo(2, 5), 'the first refusal: 2 to 5 go again at once, in order');
+  b.answer(lineError(1) + lineError(1));
+  assert.equal(dec(b.fresh()), '', 'the refusals of 4 and 5 ask for the same gap: not acted on');
+  for (let n = 2; n <= 5; n++) b.answer(`ok N${n} P15 B3\n`);
+  assert.equal(dec(b.fresh()), upTo(6, 8) + line(9, 'M105'), 'the oks of the resent lines release them: the stream goes on');
+  for (let n = 6; n <= 8; n++) b.answer(`ok N${n} P15 B3\n`);
+  b.answer(TEMPS);
+  assert.ok(b.done('d1'), 'done without a timeout');
+  const all = dec(b.out);
+  assert.ok(!all.split('\n').includes('M105'), 'no tickle: no time limit ran out');
+  for (let n = 1; n <= 8; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, n >= 2 && n <= 5 ? 2 : 1, `line ${n}`);
+});
+
+test('gcode: a lost last line is asked for by the printer when the numbered M105 behind it arrives', () => {
+  const b = gcode();
+  const { job, lines } = moves(3);
+  b.start('d2', job);
+  b.fresh();
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), lines.join('') + line(4, 'M105'));
+  b.answer('ok N1 P15 B3\nok N2 P15 B3\n');
+  // Line 3 never arrived; the M105 behind it did.
+  b.answer(lineError(2));
+  assert.equal(dec(b.fresh()), lines[2] + line(4, 'M105'));
+  b.answer('ok N3 P15 B3\n');
+  assert.ok(!b.done('d2'));
+  b.answer(TEMPS);
+  assert.ok(b.done('d2'));
+});
+
+test('gcode: fewer echoes than lines behind a gap (Marlin empties its receive buffer on an error) stall nothing; a checksum refusal of a resent line is acted on at once', () => {
+  const b = gcode();
+  const { job, lines } = moves(6);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('d3', job);
+  b.fresh();
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'line 1 lost; 3 and 4 were in the buffer the printer emptied: one refusal for all');
+  b.answer('Error:checksum mismatch, Last Line: 0\nResend: 1\nok\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'the resent line 1 arrived damaged: a new request, though echoes of the gap were due');
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), '', 'the refusal of the resent 2 is an echo');
+  for (let n = 1; n <= 4; n++) b.answer(`ok N${n} P15 B3\n`);
+  assert.equal(dec(b.fresh()), upTo(5, 6) + line(7, 'M105'));
+  b.answer('ok N5 P15 B3\nok N6 P15 B3\n');
+  b.answer(TEMPS);
+  assert.ok(b.done('d3'));
+  const all = dec(b.out);
+  for (let n = 1; n <= 6; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, n <= 4 ? 3 : 1, `line ${n}`);
+});
+
+test('gcode: a line lost again when resent is asked for once more: one refusal may pass as an echo (a lost line answers nothing, so the count is one high), the next is acted on', () => {
+  const b = gcode();
+  const { job, lines } = moves(6);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('d5', job);
+  b.fresh();
+  b.answer('ok P15 B3\n');
+  b.answer('ok N1 P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 5), 'lines 2 to 5 in flight');
+  b.answer(lineError(1).repeat(3));
+  assert.equal(dec(b.fresh()), upTo(2, 5), 'line 2 lost: 3, 4 and 5 refused; 2 to 5 go again once');
+  // The resent 2 is lost too: the resent 3 is refused (taken for the last echo of the first gap), then the resent 4.
+  b.answer(lineError(1));
+  assert.equal(dec(b.fresh()), '');
+  b.answer(lineError(1));
+  assert.equal(dec(b.fresh()), upTo(2, 5), 'a new request: 2 to 5 again');
+  b.answer(lineError(1));
+  assert.equal(dec(b.fresh()), '', 'the refusal of the resent 5 is an echo');
+  for (let n = 2; n <= 5; n++) b.answer(`ok N${n} P15 B3\n`);
+  assert.equal(dec(b.fresh()), upTo(6, 6) + line(7, 'M105'));
+  b.answer('ok N6 P15 B3\n' + TEMPS);
+  assert.ok(b.done('d5'));
+  assert.ok(!dec(b.out).split('\n').includes('M105'), 'no tickle');
+});
+
+test('gcode: a printer command refused with the lines of a gap goes again and answers once, with what the printer said to it', () => {
+  const b = gcode();
+  const { job, lines } = moves(2);
+  b.start('d4', job);
+  b.d.server({ t: 'control', ref: 'c1', name: 'printer.command', args: { port: 0, data: 'M114' } });
+  assert.equal(dec(b.fresh()), 'M110 N0\n');
+  b.answer('ok P15 B3\n');
+  const m114 = line(1, 'M114');
+  const job2 = line(2, 'G1 X1') + line(3, 'G1 X2');
+  assert.equal(lines[0], line(1, 'G1 X1'));
+  const fence = line(4, 'M105');
+  assert.equal(dec(b.fresh()), m114 + job2 + fence, 'the command goes first, numbered');
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), m114 + job2 + fence);
+  assert.equal(b.news().filter((m) => m.t === 'control.result').length, 0, 'no result for a refused command');
+  b.answer('X:10.00 Y:0.00 Z:0.00\nok N1 P15 B3\n');
+  const results = b.news().filter((m) => m.t === 'control.result' && m.ref === 'c1');
+  assert.equal(results.length, 1);
+  const r = results[0];
+  assert.ok(r?.t === 'control.result' && r.ok);
+  assert.deepEqual(r.data, { lines: ['X:10.00 Y:0.00 Z:0.00', 'ok N1 P15 B3'] });
 });
 
 test('gcode: a printer without ADVANCED_OK gets one line at a time; malformed ok fields mean one line', () => {
@@ -427,24 +544,27 @@ test('gcode: after a stall with several in flight, the lines stay counted and th
   const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
   b.start('s1', job);
   b.fresh();
-  b.answer('ok N0 P15 B4\n');
+  b.answer('ok P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(1, 4), 'four in flight');
   b.advance(30_000);
   assert.equal(dec(b.fresh()), 'M105\n', 'a tickle, nothing else');
   // The printer was slow, not deaf: line 1 ran, 2 to 4 wait in its queue, the tickle behind them.
-  b.answer('ok N1 P14 B1\n');
+  b.answer('ok N1 P14 B0\n');
   assert.equal(dec(b.fresh()), '', 'lines 2 to 4 and the tickle are still in the printer: no room');
-  b.answer('ok N2 P15 B1\n');
+  b.answer('ok N2 P15 B0\n');
   assert.equal(dec(b.fresh()), '');
-  b.answer('ok N3 P15 B2\n');
+  b.answer('ok N3 P15 B1\n');
   assert.equal(dec(b.fresh()), '', 'line 4 and the tickle fill the two slots');
-  b.answer('ok N4 P16 B3\n');
+  b.answer('ok N4 P16 B2\n');
   assert.equal(dec(b.fresh()), upTo(5, 6), 'only the tickle left: two more make three');
-  b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+  b.answer(TEMPS);
   assert.equal(dec(b.fresh()), '', 'the tickle answered; lines 5 and 6 in flight, room for one');
-  b.answer('ok N5 P15 B3\n');
+  b.answer('ok N5 P15 B2\n');
   assert.equal(dec(b.fresh()), upTo(7, 8));
-  for (const n of [6, 7, 8]) b.answer(`ok N${n} P15 B4\n`);
+  b.answer('ok N6 P15 B3\n');
+  assert.equal(dec(b.fresh()), line(9, 'M105'));
+  b.answer('ok N7 P15 B3\nok N8 P15 B3\n');
+  b.answer(TEMPS);
   assert.ok(b.done('s1'));
   const all = dec(b.out);
   for (let n = 1; n <= 8; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, 1, `line ${n} once`);
@@ -456,19 +576,22 @@ test('gcode: after a stall the tickle\'s ok releases lines the printer lost; it 
   const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
   b.start('s2', job);
   b.fresh();
-  b.answer('ok N0 P15 B4\n');
+  b.answer('ok P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(1, 4));
   b.advance(30_000);
   assert.equal(dec(b.fresh()), 'M105\n');
   // Lines 1 to 4 never arrived: the tickle is all the printer answers.
-  b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+  b.answer(TEMPS);
   assert.equal(dec(b.fresh()), upTo(5, 5), 'nothing is in the printer: one line (no room reported)');
-  b.answer('Error:Line Number is not Last Line Number+1, Last Line: 0\nResend: 1\nok N0 P16 B4\n');
-  assert.equal(dec(b.fresh()), upTo(1, 4), 'from line 1, room permitting');
-  for (let n = 1; n <= 4; n++) b.answer(`ok N${n} P16 B4\n`);
-  assert.equal(dec(b.fresh()), upTo(5, 5));
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), upTo(1, 1), 'from line 1, as far as the last ok left room (one line)');
+  b.answer('ok N1 P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(2, 5));
+  b.answer('ok N2 P15 B3\n');
+  assert.equal(dec(b.fresh()), line(6, 'M105'));
+  for (let n = 3; n <= 5; n++) b.answer(`ok N${n} P15 B3\n`);
   assert.ok(!b.done('s2'));
-  b.answer('ok N5 P16 B4\n');
+  b.answer(TEMPS);
   assert.ok(b.done('s2'));
   const all = dec(b.out);
   for (let n = 1; n <= 4; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, 2, `line ${n} twice: lost once`);
@@ -481,23 +604,26 @@ test('gcode: a resend while resynchronising after a stall goes from the line ask
   const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
   b.start('s3', job);
   b.fresh();
-  b.answer('ok N0 P15 B4\n');
+  b.answer('ok P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(1, 4));
   b.advance(30_000);
   assert.equal(dec(b.fresh()), 'M105\n');
-  b.answer('ok N1 P15 B4\n');
+  b.answer('ok N1 P15 B3\n');
   assert.equal(dec(b.fresh()), '', 'lines 2 to 4 and the tickle still in flight');
-  b.answer('Error:checksum mismatch, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
-  assert.equal(dec(b.fresh()), upTo(2, 2), 'the refused line is out of the printer: line 2 again');
+  b.answer('Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n');
+  assert.equal(dec(b.fresh()), upTo(2, 4), 'lines 2 to 4 are out of the printer: they go again, the tickle still in flight');
   for (const n of [3, 4]) {
-    b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
-    assert.equal(dec(b.fresh()), upTo(n, n), `the refusal of ${n} is an echo: ${n} goes again in order`);
+    b.answer(lineError(1));
+    assert.equal(dec(b.fresh()), '', `the refusal of the first ${n} is an echo`);
   }
-  b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
+  b.answer(TEMPS);
   assert.equal(dec(b.fresh()), '', 'the tickle answered: 2 to 4 in flight, no room reported');
-  for (let n = 2; n <= 4; n++) b.answer(`ok N${n} P15 B4\n`);
+  b.answer('ok N2 P15 B3\n');
   assert.equal(dec(b.fresh()), upTo(5, 6));
-  for (const n of [5, 6]) b.answer(`ok N${n} P15 B4\n`);
+  b.answer('ok N3 P15 B3\n');
+  assert.equal(dec(b.fresh()), line(7, 'M105'));
+  for (const n of [4, 5, 6]) b.answer(`ok N${n} P15 B3\n`);
+  b.answer(TEMPS);
   assert.ok(b.done('s3'));
   assert.equal(b.failure('s3'), undefined);
   const all = dec(b.out);
@@ -510,23 +636,25 @@ test('gcode: a last line released by the tickle after a stall is not done on fai
     const { job, lines } = moves(2);
     b.start('s4', job);
     b.fresh();
-    b.answer('ok N0 P15 B4\n');
-    assert.equal(dec(b.fresh()), lines.join(''));
+    b.answer('ok P15 B3\n');
+    assert.equal(dec(b.fresh()), lines.join('') + line(3, 'M105'));
     b.advance(30_000);
     assert.equal(dec(b.fresh()), 'M105\n');
-    b.answer('ok N1 P15 B4\n');
-    // Line 2's ok never comes: it was lost (or its ok was).
-    b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
-    assert.ok(!b.done('s4'), 'line 2 is unconfirmed');
-    assert.equal(dec(b.fresh()), line(3, 'M105'), 'a numbered line asks the printer where it is');
+    b.answer('ok N1 P15 B3\n');
+    // The oks of line 2 and of the M105 behind it never come: they were lost (or their oks were).
+    b.answer(TEMPS);
+    assert.ok(!b.done('s4'), 'lines 2 and 3 are unconfirmed');
+    assert.equal(dec(b.fresh()), line(4, 'M105'), 'a numbered line asks the printer where it is');
     if (lost) {
-      b.answer('Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok N1 P15 B4\n');
-      assert.equal(dec(b.fresh()), lines[1] + line(3, 'M105'));
-      b.answer('ok N2 P15 B4\n');
+      b.answer(lineError(1));
+      assert.equal(dec(b.fresh()), lines[1], 'from line 2, as far as the tickle\'s ok left room (one line)');
+      b.answer('ok N2 P15 B3\n');
+      assert.equal(dec(b.fresh()), line(3, 'M105') + line(4, 'M105'));
+      b.answer(TEMPS);
       assert.ok(!b.done('s4'));
     }
-    b.answer('ok T:21.0 /0.0 B:21.0 /0.0\n');
-    assert.ok(b.done('s4'), `done once line 3 was taken (line 2 ${lost ? 'resent' : 'ran'})`);
+    b.answer(TEMPS);
+    assert.ok(b.done('s4'), `done once line 4 was taken (line 2 ${lost ? 'resent' : 'ran'})`);
   }
 });
 

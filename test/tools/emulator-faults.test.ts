@@ -2,12 +2,16 @@
 // that starts at an exact byte (paper out mid-job) and stops the mechanism
 // so the input buffer fills and reading stops; XON/XOFF from a paused or
 // slow printer; a printer that disappears and comes back (TCP: drop and
-// refuse; PTY: the device goes away); a TCP drop at a byte; bad specs.
+// refuse; PTY: the device goes away); a TCP drop at a byte; bad specs. And
+// the spec parser itself, with the dialects' own faults (gcode drop-line).
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { EMULATED_DIALECTS } from '../../tools/emulator/dialects/index.js';
+import { COMMON_FAULTS, formatFault, parseFault } from '../../tools/emulator/faults.js';
+import { numbered } from '../helpers/gcode.js';
 import { emulatorHarness, fileHash, lastReceived, ptyEmulator, received, replies, settled, sha256, tcpEmulator } from './emulator-fixture.js';
 
 const { procs, dir, connect, openSerial } = emulatorHarness();
@@ -169,4 +173,42 @@ test('bad faults: a usage error on the command line, an error event on stdin', a
   assert.match(e.message, /corrupt/);
   emu.proc.send('set nonsense');
   await emu.proc.waitForEvent((x) => x['event'] === 'error' && /nonsense/.test(String(x['message'])));
+});
+
+test('fault specs: NAME[@N][+MS][~MS][*K] [off] parse and print back; malformed ones are refused', () => {
+  assert.deepEqual(parseFault('drop-line@12*2'), { name: 'drop-line', at: 12, delay: undefined, lasting: undefined, count: 2, off: undefined });
+  assert.deepEqual(parseFault(' drop-line '), { name: 'drop-line', at: undefined, delay: undefined, lasting: undefined, count: undefined, off: undefined });
+  assert.deepEqual(parseFault('stall@5000+20~300'), { name: 'stall', at: 5000, delay: 20, lasting: 300, count: undefined, off: undefined });
+  assert.equal(parseFault('silent-hs off').off, true);
+  for (const spec of ['drop-line@12*2', 'drop-line', 'stall@5000+20~300', 'silent-hs off', 'corrupt@3*9']) assert.equal(formatFault(parseFault(spec)), spec);
+  for (const bad of ['drop-line@', 'drop-line@x', 'drop-line*0', 'drop-line@1 on', 'Drop-line@1', '-drop@1', 'drop-line@1 off now', `stall~${2 ** 31}`]) {
+    assert.throws(() => parseFault(bad), /fault|\*K|milliseconds/, bad);
+  }
+});
+
+test('a dialect\'s own faults never share a name with a common fault or its conditions (the dialect\'s would hide the other)', () => {
+  for (const d of Object.values(EMULATED_DIALECTS)) {
+    for (const name of Object.keys(d.faults)) {
+      assert.ok(!(name in COMMON_FAULTS), `${d.name} fault ${name} is a common fault`);
+      assert.ok(!d.conditions.includes(name), `${d.name} fault ${name} is a condition`);
+    }
+  }
+  assert.ok('drop-line' in (EMULATED_DIALECTS['gcode']?.faults ?? {}));
+});
+
+test('gcode: drop-line@N counts lines, and drop@N still cuts the TCP connection at byte N', async () => {
+  const emu = await tcpEmulator(procs, dir, ['--fault', 'drop-line@1', '--fault', 'drop@40'], 'gcode');
+  await emu.proc.waitForEvent({ event: 'armed', name: 'drop-line', at: 1 });
+  const socket = await connect(emu.port);
+  socket.on('error', () => {});
+  const answers = replies(socket);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.write(`${[1, 2, 3, 4].map((n) => numbered(n, 'G1 X1')).join('\n')}\n`);
+  await closed;
+  await emu.proc.waitForEvent('disconnected');
+  assert.equal(readFileSync(emu.out).length, 40, 'the connection went at byte 40');
+  const refusal = 'Error:Line Number is not Last Line Number+1, Last Line: 0\nResend: 1\nok\n';
+  assert.equal(String.fromCharCode(...answers.pending()), refusal.repeat(2), 'line 1 vanished: lines 2 and 3 refused, line 4 cut off');
+  const faults = emu.proc.events().filter((e) => e['event'] === 'fault').map((e) => e['name']);
+  assert.deepEqual(faults, ['drop-line', 'drop']);
 });

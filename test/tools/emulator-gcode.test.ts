@@ -1,58 +1,44 @@
 // The Marlin-like G-code emulator as a real process, over a PTY (written to
 // through serialport, as the Node bridge does) and over TCP: ok per line,
-// line numbers and checksums, Resend on faults, temperatures, busy, M108,
-// M112, and the --lines-out record of what ran.
+// line numbers and checksums, Resend on faults (a line damaged, garbled or
+// lost on the wire), ADVANCED_OK's counts, temperatures, busy, M108, M112,
+// and the --lines-out record of what ran.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Gcode } from '../../device/core/dialects/gcode.js';
 import { bytesFeed } from '../core/dialect-harness.js';
-import { emulatorHarness, ptyEmulator, received, replies, type Replies, tcpEmulator } from './emulator-fixture.js';
+import { executed, lessFence, numbered } from '../helpers/gcode.js';
+import type { Proc } from '../helpers/processes.js';
+import { emulatorHarness, ptyEmulator, received, replies, tcpEmulator } from './emulator-fixture.js';
 
 const { procs, dir, connect, openSerial } = emulatorHarness();
 
-/** `N<n> <cmd>*<XOR of every byte before '*'>`, as OctoPrint sends it. */
-function numbered(n: number, cmd: string): string {
-  const text = `N${n} ${cmd}`;
-  let x = 0;
-  for (const ch of text) x ^= ch.charCodeAt(0);
-  return `${text}*${x}`;
-}
-
 interface Link {
+  emu: { proc: Proc };
+  /** Writes one line and its LF. */
   send(line: string): void;
   /** Bytes sent so far. */
   sent(): number;
-  answers: Replies;
   /** The next answer line (without LF). */
   line(): Promise<string>;
 }
 
-async function overPty(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof ptyEmulator>> }> {
-  const emu = await ptyEmulator(procs, dir, extra, 'gcode');
-  const port = await openSerial(emu.path);
-  const answers = replies(port);
+/** A G-code emulator and a host's end of its line: the PTY opened through serialport, or a TCP connection. */
+async function overLink(kind: 'pty' | 'tcp', extra: string[] = []): Promise<Link> {
+  const emu = kind === 'pty' ? await ptyEmulator(procs, dir, extra, 'gcode') : await tcpEmulator(procs, dir, extra, 'gcode');
+  const wire = 'path' in emu ? await openSerial(emu.path) : await connect(emu.port);
+  const answers = replies(wire);
   let sent = 0;
   const send = (l: string): void => {
     sent += l.length + 1;
-    port.write(`${l}\n`);
+    wire.write(`${l}\n`);
   };
-  return { emu, answers, send, sent: () => sent, line: async () => (await answers.until('\n')).slice(0, -1) };
+  return { emu, send, sent: () => sent, line: async () => (await answers.until('\n')).slice(0, -1) };
 }
-
-async function overTcp(extra: string[] = []): Promise<Link & { emu: Awaited<ReturnType<typeof tcpEmulator>> }> {
-  const emu = await tcpEmulator(procs, dir, extra, 'gcode');
-  const socket = await connect(emu.port);
-  const answers = replies(socket);
-  let sent = 0;
-  const send = (l: string): void => {
-    sent += l.length + 1;
-    socket.write(`${l}\n`);
-  };
-  return { emu, answers, send, sent: () => sent, line: async () => (await answers.until('\n')).slice(0, -1) };
-}
+const overPty = (extra?: string[]): Promise<Link> => overLink('pty', extra);
+const overTcp = (extra?: string[]): Promise<Link> => overLink('tcp', extra);
 
 test('gcode over a PTY: ok per line, M105 temperatures after M104/M140, comments and blank lines unanswered', async () => {
   const { send, line } = await overPty();
@@ -73,7 +59,7 @@ test('gcode: numbered lines with checksums; wrong number, missing or bad checksu
   const expectResend = async (error: RegExp, n: number): Promise<void> => {
     assert.match(await line(), error);
     assert.equal(await line(), `Resend: ${n}`);
-    assert.equal(await line(), 'ok');
+    assert.equal(await line(), 'ok', 'a bare ok, as Marlin 2.1 sends after Resend');
   };
   send(numbered(0, 'M110 N0'));
   assert.equal(await line(), 'ok');
@@ -100,7 +86,6 @@ test('gcode faults: corrupt@N*K and resend@N make the host resend; --lines-out h
   const linesOut = join(dir, 'lines-corrupt.txt');
   const { emu, send, line } = await overPty(['--fault', 'corrupt@2*2', '--fault', 'resend@4', '--lines-out', linesOut]);
   const program = ['M110 N0', 'G28', 'G1 X10 Y10 F3000', 'G1 X20', 'G1 X30', 'M84'];
-  const executed = ['M110 N0', 'G28', 'G1 X10 Y10 F3000', 'G1 X20', 'G1 X30', 'M84'];
   let resends = 0;
   // A minimal one-line-in-flight host: send, wait for ok, follow Resend.
   let n = 0;
@@ -121,8 +106,8 @@ test('gcode faults: corrupt@N*K and resend@N make the host resend; --lines-out h
   assert.equal(resends, 3, 'line 2 twice (corrupt*2), line 4 once');
   const faults = emu.proc.events().filter((e) => e['event'] === 'fault').map((e) => `${e['name']}@${e['line']}`);
   assert.deepEqual(faults, ['corrupt@2', 'corrupt@2', 'resend@4']);
-  await emu.proc.waitForEvent({ event: 'gcode', executed: executed.length, resends: 3 }, { timeout: 5_000 });
-  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), executed);
+  await emu.proc.waitForEvent({ event: 'gcode', executed: program.length, resends: 3 }, { timeout: 5_000 });
+  assert.deepEqual(executed(linesOut), program);
 
   // `fault corrupt` on stdin hits the next numbered line.
   emu.proc.send('fault corrupt');
@@ -171,28 +156,48 @@ test('gcode: M108 ends an M109 wait; M112 halts the printer until it is reset', 
   assert.equal(await line(), 'start', 'the M105 sent while halted got no answer; the reset says start');
   send('M105');
   assert.match(await line(), /^ok T:/);
-  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M109 S200', 'M108', 'M105', 'G1 X5', 'M112', 'M105']);
+  assert.deepEqual(executed(linesOut), ['M109 S200', 'M108', 'M105', 'G1 X5', 'M112', 'M105']);
 });
 
-test('gcode --advanced-ok: ok N P B with the line that ran and the free counts; lines sent beyond the free slots are lost and counted as overruns', async () => {
+test('gcode --advanced-ok: ok N P B with the line that ran and Marlin\'s free counts; lines sent beyond the free slots are lost and counted as overruns', async () => {
   const { emu, send, line } = await overTcp(['--advanced-ok', '--bufsize', '4', '--planner', '16', '--ok-delay', '200']);
   send(numbered(0, 'M110 N0'));
-  assert.equal(await line(), 'ok N0 P16 B4');
+  assert.equal(await line(), 'ok N0 P15 B3', 'Marlin answers while the command holds its slot; its planner keeps one block unused');
   // Six lines at once into four slots: the first runs, three wait, two are lost.
   for (let n = 1; n <= 6; n++) send(numbered(n, `G1 X${n}`));
-  assert.equal(await line(), 'ok N1 P13 B1', 'G1 X1 ran; X2 to X4 still hold slots and planner blocks');
+  assert.equal(await line(), 'ok N1 P11 B0', 'G1 X1 answered while it and X2 to X4 hold every slot and four planner blocks');
   await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['overruns'] === 2);
   const lost = emu.proc.events().filter((e) => e['event'] === 'overrun').map((e) => e['line']);
   assert.deepEqual(lost, [5, 6]);
-  assert.equal(await line(), 'ok N2 P14 B2');
-  assert.equal(await line(), 'ok N3 P15 B3');
-  assert.equal(await line(), 'ok N4 P16 B4');
+  assert.equal(await line(), 'ok N2 P12 B1');
+  assert.equal(await line(), 'ok N3 P13 B2');
+  assert.equal(await line(), 'ok N4 P14 B3');
   send('G92 E0');
-  assert.equal(await line(), 'ok P16 B4', 'an unnumbered line names no line, as Marlin\'s ok from its command buffer');
+  assert.equal(await line(), 'ok P15 B3', 'an unnumbered line names no line, as Marlin\'s ok from its command buffer');
   send(numbered(7, 'G1 X7'));
   assert.match(await line(), /^Error:Line Number is not Last Line Number\+1, Last Line: 4$/);
   assert.equal(await line(), 'Resend: 5');
-  assert.equal(await line(), 'ok N4 P16 B4', 'a refused line answers with the counts too');
+  assert.equal(await line(), 'ok', 'a refused line\'s ok is bare: it ran nothing');
+});
+
+test('gcode drop-line@N: line N vanishes on the wire, unanswered; each line behind it is refused for its number; sent again, it runs once', async () => {
+  const linesOut = join(dir, 'lines-drop.txt');
+  const { emu, send, line } = await overTcp(['--advanced-ok', '--bufsize', '8', '--fault', 'drop-line@2', '--lines-out', linesOut]);
+  send('M110 N0');
+  assert.equal(await line(), 'ok P15 B7');
+  for (let n = 1; n <= 4; n++) send(numbered(n, `G1 X${n}`));
+  assert.equal(await line(), 'ok N1 P14 B7');
+  for (const n of [3, 4]) {
+    assert.equal(await line(), 'Error:Line Number is not Last Line Number+1, Last Line: 1', `line ${n} refused`);
+    assert.equal(await line(), 'Resend: 2');
+    assert.equal(await line(), 'ok');
+  }
+  const faults = emu.proc.events().filter((e) => e['event'] === 'fault').map((e) => `${e['name']}@${e['line']}`);
+  assert.deepEqual(faults, ['drop-line@2']);
+  for (let n = 2; n <= 4; n++) send(numbered(n, `G1 X${n}`));
+  for (let n = 2; n <= 4; n++) assert.match(await line(), new RegExp(`^ok N${n} `), 'the second time it arrives');
+  await emu.proc.waitForEvent({ event: 'gcode', executed: 5 });
+  assert.deepEqual(executed(linesOut), ['M110 N0', 'G1 X1', 'G1 X2', 'G1 X3', 'G1 X4']);
 });
 
 /**
@@ -254,10 +259,10 @@ test('gcode --advanced-ok driven by the device core: several lines in flight, th
   const { ok, maxInFlight } = await streamWithDialect(emu.port, `; a comment\n${job.join('\n')}\n`);
   assert.ok(ok, 'the job is done');
   assert.ok(maxInFlight >= 3, `several lines in flight (at most ${maxInFlight})`);
-  const report = await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['executed'] === job.length + 1);
+  const report = await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && Number(e['executed']) >= job.length + 1);
   assert.equal(report['overruns'], 0, 'never more than the printer had room for');
   assert.ok((report['resends'] as number) >= 3, 'the faults made the printer ask for lines (and refuse those in flight behind them)');
-  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M110 N0', ...job], 'each line once, in order');
+  assert.deepEqual(lessFence(executed(linesOut)), ['M110 N0', ...job], 'each line once, in order');
 });
 
 test('gcode --advanced-ok driven by the device core through a stall: the lines the printer still holds stay counted, no job line overruns it', async () => {
@@ -270,7 +275,7 @@ test('gcode --advanced-ok driven by the device core through a stall: the lines t
   // The emulator has no serial receive buffer: the tickle sent into full slots may be lost there (Marlin's would hold it).
   const lost = emu.proc.events().filter((e) => e['event'] === 'overrun' && e['line'] !== null).map((e) => e['line']);
   assert.deepEqual(lost, [], 'no job line was sent beyond the room the printer reported');
-  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1).filter((l) => l !== 'M105'), ['M110 N0', ...job], 'each line once, in order');
+  assert.deepEqual(executed(linesOut).filter((l) => l !== 'M105'), ['M110 N0', ...job], 'each line once, in order');
 });
 
 test('gcode without --advanced-ok driven by the device core: one line in flight', async () => {
@@ -281,5 +286,5 @@ test('gcode without --advanced-ok driven by the device core: one line in flight'
   assert.ok(ok);
   assert.equal(maxInFlight, 1);
   await emu.proc.waitForEvent((e) => e['event'] === 'gcode' && e['executed'] === job.length + 1);
-  assert.deepEqual(readFileSync(linesOut, 'utf8').split('\n').slice(0, -1), ['M110 N0', ...job]);
+  assert.deepEqual(executed(linesOut), ['M110 N0', ...job]);
 });

@@ -10,9 +10,11 @@
 // pause unpauses, a condition clears (back to ok), a vanished printer comes
 // back, a switched-off printer is switched on again.
 //
-// A dialect's own faults (gcode corrupt/resend, zpl silent-hs) are handed to
-// the dialect, which gives AT its own meaning (gcode: a line number); they
-// take no +DELAY or ~LASTING.
+// A dialect's own faults (gcode corrupt/resend/drop-line, zpl silent-hs) are
+// handed to the dialect, which gives AT its own meaning (gcode: a line
+// number); they take no +DELAY or ~LASTING. Their names differ from the
+// common ones and from conditions: a dialect fault is looked up first, so a
+// shared name would hide the common fault for that dialect.
 
 import type { FaultSpec } from './dialects/dialect.js';
 

@@ -6,20 +6,34 @@
 //   comments and blank lines stripped.
 // - A printer that reports its free buffers in every `ok` (Marlin's
 //   ADVANCED_OK: `ok N<line> P<planner free> B<command slots free>`) gets more
-//   lines in flight: at most min(P, B) of the last `ok` counting the lines
-//   still unanswered (a line sent but not yet parsed is not in B, so it is
-//   counted against it), at most RX_BYTES unanswered bytes (the serial
-//   receive buffer), at most MAX_WINDOW. An `ok` without both fields, or with
-//   a malformed one, means one line; an `ok` saying 0 means none until the
-//   next `ok`, or HOLD_MS after the last one with nothing in flight.
-// - `Resend: N` (or `rs N`) sends again from line N out of a ring of the last
-//   RING lines, in order. Every line answers with exactly one `ok`, a refused
-//   one too, so the `ok`s release the in-flight lines oldest first. The
-//   numbered lines already in flight behind N are refused by the printer one
-//   by one, each with its own `Resend: N`: those echoes are expected and not
-//   acted on. Ten consecutive requests for one line fail the job
-//   "communication stuck". A refused line's `ok` may overtake the `ok`s of
-//   lines queued ahead of it, so it releases the refused line itself.
+//   lines in flight: at most min(P, B + 1) of the last `ok` counting the
+//   lines still unanswered, at most RX_BYTES unanswered bytes (the serial
+//   receive buffer), at most MAX_WINDOW. B + 1: Marlin answers while the
+//   command still holds its slot, and frees it right after; a line sent but
+//   not yet parsed is not in B, so the unanswered lines are counted against
+//   it. An `ok` without both fields, or with a malformed one, means one
+//   line; an `ok` saying P0 means none until the next `ok`, or HOLD_MS after
+//   the last one with nothing in flight. The `ok`s of lines that ran release
+//   the in-flight lines oldest first.
+// - `Resend: N` (or `rs N`) says the printer took every line before N and
+//   none from N on. The numbered lines in flight from N on leave the count at
+//   once (refused or lost on the wire, they hold no slot and will never run),
+//   and the lines go again from N, in order, out of a ring of the last RING
+//   lines. The `ok` right after a `Resend:` line is the refusal's own: it
+//   releases nothing and says nothing of the buffers (Marlin 2.1 sends it
+//   bare). Each line that was in flight behind the gap may be refused on its
+//   own, with a line number error (Marlin's "Line Number is not Last Line
+//   Number+1", Repetier's "expected line") and the same `Resend: N`: up to
+//   that many of these echoes are not acted on, so a gap is resent once. A
+//   lost line answers nothing, and Marlin empties its receive buffer on an
+//   error, so fewer echoes may come; as answers come in the order the lines
+//   arrived, the count ends when an `ok` names line N or later. A checksum
+//   error is never an echo (the lines behind a gap fail on their number
+//   first): it is the resent line refused again. Ten consecutive requests
+//   for one line fail the job "communication stuck".
+// - Once the job's last line is sent, a numbered `M105` follows it while it
+//   is unanswered, so a printer that lost that line asks for it rather than
+//   going silent.
 // - A line unanswered for LINE_MS (LONG_MS for G28/G29/M400/M600/M109/M190…)
 //   gets an `M105` tickle; any line from the printer (`echo:busy:`,
 //   temperatures) keeps the in-flight line alive. DEAD_AFTER timeouts in a
@@ -145,8 +159,11 @@ export class Gcode implements Dialect {
   private n = 0;
   private readonly ring: (Uint8Array | undefined)[] = [];
   private resendFrom: number | undefined;
+  /** The line of the last `Resend:` acted on, and how many times in a row. */
   private resendLine = -1;
   private resends = 0;
+  /** Command results of lines taken out of flight by a `Resend:`, for when they go again. */
+  private resent: { n: number; ref: string }[] = [];
   /** Lines written and not yet answered, oldest first: each `ok` releases the first. */
   private inflight: InFlight[] = [];
   private inflightBytes = 0;
@@ -154,11 +171,14 @@ export class Gcode implements Dialect {
   private room = 1;
   /** When room is 0 and nothing is in flight: one line may go from then. */
   private holdUntil = 0;
-  /** Echoed requests for `resendLine` still expected from lines in flight behind it. */
+  /** At most this many line number errors asking for `resendLine` may still come from lines sent before it was acted on. */
   private echoes = 0;
-  /** A `Resend:` came: the `ok` that follows is the refused line's (`refused`, when it is in flight), and confirms nothing. */
+  /** The printer's last line was a `Resend:`: an `ok` now is the refusal's. */
   private refusal = false;
-  private refused: InFlight | undefined;
+  /** The printer's last line was a line number error. */
+  private lineError = false;
+  /** The numbered M105 after the job's last line went. */
+  private fenced = false;
   /** The tickle after a stall, not written yet: it goes whatever the room, as the marker that ends the resynchronisation. */
   private tickle: { bytes: Uint8Array; limit: number } | undefined;
   /** The highest job line released after a stall without an `ok` of its own: the job is done only once a line from it on is taken. */
@@ -205,6 +225,10 @@ export class Gcode implements Dialect {
     this.line = [];
     this.resendFrom = undefined;
     this.unsure = undefined;
+    this.fenced = false;
+    // Line numbers start again at 0: requests of an earlier job are no echoes.
+    this.resendLine = -1;
+    this.echoes = 0;
     this.due = now + this.poll;
   }
 
@@ -219,6 +243,9 @@ export class Gcode implements Dialect {
     this.line = [];
     this.resendFrom = undefined;
     this.unsure = undefined;
+    // Commands refused mid-job that had not gone again: they never ran.
+    for (const r of this.resent) this.results.push({ ref: r.ref, ok: false, code: 'PRINTER_ERROR', message: 'the print ended before the command was sent again' });
+    this.resent = [];
     if (this.ready?.ref === undefined && this.ready?.stop === undefined) this.ready = undefined;
   }
 
@@ -318,7 +345,10 @@ export class Gcode implements Dialect {
       const bytes = this.ring[n % RING];
       const cmdLong = bytes !== undefined && isLong(text(bytes).replace(/^N\d+ /, ''));
       this.resendFrom = n + 1 > this.n ? undefined : n + 1;
-      if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS, n };
+      const ref = this.takeResent(n);
+      // A command's answer is what the printer says to it once it is taken, not to its refusal.
+      if (ref !== undefined) this.answer = [];
+      if (bytes !== undefined) return { bytes, limit: cmdLong ? LONG_MS : LINE_MS, n, ref };
     }
     const stop = this.stopping.shift();
     if (stop !== undefined) return { ...this.plain(stop, isLong(stop) ? LONG_MS : LINE_MS), stop };
@@ -338,13 +368,29 @@ export class Gcode implements Dialect {
       return this.job ? this.numbered('M105') : this.plain('M105', IDLE_MS);
     }
     if (!this.job) return undefined;
-    return (feed === undefined ? undefined : this.jobLine(feed)) ?? this.probe();
+    return (feed === undefined ? undefined : this.jobLine(feed)) ?? this.probe(feed);
   }
 
-  /** A numbered `M105` when lines released after a stall still wait for confirmation and nothing else goes. */
-  private probe(): Ready | undefined {
-    if (this.unsure === undefined || this.fatal !== undefined || this.inflight.length > 0) return undefined;
+  /**
+   * A numbered `M105` when nothing else goes: behind the job's last line
+   * while that is unanswered (once), or when lines released after a stall
+   * still wait for confirmation. The printer takes it only after every line
+   * before it, and asks for a line it lost.
+   */
+  private probe(feed: JobFeed | undefined): Ready | undefined {
+    if (this.fatal !== undefined) return undefined;
+    if (this.unsure !== undefined && this.inflight.length === 0) return this.numbered('M105');
+    const taken = feed !== undefined && feed.length === 0 && feed.last && this.line.length === 0;
+    if (!taken || this.fenced || !this.inflight.some((g) => g.n !== undefined)) return undefined;
+    this.fenced = true;
     return this.numbered('M105');
+  }
+
+  /** The command result waiting for line `n`, now that it goes again. */
+  private takeResent(n: number): string | undefined {
+    const i = this.resent.findIndex((r) => r.n === n);
+    if (i < 0) return undefined;
+    return this.resent.splice(i, 1)[0]?.ref;
   }
 
   /** The job's next line, comments and blank lines skipped. */
@@ -398,7 +444,7 @@ export class Gcode implements Dialect {
     this.room = 1;
     this.echoes = 0;
     this.refusal = false;
-    this.refused = undefined;
+    this.lineError = false;
     this.tickle = undefined;
   }
 
@@ -406,13 +452,18 @@ export class Gcode implements Dialect {
     const f = this.inflight[0];
     if (f !== undefined) f.at = now;
     this.timeouts = 0;
+    // Marlin writes a line's error, its `Resend:` and the refusal's `ok` back to back: each tells about the next.
+    const { refusal, lineError } = this;
+    this.refusal = false;
+    this.lineError = false;
     const s = this.status;
     if (this.temperatures(line) || s === undefined || s.state === 'offline') {
       // The printer speaks, so it is there; an error it reported stands until `start`.
       this.status = s?.state === 'error' ? { state: 'error', detail: s.detail, temps: this.temps } : { state: 'online', temps: this.temps };
     }
+    if (refusal && /^ok\b/i.test(line)) return;
     const resend = /^(?:Resend:|rs)\s*N?:?\s*(\d+)/i.exec(line);
-    if (resend !== null) return this.resend(Number(resend[1]));
+    if (resend !== null) return this.resend(Number(resend[1]), lineError);
     if (line === 'start') {
       this.status = { state: 'online', temps: this.temps };
       if (this.job && this.started) this.fail('PRINTER_ERROR', 'printer restarted mid-print');
@@ -424,10 +475,14 @@ export class Gcode implements Dialect {
       if (this.job) this.fail('PRINTER_ERROR', line.slice(0, 200));
       return;
     }
+    this.lineError = /^Error:.*(?:line number is not last line number\s*\+\s*1|expected line)/i.test(line);
     if (f?.ref !== undefined && this.answer.length < MAX_ANSWER_LINES) this.answer.push(line.slice(0, 200));
     if (!/^ok\b/i.test(line)) return;
     this.room = okRoom(line);
     if (this.room === 0) this.holdUntil = now + HOLD_MS;
+    // Answers come in the order lines arrived: once a line from the gap on ran, no echo of it is still to come.
+    const k = okLine(line);
+    if (k !== undefined && k >= this.resendLine) this.echoes = 0;
     const released = this.answered(line);
     if (released.length === 0) return;
     for (const g of released) {
@@ -441,13 +496,6 @@ export class Gcode implements Dialect {
 
   /** Takes out of the in-flight queue the lines this `ok` answers. */
   private answered(line: string): InFlight[] {
-    const { refusal, refused } = this;
-    this.refusal = false;
-    this.refused = undefined;
-    if (refusal) {
-      const i = refused === undefined ? -1 : this.inflight.indexOf(refused);
-      return this.inflight.splice(Math.max(0, i), 1);
-    }
     const head = this.inflight[0];
     if (head === undefined) return [];
     if (head.stale !== true) return this.confirm(this.inflight.splice(0, 1));
@@ -468,13 +516,13 @@ export class Gcode implements Dialect {
     return lines;
   }
 
-  private resend(n: number): void {
+  /** `Resend: n`; `lineError`: it follows a line number error, so it may be an echo of a gap already acted on. */
+  private resend(n: number, lineError: boolean): void {
+    this.refusal = true;
     // Between jobs nothing goes numbered: a late request for a job line is not honoured.
     if (!this.job) return;
-    if (n === this.resendLine && this.echoes > 0) {
+    if (n === this.resendLine && lineError && this.echoes > 0) {
       this.echoes--;
-      this.refusal = true;
-      this.refused = this.inflight[this.refusedAt(n)];
       return;
     }
     if (n === this.resendLine) this.resends++;
@@ -485,19 +533,24 @@ export class Gcode implements Dialect {
     if (this.resends >= MAX_RESENDS) return this.fail('PRINTER_ERROR', `communication stuck: line ${n} resent ${MAX_RESENDS} times`, true);
     if (n > this.n || n <= this.n - RING || this.ring[n % RING] === undefined) return this.fail('PRINTER_ERROR', `printer asked for line ${n}, which is no longer held`, true);
     this.resendFrom = n;
+    // A numbered line not written yet is in the ring: it goes in its turn.
+    const ready = this.ready;
+    if (ready?.n !== undefined && ready.ref !== undefined) this.resent.push({ n: ready.n, ref: ready.ref });
     this.ready = undefined;
-    const at = this.refusedAt(n);
-    this.refusal = true;
-    this.refused = this.inflight[at];
-    // The printer refuses the numbered lines in flight behind the refused one, each with a Resend: n of its own.
-    let behind = 0;
-    for (let i = at + 1; i < this.inflight.length; i++) if ((this.inflight[i]?.n ?? 0) > n) behind++;
-    this.echoes = behind;
-  }
-
-  /** Where the line the printer refused with `Resend: n` is in flight: the oldest numbered n or later (-1: none). */
-  private refusedAt(n: number): number {
-    return this.inflight.findIndex((g) => g.n !== undefined && g.n >= n);
+    let out = 0;
+    const kept: InFlight[] = [];
+    for (const g of this.inflight) {
+      if (g.n === undefined || g.n < n) {
+        kept.push(g);
+        continue;
+      }
+      out++;
+      this.inflightBytes -= g.size;
+      if (g.ref !== undefined) this.resent.push({ n: g.n, ref: g.ref });
+    }
+    this.inflight = kept;
+    // Every line taken out but the one this answers may still be refused on its own.
+    this.echoes = Math.max(0, out - 1);
   }
 
   private expire(now: number): void {
@@ -507,6 +560,8 @@ export class Gcode implements Dialect {
       if (g.ref !== undefined) this.results.push({ ref: g.ref, ok: false, code: 'TIMEOUT', message: 'no ok from the printer' });
       g.ref = undefined;
     }
+    // After a silence no earlier answer is still on its way.
+    this.echoes = 0;
     if (++this.timeouts >= DEAD_AFTER || (!this.job && f.limit === IDLE_MS)) {
       this.clearInflight();
       this.status = { state: 'offline', detail: `no answer from the printer (${this.timeouts} timeouts)` };
@@ -545,8 +600,9 @@ export class Gcode implements Dialect {
 }
 
 /**
- * The lines an `ok` leaves room for: min(P, B) of ADVANCED_OK's
- * `ok N<line> P<planner free> B<command slots free>`; 1 when either field is
+ * The lines an `ok` leaves room for: min(P, B + 1) of ADVANCED_OK's
+ * `ok N<line> P<planner free> B<command slots free>` (B still counts the
+ * answered command's slot, free once the `ok` is out); 1 when either field is
  * missing or is not a plain count (`B:24.1` of a temperature report is not).
  */
 function okRoom(line: string): number {
@@ -571,7 +627,7 @@ function okRoom(line: string): number {
     if (letter === 0x50) p = p < 0 ? v : -2;
     else b = b < 0 ? v : -2;
   }
-  return p < 0 || b < 0 ? 1 : Math.min(p, b);
+  return p < 0 || b < 0 ? 1 : Math.min(p, b + 1);
 }
 
 /** The line an ADVANCED_OK `ok N<line> …` names, if it names one. */

@@ -12,9 +12,14 @@
 //   n ≠ last + 1 (except M110)  → Error:Line Number is not Last Line Number+1, Last Line: <last>
 //   no checksum                 → Error:No Checksum with line number, Last Line: <last>
 //   checksum ≠ XOR of the bytes before '*' → Error:checksum mismatch, Last Line: <last>
-// each followed by `Resend: <last+1>` and `ok`; the line is not run. A '*'
-// on an unnumbered line is "No Line Number with checksum". `M110 N<k>` sets
-// the last line number to k.
+// each followed by `Resend: <last+1>` and a bare `ok` (Marlin 2.1's
+// flush_and_request_resend: no ADVANCED_OK fields); the line is not run. A
+// '*' on an unnumbered line is "No Line Number with checksum". `M110 N<k>`
+// sets the last line number to k. A line lost on the wire gets no answer at
+// all, so every numbered line behind it is refused, each with its own error,
+// until the host sends the lost line again. (Marlin 2.x also empties its
+// serial receive buffer on such an error, so some of those lines vanish
+// without an answer; this printer has no receive buffer and answers each.)
 //
 // On receipt, before the queue (Marlin's emergency parser): M112 halts the
 // printer (`Error:Printer halted. kill() called!`, condition "halted", no
@@ -27,22 +32,29 @@
 // --long-ms).
 //
 // Faults (by line number, or the next numbered line when no @ is given):
-//   corrupt@N[*K]  flip a bit in line N as it arrives, K times (→ checksum mismatch)
-//   resend@N[*K]   treat line N as lost, K times (→ line number error)
+//   corrupt@N[*K]    flip a bit in line N as it arrives, K times (→ checksum mismatch)
+//   resend@N[*K]     line N's number arrives garbled, K times (→ a line number
+//                    error answering line N itself)
+//   drop-line@N[*K]  line N vanishes on the wire the first K times it is sent:
+//                    no answer; the lines behind it get line number errors
+// (`drop` is the common fault that cuts the TCP connection.)
 //
 // --advanced-ok models Marlin's ADVANCED_OK: a command queue of --bufsize
 // slots (BUFSIZE, default 4; the running command holds one) and a planner of
 // --planner blocks (BLOCK_BUFFER_SIZE, default 16; each queued or running
 // G0-G3 holds one). The `ok` of a command that ran says
 // `ok N<its line> P<planner free> B<slots free>`, without N when it came
-// unnumbered, and a refused line's `ok N<last line> P… B…` (an M105's `ok`
-// carries temperatures instead, as Marlin's does): a host can tell from the
-// N which of its lines ran, as Marlin names the line in the `ok` it sends
-// from its command buffer. A line arriving while every slot
-// is taken is lost, as a printer that stopped reading its serial port loses
-// it: no answer, counted as an overrun (event `overrun`, and `overruns` in
-// the `gcode` report), so a host that sends more than it was told there is
-// room for is caught; the next numbered line then gets a line number error.
+// unnumbered (an M105's `ok` carries temperatures instead, as Marlin's does):
+// a host can tell from the N which of its lines ran. The counts are Marlin's
+// ok_to_send(): it answers before the command leaves the queue, so the
+// answered command still holds its slot (B = BUFSIZE - commands held, at
+// most BUFSIZE - 1) and, a move, its planner block, and the planner keeps
+// one block unused (P = BLOCK_BUFFER_SIZE - 1 - moves held). A line arriving
+// while every slot is taken is lost, as a printer that stopped reading its
+// serial port loses it: no answer, counted as an overrun (event `overrun`,
+// and `overruns` in the `gcode` report), so a host that sends more than it
+// was told there is room for is caught; the next numbered line then gets a
+// line number error.
 //
 // --lines-out FILE gets each command that ran, without N and checksum, in
 // order, so a test can compare the program executed with the one submitted.
@@ -64,7 +76,8 @@ interface Running {
   stop(): void;
 }
 
-type FaultKind = 'corrupt' | 'resend';
+const FAULT_KINDS = ['corrupt', 'resend', 'drop-line'] as const;
+type FaultKind = (typeof FAULT_KINDS)[number];
 interface PendingFault {
   kind: FaultKind;
   left: number;
@@ -167,8 +180,9 @@ class GcodePrinter implements EmulatedPrinter {
   }
 
   fault(spec: FaultSpec): string | undefined {
-    if (spec.name !== 'corrupt' && spec.name !== 'resend') return `gcode has no fault ${spec.name}`;
-    const pending: PendingFault = { kind: spec.name, left: spec.count ?? 1 };
+    const kind = FAULT_KINDS.find((k) => k === spec.name);
+    if (kind === undefined) return `gcode has no fault ${spec.name}`;
+    const pending: PendingFault = { kind, left: spec.count ?? 1 };
     if (spec.at === undefined) this.nextFault = pending;
     else this.faultsAt.set(spec.at, pending);
     return undefined;
@@ -186,6 +200,8 @@ class GcodePrinter implements EmulatedPrinter {
     const numbered = /^N(-?\d+)/i.exec(text);
     const n = numbered ? Number(numbered[1]) : undefined;
     const fault = n === undefined ? undefined : this.takeFault(n);
+    // Lost on the wire: the printer never reads it, so it answers nothing (--raw-out and the byte counts still have it).
+    if (fault === 'drop-line') return;
     if (fault === 'corrupt') text = corrupt(text, numbered![0].length);
 
     const semi = text.indexOf(';');
@@ -236,7 +252,7 @@ class GcodePrinter implements EmulatedPrinter {
   private requestResend(error: string): void {
     this.resends++;
     const line = this.lastN + 1;
-    this.ctx.reply(`Error:${error}${this.lastN}\nResend: ${line}\n${this.ok(this.lastN)}\n`);
+    this.ctx.reply(`Error:${error}${this.lastN}\nResend: ${line}\nok\n`);
     this.ctx.emit({ event: 'resend', line, reason: error.replace(/, Last Line: $/, '') });
   }
 
@@ -305,19 +321,20 @@ class GcodePrinter implements EmulatedPrinter {
     if (word === 'M105') {
       const t = (v: number): string => v.toFixed(1);
       this.ctx.reply(`ok T:${t(this.hotend.actual)} /${t(this.hotend.target)} B:${t(this.bed.actual)} /${t(this.bed.target)}\n`);
-    } else this.ctx.reply(`${this.ok(n)}\n`);
+    } else this.ctx.reply(`${this.ok(n, word)}\n`);
     this.report();
   }
 
-  /** `ok`, with ADVANCED_OK's line `n` (when there is one) and free counts when modelled. */
-  private ok(n: number | undefined): string {
+  /** `ok` for the command `word` that ran, with ADVANCED_OK's line `n` (when there is one) and free counts when modelled. */
+  private ok(n: number | undefined, word: string): string {
     const b = this.buffers;
     if (b === undefined) return 'ok';
-    let moves = 0;
+    // Marlin answers while the command still holds its slot (and its planner block, a move).
+    let moves = MOVES.has(word) ? 1 : 0;
     for (const q of this.queue) if (MOVES.has(commandWord(q.body))) moves++;
     if (this.running !== undefined && MOVES.has(this.running.word)) moves++;
-    const used = this.queue.length + (this.running ? 1 : 0);
-    return `ok${n === undefined ? '' : ` N${n}`} P${Math.max(0, b.planner - moves)} B${Math.max(0, b.slots - used)}`;
+    const held = 1 + this.queue.length + (this.running ? 1 : 0);
+    return `ok${n === undefined ? '' : ` N${n}`} P${Math.max(0, b.planner - 1 - moves)} B${Math.max(0, b.slots - held)}`;
   }
 
   private record(body: string): void {
@@ -349,7 +366,8 @@ export const gcode: DialectEmulator = {
   conditions: ['ok', 'halted'],
   faults: {
     corrupt: 'corrupt@N[*K]: flip a bit in line N (default: the next), K times',
-    resend: 'resend@N[*K]: treat line N (default: the next) as lost, K times',
+    resend: 'resend@N[*K]: line N (default: the next) arrives with a garbled number, K times',
+    'drop-line': 'drop-line@N[*K]: line N (default: the next) vanishes on the wire, K times',
   },
   create: (ctx, settings) => new GcodePrinter(ctx, settings),
 };
