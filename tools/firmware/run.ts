@@ -1,4 +1,5 @@
-// `npm run firmware:run -- --server URL --id ID --token T --serial PATH [--dialect D] [--baud N] [--dir DIR] [--set key=value]...`
+// `PRINTBRIDGE_TOKEN=T npm run firmware:run -- --server URL --id ID --serial PATH [--dialect D] [--baud N] [--dir DIR] [--set key=value]...`
+// The token comes from PRINTBRIDGE_TOKEN, as `printbridge bridge` takes it, or from `--token T`.
 //
 // Builds the firmware for the Moddable SDK's Linux host with these settings
 // (as `mcconfig key=value` would for a board) and runs it headless against
@@ -13,11 +14,11 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildLinFirmware, runLinFirmware } from './lin-host.js';
 
-const USAGE = `usage: npm run firmware:run -- --server URL --id ID --token T --serial PATH [--dialect D] [--baud N]
+const USAGE = `usage: PRINTBRIDGE_TOKEN=T npm run firmware:run -- --server URL --id ID --serial PATH [--dialect D] [--baud N]
        [--dir DIR] [--control PORT] [--set key=value]...
   --server   ws://HOST:PORT of the printbridge server
   --id       the device id (printbridge devices add ID)
-  --token    its token
+  --token    its token (or env PRINTBRIDGE_TOKEN, as printbridge bridge takes it)
   --serial   the printer's tty (e.g. an emulator's --pty path)
   --dialect  raw, escpos (default), tspl, zpl or gcode
   --dir      where the firmware keeps its preferences (default: ./firmware-run)
@@ -44,9 +45,10 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const { server, id, token, serial } = args;
+  const { server, id, serial } = args;
+  const token = args.token ?? (process.env['PRINTBRIDGE_TOKEN'] || undefined);
   if (server === undefined || id === undefined || token === undefined || serial === undefined) {
-    process.stderr.write(`--server, --id, --token and --serial are required\n${USAGE}\n`);
+    process.stderr.write(`--server, --id, --token (or PRINTBRIDGE_TOKEN) and --serial are required\n${USAGE}\n`);
     return 2;
   }
   const config: Record<string, string> = {
