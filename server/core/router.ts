@@ -17,8 +17,9 @@ import type { DeviceMessage } from '../../protocol/device-messages.js';
 import type { Obj } from '../../protocol/fields.js';
 import { encodeServerMessage } from '../../protocol/device-messages.js';
 import { PrintbridgeError } from '../errors.js';
-import { getDevice, listDeviceIds, listDeviceIdsWithTag } from '../store/devices.js';
+import { getDevice, listDeviceIdsWithTag, registeredIds } from '../store/devices.js';
 import type { Cancel, CoreContext } from './context.js';
+import type { DeviceSession } from './device-session.js';
 import type { SharedText } from './peer.js';
 
 export interface ControlOutcome {
@@ -28,7 +29,7 @@ export interface ControlOutcome {
 
 interface Pending {
   readonly ref: string;
-  readonly targets: string[];
+  readonly targets: readonly string[];
   readonly reports: Map<string, DeliveryReport>;
   readonly waiting: Set<string>;
   dispatching: boolean;
@@ -48,17 +49,23 @@ export class Router {
     return new Promise((resolve) => {
       const p: Pending = { ref, targets, reports: new Map(), waiting: new Set(), dispatching: true, cancelTimer: undefined, resolve };
       this.pending.set(ref, p);
-      // A Set: a broadcast has as many targets as devices, so a lookup per target must not scan them all.
-      const online = new Set(targets.filter((id) => this.ctx.registry.get(id)?.phase === 'online'));
+      // One pass over the targets (a broadcast has as many as devices): each
+      // id is looked up once. Waiting is filled before anything is sent: a
+      // send can close a slow device, which reports it offline through
+      // deviceOffline().
+      const online: DeviceSession[] = [];
       for (const id of targets) {
-        if (!online.has(id)) p.reports.set(id, { device: id, status: 'offline' });
+        const session = this.ctx.registry.get(id);
+        if (session?.phase === 'online') {
+          online.push(session);
+          p.waiting.add(id);
+        } else {
+          p.reports.set(id, { device: id, status: 'offline' });
+        }
       }
-      // Waiting is filled before anything is sent: a send can close a slow
-      // device, which reports it offline through deviceOffline().
-      for (const id of online) p.waiting.add(id);
-      for (const id of online) this.deliver(p, id, text);
+      for (const session of online) this.deliver(p, session, text);
       p.dispatching = false;
-      this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.size });
+      this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
       if (p.waiting.size === 0) return this.settle(p);
       p.cancelTimer = this.ctx.clock.after(timeoutMs, () => {
         for (const id of p.waiting) p.reports.set(id, { device: id, status: 'timeout' });
@@ -96,7 +103,7 @@ export class Router {
     }
   }
 
-  private resolve(to: Target): string[] {
+  private resolve(to: Target): readonly string[] {
     const { store, registry } = this.ctx;
     if ('device' in to) {
       if (getDevice(store, to.device) === undefined && !registry.has(to.device)) throw new PrintbridgeError('UNKNOWN_DEVICE', to.device);
@@ -109,22 +116,20 @@ export class Router {
       if (ids.length === 0) throw new PrintbridgeError('UNKNOWN_TAG', to.tag);
       return ids;
     }
-    const ids = listDeviceIds(store);
-    const known = new Set(ids);
-    let extra = false;
+    const { list, set } = registeredIds(store);
+    let extra: string[] | undefined;
     for (const session of registry.all()) {
-      if (known.has(session.id)) continue;
-      ids.push(session.id);
-      extra = true;
+      if (!set.has(session.id)) (extra ??= []).push(session.id);
     }
-    return extra ? ids.sort() : ids;
+    return extra === undefined ? list : [...list, ...extra].sort();
   }
 
   /** One device's copy; our own failure to send it is that device's error, not the whole relay's. */
-  private deliver(p: Pending, id: string, text: SharedText): void {
+  private deliver(p: Pending, session: DeviceSession, text: SharedText): void {
     try {
-      this.ctx.registry.get(id)?.sendText(text);
+      session.sendText(text);
     } catch (e) {
+      const id = session.id;
       this.ctx.log('error', 'control not sent to a device', { ref: p.ref, device: id, error: e instanceof Error ? e.stack : String(e) });
       if (p.waiting.delete(id)) p.reports.set(id, { device: id, status: 'error', code: 'INTERNAL', message: 'the server could not send the control message' });
     }

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PortInfo } from '../../protocol/device-messages.js';
 import { PrintbridgeError } from '../errors.js';
-import type { Store } from './db.js';
+import { changesElsewhere, type Store } from './db.js';
 
 export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -70,6 +70,7 @@ export function addDevice(store: Store, id: string, tags: string[], now = Date.n
     .stmt('INSERT INTO devices (id, token_hash, tags, created) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
     .run(id, hashToken(token).toString('hex'), JSON.stringify([...new Set(tags)]), now);
   if (info.changes === 0) throw new PrintbridgeError('DEVICE_EXISTS', id);
+  membershipChanged(store);
   return token;
 }
 
@@ -109,7 +110,45 @@ function splitIds(all: unknown): string[] {
 export function removeDevice(store: Store, id: string): boolean {
   storedPorts.get(store)?.delete(id);
   newPorts.get(store)?.delete(id);
-  return store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
+  const removed = store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
+  if (removed) membershipChanged(store);
+  return removed;
+}
+
+/** The registered ids, in order, as a list and a set. */
+export interface RegisteredIds {
+  readonly list: readonly string[];
+  readonly set: ReadonlySet<string>;
+}
+
+/** What registeredIds read last, and when: at which data_version, after how many adds and removes here. */
+interface IdsRead extends RegisteredIds {
+  readonly elsewhere: number;
+  readonly here: number;
+}
+
+const idsRead = new WeakMap<Store, IdsRead>();
+/** Adds and removes through this connection (data_version counts only other connections' commits). */
+const membership = new WeakMap<Store, number>();
+
+function membershipChanged(store: Store): void {
+  membership.set(store, (membership.get(store) ?? 0) + 1);
+}
+
+/**
+ * listDeviceIds, read again only when a device was added or removed since,
+ * here or by another process (the CLI): a broadcast to 10,000 devices then
+ * starts sending without reading 10,000 ids first.
+ */
+export function registeredIds(store: Store): RegisteredIds {
+  const elsewhere = changesElsewhere(store);
+  const here = membership.get(store) ?? 0;
+  const last = idsRead.get(store);
+  if (last !== undefined && last.elsewhere === elsewhere && last.here === here) return last;
+  const list = listDeviceIds(store);
+  const read: IdsRead = { elsewhere, here, list, set: new Set(list) };
+  idsRead.set(store, read);
+  return read;
 }
 
 // Compared against when the id is unknown, so that a wrong id and a wrong
