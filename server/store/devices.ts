@@ -281,14 +281,22 @@ function newPortsOf(store: Store): Set<string> {
 }
 
 function commitSoon(store: Store): void {
-  if (commitTimers.has(store)) return;
-  // unref: close() writes what is pending.
+  flushWithin(store, commitTimers, PORTS_COMMIT_MS);
+}
+
+/**
+ * Runs flushPresence `ms` from now, unless `timers` holds one due already.
+ * unref: a server that is otherwise done does not stay up for it; close()
+ * writes what is pending.
+ */
+function flushWithin(store: Store, timers: WeakMap<Store, NodeJS.Timeout>, ms: number): void {
+  if (timers.has(store)) return;
   const timer = setTimeout(() => {
-    commitTimers.delete(store);
+    timers.delete(store);
     flushPresence(store);
-  }, PORTS_COMMIT_MS);
+  }, ms);
   timer.unref();
-  commitTimers.set(store, timer);
+  timers.set(store, timer);
 }
 
 /**
@@ -350,15 +358,7 @@ function presenceOf(store: Store): Map<string, PendingPresence> {
     pendingPresence.set(store, pending);
     store.beforeClose(() => flushPresence(store));
   }
-  if (!flushTimers.has(store)) {
-    // unref: a server that is otherwise done does not stay up for this; close() flushes.
-    const timer = setTimeout(() => {
-      flushTimers.delete(store);
-      flushPresence(store);
-    }, PRESENCE_FLUSH_MS);
-    timer.unref();
-    flushTimers.set(store, timer);
-  }
+  flushWithin(store, flushTimers, PRESENCE_FLUSH_MS);
   return pending;
 }
 

@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { httpStatus } from '../../server/transports/http-api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { FakeDevice, TestClient, registerDevice } from './peers.js';
+import { deviceDoes, FakeDevice, TestClient, registerDevice } from './peers.js';
 
 type Json = Record<string, unknown>;
 type Job = { id: string; state: string; size: number; printer: string; key?: string; held?: boolean; resume?: boolean };
@@ -46,21 +46,6 @@ describe('api: REST /api/v1', () => {
     return { status: res.status, body: await res.json(), headers: res.headers };
   }
 
-  /** The device takes the offered job whole and reports it done. */
-  async function deviceDoes(job: string): Promise<Buffer> {
-    const start = await dev.jobStart();
-    assert.equal(start['id'], job);
-    dev.sendJson({ t: 'job.accept', id: job, received: 0, written: 0, fresh: true });
-    const parts: Buffer[] = [];
-    let size = 0;
-    while (size < (start['size'] as number)) {
-      const f = await dev.frame();
-      parts.push(f.payload);
-      size += f.payload.length;
-    }
-    dev.sendJson({ t: 'job.done', id: job });
-    return Buffer.concat(parts);
-  }
 
   it('GET /api/v1 says which server and protocol answer', async () => {
     const r = await call('GET', '');
@@ -91,7 +76,7 @@ describe('api: REST /api/v1', () => {
     assert.equal(r.headers.get('location'), `/api/v1/jobs/${job.id}`);
     assert.ok(['queued', 'sending'].includes(job.state), job.state); // offered at once to the online device
     assert.equal(((await seen)['job'] as Job).id, job.id);
-    assert.deepEqual([...(await deviceDoes(job.id))], [...Buffer.from('Total\r\n'), 0x9c, 0x35, 0x0d, 0x0a]);
+    assert.deepEqual([...(await deviceDoes(dev, job.id))], [...Buffer.from('Total\r\n'), 0x9c, 0x35, 0x0d, 0x0a]);
     const again = await call('POST', '/jobs', { body: { printer: 'r-1/0', text: 'other', key: 'rest-1' } });
     assert.equal((again.body as Job).id, job.id, 'the same key returns the same job');
   });
