@@ -46,10 +46,15 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
 }
 
-/** Resident set size in bytes. */
+/**
+ * Anonymous resident memory in bytes (RssAnon: the heaps and native
+ * allocations). The pages the process maps from files (its code: node, the
+ * SQLite library) are left out: they come in once, as code first runs, and
+ * would be counted as the devices' when the first devices connect.
+ */
 export function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (m === null) throw new Error(`no VmRSS for ${pid}`);
+  const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`no RssAnon for ${pid}`);
   return Number(m[1]) * 1024;
 }
 

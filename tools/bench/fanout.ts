@@ -4,9 +4,10 @@
 // time and RSS read from /proc. For each peer:
 //
 // connect    — all N connect, authenticate and are welcomed (wall time).
-// rss        — server RSS with N devices online minus before any, per device,
-//              each read after a full collection (`gc`, the servers run with
-//              --expose-gc for it).
+// rss        — server anonymous RSS (heaps and native memory, not the code
+//              mapped from files) with N devices online minus before any, per
+//              device, each read after a full collection (`gc`, the servers
+//              run with --expose-gc for it).
 // cpu        — server CPU time per recipient of a broadcast: sending it and
 //              taking every answer (over ROUNDS broadcasts: /proc counts in
 //              10 ms ticks, too coarse for one broadcast to 2,000 devices).
@@ -33,7 +34,7 @@ import { cpuSeconds, OPEN_FILES_WANTED, rssBytes, wallNow, type Child } from './
 const ADMIN = 'bench-admin-token';
 /** Descriptors a server process holds besides its device sockets (stdio, IPC, listener, store files, epoll, a client). */
 const SERVER_OWN_FILES = 100;
-const ROUNDS = 3;
+const ROUNDS = 7;
 const DEVICES_PER_PROCESS = 5000;
 /** Long enough for every device to answer; a shortfall shows as answers missing, not as a fast figure. */
 const CONTROL_TIMEOUT_MS = 60_000;
