@@ -25,11 +25,14 @@ import { recordHelloLater, touchDeviceLater } from '../store/devices.js';
 import type { Cancel } from './context.js';
 import type { Hub } from './hub.js';
 import type { Peer, SharedText } from './peer.js';
+import { Interned } from '../interned.js';
 import { TokenBucket } from './token-bucket.js';
 
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
 
 const NO_STATUS: ReadonlyMap<number, PortStatus> = new Map();
+/** Port lists as devices report them, one copy of each (most devices of a kind report the same). */
+const SAME_PORTS = new Interned<readonly PortInfo[]>(1000);
 /** Shared by every session whose device names no capability (most): a server holds 20,000 of them. */
 const NO_CAPS: readonly string[] = Object.freeze([]);
 
@@ -235,10 +238,12 @@ export class DeviceSession {
     const { hub } = this;
     this.cancelHelloTimer?.();
     this.cancelHelloTimer = undefined;
-    const ports: PortInfo[] = [];
+    const unique: PortInfo[] = [];
     for (const p of m.ports) {
-      if (!ports.some((q) => q.port === p.port)) ports.push(p);
+      if (!unique.some((q) => q.port === p.port)) unique.push(p);
     }
+    // Read-only from here on, and the same as many other devices' (HelloInfo.ports).
+    const ports = SAME_PORTS.of(JSON.stringify(unique), unique);
     this.info = { fw: m.fw, caps: m.caps.length === 0 ? NO_CAPS : m.caps, window: m.window, maxChunk: m.maxChunk, ports };
     // Written behind; new ports are on disk before any job for them is (insertJob).
     recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());

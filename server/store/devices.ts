@@ -6,6 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PortInfo } from '../../protocol/device-messages.js';
 import { PrintbridgeError } from '../errors.js';
+import { Interned } from '../interned.js';
 import { changesElsewhere, type Store } from './db.js';
 
 export const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -184,7 +185,7 @@ function login(store: Store, id: string, token: string): { result: DeviceLogin; 
   if (!match) return { result: 'wrong-token', tags: [] };
   // The ports on disk, read with the login: the hello that follows compares against them (recordHelloLater) without a read of its own.
   const known = storedPortsOf(store);
-  if (!known.has(id)) known.set(id, row.ports);
+  if (!known.has(id)) known.set(id, STORED_PORTS.of(row.ports, row.ports));
   return { result: 'ok', tags: JSON.parse(row.tags) as string[] };
 }
 
@@ -228,6 +229,8 @@ interface PendingPresence {
 const pendingPresence = new WeakMap<Store, Map<string, PendingPresence>>();
 /** The one interval timer of a store with writes pending (a group commit may empty them first; the timer then finds less). */
 const flushTimers = new WeakMap<Store, NodeJS.Timeout>();
+/** The ports JSON most devices share, one copy of each. */
+const STORED_PORTS = new Interned<string>(1000);
 /** Each device's ports as last written by this process (JSON), so that a reconnect reads nothing to compare. */
 const storedPorts = new WeakMap<Store, Map<string, string>>();
 
@@ -339,7 +342,8 @@ export function flushPresence(store: Store): unknown {
       const fresh = newPorts.get(store);
       for (const [id, p] of entries) {
         if (p.hello === undefined) continue;
-        known.set(id, JSON.stringify(p.hello.ports));
+        const json = JSON.stringify(p.hello.ports);
+        known.set(id, STORED_PORTS.of(json, json));
         fresh?.delete(id);
       }
     } catch (e) {

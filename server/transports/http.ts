@@ -62,7 +62,7 @@ export interface HttpTransport {
 export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const { hub, closeGraceMs } = opts;
   const clientFrame = clientFrameLimit(hub.limits);
-  const devices = new Set<DeviceSocket>();
+  const devices = DeviceSocket.listener(hub, closeGraceMs);
   const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
   const authenticate = clientAuthenticator(hub, opts.adminToken);
   const rest = createRestApi(hub, authenticate);
@@ -107,11 +107,11 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
         }
         // A device that is already connected may always reconnect: its new
         // connection replaces the old one, which may be half-open.
-        if (devices.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
+        if (devices.sockets.size >= hub.limits.maxDevices && !hub.registry.has(id)) {
           refusals.refused(id, address, 'too many connections');
           return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many device connections');
         }
-        return DeviceSocket.attach(hub, req, socket, head, id, address, closeGraceMs, devices);
+        return DeviceSocket.attach(devices, req, socket, head, id, address);
       }
 
       if (url.pathname === CLIENT_PATH) {
@@ -144,7 +144,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       printerlynx.stop();
       const all = [...clients.clients, ...printerlynx.sockets, ...weblink.sockets];
       return Promise.all([
-        ...[...devices].map((d) => d.closeAndWait(code, reason)),
+        ...[...devices.sockets].map((d) => d.closeAndWait(code, reason)),
         ...all.map((ws) => closeSocket(ws, code, reason, closeGraceMs)),
       ]).then(() => undefined);
     },

@@ -11,7 +11,12 @@ import type { Hub } from '../core/hub.js';
 import type { Claim, DeviceSession } from '../core/device-session.js';
 import type { Peer, SharedText } from '../core/peer.js';
 import { OP_BINARY, serverFrame, serverTextFrame } from './ws-frame.js';
-import { ServerWebSocket } from './ws-server-socket.js';
+import { ServerWebSocket, type SocketOptions } from './ws-server-socket.js';
+
+export interface DeviceListener extends SocketOptions {
+  readonly hub: Hub;
+  readonly sockets: Set<DeviceSocket>;
+}
 
 /** Each shared text's frame, built by the first socket that sends it. */
 const frames = new WeakMap<SharedText, Buffer>();
@@ -23,28 +28,24 @@ const QUIET_TEXT_MAX = 16 * 1024;
  * A device's connection: its WebSocket and the core's Peer in one object
  * (a server holds 20,000 of these).
  */
-export class DeviceSocket extends ServerWebSocket implements Peer {
+export class DeviceSocket extends ServerWebSocket<DeviceListener> implements Peer {
   private session: DeviceSession | undefined;
 
-  private constructor(
-    private readonly hub: Hub,
-    socket: Duplex,
-    closeGraceMs: number,
-    private readonly sockets: Set<DeviceSocket>,
-  ) {
-    super(socket, hub.limits.maxDeviceFrame, closeGraceMs);
+  /** What every device connection of a server shares: the hub, the limits, the set of open ones. */
+  static listener(hub: Hub, closeGraceMs: number): DeviceListener {
+    return { hub, maxPayload: hub.limits.maxDeviceFrame, closeGraceMs, sockets: new Set() };
   }
 
   /**
    * Completes the upgrade of an authenticated device and starts its session;
-   * `sockets` holds every open device socket (counted against the limit,
-   * closed at shutdown).
+   * the listener's `sockets` holds every open device socket (counted against
+   * the limit, closed at shutdown).
    */
-  static attach(hub: Hub, req: IncomingMessage, socket: Duplex, head: Buffer, id: string, address: string | undefined, closeGraceMs: number, sockets: Set<DeviceSocket>): void {
-    const ds = new DeviceSocket(hub, socket, closeGraceMs, sockets);
+  static attach(listener: DeviceListener, req: IncomingMessage, socket: Duplex, head: Buffer, id: string, address: string | undefined): void {
+    const ds = new DeviceSocket(socket, listener);
     if (!ds.accept(req, head)) return;
-    sockets.add(ds);
-    ds.session = hub.connectDevice(id, ds, address);
+    listener.sockets.add(ds);
+    ds.session = listener.hub.connectDevice(id, ds, address);
   }
 
   sendText(text: string): void {
@@ -116,10 +117,10 @@ export class DeviceSocket extends ServerWebSocket implements Peer {
   }
 
   protected onClose(code: number): void {
-    this.sockets.delete(this);
+    this.opts.sockets.delete(this);
     const s = this.session;
     if (s === undefined) return;
-    this.hub.log('debug', 'device socket closed', { device: s.id, code });
+    this.opts.hub.log('debug', 'device socket closed', { device: s.id, code });
     try {
       s.gone();
     } catch (e) {
@@ -128,12 +129,12 @@ export class DeviceSocket extends ServerWebSocket implements Peer {
   }
 
   protected onError(err: Error): void {
-    this.hub.log('info', 'device socket error', { device: this.session?.id, error: err.message });
+    this.opts.hub.log('info', 'device socket error', { device: this.session?.id, error: err.message });
   }
 
   /** Our own failure while handling input must not take the process down or leave the connection in an unknown state. */
   private failed(what: string, e: unknown): void {
-    this.hub.log('error', `device ${what} failed`, { device: this.session?.id, error: e instanceof Error ? e.stack : String(e) });
+    this.opts.hub.log('error', `device ${what} failed`, { device: this.session?.id, error: e instanceof Error ? e.stack : String(e) });
     this.session?.close(CLOSE.INTERNAL);
   }
 }

@@ -38,6 +38,27 @@ const OPEN = 0;
 const CLOSING = 1;
 const CLOSED = 2;
 
+/** What every connection of a listener shares. */
+export interface SocketOptions {
+  /** The largest message, all its fragments together, in bytes; more closes with 1009. */
+  readonly maxPayload: number;
+  /** How long the peer has to finish a closing handshake before its socket is dropped. */
+  readonly closeGraceMs: number;
+}
+
+interface Held {
+  readonly chunks: Buffer[];
+  length: number;
+  /** The bytes the frame needs, from its first. */
+  readonly need: number;
+}
+
+interface Fragments {
+  readonly parts: Buffer[];
+  length: number;
+  readonly binary: boolean;
+}
+
 /** What a socket is known by to the shared listeners below. */
 const owner = Symbol('printbridge.ws');
 type Owned = Duplex & { [owner]?: ServerWebSocket };
@@ -73,27 +94,25 @@ function closeFrame(code: number | undefined, reason: string): Buffer {
  * (the socket points back at its owner), so a connection costs this object
  * and the socket's own.
  */
-export abstract class ServerWebSocket {
+export abstract class ServerWebSocket<O extends SocketOptions = SocketOptions> {
   private readyState = OPEN;
   private closeSent = false;
   /** The peer's close code, or the code of the fault that ended the reading. */
   private closeCode = WS_CLOSE_ABNORMAL;
   private reading = true;
-  /** Bytes of an unfinished frame, held until `need` bytes are there. */
-  private held: Buffer[] | undefined;
-  private heldLength = 0;
-  private need = 0;
-  /** Data frames of a fragmented message so far. */
-  private fragments: Buffer[] | undefined;
-  private fragmentsLength = 0;
-  private fragmentsBinary = false;
+  // What only some connections need at some moments lives in objects of its
+  // own, made when needed: a server holds 20,000 of these.
+  /** An unfinished frame's bytes. */
+  private partial: Held | undefined;
+  /** A fragmented message's data frames so far. */
+  private fragmented: Fragments | undefined;
   private killTimer: NodeJS.Timeout | undefined;
   private closedWaiter: (() => void) | undefined;
 
+  /** `opts` is shared by every connection of a listener. */
   protected constructor(
     protected readonly socket: Duplex,
-    private readonly maxPayload: number,
-    private readonly closeGraceMs: number,
+    protected readonly opts: O,
   ) {}
 
   /** A whole message: text already checked as UTF-8 and decoded, binary as received. */
@@ -177,7 +196,7 @@ export abstract class ServerWebSocket {
     if (this.readyState === CLOSED) return;
     this.sendClose(code, reason);
     this.readyState = CLOSING;
-    this.killTimer ??= setTimeout(() => this.socket.destroy(), this.closeGraceMs);
+    this.killTimer ??= setTimeout(() => this.socket.destroy(), this.opts.closeGraceMs);
     this.killTimer.unref();
   }
 
@@ -213,8 +232,8 @@ export abstract class ServerWebSocket {
   /** The peer broke the protocol: say why, read nothing more, and end. */
   private fault(code: number, reason: string): void {
     this.reading = false;
-    this.held = undefined;
-    this.fragments = undefined;
+    this.partial = undefined;
+    this.fragmented = undefined;
     this.closeCode = code;
     this.close(code, reason);
     this.socket.end();
@@ -224,35 +243,32 @@ export abstract class ServerWebSocket {
   data(chunk: Buffer): void {
     if (!this.reading) return;
     let buf = chunk;
-    if (this.held !== undefined) {
-      this.held.push(chunk);
-      this.heldLength += chunk.length;
-      if (this.heldLength < this.need) return;
-      buf = Buffer.concat(this.held, this.heldLength);
-      this.held = undefined;
-      this.heldLength = 0;
+    const held = this.partial;
+    if (held !== undefined) {
+      held.chunks.push(chunk);
+      held.length += chunk.length;
+      if (held.length < held.need) return;
+      buf = Buffer.concat(held.chunks, held.length);
+      this.partial = undefined;
     }
     let at = 0;
     while (at < buf.length && this.reading) {
       const used = this.frame(buf, at);
-      if (used === 0) {
-        // An unfinished frame: kept (copied, so the chunk it came in can go) until it is whole.
+      if (used <= 0) {
+        // An unfinished frame (-used more bytes make it whole): kept, copied
+        // so that the chunk it came in can go, until it is whole.
         const rest = Buffer.from(buf.subarray(at));
-        this.held = [rest];
-        this.heldLength = rest.length;
+        this.partial = { chunks: [rest], length: rest.length, need: -used };
         return;
       }
       at += used;
     }
   }
 
-  /** Reads the frame at `at`; the bytes it took, or 0 when it is not all there yet (`need` says how many are). */
+  /** Reads the frame at `at`; the bytes it took, or, when it is not all there yet, minus the bytes it needs from `at`. */
   private frame(buf: Buffer, at: number): number {
     const avail = buf.length - at;
-    if (avail < 2) {
-      this.need = 2;
-      return 0;
-    }
+    if (avail < 2) return -2;
     const b0 = buf[at] as number;
     const b1 = buf[at + 1] as number;
     const fin = (b0 & 0x80) !== 0;
@@ -266,16 +282,13 @@ export abstract class ServerWebSocket {
       if ((b1 & 0x7f) > 125) return this.refuse(WS_CLOSE_PROTOCOL, 'a control frame over 125 bytes');
     } else if (opcode > OP_BINARY) {
       return this.refuse(WS_CLOSE_PROTOCOL, `unknown opcode ${opcode}`);
-    } else if (opcode === OP_CONTINUATION ? this.fragments === undefined : this.fragments !== undefined) {
+    } else if (opcode === OP_CONTINUATION ? this.fragmented === undefined : this.fragmented !== undefined) {
       return this.refuse(WS_CLOSE_PROTOCOL, opcode === OP_CONTINUATION ? 'a continuation with no message to continue' : 'a new message inside a fragmented one');
     }
     const short = b1 & 0x7f;
     const lengthBytes = short === 126 ? 2 : short === 127 ? 8 : 0;
     const head = 2 + lengthBytes + 4;
-    if (avail < head) {
-      this.need = head;
-      return 0;
-    }
+    if (avail < head) return -head;
     let length = short;
     if (short === 126) {
       length = buf.readUInt16BE(at + 2);
@@ -284,11 +297,9 @@ export abstract class ServerWebSocket {
       if (buf.readUInt32BE(at + 2) !== 0) return this.refuse(WS_CLOSE_TOO_BIG, 'message too large');
       length = buf.readUInt32BE(at + 6);
     }
-    if (!control && this.fragmentsLength + length > this.maxPayload) return this.refuse(WS_CLOSE_TOO_BIG, `message over ${this.maxPayload} bytes`);
-    if (avail < head + length) {
-      this.need = head + length;
-      return 0;
-    }
+    const { maxPayload } = this.opts;
+    if (!control && (this.fragmented?.length ?? 0) + length > maxPayload) return this.refuse(WS_CLOSE_TOO_BIG, `message over ${maxPayload} bytes`);
+    if (avail < head + length) return -(head + length);
     const start = at + head;
     const payload = buf.subarray(start, start + length);
     unmask(payload, buf, at + head - 4);
@@ -303,19 +314,14 @@ export abstract class ServerWebSocket {
   }
 
   private dataFrame(opcode: number, fin: boolean, payload: Buffer): void {
-    if (fin && this.fragments === undefined) return this.message(opcode === OP_BINARY, payload);
-    if (this.fragments === undefined) {
-      this.fragments = [];
-      this.fragmentsBinary = opcode === OP_BINARY;
-    }
-    this.fragments.push(payload);
-    this.fragmentsLength += payload.length;
+    let f = this.fragmented;
+    if (fin && f === undefined) return this.message(opcode === OP_BINARY, payload);
+    f ??= this.fragmented = { parts: [], length: 0, binary: opcode === OP_BINARY };
+    f.parts.push(payload);
+    f.length += payload.length;
     if (!fin) return;
-    const whole = Buffer.concat(this.fragments, this.fragmentsLength);
-    const binary = this.fragmentsBinary;
-    this.fragments = undefined;
-    this.fragmentsLength = 0;
-    this.message(binary, whole);
+    this.fragmented = undefined;
+    this.message(f.binary, Buffer.concat(f.parts, f.length));
   }
 
   private message(binary: boolean, payload: Buffer): void {
@@ -358,7 +364,7 @@ export abstract class ServerWebSocket {
     this.sendClose(code, reason);
     this.readyState = CLOSING;
     this.socket.end();
-    this.killTimer ??= setTimeout(() => this.socket.destroy(), this.closeGraceMs);
+    this.killTimer ??= setTimeout(() => this.socket.destroy(), this.opts.closeGraceMs);
     this.killTimer.unref();
   }
 
@@ -379,8 +385,8 @@ export abstract class ServerWebSocket {
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
     this.reading = false;
-    this.held = undefined;
-    this.fragments = undefined;
+    this.partial = undefined;
+    this.fragmented = undefined;
     if (this.killTimer !== undefined) clearTimeout(this.killTimer);
     (this.socket as Owned)[owner] = undefined;
     try {
