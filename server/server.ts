@@ -14,6 +14,7 @@ import { openStore } from './store/db.js';
 import { resolveRetention, type JobRetention } from './retention.js';
 import { listenCompatPws, type CompatPwsOptions } from './transports/compat-pws.js';
 import { createHttpTransport } from './transports/http.js';
+import { TrustedProxies } from './transports/peer-address.js';
 import { loadTlsPair, type TlsFiles, type TlsPair } from './transports/tls.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -52,6 +53,13 @@ export interface ServerOptions {
   tls?: TlsFiles;
   /** Where Link-OS printers dial in over Weblink (default /weblink). */
   weblinkPath?: string;
+  /**
+   * Reverse proxies (addresses or CIDR ranges, e.g. 127.0.0.1, 10.0.0.0/8,
+   * ::1) whose X-Forwarded-For names the peer: a connection from one of them
+   * is known by the address it forwarded for (transports/peer-address.ts).
+   * Default none: every peer is known by its socket's address.
+   */
+  trustProxy?: readonly string[];
   log?: Log;
 }
 
@@ -107,6 +115,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const retention = resolveRetention(opts.retention);
   // A missing or broken certificate stops the start, before the store is opened.
   const tls = opts.tls === undefined ? undefined : loadTlsPair(opts.tls);
+  const trustedProxies = new TrustedProxies(opts.trustProxy ?? []);
 
   const store = openStore(dataDir);
   try {
@@ -134,10 +143,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     sweep();
     const transport = createHttpTransport({
       hub, adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS,
-      tls: tls && { ...tls.context, handshakeTimeout: TLS_HANDSHAKE_MS }, weblinkPath: opts.weblinkPath,
+      tls: tls && { ...tls.context, handshakeTimeout: TLS_HANDSHAKE_MS }, weblinkPath: opts.weblinkPath, trustedProxies,
     });
     const port = await listen(transport.server, opts.port ?? 8080, host);
-    const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS, slots: transport.slots })
+    const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS, slots: transport.slots, trustedProxies })
       .catch((e: unknown) => new Promise<never>((_, fail) => transport.server.close(() => fail(e))));
     const heartbeat = setInterval(() => hub.heartbeat.round(systemClock.now()), heartbeatMs);
     heartbeat.unref();

@@ -22,6 +22,7 @@ import { clientFrameLimit } from '../limits.js';
 import { header } from './auth.js';
 import type { ClientSlots } from './client-slots.js';
 import { setFrameLimit } from './frame-limit.js';
+import { peerAddress, type TrustedProxies } from './peer-address.js';
 import { closeSocket, driveSession } from './upgrade.js';
 import { WsPeer } from './ws-peer.js';
 
@@ -36,7 +37,7 @@ export interface PrinterlynxEndpoint {
 
 export function createPrinterlynxEndpoint(
   hub: Hub,
-  opts: { authenticate: (token: string) => Verified; closeGraceMs: number; slots: ClientSlots },
+  opts: { authenticate: (token: string) => Verified; closeGraceMs: number; slots: ClientSlots; trustedProxies?: TrustedProxies | undefined },
 ): PrinterlynxEndpoint {
   const lynx = new LynxHub(hub, opts.authenticate);
   const clientFrame = clientFrameLimit(hub.limits);
@@ -53,7 +54,7 @@ export function createPrinterlynxEndpoint(
       socket.once('close', () => slot.release());
       wss.handleUpgrade(req, socket, head, (upgraded) => {
         ws = upgraded;
-        const address = req.socket.remoteAddress;
+        const address = peerAddress(req, opts.trustedProxies);
         const peer = new WsPeer(upgraded, opts.closeGraceMs);
         let known = false;
         const authenticated = (): void => {

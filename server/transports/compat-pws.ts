@@ -32,6 +32,7 @@ import { clientFrameLimit } from '../limits.js';
 import { safeEqual, sha256 } from './auth.js';
 import type { ClientSlots } from './client-slots.js';
 import { createBoundedServer } from './http-bounds.js';
+import { peerAddress, type TrustedProxies } from './peer-address.js';
 import { closeSocket, driveSession, refuseUpgrade } from './upgrade.js';
 import { WsPeer } from './ws-peer.js';
 
@@ -61,7 +62,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 export async function listenCompatPws(
   hub: Hub,
   opts: CompatPwsOptions,
-  ctx: { adminToken: string; closeGraceMs: number; slots: ClientSlots },
+  ctx: { adminToken: string; closeGraceMs: number; slots: ClientSlots; trustedProxies?: TrustedProxies | undefined },
 ): Promise<CompatPwsListener> {
   const host = opts.host ?? '127.0.0.1';
   const token = opts.token ?? (LOOPBACK.test(host) ? undefined : ctx.adminToken);
@@ -95,7 +96,7 @@ export async function listenCompatPws(
       const slot = ctx.slots.admitClient();
       if (slot === undefined) return refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many connections');
       socket.once('close', () => slot.release());
-      wss.handleUpgrade(req, socket, head, (ws) => attach(hub, pws, ws, req.socket.remoteAddress, auth, req.headers['user-agent'], ctx.closeGraceMs));
+      wss.handleUpgrade(req, socket, head, (ws) => attach(hub, pws, ws, peerAddress(req, ctx.trustedProxies), auth, req.headers['user-agent'], ctx.closeGraceMs));
     } catch (e) {
       hub.log('warn', 'compat upgrade failed', { error: e instanceof Error ? e.message : String(e) });
       refuse(socket, UPGRADE_REFUSAL.BAD_REQUEST, 'bad upgrade request');

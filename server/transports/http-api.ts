@@ -33,6 +33,7 @@ import { jobView } from '../core/views.js';
 import { PrintbridgeError } from '../errors.js';
 import { clientFrameLimit } from '../limits.js';
 import { bearer, header, type Authenticate } from './auth.js';
+import { peerAddress, type TrustedProxies } from './peer-address.js';
 
 export const API_PREFIX = '/api/v1';
 /** `?wait=done` waits this long at most. */
@@ -149,7 +150,7 @@ class HttpError {
   constructor(readonly error: ProtocolError, readonly headers: Record<string, string> = {}) {}
 }
 
-export function createRestApi(hub: Hub, authenticate: Authenticate): (req: IncomingMessage, res: ServerResponse, path: string) => void {
+export function createRestApi(hub: Hub, authenticate: Authenticate, trustedProxies?: TrustedProxies): (req: IncomingMessage, res: ServerResponse, path: string) => void {
   const maxJson = clientFrameLimit(hub.limits);
   let waiting = 0;
 
@@ -206,7 +207,7 @@ export function createRestApi(hub: Hub, authenticate: Authenticate): (req: Incom
       } else if (e instanceof PrintbridgeError) {
         error = e.toProtocol();
       } else {
-        hub.log('error', 'REST request failed', { path, error: e instanceof Error ? e.stack : String(e) });
+        hub.log('error', 'REST request failed', { path, address: peerAddress(req, trustedProxies), error: e instanceof Error ? e.stack : String(e) });
         error = protocolError('INTERNAL');
       }
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);

@@ -33,6 +33,7 @@ import { createBoundedServer } from './http-bounds.js';
 import { attachClient } from './ws-client.js';
 import { DeviceSocket } from './ws-device.js';
 import { LoginRefusals } from './login-refusals.js';
+import { peerAddress, type TrustedProxies } from './peer-address.js';
 import { serveStatic } from './static.js';
 import { closeSocket, refuseUpgrade } from './upgrade.js';
 import { createWeblinkEndpoint, WEBLINK_PATH } from '../weblink/endpoint.js';
@@ -49,6 +50,8 @@ export interface HttpTransportOptions {
   tls?: TlsOptions | undefined;
   /** Where Link-OS printers dial in over Weblink (default /weblink). */
   weblinkPath?: string | undefined;
+  /** Proxies whose X-Forwarded-For names the peer (peer-address.ts); default none. */
+  trustedProxies?: TrustedProxies | undefined;
 }
 
 export interface HttpTransport {
@@ -60,14 +63,14 @@ export interface HttpTransport {
 }
 
 export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
-  const { hub, closeGraceMs } = opts;
+  const { hub, closeGraceMs, trustedProxies } = opts;
   const clientFrame = clientFrameLimit(hub.limits);
   const devices = DeviceSocket.listener(hub, closeGraceMs);
   const clients = new WebSocketServer({ noServer: true, maxPayload: clientFrame, perMessageDeflate: false });
   const authenticate = clientAuthenticator(hub, opts.adminToken);
-  const rest = createRestApi(hub, authenticate);
+  const rest = createRestApi(hub, authenticate, trustedProxies);
   const slots = new ClientSlots(hub.limits);
-  const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs, slots });
+  const printerlynx = createPrinterlynxEndpoint(hub, { authenticate, closeGraceMs, slots, trustedProxies });
   const refusals = new LoginRefusals(hub.log, () => hub.clock.now());
   const weblink = createWeblinkEndpoint(hub, { closeGraceMs });
   const weblinkPath = opts.weblinkPath ?? WEBLINK_PATH;
@@ -81,7 +84,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const token = bearer(req) ?? url.searchParams.get('token') ?? undefined;
-      const address = req.socket.remoteAddress;
+      const address = peerAddress(req, trustedProxies);
 
       if (url.pathname === DEVICE_PATH) {
         const id = url.searchParams.get('id') ?? header(req, 'x-printbridge-device');
@@ -128,7 +131,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
         return void (printerlynx.upgrade(req, socket, head) || refuse(socket, UPGRADE_REFUSAL.TOO_MANY, 'too many client connections'));
       }
 
-      if (url.pathname === weblinkPath) return weblink.upgrade(req, socket, head); // Basic login in the upgrade (weblink/endpoint.ts)
+      if (url.pathname === weblinkPath) return weblink.upgrade(req, socket, head, address); // Basic login in the upgrade (weblink/endpoint.ts)
 
       return refuse(socket, UPGRADE_REFUSAL.NOT_FOUND, `no WebSocket endpoint at ${url.pathname}`);
     } catch (e) {

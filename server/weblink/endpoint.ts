@@ -40,7 +40,8 @@ export interface WeblinkEndpointOptions {
 
 export interface WeblinkEndpoint {
   /** Handles an upgrade request for the Weblink path. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** `address`: the peer's, as the HTTP transport worked it out (behind a trusted proxy, the forwarded one). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, address: string | undefined): void;
   readonly sockets: ReadonlySet<WebSocket>;
 }
 
@@ -56,8 +57,7 @@ export function createWeblinkEndpoint(hub: Hub, opts: WeblinkEndpointOptions): W
 
   return {
     sockets: wss.clients,
-    upgrade(req, socket, head) {
-      const address = req.socket.remoteAddress;
+    upgrade(req, socket, head, address) {
       const login = basicLogin(req.headers.authorization);
       if (login === undefined) {
         // The normal first step of a printer: it answers the challenge with its credentials.

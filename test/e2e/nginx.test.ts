@@ -6,18 +6,23 @@
 // across more than one server heartbeat, the CLI prints a job end to end,
 // and REST answers, including a job upload of the server's largest size; a
 // Zebra printer (the Weblink emulator) dials in at /weblink, has its settings
-// read, and stays on one main connection as long (docs/weblink.md).
+// read, and stays on one main connection as long (docs/weblink.md). With
+// `--trust-proxy 127.0.0.1` the server knows a peer by the address nginx
+// forwards for, and without it, or from a stranger, by the socket's.
 //
 // nginx runs as the current user from a temporary prefix:
 //   nginx -p DIR -c nginx.conf -g 'daemon off; pid DIR/nginx.pid; error_log stderr;'
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { Processes, REPO_ROOT, type Json, type Proc } from '../helpers/processes.js';
 import { createTestPki } from '../helpers/tls-certs.js';
@@ -95,6 +100,38 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
   }
 }
 
+/** nginx as the current user from `prefix`, with docs/deploy.md's site in front of the server on `serverPort`; answering once this resolves. */
+async function startNginx(procs: Processes, prefix: string, serverPort: number, tls: { cert: string; key: string; ca: Buffer }): Promise<{ proc: Proc; base: string; plainBase: string }> {
+  const [httpsPort, httpPort] = [await freePort(), await freePort()];
+  let site = deployDocConfig();
+  site = substitute(site, 'listen 80;', `listen 127.0.0.1:${httpPort};`);
+  site = substitute(site, 'listen 443 ssl;', `listen 127.0.0.1:${httpsPort} ssl;`);
+  site = substitute(site, 'server 127.0.0.1:8080;', `server 127.0.0.1:${serverPort};`);
+  site = substitute(site, '/etc/letsencrypt/live/print.example.com/fullchain.pem', tls.cert);
+  site = substitute(site, '/etc/letsencrypt/live/print.example.com/privkey.pem', tls.key);
+  const temp = join(prefix, 'temp');
+  mkdirSync(temp, { recursive: true });
+  // The rest is what /etc/nginx/nginx.conf would hold, kept inside the prefix.
+  writeFileSync(join(prefix, 'nginx.conf'), [
+    'worker_processes 1;',
+    // Workers of a root master run as `nobody`, who cannot enter the private temp folder.
+    ...(process.getuid?.() === 0 ? ['user root;'] : []),
+    'events { worker_connections 256; }',
+    'http {',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${join(temp, k)};`),
+    '    access_log off;',
+    site,
+    '}',
+    '',
+  ].join('\n'));
+  const proc = procs.spawn(NGINX as string, ['-p', prefix, '-c', 'nginx.conf', '-g', `daemon off; pid ${join(prefix, 'nginx.pid')}; error_log stderr;`], { name: 'nginx' });
+  const base = `https://127.0.0.1:${httpsPort}`;
+  await until('nginx to answer', async () => ((await call(`${base}/healthz`, { ca: tls.ca })).status === 200 ? true : undefined)).catch((e: Error) => {
+    throw new Error(`${e.message}\n${proc.tail()}`);
+  });
+  return { proc, base, plainBase: `http://127.0.0.1:${httpPort}` };
+}
+
 describe('behind nginx with the configuration from docs/deploy.md', () => {
   const procs = new Processes();
   const { dir, cleanup } = tempDir('printbridge-nginx-');
@@ -126,35 +163,7 @@ describe('behind nginx with the configuration from docs/deploy.md', () => {
     assert.equal(add.code, 0, add.stderr);
     const token = add.stdout.trim();
 
-    const [httpsPort, httpPort] = [await freePort(), await freePort()];
-    let site = deployDocConfig();
-    site = substitute(site, 'listen 80;', `listen 127.0.0.1:${httpPort};`);
-    site = substitute(site, 'listen 443 ssl;', `listen 127.0.0.1:${httpsPort} ssl;`);
-    site = substitute(site, 'server 127.0.0.1:8080;', `server 127.0.0.1:${serverPort};`);
-    site = substitute(site, '/etc/letsencrypt/live/print.example.com/fullchain.pem', fullchain);
-    site = substitute(site, '/etc/letsencrypt/live/print.example.com/privkey.pem', leaf.key);
-    const prefix = join(dir, 'nginx');
-    const temp = join(prefix, 'temp');
-    mkdirSync(temp, { recursive: true });
-    // The rest is what /etc/nginx/nginx.conf would hold, kept inside the prefix.
-    writeFileSync(join(prefix, 'nginx.conf'), [
-      'worker_processes 1;',
-      // Workers of a root master run as `nobody`, who cannot enter the private temp folder.
-      ...(process.getuid?.() === 0 ? ['user root;'] : []),
-      'events { worker_connections 256; }',
-      'http {',
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${join(temp, k)};`),
-      '    access_log off;',
-      site,
-      '}',
-      '',
-    ].join('\n'));
-    nginx = procs.spawn(NGINX, ['-p', prefix, '-c', 'nginx.conf', '-g', `daemon off; pid ${join(prefix, 'nginx.pid')}; error_log stderr;`], { name: 'nginx' });
-    base = `https://127.0.0.1:${httpsPort}`;
-    plainBase = `http://127.0.0.1:${httpPort}`;
-    await until('nginx to answer', async () => ((await call(`${base}/healthz`, { ca })).status === 200 ? true : undefined)).catch((e: Error) => {
-      throw new Error(`${e.message}\n${nginx.tail()}`);
-    });
+    ({ proc: nginx, base, plainBase } = await startNginx(procs, join(dir, 'nginx'), serverPort, { cert: fullchain, key: leaf.key, ca }));
 
     emu = await tcpEmulator(procs, dir, [], 'raw');
     bridge = procs.cli(['bridge', '--server', base.replace('https:', 'wss:'), '--ca', caFile, '--id', DEVICE, '--token', token,
@@ -241,5 +250,89 @@ describe('behind nginx with the configuration from docs/deploy.md', () => {
     assert.equal(zebra.events().filter((e) => e['event'] === 'connected' && e['channel'] === 'main').length, 1, zebra.tail(30));
     assert.equal(zebra.events().filter((e) => e['event'] === 'connect-failed').length, 0, zebra.tail(30));
     assert.equal(nginx.exit, undefined, nginx.tail());
+  });
+});
+
+// The same site in front of two servers, one started with `--trust-proxy
+// 127.0.0.1` as docs/deploy.md shows and one without. A peer on this
+// machine reaches nginx from 127.0.0.1 like nginx reaches the server, so it
+// sends X-Forwarded-For: 203.0.113.7 itself; nginx appends the address it
+// saw (127.0.0.1), and which of the two a server keeps tells whether it
+// read the header. A stranger (127.0.0.2) that sends the header straight to
+// the server is known by its own address.
+describe('peer addresses through nginx, with and without --trust-proxy', () => {
+  const PEER = '203.0.113.7';
+  const STRANGER = '127.0.0.2';
+  const procs = new Processes();
+  const { dir, cleanup } = tempDir('printbridge-nginx-peers-');
+  let ca: Buffer;
+  const sites: Record<'trusting' | 'plain', { serve: Proc; port: number; base: string; data: string }> = {} as never;
+
+  before(async () => {
+    if (NGINX === undefined) throw new Error('nginx is not installed (/usr/sbin/nginx): sudo apt-get install -y nginx');
+    const pki = createTestPki(dir);
+    ca = readFileSync(pki.caCert);
+    const leaf = pki.issue('server', 80443);
+    const fullchain = join(dir, 'fullchain.pem');
+    writeFileSync(fullchain, Buffer.concat([readFileSync(leaf.cert), ca]));
+    for (const [name, extra] of [['trusting', ['--trust-proxy', '127.0.0.1']], ['plain', []]] as const) {
+      const data = join(dir, `data-${name}`);
+      const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json', ...extra], { env: { PRINTBRIDGE_ADMIN_TOKEN: ADMIN } });
+      const { port } = await serve.waitForEvent<{ port: number }>('listening', { timeout: 20_000 });
+      const { base } = await startNginx(procs, join(dir, `nginx-${name}`), port, { cert: fullchain, key: leaf.key, ca });
+      sites[name] = { serve, port, base, data };
+    }
+  });
+  after(async () => {
+    await procs.killAll();
+    cleanup();
+  });
+
+  /** A device that says hello from `url` (a device URL with its credentials) and stays; resolves once welcomed. */
+  async function device(url: string, opts: WebSocket.ClientOptions): Promise<WebSocket> {
+    const ws = new WebSocket(url, { ca, ...opts });
+    await once(ws, 'open');
+    const welcome = once(ws, 'message');
+    ws.send(JSON.stringify({ t: 'hello', v: [...PROTOCOL_VERSION], id: new URL(url).searchParams.get('id'), fw: 'nginx-test', caps: [], window: 8192, maxChunk: 4096, ports: [{ port: 0, dialect: 'raw' }] }));
+    assert.equal((JSON.parse(String((await welcome)[0])) as Json)['t'], 'welcome');
+    return ws;
+  }
+
+  async function listedAddress(name: 'trusting' | 'plain', id: string): Promise<unknown> {
+    const r = await call(`${sites[name].base}/api/v1/devices`, { ca, headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(r.status, 200, r.body);
+    return (JSON.parse(r.body) as Json[]).find((d) => d['id'] === id)?.['address'];
+  }
+
+  for (const [name, expected] of [['trusting', PEER], ['plain', '127.0.0.1']] as const) {
+    test(`${name === 'trusting' ? 'trusting 127.0.0.1' : 'trusting no proxy'}: a device through nginx is listed at ${expected}, and its refused login is logged from there`, async () => {
+      const site = sites[name];
+      const add = await procs.run(['devices', 'add', 'via-nginx', '--data', site.data]);
+      assert.equal(add.code, 0, add.stderr);
+      const url = `${site.base.replace('https:', 'wss:')}/v1/device?id=via-nginx&token=${encodeURIComponent(add.stdout.trim())}`;
+      const ws = await device(url, { headers: { 'x-forwarded-for': PEER } });
+      await until('the device listed', async () => ((await listedAddress(name, 'via-nginx')) !== undefined ? true : undefined));
+      assert.equal(await listedAddress(name, 'via-nginx'), expected);
+      ws.close();
+
+      const refused = new WebSocket(`${site.base.replace('https:', 'wss:')}/v1/device?id=via-nginx&token=wrong`, { ca, headers: { 'x-forwarded-for': PEER } });
+      refused.on('error', () => undefined); // terminated before it opened, as meant
+      const [, res] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number }];
+      assert.equal(res.statusCode, 401);
+      refused.terminate();
+      const line = await site.serve.waitForLine(/device login refused/, { stream: 'stderr', timeout: 10_000 });
+      assert.match(line, new RegExp(`"address":"${expected.replace(/\./g, '\\.')}"`));
+    });
+  }
+
+  test(`a stranger (${STRANGER}) that sends X-Forwarded-For straight to the trusting server is listed at its own address`, async () => {
+    const site = sites.trusting;
+    const add = await procs.run(['devices', 'add', 'direct', '--data', site.data]);
+    assert.equal(add.code, 0, add.stderr);
+    const url = `ws://127.0.0.1:${site.port}/v1/device?id=direct&token=${encodeURIComponent(add.stdout.trim())}`;
+    const ws = await device(url, { localAddress: STRANGER, headers: { 'x-forwarded-for': PEER } });
+    await until('the device listed', async () => ((await listedAddress('trusting', 'direct')) !== undefined ? true : undefined));
+    assert.equal(await listedAddress('trusting', 'direct'), STRANGER);
+    ws.close();
   });
 });

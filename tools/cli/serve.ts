@@ -4,10 +4,12 @@
 
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
+import { TrustedProxies } from '../../server/transports/peer-address.js';
 import { EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
 
 const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json] [--compat-port N ...]
                         [--tls-cert FILE --tls-key FILE] [--weblink-path P]
+                        [--trust-proxy ADDR ...]
 
 Runs the printbridge server: devices (bridges) connect to ws://HOST:PORT/v1/device,
 clients (web apps, back-ends, 'printbridge print') to ws://HOST:PORT/v1/client
@@ -26,6 +28,11 @@ Options:
                      chain) (env PRINTBRIDGE_TLS_CERT); kill -HUP reloads it
   --tls-key FILE     its private key, PEM (env PRINTBRIDGE_TLS_KEY)
   --weblink-path P   where Link-OS printers dial in over Weblink (default /weblink)
+  --trust-proxy ADDR behind nginx or haproxy: a connection from ADDR (an IP or
+                     CIDR, e.g. 127.0.0.1, 10.0.0.0/8, ::1; repeatable) is known
+                     by the address its X-Forwarded-For names (env
+                     PRINTBRIDGE_TRUST_PROXY, a comma or space separated list;
+                     default none). Trust only your own proxies (docs/deploy.md)
   --compat-port N    also serve the PrinterWebSocket.js-style API at ws://HOST:N/
                      (its usual port is 8765; see docs/compat.md)
   --compat-host H    its address (default 127.0.0.1: this machine only)
@@ -63,6 +70,18 @@ function tlsFiles(cert: string | undefined, key: string | undefined): { cert: st
   return { cert: resolve(cert), key: resolve(key) };
 }
 
+/** --trust-proxy, else the environment's list; checked here so that a bad entry is a usage error naming it. */
+function trustedProxyList(given: string[] | undefined, fromEnv: string | undefined): string[] {
+  const list = given ?? (fromEnv ?? '').split(/[\s,]+/).filter((e) => e !== '');
+  const what = given !== undefined ? '--trust-proxy' : 'PRINTBRIDGE_TRUST_PROXY';
+  try {
+    new TrustedProxies(list);
+  } catch (e) {
+    throw new UsageError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return list;
+}
+
 export const serve: Command = {
   name: 'serve',
   summary: 'run the server that devices and clients connect to',
@@ -76,6 +95,7 @@ export const serve: Command = {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'weblink-path': { type: 'string' },
+      'trust-proxy': { type: 'string', multiple: true },
       'compat-port': { type: 'string' },
       'compat-host': { type: 'string' },
       'compat-token': { type: 'string' },
@@ -89,6 +109,7 @@ export const serve: Command = {
     const tls = tlsFiles(values['tls-cert'] ?? (env['PRINTBRIDGE_TLS_CERT'] || undefined), values['tls-key'] ?? (env['PRINTBRIDGE_TLS_KEY'] || undefined));
     const weblinkPath = values['weblink-path'];
     if (weblinkPath !== undefined && !/^\/[A-Za-z0-9._~\/-]*$/.test(weblinkPath)) throw new UsageError('--weblink-path must be a URL path starting with /');
+    const trustProxy = trustedProxyList(values['trust-proxy'], env['PRINTBRIDGE_TRUST_PROXY']);
     const compatPort = integer(values['compat-port'], '--compat-port', 0, 65535);
     const compat = compatPort === undefined ? undefined
       : { port: compatPort, host: values['compat-host'], token: values['compat-token'], origins: values['compat-origin'] };
@@ -99,7 +120,7 @@ export const serve: Command = {
     // Listen for signals before anything announces the server: whoever reads
     // "listening" may stop us at once.
     const stopped = untilSignal();
-    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }) });
+    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }), trustProxy });
     // Installed only with TLS: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
     if (tls) process.on('SIGHUP', () => server.reloadTls());
     const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
