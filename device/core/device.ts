@@ -15,7 +15,7 @@ import type { Obj } from '../../protocol/fields.js';
 import { TROUBLE, type DialectSet } from './dialects/dialect.js';
 import { createDialect, missingReason } from './dialects/registry.js';
 import { ledPattern } from './leds.js';
-import { DEFAULT_TIMINGS, Link } from './link.js';
+import { DEFAULT_TIMINGS, Link, parseServers, serversProblem } from './link.js';
 import { PortSpool, type Send } from './spooler.js';
 import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, LinkState } from './types.js';
 
@@ -45,7 +45,8 @@ class Device implements DeviceCore {
   private readonly window: number;
   private readonly maxChunk: number;
   private readonly statusInterval: number;
-  private server: string;
+  /** The servers the link tries in turn (the server setting, parsed). */
+  private servers: readonly string[];
   private token: string;
   private network = false;
   private led: LedPattern = 'off';
@@ -57,11 +58,11 @@ class Device implements DeviceCore {
   private heap: number | undefined;
   private rssi: number | undefined;
   private readonly reported: string[] = [];
-  /** Boot complaints: ports whose dialect this build does not carry. */
+  /** Boot complaints: ports whose dialect this build does not carry, server entries that are no URL. */
   private readonly missing: string[] = [];
 
   constructor(private readonly config: DeviceConfig, opts: DeviceOptions) {
-    this.server = config.server;
+    this.servers = this.serverSetting(config.server);
     this.token = config.token;
     this.window = config.window ?? DEFAULT_WINDOW;
     this.maxChunk = config.maxChunk ?? DEFAULT_MAX_CHUNK;
@@ -72,9 +73,9 @@ class Device implements DeviceCore {
       return new PortSpool(p, createDialect(opts.dialects, p.dialect, p.poll, p), this.window, ackStep);
     });
     this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
-      url: () => `${this.server.replace(/\/+$/, '')}/v1/device?id=${encodeURIComponent(this.config.id)}`,
+      servers: () => this.servers,
+      url: (server) => `${server.replace(/\/+$/, '')}/v1/device?id=${encodeURIComponent(this.config.id)}`,
       token: () => this.token,
-      server: () => this.server,
       id: () => this.config.id,
     });
   }
@@ -163,7 +164,7 @@ class Device implements DeviceCore {
   }
 
   snapshot(): DeviceSnapshot {
-    return { link: this.link.state, attempt: this.link.attempt, problem: this.link.problem, led: this.led, ports: this.spools.map((s) => s.snapshot()) };
+    return { link: this.link.state, server: this.link.server, attempt: this.link.attempt, problem: this.link.problem, led: this.led, ports: this.spools.map((s) => s.snapshot()) };
   }
 
   private spool(port: number): PortSpool | undefined {
@@ -309,12 +310,14 @@ class Device implements DeviceCore {
           }
           settings[key] = value;
         }
+        const server = settings['server'];
+        const wrong = server === undefined ? undefined : serversProblem(server);
+        if (wrong !== undefined) return fail('BAD_FIELD', `server: ${wrong}`);
         ok();
         out.push({ type: 'persist', settings });
-        const server = settings['server'];
         const token = settings['token'];
         if (server !== undefined || token !== undefined) {
-          if (server !== undefined) this.server = server;
+          if (server !== undefined) this.servers = parseServers(server).urls;
           if (token !== undefined) this.token = token;
           this.link.restart(now, 'settings changed', out);
         }
@@ -323,6 +326,17 @@ class Device implements DeviceCore {
       default:
         return fail('UNSUPPORTED', `control ${name.slice(0, 64)}`);
     }
+  }
+
+  /**
+   * The servers of a setting given at start. Entries that are not a URL are
+   * skipped with a boot complaint; a setting with no URL at all is tried as
+   * it is, so each attempt fails with the host's own diagnosis.
+   */
+  private serverSetting(setting: string): readonly string[] {
+    const { urls, bad } = parseServers(setting);
+    for (const entry of bad) this.missing.push(`server setting: ${JSON.stringify(entry.slice(0, 64))} is not a ws:// or wss:// URL: skipped`);
+    return urls.length > 0 ? urls : [setting.trim()];
   }
 
   private expire(now: number): void {

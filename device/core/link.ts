@@ -13,9 +13,21 @@
 //   backoff wait: uniform in [0, min(cap, base·2^attempt)) (backoff.ts).
 // - The attempt counter resets only after the link stayed online for
 //   `stableAfter`: a server that accepts and then drops us keeps backing off.
+// - Several servers (the server setting may list them; `parseServers`) are
+//   tried in turn, round robin. An attempt that fails to reach a stable
+//   session (cannot connect, refused, TLS, no welcome, dropped before
+//   `stableAfter`) moves on to the next server; a server that works is kept,
+//   and a stable session that drops is retried there first. Within a cycle
+//   (one failed attempt at each server) the next server goes after a short
+//   jittered wait, [0, backoffBase), that never grows; a whole cycle of
+//   failures backs off as one failure does with one server, so N servers
+//   are never hammered in a loop. With one server every failure ends a
+//   cycle: the rule is the single-server one.
 // - A server that refuses the upgrade itself (HTTP 401/403: a device not
 //   registered yet, or a wrong token) is retried from the widest backoff
 //   window: a person may still register the device, so it never gives up.
+//   With several servers the refusal also ends the cycle: the next server
+//   (which may know the device) is tried after that widest wait.
 // - `stopped` is final: the server closed with a code its table marks as not
 //   to be retried (REPLACED: a twin with our id took over; REVOKED), or it
 //   speaks another major version. Coming back would only fight the twin or
@@ -29,9 +41,10 @@
 // - Diagnosis: every failure is given a cause (LinkCause in types.ts) from
 //   what the host saw (close code, HTTP status of a refused upgrade, the
 //   socket failure) and the state it happened in, and one line for a person
-//   saying what to do. `problem` keeps the last one for status answers. The
-//   line is logged at once when a cause first appears, then at most once per
-//   `REPEAT_AFTER` per cause while failures go on, with the attempt count,
+//   saying what to do, naming the server tried. `problem` keeps the last one
+//   for status answers. The line is logged at once when a cause first
+//   appears at a server, then at most once per `REPEAT_AFTER` per cause and
+//   server while failures go on, with the attempt count,
 //   so a bridge that cannot get in says why without a line per attempt. A
 //   stable session (the same rule that resets the attempt counter) starts
 //   the counting over.
@@ -56,10 +69,12 @@ export const DEFAULT_TIMINGS: LinkTimings = {
 export const REPEAT_AFTER = 60_000;
 
 export interface LinkTarget {
-  url(): string;
+  /** The servers' base URLs, tried in turn; never empty. */
+  servers(): readonly string[];
+  /** The device endpoint at one of them. */
+  url(server: string): string;
   token(): string;
-  /** The server's base URL and the device id, for messages to a person. */
-  server(): string;
+  /** The device id, for messages to a person. */
   id(): string;
 }
 
@@ -78,8 +93,12 @@ export class Link {
   problem: LinkProblem | undefined;
   /** Failed attempts since the link was last stable online. */
   private failures = 0;
-  /** When each cause was first and last logged in this run of failures. */
-  private readonly told = new Map<LinkCause, { first: number; last: number }>();
+  /** When each cause was first and last logged at each server in this run of failures. */
+  private readonly told = new Map<string, { first: number; last: number }>();
+  /** Which of the servers the link tries or uses now. */
+  private current = 0;
+  /** Servers that failed in this cycle. */
+  private cycleFailures = 0;
   private deadline: number | undefined;
   private onlineSince = 0;
   private lastRx = 0;
@@ -94,6 +113,12 @@ export class Link {
     private readonly target: LinkTarget,
   ) {}
 
+  /** The base URL of the server tried or used now. */
+  get server(): string {
+    const servers = this.target.servers();
+    return servers[this.current % servers.length] ?? '';
+  }
+
   get open(): boolean {
     return this.state === 'handshaking' || this.state === 'online';
   }
@@ -103,7 +128,7 @@ export class Link {
     this.network = up;
     if (this.state === 'stopped') return;
     if (up) {
-      this.wait(now, !this.started);
+      this.wait(now, this.started ? 'backoff' : 'first');
       this.started = true;
     } else {
       if (this.socketExists()) out.push({ type: 'ws.close', code: CLOSE.GOING_AWAY.code, reason: 'network down' });
@@ -170,6 +195,7 @@ export class Link {
     if (this.state === 'stopped') return;
     if (this.socketExists()) out.push({ type: 'ws.close', code: CLOSE.NORMAL.code, reason: why });
     this.settle();
+    this.current = 0;
     if (!this.network) return;
     this.state = 'backoff';
     this.deadline = now;
@@ -185,7 +211,7 @@ export class Link {
         if (this.deadline !== undefined && now >= this.deadline) {
           this.state = 'connecting';
           this.deadline = now + this.t.connectTimeout;
-          out.push({ type: 'ws.connect', url: this.target.url(), token: this.target.token() });
+          out.push({ type: 'ws.connect', url: this.target.url(this.server), token: this.target.token() });
         }
         break;
       case 'connecting':
@@ -228,10 +254,21 @@ export class Link {
     return this.state === 'connecting' || this.state === 'handshaking' || this.state === 'online';
   }
 
-  /** The one failure funnel: count it, say why (rate-limited), and wait for the next attempt. */
+  /**
+   * The one failure funnel: count it, say why (rate-limited), pick the
+   * server for the next attempt and wait for it. A stable session that ends
+   * is retried at its server; any other failure moves on to the next one.
+   */
   private fail(now: number, d: Diagnosis, out: DeviceEffect[]): void {
-    if (this.state === 'online' && now - this.onlineSince >= this.t.stableAfter) this.settle();
+    const stable = this.state === 'online' && now - this.onlineSince >= this.t.stableAfter;
+    if (stable) this.settle();
     this.report(d, now, out, false);
+    if (stable) return this.wait(now);
+    const count = this.target.servers().length;
+    this.current = (this.current + 1) % count;
+    this.cycleFailures += 1;
+    if (this.cycleFailures < count && d.cause !== 'unauthorized') return this.wait(now, 'next');
+    this.cycleFailures = 0;
     this.wait(now);
   }
 
@@ -251,6 +288,7 @@ export class Link {
   private settle(): void {
     this.attempt = 0;
     this.failures = 0;
+    this.cycleFailures = 0;
     this.told.clear();
   }
 
@@ -258,9 +296,10 @@ export class Link {
     this.failures += 1;
     const message = `${this.explain(d)}; ${final ? 'not reconnecting until restarted' : 'retrying'}`;
     this.problem = { cause: d.cause, message, attempts: this.failures };
-    const told = this.told.get(d.cause);
+    const key = `${d.cause} ${this.server}`;
+    const told = this.told.get(key);
     if (told === undefined) {
-      this.told.set(d.cause, { first: now, last: now });
+      this.told.set(key, { first: now, last: now });
       out.push({ type: 'log', level: levelOf(d.cause), message });
     } else if (final || now - told.last >= REPEAT_AFTER) {
       told.last = now;
@@ -284,12 +323,12 @@ export class Link {
 
   /** One line: what happened, the facts, what to do. Retrying or not is added by `report`. */
   private explain(d: Diagnosis): string {
-    const server = this.target.server();
+    const server = this.server;
     const id = this.target.id();
     const add = `"printbridge devices add ${id}"`;
     switch (d.cause) {
       case 'unauthorized':
-        return `the server refused device ${id} (${d.detail}: unknown id or wrong token): check the id and the token, or register the device with ${add}`;
+        return `the server refused device ${id} (${d.detail}: unknown id or wrong token): check the id and the token, or register the device with ${add} on the server at ${server}`;
       case 'unreachable':
         return `cannot reach the server at ${server} (${d.detail}): check the server address and that the server is running`;
       case 'tls':
@@ -301,21 +340,27 @@ export class Link {
       case 'no-welcome':
         return `the server at ${server} took the connection but sent ${d.detail}: check that the address is a printbridge server's`;
       case 'dropped':
-        return `lost the connection to the server (${d.detail})`;
+        return `lost the connection to the server at ${server} (${d.detail})`;
       case 'version':
-        return `the server and this device speak different protocol versions (${d.detail}): update the older of the two`;
+        return `the server at ${server} and this device speak different protocol versions (${d.detail}): update the older of the two`;
       case 'replaced':
-        return `another device with id ${id} connected to the server and replaced this one (${d.detail}): two bridges share this id; give each its own ("printbridge devices add NEW-ID")`;
+        return `another device with id ${id} connected to the server and replaced this one (${d.detail}): two bridges share this id; give each its own ("printbridge devices add NEW-ID"); this one was at ${server}`;
       case 'revoked':
-        return `the server revoked device ${id} (${d.detail}: it was removed): register it again with ${add} and give the device the new token`;
+        return `the server at ${server} revoked device ${id} (${d.detail}: it was removed): register it again with ${add} and give the device the new token`;
       default:
         return d.cause satisfies never;
     }
   }
 
-  private wait(now: number, first = false): void {
-    const delay = first ? Math.floor(this.random() * this.t.firstWindow) : backoffDelay(this.attempt, this.t.backoffBase, this.t.backoffCap, this.random);
-    this.attempt += 1;
+  /**
+   * `first`: the first connection after start (firstWindow); `next`: the
+   * next server within a cycle, in the first backoff window, which does not
+   * grow; otherwise the backoff of the attempt count, which does.
+   */
+  private wait(now: number, kind: 'first' | 'next' | 'backoff' = 'backoff'): void {
+    const delay = kind === 'first' ? Math.floor(this.random() * this.t.firstWindow)
+      : backoffDelay(kind === 'next' ? 0 : this.attempt, this.t.backoffBase, this.t.backoffCap, this.random);
+    if (kind !== 'next') this.attempt += 1;
     this.state = 'backoff';
     this.deadline = now + delay;
   }
@@ -381,4 +426,41 @@ function seconds(ms: number): string {
 
 function minutes(ms: number): string {
   return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
+/**
+ * The server setting: one string naming one server or several, separated
+ * by spaces and/or commas ("wss://a.example wss://b.example"). One string,
+ * because the firmware keeps settings as short NVS strings. No URL class:
+ * XS builds for the ESP32 carry none.
+ */
+export interface ServerList {
+  /** The ws:// and wss:// base URLs, in the order given, without a trailing slash. */
+  readonly urls: readonly string[];
+  /** Entries that are not such a URL, as given. */
+  readonly bad: readonly string[];
+}
+
+export function parseServers(setting: string): ServerList {
+  // Made here, not at module level: this module is preloaded into flash on XS, where a RegExp cannot live.
+  const baseUrl = /^wss?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(:\d{1,5})?(\/[^\s?#]*)?$/i;
+  const urls: string[] = [];
+  const bad: string[] = [];
+  for (const entry of setting.split(/[\s,]+/)) {
+    if (entry === '') continue;
+    const m = baseUrl.exec(entry);
+    const port = m?.[2] === undefined ? 1 : Number(m[2].slice(1));
+    if (m === null || port < 1 || port > 65535) bad.push(entry);
+    else urls.push(entry.replace(/\/+$/, ''));
+  }
+  return { urls, bad };
+}
+
+/** Why `setting` cannot be used, naming the first bad entry; undefined when it lists at least one server and nothing else. */
+export function serversProblem(setting: string): string | undefined {
+  const { urls, bad } = parseServers(setting);
+  const form = 'ws://HOST[:PORT] or wss://HOST[:PORT], several separated by spaces or commas';
+  if (bad[0] !== undefined) return `${JSON.stringify(bad[0].slice(0, 64))} is not a server URL (${form})`;
+  if (urls.length === 0) return `no server URL given (${form})`;
+  return undefined;
 }

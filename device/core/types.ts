@@ -68,7 +68,11 @@ export interface PortConfig {
 export interface DeviceConfig {
   readonly id: string;
   readonly token: string;
-  /** Base URL of the server, e.g. ws://10.0.0.2:8080; the core appends /v1/device. */
+  /**
+   * Base URL of the server, e.g. ws://10.0.0.2:8080; the core appends
+   * /v1/device. Several, separated by spaces and/or commas, are tried in
+   * turn ("wss://a.example wss://b.example"; see link.ts).
+   */
   readonly server: string;
   readonly fw: string;
   readonly ports: readonly PortConfig[];
@@ -182,6 +186,8 @@ export interface LinkProblem {
 
 export interface DeviceSnapshot {
   readonly link: LinkState;
+  /** The base URL of the server the link tries or uses now (one of the server setting's). */
+  readonly server?: string | undefined;
   readonly attempt: number;
   /**
    * Why the link last failed: while it is not online, why not; once online

@@ -13,7 +13,7 @@ import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command }
 import { didYouMean } from './suggest.js';
 import { urlOption } from './url-option.js';
 
-const HELP = `Usage: printbridge bridge --server ws://H:P --id ID --token T --printer URI [options]
+const HELP = `Usage: printbridge bridge --server ws://H:P... --id ID --token T --printer URI [options]
 
 Connects this machine to a printbridge server as device ID and relays print jobs
 to its printers. Printer numbers (DEVICE/0, DEVICE/1, ...) follow the order of
@@ -21,7 +21,11 @@ the --printer options. Runs until Ctrl-C or SIGTERM.
 
 Options:
   --server URL      the server, ws://H:P or wss://H:P (http(s)://H:P or the
-                    ws(s)://H:P/v1/device endpoint that 'serve' prints also work)
+                    ws(s)://H:P/v1/device endpoint that 'serve' prints also work);
+                    repeat it for several nodes of one cluster: they are tried
+                    in turn, and when the one in use goes away the bridge moves
+                    to the next (or env PRINTBRIDGE_SERVER, the URLs separated
+                    by spaces or commas)
   --ca FILE         for wss://: trust only the CA certificate(s) in FILE (PEM)
                     for the server's certificate, e.g. a private CA (env
                     PRINTBRIDGE_CA); without it Node's public CAs are used
@@ -48,12 +52,21 @@ Options:
   --verbose         also log debug messages
   -h, --help        show this help`;
 
-function serverUrl(value: string): string {
-  const u = urlOption(value, { what: '--server', schemes: ['ws', 'wss', 'http', 'https'] });
+function serverUrl(value: string, what: string): string {
+  const u = urlOption(value, { what, schemes: ['ws', 'wss', 'http', 'https'] });
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
   // The device endpoint as `serve` prints it is accepted too: the core adds the path itself.
   return u.toString().replace(/\/+$/, '').replace(/\/v1\/device$/, '');
+}
+
+/** Every --server, or the URLs in PRINTBRIDGE_SERVER; a bad one is a usage error naming it. */
+function serverUrls(given: readonly string[] | undefined): string[] {
+  const fromEnv = process.env['PRINTBRIDGE_SERVER'] || undefined;
+  const what = given !== undefined && given.length > 0 ? '--server' : 'PRINTBRIDGE_SERVER';
+  const values = given !== undefined && given.length > 0 ? given : fromEnv === undefined ? [] : fromEnv.split(/[\s,]+/).filter((v) => v !== '');
+  if (values.length === 0) throw new UsageError('--server is required (or PRINTBRIDGE_SERVER)');
+  return values.map((v) => serverUrl(v, what));
 }
 
 /** The PEM text of a CA file; a file that holds no certificate is a usage error now, not a TLS failure later. */
@@ -96,7 +109,7 @@ function changeLogger(): (s: BridgeSnapshot) => void {
       if (s.link === 'online') told.clear();
       if (!told.has(s.link)) {
         told.add(s.link);
-        note(`link ${s.link}${s.link === 'backoff' ? ` (attempt ${s.attempt})` : ''}`);
+        note(`link ${s.link}${s.link === 'backoff' ? ` (attempt ${s.attempt})` : s.link === 'online' && s.server !== undefined ? ` at ${s.server}` : ''}`);
       }
     }
     for (const p of s.ports) {
@@ -122,7 +135,7 @@ export const bridge: Command = {
   help: HELP,
   async run(args) {
     const { values } = parse(args, {
-      server: { type: 'string' },
+      server: { type: 'string', multiple: true },
       ca: { type: 'string' },
       id: { type: 'string' },
       token: { type: 'string' },
@@ -135,7 +148,7 @@ export const bridge: Command = {
       settings: { type: 'string' },
       verbose: { type: 'boolean' },
     });
-    const server = serverUrl(required(values.server, '--server'));
+    const servers = serverUrls(values.server);
     const caFile = values.ca ?? (process.env['PRINTBRIDGE_CA'] || undefined);
     const ca = caFile === undefined ? undefined : readCaFile(caFile);
     const id = required(values.id, '--id');
@@ -183,7 +196,7 @@ export const bridge: Command = {
     // Listen for signals before the bridge says anything a supervisor may act on.
     const stopped = untilSignal();
     const running = await runBridge({
-      server,
+      server: servers,
       ...(ca === undefined ? {} : { ca }),
       id,
       token,
@@ -200,7 +213,7 @@ export const bridge: Command = {
       },
       onChange: changeLogger(),
     });
-    note(`bridge ${id} → ${server}, printers: ${uris.map((u, i) => `${i}=${u} (${dialects[i] ?? 'raw'})`).join(', ')}`);
+    note(`bridge ${id} → ${servers.join(' ')}, printers: ${uris.map((u, i) => `${i}=${u} (${dialects[i] ?? 'raw'})`).join(', ')}`);
     const signal = await stopped;
     note(`${signal}: stopping the bridge`);
     await running.stop();

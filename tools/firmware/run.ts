@@ -16,7 +16,8 @@ import { buildLinFirmware, runLinFirmware } from './lin-host.js';
 
 const USAGE = `usage: PRINTBRIDGE_TOKEN=T npm run firmware:run -- --server URL --id ID --serial PATH [--dialect D] [--baud N]
        [--dir DIR] [--control PORT] [--set key=value]...
-  --server   ws://HOST:PORT of the printbridge server
+  --server   ws://HOST:PORT of the printbridge server; repeat it for several,
+             tried in turn (the firmware's server setting holds them all)
   --id       the device id (printbridge devices add ID)
   --token    its token (or env PRINTBRIDGE_TOKEN, as printbridge bridge takes it)
   --serial   the printer's tty (e.g. an emulator's --pty path)
@@ -30,7 +31,7 @@ async function main(): Promise<number> {
   try {
     args = parseArgs({
       options: {
-        server: { type: 'string' }, id: { type: 'string' }, token: { type: 'string' }, serial: { type: 'string' },
+        server: { type: 'string', multiple: true }, id: { type: 'string' }, token: { type: 'string' }, serial: { type: 'string' },
         dialect: { type: 'string', default: 'escpos' }, baud: { type: 'string', default: '115200' },
         dir: { type: 'string', default: 'firmware-run' }, control: { type: 'string', default: '0' },
         set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', short: 'h' },
@@ -45,7 +46,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const { server, id, serial } = args;
+  const { id, serial } = args;
+  // The firmware's one server setting holds them all, comma-separated (no spaces in an mcconfig argument).
+  const server = args.server === undefined || args.server.length === 0 ? undefined : args.server.join(',');
   const token = args.token ?? (process.env['PRINTBRIDGE_TOKEN'] || undefined);
   if (server === undefined || id === undefined || token === undefined || serial === undefined) {
     process.stderr.write(`--server, --id, --token (or PRINTBRIDGE_TOKEN) and --serial are required\n${USAGE}\n`);

@@ -17,6 +17,7 @@ import Timer from 'timer';
 import { createDevice } from '../../core/device.js';
 import type { DialectSet } from '../../core/dialects/dialect.js';
 import { HostLoop, type Scheduler } from '../../core/host-loop.js';
+import { parseServers } from '../../core/link.js';
 import type { DeviceEffect, LinkState, LogLevel } from '../../core/types.js';
 import { now } from './clock.js';
 import { loadSaved, saveSettings } from './saved-settings.js';
@@ -97,10 +98,12 @@ export class Firmware {
     });
     this.printer = new UartPrinter(0, { ...s.uart, busyPin: s.busyPin, busyActiveLow: s.busyActiveLow }, post);
     this.led = new StatusLed(s.ledPins, s.ledActiveLow, now);
+    // Any wss:// server among several needs the clock for its certificate.
+    const secure = parseServers(s.server).urls.some((u) => u.toLowerCase().startsWith('wss:'));
     this.wifi = new WifiStation(s.accessPoints, {
       retry: s.wifiRetry, timeout: s.wifiTimeout, log: note,
       onChange: (up) => {
-        if (up && s.server.startsWith('wss:')) this.sntp.sync();
+        if (up && secure) this.sntp.sync();
         post({ type: 'network', up });
       },
     });

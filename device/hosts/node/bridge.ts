@@ -35,8 +35,13 @@ export interface BridgePrinter {
 }
 
 export interface BridgeOptions {
-  /** Base URL of the server, ws://H:P or wss://H:P (the core appends /v1/device). */
-  readonly server: string;
+  /**
+   * Base URL of the server, ws://H:P or wss://H:P (the core appends
+   * /v1/device); several (a list, or one string with spaces or commas
+   * between them) are tried in turn, and the bridge moves on from one that
+   * fails or goes away (device/core/link.ts).
+   */
+  readonly server: string | readonly string[];
   /** For wss://: the CA certificates (PEM) the server's certificate must chain to, instead of Node's public roots. */
   readonly ca?: string | Buffer;
   readonly id: string;
@@ -149,9 +154,10 @@ class NodeBridge implements Bridge {
   private createCore(): DeviceCore {
     const o = this.opts;
     const saved: Settings = o.settingsPath ? loadSettings(o.settingsPath) : {};
-    const server = saved['server'] ?? o.server;
+    const given = typeof o.server === 'string' ? o.server : o.server.join(' ');
+    const server = saved['server'] ?? given;
     const token = saved['token'] ?? o.token;
-    if (saved['server'] !== undefined && saved['server'] !== o.server) this.log('info', `using server ${server} from ${o.settingsPath}`);
+    if (saved['server'] !== undefined && saved['server'] !== given) this.log('info', `using server ${server} from ${o.settingsPath}`);
     const config: DeviceConfig = {
       id: o.id,
       token,
