@@ -57,7 +57,7 @@ import { DEFAULT_RETENTION, type JobRetention } from '../retention.js';
 import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
-  countUnfinished, deviceRemovedError, findJobByKey, flushJobs, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
+  countUnfinished, deviceRemovedError, findJobByKey, finishedAmong, flushJobs, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
   printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
 import type { Cancel, CoreContext } from './context.js';
@@ -155,6 +155,11 @@ export class Jobs {
   private cancelStart: Cancel | undefined;
   /** `beforeSending` ran in this turn of the event loop. */
   private storeChecked = false;
+  /**
+   * Jobs subscribers last heard of as unfinished. Another process may end
+   * them in the file; `storeChanged` looks up these alone to tell of those ends.
+   */
+  private readonly unfinishedHere = new Set<string>();
 
   constructor(
     private readonly ctx: CoreContext,
@@ -204,6 +209,7 @@ export class Jobs {
   recover(): number {
     let moved = 0;
     for (const job of unfinishedJobs(this.ctx.store)) {
+      this.unfinishedHere.add(job.id);
       // Every byte of a printing job was written, so bytes were sent, whatever an old row says.
       if (job.state === 'printing') job.started = true;
       // A device may still hold this one paused on our word from before the restart.
@@ -379,10 +385,30 @@ export class Jobs {
     return jobs;
   }
 
-  /** Another process changed the store (the CLI failed jobs there): count the quotas and the kept bytes again. */
+  /**
+   * Another process changed the store (the CLI failed jobs there): count the
+   * quotas and the kept bytes again, and tell subscribers of every job they
+   * know as unfinished that the file now has ended. Ending it here found
+   * nothing left to end, so without this they would never hear of it.
+   */
   storeChanged(): void {
     this.quotas.recount();
     this.kept.recount();
+    if (this.unfinishedHere.size === 0) return;
+    const printers = new Set<string>();
+    for (const job of finishedAmong(this.ctx.store, this.unfinishedHere)) {
+      const active = this.byId.get(job.id);
+      if (active !== undefined) {
+        // Its end is on disk: no byte more goes, and the device drops what it holds.
+        this.release(active);
+        active.session.send({ t: 'job.cancel', id: job.id });
+        printers.add(job.printer);
+      }
+      this.heldOnDevice.delete(job.id);
+      this.ctx.log('info', 'job ended by another process', { job: job.id, printer: job.printer, state: job.state, code: job.error?.code });
+      this.updated(job);
+    }
+    for (const printer of printers) this.offerNextFor(printer);
   }
 
   /** A device said hello: offer the head of every one of its queues. */
@@ -816,6 +842,8 @@ export class Jobs {
 
   private updated(job: JobRecord): void {
     this.unannounced.delete(job.id);
+    if (isFinal(job.state)) this.unfinishedHere.delete(job.id);
+    else this.unfinishedHere.add(job.id);
     this.ctx.events.emitHeard('job.updated', () => ({ event: 'job.updated', job: jobView(job) }));
   }
 }

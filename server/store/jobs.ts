@@ -321,6 +321,20 @@ export function unfinishedJobs(store: Store): JobRecord[] {
 }
 
 /**
+ * Of the jobs `ids`, those the file has finished, oldest first: one query
+ * however many ids, so that a server can learn which of the jobs it knows as
+ * unfinished another process ended, without reading every job again. Read
+ * as stored: news waiting here never overrides an end.
+ */
+export function finishedAmong(store: Store, ids: Iterable<string>): JobRecord[] {
+  const list = [...ids];
+  if (list.length === 0) return [];
+  return (store
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND state IN ${FINISHED} ORDER BY created, rowid`)
+    .all(JSON.stringify(list)) as JobRow[]).map(fromStoredRow);
+}
+
+/**
  * Writes every mutable field of the job (news waiting for it included).
  * A finished job keeps its data: retention drops it (core/kept-data.ts). A
  * synchronous write with synchronous=FULL: when this returns, the row is on
