@@ -47,10 +47,9 @@ export interface SocketOptions {
 }
 
 interface Held {
-  readonly chunks: Buffer[];
-  length: number;
-  /** The bytes the frame needs, from its first. */
-  readonly need: number;
+  /** As long as the frame needs to be read on (its header, or all of it). */
+  readonly bytes: Buffer;
+  filled: number;
 }
 
 interface Fragments {
@@ -242,23 +241,36 @@ export abstract class ServerWebSocket<O extends SocketOptions = SocketOptions> {
   /** @internal the socket's 'data'. */
   data(chunk: Buffer): void {
     if (!this.reading) return;
-    let buf = chunk;
-    const held = this.partial;
-    if (held !== undefined) {
-      held.chunks.push(chunk);
-      held.length += chunk.length;
-      if (held.length < held.need) return;
-      buf = Buffer.concat(held.chunks, held.length);
-      this.partial = undefined;
+    let rest = chunk;
+    // An unfinished frame grows in one buffer of the size it needs (at most
+    // a header, then the whole frame, within maxPayload), not as a list of
+    // the chunks it came in: a peer writing a byte at a time must not make
+    // the server hold a Buffer object per byte.
+    let held = this.partial;
+    while (held !== undefined) {
+      const take = Math.min(rest.length, held.bytes.length - held.filled);
+      rest.copy(held.bytes, held.filled, 0, take);
+      held.filled += take;
+      rest = rest.subarray(take);
+      if (held.filled < held.bytes.length) return;
+      const used = this.frame(held.bytes, 0);
+      if (used > 0) {
+        // The frame was exactly what was held (or a fault ended the reading).
+        held = this.partial = undefined;
+      } else {
+        const bigger = Buffer.allocUnsafe(-used);
+        held.bytes.copy(bigger);
+        held = this.partial = { bytes: bigger, filled: held.filled };
+      }
     }
     let at = 0;
-    while (at < buf.length && this.reading) {
-      const used = this.frame(buf, at);
+    while (at < rest.length && this.reading) {
+      const used = this.frame(rest, at);
       if (used <= 0) {
-        // An unfinished frame (-used more bytes make it whole): kept, copied
-        // so that the chunk it came in can go, until it is whole.
-        const rest = Buffer.from(buf.subarray(at));
-        this.partial = { chunks: [rest], length: rest.length, need: -used };
+        // -used bytes from `at` make it readable: kept, copied so that the chunk it came in can go.
+        const bytes = Buffer.allocUnsafe(-used);
+        const filled = rest.copy(bytes, 0, at);
+        this.partial = { bytes, filled };
         return;
       }
       at += used;
