@@ -243,10 +243,11 @@ export class DeviceSession {
       if (!unique.some((q) => q.port === p.port)) unique.push(p);
     }
     // Read-only from here on, and the same as many other devices' (HelloInfo.ports).
-    const ports = SAME_PORTS.of(JSON.stringify(unique), unique);
+    const portsJson = JSON.stringify(unique);
+    const ports = SAME_PORTS.of(portsJson, unique);
     this.info = { fw: m.fw, caps: m.caps.length === 0 ? NO_CAPS : m.caps, window: m.window, maxChunk: m.maxChunk, ports };
     // Written behind; new ports are on disk before any job for them is (insertJob).
-    recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now());
+    recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now(), portsJson);
     this.welcome(this.info);
   }
 

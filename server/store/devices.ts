@@ -253,8 +253,9 @@ function storedPortsOf(store: Store): Map<string, string> {
  * time is a few commits, not one per device); a reconnect with the same
  * ports waits for the interval. The device is welcomed at once either way.
  */
-export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number): boolean {
-  const ports = JSON.stringify(hello.ports);
+export function recordHelloLater(store: Store, id: string, hello: HelloRecord, now: number, portsJson?: string): boolean {
+  // The caller may have the JSON already (it keys the shared copy of the ports).
+  const ports = portsJson ?? JSON.stringify(hello.ports);
   const known = storedPortsOf(store);
   // What is on disk: `known` is filled by the commits themselves, so a
   // reconnect before the first hello's commit is new until that commit.
