@@ -27,5 +27,16 @@ export function registerDevices(dir: string, n: number, idOf: (i: number) => str
   }
 }
 
-export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  if (s.length === 0) return NaN;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The admin token of the benches' servers. */
+export const BENCH_ADMIN = 'bench-admin-token';
+/** Device sockets one bench child process holds at most (each process gets its own open-file limit). */
+export const DEVICES_PER_PROCESS = 5000;

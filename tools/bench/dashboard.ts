@@ -21,13 +21,11 @@ import WebSocket from 'ws';
 import { tempDir } from '../../test/helpers/server.js';
 import { launchChromium } from '../../test/web/browser.js';
 import { buildWeb, isStale } from '../build-web.js';
-import { median, registerDevices, sleep } from './bench-store.js';
+import { BENCH_ADMIN as ADMIN, DEVICES_PER_PROCESS, median, registerDevices, sleep } from './bench-store.js';
 import { formatBytes } from '../../protocol/units.js';
 import { bundleChildren, startChild } from './children.js';
 import { wallNow, type Child } from './fanout-proc.js';
 
-const ADMIN = 'bench-admin-token';
-const DEVICES_PER_PROCESS = 5000;
 const ROUNDS = 5;
 /** Tags spread over the fleet, as shops and regions would be. */
 const TAGS = ['north', 'south', 'east', 'west'];

@@ -27,15 +27,13 @@ import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient } from '../client/client.js';
-import { median, registerDevices, sleep, type Creds } from './bench-store.js';
+import { BENCH_ADMIN as ADMIN, type Creds, DEVICES_PER_PROCESS, median, registerDevices, sleep } from './bench-store.js';
 import { bundleChildren, startChild } from './children.js';
 import { cpuSeconds, OPEN_FILES_WANTED, rssBytes, wallNow, type Child } from './fanout-proc.js';
 
-const ADMIN = 'bench-admin-token';
 /** Descriptors a server process holds besides its device sockets (stdio, IPC, listener, store files, epoll, a client). */
 const SERVER_OWN_FILES = 100;
 const ROUNDS = 7;
-const DEVICES_PER_PROCESS = 5000;
 /** Long enough for every device to answer; a shortfall shows as answers missing, not as a fast figure. */
 const CONTROL_TIMEOUT_MS = 60_000;
 

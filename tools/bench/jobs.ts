@@ -27,14 +27,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import type { ClientEvent } from '../../protocol/client-messages.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { connectClient, type Client } from '../client/client.js';
-import { registerDevices, type Creds } from './bench-store.js';
+import { BENCH_ADMIN as ADMIN, type Creds, DEVICES_PER_PROCESS, registerDevices } from './bench-store.js';
 import { bundleChildren, startChild } from './children.js';
 import { cpuSeconds, wallNow, type Child } from './fanout-proc.js';
 import type { DbWrites } from './jobs-db-count.js';
 import { JOB_BYTES, PRINTER_RATE, benchDeviceId, jobPayload } from './jobs-payload.js';
 
-const ADMIN = 'bench-admin-token';
-const DEVICES_PER_PROCESS = 5000;
 const DONE_TIMEOUT_MS = 600_000;
 
 export interface JobsPeerFigures {

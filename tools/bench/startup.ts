@@ -34,6 +34,7 @@ import { Processes, type Proc } from '../../test/helpers/processes.js';
 import { tempDir } from '../../test/helpers/server.js';
 import { packAndInstall } from '../build-package.js';
 import { connectClient, type Client } from '../client/client.js';
+import { median } from './bench-store.js';
 import { cpuSeconds } from './fanout-proc.js';
 
 const ADMIN = 'bench-admin-token';
@@ -206,12 +207,6 @@ export async function timeBridgeOnline(
   await bridge.kill();
   await offline;
   return { seconds, cpuSeconds: cpu, ...steps };
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export async function runStartupBench(opts: StartupOptions = {}): Promise<StartupBench> {
