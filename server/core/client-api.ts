@@ -124,9 +124,11 @@ export class ClientApi {
       case 'job.data': {
         const job = this.ownJob(req.job, caller, req.op);
         const bytes = this.keptBytes(job);
-        this.withinUnsent(req, jobView(job), bytes.length);
+        // The view measured is the view sent: one taken later, after the job moved on (an error added), could pass the bound.
+        const view = jobView(job);
+        this.withinUnsent(req, view, bytes.length);
         // Encoding megabytes takes a while: in turn, as the lists.
-        return this.inTurn(caller, req, (): JobData => ({ job: jobView(job), data: encodeBase64(bytes) }));
+        return this.inTurn(caller, req, (): JobData => ({ job: view, data: encodeBase64(bytes) }));
       }
       case 'job.reprint': {
         const original = this.ownJob(req.job, caller, req.op);

@@ -829,7 +829,7 @@ export class Jobs {
       // One commit for the end and the bytes it pushes over the budget.
       store.db.transaction(() => {
         saveJob(store, job);
-        if (kept) this.kept.finished(job.size, now);
+        if (kept) this.kept.finished(job.id, job.size, now);
       })();
     } catch (e) {
       this.kept.recount();

@@ -33,7 +33,12 @@ export class KeptData {
   }
 
   /** A job finished at `at` with its bytes in the store; call inside the transaction that stores the end. */
-  finished(size: number, at: number): void {
+  finished(id: string, size: number, at: number): void {
+    // Over the budget alone it would go anyway, newest or not: it must not take every older job's bytes with it first.
+    if (size > this.budget) {
+      dropJobData(this.store, id);
+      return;
+    }
     this.bytes += size;
     // A clock set back finishes a job before the ones dropped already.
     this.since = Math.min(this.since, at);
