@@ -123,10 +123,12 @@ export class ClientApi {
         return jobView(hub.jobs.resume(this.ownJob(req.job, caller, req.op).id));
       case 'job.data': {
         const job = this.ownJob(req.job, caller, req.op);
-        const bytes = this.keptBytes(job);
+        if (!this.hub.jobs.hasData(job.id)) throw dataGone(job);
         // The view measured is the view sent: one taken later, after the job moved on (an error added), could pass the bound.
         const view = jobView(job);
-        this.withinUnsent(req, view, bytes.length);
+        // Measured by the job's size before its bytes are read: refusing a 16 MiB job costs no 16 MiB read.
+        this.withinUnsent(req, view, job.size);
+        const bytes = this.keptBytes(job);
         // Encoding megabytes takes a while: in turn, as the lists.
         return this.inTurn(caller, req, (): JobData => ({ job: view, data: encodeBase64(bytes) }));
       }
@@ -231,7 +233,7 @@ export class ClientApi {
   /** The bytes of a job the caller may see; JOB_DATA_GONE once retention dropped them. */
   private keptBytes(job: JobRecord): Uint8Array {
     const data = this.hub.jobs.data(job.id);
-    if (data === undefined) throw new PrintbridgeError('JOB_DATA_GONE', `${job.id} is ${job.state} and retention dropped its bytes`);
+    if (data === undefined) throw dataGone(job);
     return data;
   }
 
@@ -361,4 +363,8 @@ export class ClientApi {
 /** A caller acts on its own jobs; on any other (the admin's too) only with `jobs:any`. */
 function mayAct(auth: ClientAuth, job: JobRecord): boolean {
   return hasScope(auth, 'jobs:any') || (job.owner !== undefined && job.owner === tokenIdOf(auth));
+}
+
+function dataGone(job: JobRecord): PrintbridgeError {
+  return new PrintbridgeError('JOB_DATA_GONE', `${job.id} is ${job.state} and retention dropped its bytes`);
 }

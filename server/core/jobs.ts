@@ -57,7 +57,7 @@ import { DEFAULT_RETENTION, type JobRetention } from '../retention.js';
 import { compactStore } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
-  countUnfinished, deviceRemovedError, findJobByKey, finishedAmong, flushJobs, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
+  countUnfinished, deviceRemovedError, findJobByKey, finishedAmong, flushJobs, hasJobData, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
   printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
 import type { Cancel, CoreContext } from './context.js';
@@ -199,6 +199,11 @@ export class Jobs {
   /** The bytes of a job as submitted, or undefined once retention dropped them. */
   data(id: string): Uint8Array | undefined {
     return this.byId.get(id)?.data ?? jobData(this.ctx.store, id);
+  }
+
+  /** Whether data(id) would find the bytes, without reading megabytes to know. */
+  hasData(id: string): boolean {
+    return this.byId.has(id) || hasJobData(this.ctx.store, id);
   }
 
   /**

@@ -226,6 +226,11 @@ export function jobData(store: Store, id: string): Uint8Array | undefined {
   return row?.data;
 }
 
+/** Whether the store still holds the bytes of job `id` (read without reading them). */
+export function hasJobData(store: Store, id: string): boolean {
+  return store.stmt('SELECT 1 FROM job_data WHERE id = ?').get(id) !== undefined;
+}
+
 /** Whether any stored job was for `printer` (a printer since removed is still one that jobs.list knows). */
 export function hasJobsFor(store: Store, printer: string): boolean {
   return store.stmt('SELECT 1 FROM jobs WHERE printer = ? LIMIT 1').get(printer) !== undefined;
