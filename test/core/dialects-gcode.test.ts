@@ -476,6 +476,47 @@ test('gcode: fewer echoes than lines behind a gap (Marlin empties its receive bu
   for (let n = 1; n <= 6; n++) assert.equal(all.split(lines[n - 1] ?? '?').length - 1, n <= 4 ? 3 : 1, `line ${n}`);
 });
 
+test('gcode: echoes still due when a print is canceled do not carry into the next job, whose line numbers start again', () => {
+  const b = gcode();
+  const { job, lines } = moves(4);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('e1', job);
+  b.fresh();
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  // Line 1 lost: three refusals of 2 to 4 may follow; the print is canceled before any comes.
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.d.server({ t: 'job.cancel', id: 'e1' });
+  // The resent lines answered by plain `ok`s, which name no line and so end no echo allowance.
+  for (let n = 1; n <= 4; n++) b.answer('ok\n');
+  assert.deepEqual(drain(b), DEFAULT_STOP);
+  b.start('e2', job);
+  assert.equal(dec(b.fresh()), 'M110 N0\n');
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'line 1 of the new job lost: asked for, and sent again at once');
+});
+
+test('gcode: echoes still due when the printer falls silent are not waited for past the line time limit: its next request for that line is acted on', () => {
+  const b = gcode();
+  const { job, lines } = moves(4);
+  const upTo = (from: number, to: number): string => lines.slice(from - 1, to).join('');
+  b.start('e3', job);
+  b.fresh();
+  b.answer('ok P15 B3\n');
+  assert.equal(dec(b.fresh()), upTo(1, 4));
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), upTo(1, 4), 'line 1 lost: three refusals may follow');
+  // None come and nothing else does: the resent lines were lost too.
+  b.advance(30_000);
+  const tickle = dec(b.fresh());
+  assert.match(tickle, /M105/);
+  b.answer(lineError(0));
+  assert.equal(dec(b.fresh()), upTo(1, 3), 'after the silence the request is new: sent again at once (the tickle holds a place)');
+});
+
 test('gcode: a line lost again when resent is asked for once more: one refusal may pass as an echo (a lost line answers nothing, so the count is one high), the next is acted on', () => {
   const b = gcode();
   const { job, lines } = moves(6);

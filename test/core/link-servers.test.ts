@@ -181,3 +181,27 @@ test('a setting with an entry that is no URL: said at boot, skipped; the others 
     d.handle({ type: 'ws.closed', ...REFUSED });
   }
 });
+
+test('a config server list is held to the setting limit (256 characters, one NVS string): 256 are kept, 257 refused', () => {
+  const d = new VirtualDevice({ server: 'ws://a:1' });
+  d.bringOnline();
+  d.take();
+  // Nine servers of 24 characters, then a tenth whose host pads the list to the length wanted.
+  const list = (length: number): string => {
+    const head = Array.from({ length: 9 }, (_, i) => `wss://s${i}.example.net:443`).join(',');
+    const tail = `,wss://${'h'.repeat(length - head.length - ',wss://'.length)}`;
+    return head + tail;
+  };
+  assert.equal(list(257).length, 257);
+  d.server({ t: 'control', ref: 'long', name: 'config', args: { server: list(257) } });
+  const refused = d.take();
+  assert.deepEqual(refused.filter((e) => e.type === 'persist'), []);
+  const reply = refused.find((e) => e.type === 'ws.send');
+  assert.ok(reply?.type === 'ws.send' && typeof reply.data === 'string');
+  assert.equal((JSON.parse(reply.data) as { code: string }).code, 'BAD_FIELD');
+
+  d.server({ t: 'control', ref: 'fits', name: 'config', args: { server: list(256) } });
+  const persisted = d.take().find((e) => e.type === 'persist');
+  assert.deepEqual(persisted, { type: 'persist', settings: { server: list(256) } });
+  assert.equal(nextConnect(d).server, 'wss://s0.example.net:443');
+});

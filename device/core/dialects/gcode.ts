@@ -470,12 +470,13 @@ export class Gcode implements Dialect {
       this.clearInflight();
       return;
     }
-    if (/^Error:/i.test(line) && /halted|kill|thermal runaway|MINTEMP|MAXTEMP|heating failed/i.test(line)) {
+    const error = /^Error:/i.test(line);
+    if (error && /halted|kill|thermal runaway|MINTEMP|MAXTEMP|heating failed/i.test(line)) {
       this.status = { state: 'error', detail: line.slice(6, 120).trim() };
       if (this.job) this.fail('PRINTER_ERROR', line.slice(0, 200));
       return;
     }
-    this.lineError = /^Error:.*(?:line number is not last line number\s*\+\s*1|expected line)/i.test(line);
+    this.lineError = error && /line number is not last line number\s*\+\s*1|expected line/i.test(line);
     if (f?.ref !== undefined && this.answer.length < MAX_ANSWER_LINES) this.answer.push(line.slice(0, 200));
     if (!/^ok\b/i.test(line)) return;
     this.room = okRoom(line);
@@ -483,7 +484,7 @@ export class Gcode implements Dialect {
     // Answers come in the order lines arrived: once a line from the gap on ran, no echo of it is still to come.
     const k = okLine(line);
     if (k !== undefined && k >= this.resendLine) this.echoes = 0;
-    const released = this.answered(line);
+    const released = this.answered(k);
     if (released.length === 0) return;
     for (const g of released) {
       this.inflightBytes -= g.size;
@@ -494,12 +495,11 @@ export class Gcode implements Dialect {
     if (head !== undefined) head.at = now;
   }
 
-  /** Takes out of the in-flight queue the lines this `ok` answers. */
-  private answered(line: string): InFlight[] {
+  /** Takes out of the in-flight queue the lines an `ok` naming line `k` (if it names one) answers. */
+  private answered(k: number | undefined): InFlight[] {
     const head = this.inflight[0];
     if (head === undefined) return [];
     if (head.stale !== true) return this.confirm(this.inflight.splice(0, 1));
-    const k = okLine(line);
     let last = -1;
     if (k !== undefined) for (let i = 0; i < this.inflight.length; i++) if ((this.inflight[i]?.n ?? Infinity) <= k) last = i;
     if (last >= 0) return this.confirm(this.inflight.splice(0, last + 1));
