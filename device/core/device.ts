@@ -74,7 +74,7 @@ class Device implements DeviceCore {
     });
     this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
       servers: () => this.servers,
-      url: (server) => `${server.replace(/\/+$/, '')}/v1/device?id=${encodeURIComponent(this.config.id)}`,
+      url: (server) => `${server}/v1/device?id=${encodeURIComponent(this.config.id)}`,
       token: () => this.token,
       id: () => this.config.id,
     });
@@ -336,7 +336,8 @@ class Device implements DeviceCore {
   private serverSetting(setting: string): readonly string[] {
     const { urls, bad } = parseServers(setting);
     for (const entry of bad) this.missing.push(`server setting: ${JSON.stringify(entry.slice(0, 64))} is not a ws:// or wss:// URL: skipped`);
-    return urls.length > 0 ? urls : [setting.trim()];
+    // parseServers strips a trailing slash from the URLs it takes; the fallback is stripped here alike.
+    return urls.length > 0 ? urls : [setting.trim().replace(/\/+$/, '')];
   }
 
   private expire(now: number): void {
