@@ -56,6 +56,11 @@ export function setChildren(el: Element, key: string, make: () => (Node | string
   el.replaceChildren(...make());
 }
 
+/** Whether a drag carries files (not text or a link dragged within the page). */
+export function carriesFiles(e: DragEvent): boolean {
+  return e.dataTransfer?.types.includes('Files') ?? false;
+}
+
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
   if (!el) throw new Error(`#${id} missing from the page`);

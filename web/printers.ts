@@ -7,7 +7,7 @@
 
 import { isFinal, testPage, type DeviceView, type JobView, type PrinterView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
-import { byId, h, setAttr, setChildren, setText, type Row } from './dom.js';
+import { byId, carriesFiles, h, setAttr, setChildren, setText, type Row } from './dom.js';
 import { bytes, grouped, jobName, NEEDS_ATTENTION, percent, PRINTER_LABEL, shortId, type Tone } from './format.js';
 import { fillTags, PagedList, pagedControls, type Filter } from './paged.js';
 import { paceText } from './rates.js';
@@ -169,7 +169,6 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
     dropHint,
   );
   // A file dropped here prints here (the page's own drop handler, upload.ts, stages it for the form instead).
-  const files = (e: DragEvent): boolean => e.dataTransfer?.types.includes('Files') ?? false;
   let over = 0;
   const leave = (): void => {
     over = 0;
@@ -177,24 +176,24 @@ function printerCard(app: App, first: PrinterView): Row<PrinterView> {
     setText(dropHint, '');
   };
   el.addEventListener('dragenter', (e) => {
-    if (!files(e)) return;
+    if (!carriesFiles(e)) return;
     over++;
     el.dataset['over'] = 'true';
     setText(dropHint, `Drop to print on ${current.name ?? current.id}`);
   });
   el.addEventListener('dragleave', (e) => {
-    if (!files(e)) return;
+    if (!carriesFiles(e)) return;
     over = Math.max(0, over - 1);
     if (over === 0) leave();
   });
   el.addEventListener('dragover', (e) => {
-    if (!files(e)) return;
+    if (!carriesFiles(e)) return;
     e.preventDefault();
     if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
   });
   el.addEventListener('drop', (e) => {
     leave();
-    if (!files(e)) return;
+    if (!carriesFiles(e)) return;
     e.preventDefault();
     for (const file of e.dataTransfer?.files ?? []) app.printFile(id, file);
   });

@@ -8,14 +8,12 @@
 // idempotency key: a connection lost during the upload sends it again
 // without printing twice.
 
-import type { PrinterView } from '../sdk/index.js';
+import { JOB_NAME_MAX, type PrinterView } from '../sdk/index.js';
 import { describe, newKey, type App } from './app.js';
-import { byId, h, setText } from './dom.js';
+import { byId, carriesFiles, h, setText } from './dom.js';
 import { bytes, shortId } from './format.js';
 import { byKey } from './paged.js';
 
-/** What a job name may hold (protocol 1.5). */
-const NAME_MAX = 200;
 /**
  * The biggest job a server before 1.5 takes unless a program starting it
  * changed it (one since says, in its hello's `limits`). A file over the limit
@@ -85,7 +83,7 @@ export function uploadSection(app: App): UploadSection {
     zone.dataset['staged'] = String(file !== undefined);
     setText(chosen, file ? `${file.name} · ${bytes(file.size)}` : 'Drop a file here, or choose one');
     if (file && (nameFromFile || name.value.trim() === '')) {
-      name.value = file.name.slice(0, NAME_MAX);
+      name.value = file.name.slice(0, JOB_NAME_MAX);
       nameFromFile = true;
     }
     // A file that says what it is goes to a printer that speaks it, unless the chosen one does.
@@ -135,8 +133,8 @@ export function uploadSection(app: App): UploadSection {
   select.addEventListener('change', checkDialect);
 
   const print = (printer: string, file: File, jobName = file.name): Promise<void> => {
-    // A name is one line of at most NAME_MAX characters (the server refuses control characters).
-    const clean = (text: string): string => text.replace(/\p{Cc}+/gu, ' ').trim().slice(0, NAME_MAX);
+    // A name is one line of at most JOB_NAME_MAX characters (the server refuses control characters).
+    const clean = (text: string): string => text.replace(/\p{Cc}+/gu, ' ').trim().slice(0, JOB_NAME_MAX);
     const called = clean(jobName) || clean(file.name) || 'upload';
     if (file.size === 0) return Promise.reject(new Error(`${file.name} is empty`));
     const max = app.client.limits?.maxJobBytes ?? DEFAULT_MAX_UPLOAD;
@@ -186,20 +184,19 @@ export function uploadSection(app: App): UploadSection {
   // Dropping a file anywhere stages it here; a printer card takes it itself
   // (printers.ts) and stops it there. Without this the browser would open the
   // file in place of the dashboard.
-  const hasFiles = (e: DragEvent): boolean => e.dataTransfer?.types.includes('Files') ?? false;
   let depth = 0;
   document.addEventListener('dragenter', (e) => {
-    if (!hasFiles(e)) return;
+    if (!carriesFiles(e)) return;
     depth++;
     document.body.dataset['dragging'] = 'true';
   });
   document.addEventListener('dragleave', (e) => {
-    if (!hasFiles(e)) return;
+    if (!carriesFiles(e)) return;
     depth = Math.max(0, depth - 1);
     if (depth === 0) delete document.body.dataset['dragging'];
   });
   document.addEventListener('dragover', (e) => {
-    if (!hasFiles(e)) return;
+    if (!carriesFiles(e)) return;
     e.preventDefault();
     if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
   });
@@ -211,7 +208,7 @@ export function uploadSection(app: App): UploadSection {
   document.addEventListener('dragend', dropped, true);
   document.addEventListener('drop', (e) => {
     // A printer card took it (and prevented the browser's default).
-    if (e.defaultPrevented || !hasFiles(e)) return;
+    if (e.defaultPrevented || !carriesFiles(e)) return;
     e.preventDefault();
     const file = e.dataTransfer?.files[0];
     if (!file) return;
