@@ -105,24 +105,33 @@ function start(token: string): PrintbridgeClient {
   // However many events arrive (a reconnect storm brings four per device),
   // the page is drawn at most once per frame, from the state they left.
   let scheduled = false;
-  const redraw = (): void => {
+  /** What the next frame draws: everything, or (for the clock alone) what moves with time. */
+  let everything = false;
+  const schedule = (all: boolean): void => {
+    everything ||= all;
     if (scheduled) return;
     scheduled = true;
     requestAnimationFrame(render);
   };
+  const redraw = (): void => schedule(true);
   const jobs = jobsSection(app, redraw);
   const upload = uploadSection(app);
-  const renders = [printersSection(app, redraw), devicesSection(app, redraw), jobs.render, upload.render, clientsSection(app)];
+  const printers = printersSection(app, redraw);
+  const renders = [printers, devicesSection(app, redraw), jobs.render, upload.render, clientsSection(app)];
+  // Time moves charts, rates and times left: the printers and the jobs, not the other lists.
+  const timed = [printers, jobs.render];
   broadcastSection(app);
   function render(): void {
     scheduled = false;
-    for (const r of renders) r();
-    renderSummary();
+    const all = everything;
+    everything = false;
+    for (const r of all ? renders : timed) r();
+    if (all) renderSummary();
   }
   live.on('change', redraw);
   followEvents(app);
   setInterval(() => {
-    if ((app.temps.any || app.rates.moving) && document.visibilityState === 'visible') redraw();
+    if ((app.temps.any || app.rates.moving) && document.visibilityState === 'visible') schedule(false);
   }, CLOCK_EVERY_MS);
 
   setInterval(() => {
