@@ -115,7 +115,7 @@ describe('CLI mistakes', () => {
 
   // What does not exist is an error with the server's code and where to look; never an empty success.
   const missing: [string[], RegExp][] = [
-    [['broadcast', 'identify', '--tag', 'nosuchtag'], /^printbridge broadcast: error UNKNOWN_TAG: .*nosuchtag.* \('printbridge devices list' shows each device's tags\)$/],
+    [['broadcast', 'identify', '--tag', 'nosuchtag'], /^printbridge broadcast: error UNKNOWN_TAG: no registered device carries this tag: nosuchtag \('printbridge devices list' shows each device's tags\)$/],
     [['broadcast', 'identify', '--device', 'nope'], /^printbridge broadcast: error UNKNOWN_DEVICE: .*nope.* \('printbridge devices list' lists them\)$/],
     [['relay', 'nope', 'status'], /^printbridge relay: error UNKNOWN_DEVICE: .*nope.* \('printbridge devices list' lists them\)$/],
     [['jobs', 'list', '--printer', 'nope/0'], /^printbridge jobs: error UNKNOWN_PRINTER: .*nope\/0.* \('printbridge printers' lists them\)$/],
@@ -139,6 +139,20 @@ describe('CLI mistakes', () => {
       assert.match(r.stderr.trimEnd(), message);
     });
   }
+
+  test("jobs list of a registered device's printer before it ever connected: no jobs, not UNKNOWN_PRINTER", async () => {
+    // The server knows every port of a device that has not said which it has;
+    // printers.list does not list them yet, so it must not be what decides.
+    await s.addDevice('ghost');
+    try {
+      const r = await s.run(['jobs', 'list', '--printer', 'ghost/0', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), []);
+    } finally {
+      // The later tests count the server's devices.
+      assert.equal((await s.run(['devices', 'remove', 'ghost', '--data', s.dir])).code, 0);
+    }
+  });
 
   test('Ctrl-C on status --watch ends it quietly with exit 0', async () => {
     const watch = s.cli(['status', 'desk/0', '--watch']);

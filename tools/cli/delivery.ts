@@ -68,12 +68,13 @@ export function reportTable(reports: DeliveryReport[]): string {
 
 /**
  * Nothing was sent because nothing matched: a failure, never an empty
- * success. A server since protocol 1.5 refuses an unknown tag or device
- * itself; an older one answers with no reports.
+ * success. Every server refuses an unknown device (UNKNOWN_DEVICE), and one
+ * since protocol 1.5 an unknown tag (UNKNOWN_TAG); what is left answering
+ * with no reports is --all with no device registered, or a tag on a 1.4
+ * server or older.
  */
 function noTarget(to: Target): Error {
   if ('tag' in to) return new ClientError('UNKNOWN_TAG', `no registered device carries the tag ${JSON.stringify(to.tag)}; nothing was sent`);
-  if ('device' in to) return new ClientError('UNKNOWN_DEVICE', `no such device: ${to.device}; nothing was sent`);
   return new Explained(undefined, "no device is registered, so nothing was sent ('printbridge devices add ID' registers one)");
 }
 

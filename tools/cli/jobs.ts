@@ -3,7 +3,6 @@
 
 import { JOB_STATES, type JobState, type JobView } from '../../protocol/client-messages.js';
 import { formatBytes } from '../../protocol/units.js';
-import { ClientError, type Client, type RequestFields } from '../client/client.js';
 import { EXIT_OK, integer, parse, pickAction, UsageError, type Command } from './command.js';
 import { jobProgress } from './printer-view.js';
 import { didYouMean } from './suggest.js';
@@ -73,20 +72,6 @@ function jobDetails(j: JobView): string {
   ]);
 }
 
-/**
- * jobs.list, with a printer that does not exist an error rather than an
- * empty list (a typo must not read as "no jobs"). A server before protocol
- * 1.5 answers an empty list; then the printer list decides.
- */
-async function listJobs(client: Client, query: RequestFields<'jobs.list'>): Promise<JobView[]> {
-  const list = await client.request('jobs.list', query);
-  const printer = query.printer;
-  if (list.length > 0 || printer === undefined) return list;
-  const known = await client.request('printers.list');
-  if (!known.some((p) => p.id === printer)) throw new ClientError('UNKNOWN_PRINTER', `no such printer: ${printer}`);
-  return list;
-}
-
 export const jobs: Command = {
   name: 'jobs',
   summary: 'list or search jobs, show one, cancel, pause, resume or reprint one',
@@ -123,7 +108,9 @@ export const jobs: Command = {
 
     return withClient(values, async (client) => {
       if (act === 'list') {
-        const list = await listJobs(client, { printer, state: state as JobState | undefined, q: values.search, limit });
+        // The server refuses a printer it has never heard of (UNKNOWN_PRINTER):
+        // an empty list is a known printer without jobs.
+        const list = await client.request('jobs.list', { printer, state: state as JobState | undefined, q: values.search, limit });
         if (values.json) printJson(list);
         else printText(list.length === 0 ? '' : jobsTable(list));
         return EXIT_OK;
