@@ -30,6 +30,8 @@ export interface ServerOptions {
   port?: number;
   /** Default './data'. Holds printbridge.db and admin-token. */
   dataDir?: string;
+  /** A PostgreSQL database (postgres://…) several nodes share, instead of the SQLite file in dataDir (which keeps the admin token). */
+  storeUrl?: string;
   /** Else env PRINTBRIDGE_ADMIN_TOKEN, else generated once into <dataDir>/admin-token and reused. */
   adminToken?: string;
   limits?: Partial<Limits>;
@@ -117,7 +119,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const tls = opts.tls === undefined ? undefined : loadTlsPair(opts.tls);
   const trustedProxies = new TrustedProxies(opts.trustProxy ?? []);
 
-  const store = openStore(dataDir);
+  const store = openStore(dataDir, opts.storeUrl);
   try {
     const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
     const hub = new Hub({

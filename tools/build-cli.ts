@@ -6,6 +6,8 @@
 //   dist/cli/<name>-<hash>.js code a command imports only when it runs (the
 //                             server, the bridge's host, the store), so
 //                             `--help` does not load it
+//   dist/cli/pg-worker.js     the thread a PostgreSQL store talks through
+//                             (server/store/pg-sync.ts loads it beside itself)
 //   dist/cli/build.json       when it was built and from which files
 //
 // Packages are bundled too (ws, serialport's JavaScript): Node loads one
@@ -31,8 +33,10 @@ import { swapInto } from './build-swap.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI_BUILD_DIR = join(ROOT, 'dist', 'cli');
 const ENTRY = 'tools/cli/main.ts';
-/** ws uses them when they are installed. */
-const OPTIONAL = ['bufferutil', 'utf-8-validate'];
+/** ws uses them when they are installed; pg, its native binding. */
+const OPTIONAL = ['bufferutil', 'utf-8-validate', 'pg-native'];
+/** Started as a worker thread by a PostgreSQL store, so every bundle that may open one carries it. */
+const PG_WORKER = 'server/store/pg-worker.ts';
 /** Not imported by the bundle, but they decide what it is. */
 // esbuild reads the tsconfig files too, and its metafile does not list them.
 const BUILD_INPUTS = ['tools/build-cli.ts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json'];
@@ -99,8 +103,10 @@ export async function bundleForNode(entries: readonly string[], outDir: string, 
   // Loaded here: esbuild is a dev dependency, and --optional must survive its absence.
   const { build } = await import('esbuild');
   const result = await build({
-    entryPoints: entries.map((e) => join(ROOT, e)),
+    entryPoints: [...new Set([...entries, PG_WORKER])].map((e) => join(ROOT, e)),
     outdir: outDir,
+    // Flat, whatever folders the entries are in: pg-worker.js lies beside the chunk that starts it.
+    entryNames: '[name]',
     bundle: true,
     splitting: true,
     format: 'esm',

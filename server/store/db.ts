@@ -5,6 +5,9 @@
 
 import { DatabaseSync, enhance } from '@photostructure/sqlite';
 import { join } from 'node:path';
+import { SQLITE } from './dialect.js';
+import { openPostgresStore } from './pg-store.js';
+import { FOLD, fold, isPostgresUrl, type Store } from './store.js';
 import { privateDir, privateFile, privateIfPresent } from './private-files.js';
 
 /**
@@ -99,6 +102,9 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+export { FOLD, fold, isPostgresUrl };
+export type { Store, StoreDatabase, StoreStatement } from './store.js';
+
 export const DB_FILE = 'printbridge.db';
 
 /**
@@ -122,18 +128,27 @@ export type Statement = ReturnType<Database['prepare']>;
 /** SQLite's result code when another connection holds the lock past the busy timeout. */
 const SQLITE_BUSY = 5;
 
-export interface Store {
+export interface SqliteStore extends Store {
   readonly db: Database;
-  readonly dataDir: string;
   readonly path: string;
-  /** A prepared statement, compiled once per store. */
   stmt(sql: string): Statement;
-  /** Runs `fn` before the file closes: for writes a part of the store holds back to batch them. */
-  beforeClose(fn: () => void): void;
-  close(): void;
 }
 
-export function openStore(dataDir: string): Store {
+/**
+ * The store at `location`: a PostgreSQL URL (postgres://…), or else the
+ * SQLite file in `dataDir`. The admin token lives in `dataDir` either way.
+ */
+export function openStore(dataDir: string): SqliteStore;
+export function openStore(dataDir: string, url: string | undefined): Store;
+export function openStore(dataDir: string, url?: string): Store {
+  if (url !== undefined) {
+    if (!isPostgresUrl(url)) throw new Error(`--store takes a postgres:// URL (got "${url}"); for SQLite give the folder with --data`);
+    return openPostgresStore(dataDir, url);
+  }
+  return openSqliteStore(dataDir);
+}
+
+function openSqliteStore(dataDir: string): SqliteStore {
   privateDir(dataDir);
   const path = join(dataDir, DB_FILE);
   // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
@@ -163,10 +178,12 @@ export function openStore(dataDir: string): Store {
   }
   const statements = new Map<string, Statement>();
   const closing = new Set<() => void>();
-  return {
+  const store: SqliteStore = {
+    sql: SQLITE,
     db,
     dataDir,
     path,
+    location: path,
     stmt(sql) {
       let s = statements.get(sql);
       if (s === undefined) {
@@ -178,6 +195,12 @@ export function openStore(dataDir: string): Store {
     beforeClose(fn) {
       closing.add(fn);
     },
+    changesElsewhere() {
+      return (store.stmt('PRAGMA data_version').get() as { data_version: number }).data_version;
+    },
+    compact() {
+      return compactSqlite(db);
+    },
     close() {
       if (db.isOpen) for (const fn of closing) fn();
       closing.clear();
@@ -185,14 +208,7 @@ export function openStore(dataDir: string): Store {
       if (db.isOpen) db.close();
     },
   };
-}
-
-/** The SQL function that folds text for a search that ignores case (jobs.list `q`). */
-export const FOLD = 'pb_fold';
-
-/** Text as a search that ignores case compares it. */
-export function fold(text: string): string {
-  return text.toLowerCase();
+  return store;
 }
 
 /** What the -wal file is cut back to after a checkpoint. */
@@ -222,7 +238,10 @@ const AUTO_VACUUM_INCREMENTAL = 2;
  * prunes). Returns the bytes freed.
  */
 export function compactStore(store: Store): number {
-  const { db } = store;
+  return store.compact();
+}
+
+function compactSqlite(db: Database): number {
   const pages = db.pragma('freelist_count', { simple: true }) as number;
   if (pages === 0) return 0;
   db.pragma('incremental_vacuum');
@@ -232,11 +251,11 @@ export function compactStore(store: Store): number {
 }
 
 /**
- * A number that changes whenever another connection (the CLI, say) commits
- * to the file, and only then; one cheap read, so a server can poll it.
+ * A number that changes whenever another connection (the CLI, another
+ * node) commits, and only then; cheap, so a server can poll it.
  */
 export function changesElsewhere(store: Store): number {
-  return (store.stmt('PRAGMA data_version').get() as { data_version: number }).data_version;
+  return store.changesElsewhere();
 }
 
 export function schemaVersion(db: Database): number {

@@ -86,16 +86,16 @@ export function listDevices(store: Store): DeviceRecord[] {
 
 /** Ids of every registered device, in order, without reading the rest of each row (a broadcast needs only these). */
 export function listDeviceIds(store: Store): string[] {
-  return splitIds(store.stmt('SELECT string_agg(id, char(10) ORDER BY id) FROM devices').pluck().get());
+  return splitIds(store.stmt('SELECT string_agg(id, CAST(? AS TEXT) ORDER BY id) FROM devices').pluck().get('\n'));
 }
 
 /** Ids of the devices that carry `tag`, in order. */
 export function listDeviceIdsWithTag(store: Store, tag: string): string[] {
   return splitIds(
     store
-      .stmt('SELECT string_agg(id, char(10) ORDER BY id) FROM (SELECT DISTINCT devices.id AS id FROM devices, json_each(devices.tags) WHERE json_each.value = ?)')
+      .stmt(`SELECT string_agg(id, CAST(? AS TEXT) ORDER BY id) FROM (SELECT DISTINCT devices.id AS id FROM devices, ${store.sql.jsonTexts('devices.tags')} WHERE value = ?) AS tagged`)
       .pluck()
-      .get(tag),
+      .get('\n', tag),
   );
 }
 

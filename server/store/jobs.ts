@@ -190,7 +190,7 @@ export function countUnfinished(store: Store, printer: string): number {
  */
 export function unfinishedBytes(store: Store): { printer: string; owner: string | undefined; bytes: number }[] {
   const rows = store
-    .stmt(`SELECT printer, owner, total(size) AS bytes FROM jobs WHERE state IN ${UNFINISHED} GROUP BY printer, owner`)
+    .stmt(`SELECT printer, owner, coalesce(sum(size), 0) AS bytes FROM jobs WHERE state IN ${UNFINISHED} GROUP BY printer, owner`)
     .all() as { printer: string; owner: string | null; bytes: number }[];
   return rows.map((r) => ({ printer: r.printer, owner: r.owner ?? undefined, bytes: r.bytes }));
 }
@@ -209,14 +209,14 @@ export function unfinishedByPrinter(store: Store): Map<string, number> {
  */
 export function nextPendingJob(store: Store, printer: string): JobRecord | undefined {
   const begun = store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND started = 1 AND state IN ${UNFINISHED} ORDER BY created, rowid LIMIT 1`)
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND started = 1 AND state IN ${UNFINISHED} ORDER BY created, ${store.sql.insertion} LIMIT 1`)
     .get(printer) as JobRow | undefined;
   if (begun !== undefined) {
     const first = fromRow(store, begun);
     return first.state === 'paused' ? undefined : first;
   }
   const row = store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND state IN ('queued', 'sending') ORDER BY created, rowid LIMIT 1`)
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND state IN ('queued', 'sending') ORDER BY created, ${store.sql.insertion} LIMIT 1`)
     .get(printer) as JobRow | undefined;
   return row === undefined ? undefined : fromRow(store, row);
 }
@@ -238,7 +238,7 @@ export function hasJobsFor(store: Store, printer: string): boolean {
 
 /** Bytes of finished jobs the store still holds (what finishedDataMaxBytes bounds). */
 export function keptDataBytes(store: Store): number {
-  return (store.stmt(`SELECT total(j.size) AS n FROM job_data d JOIN jobs j ON j.id = d.id WHERE j.state IN ${FINISHED}`).get() as { n: number }).n;
+  return (store.stmt(`SELECT coalesce(sum(j.size), 0) AS n FROM job_data d JOIN jobs j ON j.id = d.id WHERE j.state IN ${FINISHED}`).get() as { n: number }).n;
 }
 
 /**
@@ -251,8 +251,8 @@ export function keptDataBytes(store: Store): number {
 export function oldestKeptData(store: Store, since: number, limit: number): { id: string; size: number; finishedAt: number }[] {
   return store
     .stmt(
-      `SELECT j.id AS id, j.size AS size, j.finished_at AS finishedAt FROM jobs j CROSS JOIN job_data d ON d.id = j.id
-       WHERE j.finished_at >= ? AND +j.state IN ${FINISHED} ORDER BY j.finished_at, j.rowid LIMIT ?`,
+      `SELECT j.id AS id, j.size AS size, j.finished_at AS "finishedAt" FROM jobs j ${store.sql.joinInOrder} job_data d ON d.id = j.id
+       WHERE j.finished_at >= ? AND ${store.sql.noIndex('j.state')} IN ${FINISHED} ORDER BY j.finished_at, j.${store.sql.insertion} LIMIT ?`,
     )
     .all(since, limit) as { id: string; size: number; finishedAt: number }[];
 }
@@ -313,16 +313,16 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
   if (q.finishedOnly === true) where.push(`state IN ${FINISHED}`);
   if (q.q !== undefined) {
     const text = fold(q.q);
-    where.push(`(instr(${FOLD}(name), ?) > 0 OR substr(id, 1, ?) = ?)`);
+    where.push(`(${store.sql.contains(`${FOLD}(name)`, '?')} OR substr(id, 1, ?) = ?)`);
     args.push(text, text.length, text);
   }
-  const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, rowid DESC LIMIT ?`;
+  const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, ${store.sql.insertion} DESC LIMIT ?`;
   return (store.stmt(sql).all(...args, q.limit) as JobRow[]).map((row) => fromRow(store, row));
 }
 
 /** Every unfinished job, oldest first (for recovery at start-up). */
 export function unfinishedJobs(store: Store): JobRecord[] {
-  return (store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE state IN ${UNFINISHED} ORDER BY created, rowid`).all() as JobRow[]).map((row) => fromRow(store, row));
+  return (store.stmt(`SELECT ${COLUMNS} FROM jobs WHERE state IN ${UNFINISHED} ORDER BY created, ${store.sql.insertion}`).all() as JobRow[]).map((row) => fromRow(store, row));
 }
 
 /**
@@ -335,7 +335,7 @@ export function finishedAmong(store: Store, ids: Iterable<string>): JobRecord[] 
   const list = [...ids];
   if (list.length === 0) return [];
   return (store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND state IN ${FINISHED} ORDER BY created, rowid`)
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE id IN (SELECT value FROM ${store.sql.jsonTexts('?')}) AND state IN ${FINISHED} ORDER BY created, ${store.sql.insertion}`)
     .all(JSON.stringify(list)) as JobRow[]).map(fromStoredRow);
 }
 
@@ -414,13 +414,13 @@ export function failDeviceJobs(store: Store, device: string, now: number): numbe
 
 /** Forgets the queue pauses of a device's printers (a device registered again under the id starts afresh). */
 export function forgetDeviceQueues(store: Store, device: string): void {
-  store.stmt("DELETE FROM printer_queues WHERE substr(printer, 1, length(?) + 1) = ? || '/'").run(device, device);
+  store.stmt("DELETE FROM printer_queues WHERE substr(printer, 1, length(CAST(? AS TEXT)) + 1) = CAST(? AS TEXT) || '/'").run(device, device);
 }
 
 /** Queued jobs (no byte ever sent) submitted before `before`, oldest first. */
 export function queuedBefore(store: Store, before: number, limit: number): JobRecord[] {
   return (store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE state = 'queued' AND created < ? ORDER BY created, rowid LIMIT ?`)
+    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE state = 'queued' AND created < ? ORDER BY created, ${store.sql.insertion} LIMIT ?`)
     .all(before, limit) as JobRow[]).map((row) => fromRow(store, row));
 }
 
@@ -437,7 +437,7 @@ export function pruneFinishedJobs(store: Store, before: number | undefined, keep
   if (keep !== undefined) {
     removed += store
       .stmt(
-        `DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE state IN ${FINISHED} ORDER BY finished_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
+        `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ${FINISHED} ORDER BY finished_at DESC, ${store.sql.insertion} DESC LIMIT ${store.sql.limitAll} OFFSET ?)`,
       )
       .run(keep).changes;
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { KeptData } from '../../server/core/kept-data.js';
-import { openStore, type Store } from '../../server/store/db.js';
+import { openStore, type SqliteStore, type Store } from '../../server/store/db.js';
 import { getJob, insertJob, jobData, saveJob, type JobRecord } from '../../server/store/jobs.js';
 import { tempDir } from '../helpers/server.js';
 
@@ -16,7 +16,7 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function freshStore(): Store {
+function freshStore(): SqliteStore {
   const d = tempDir();
   dirs.push(d);
   return openStore(d);

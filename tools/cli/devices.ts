@@ -1,5 +1,5 @@
 // `printbridge devices add|list|remove`: manage registered bridges. 'add' and
-// 'list' use the server's SQLite file directly, so they work whether or not
+// 'list' use the server's store directly (SQLite or PostgreSQL), so they work whether or not
 // the server runs. 'remove' goes through the running server (device.remove),
 // which also closes the device's connection and fails its unfinished jobs;
 // only when no server answers, or with --offline, does it edit the file.
@@ -10,14 +10,15 @@ import type { Store } from '../../server/store/db.js';
 import { ClientError, connectClient, type Client } from '../client/client.js';
 import { EXIT_OK, note, parse, pickAction, UsageError, type Command } from './command.js';
 import { Explained } from './error-line.js';
+import { STORE_HELP, STORE_OPTIONS, storeUrl } from './store-option.js';
 import { optionalToken, SERVER_HELP, SERVER_OPTIONS, serverUrl, type ServerValues } from './server-options.js';
 
 const HELP = `Usage:
-  printbridge devices add <id> [--tag T]... [--data DIR]
-  printbridge devices add <serial> --weblink [--tag T]... [--data DIR]
-  printbridge devices list [--json] [--data DIR]
-  printbridge devices remove <id> [--server URL] [--token T] [--data DIR]
-  printbridge devices remove <id> --offline [--data DIR]
+  printbridge devices add <id> [--tag T]... [--data DIR | --store URL]
+  printbridge devices add <serial> --weblink [--tag T]... [--data DIR | --store URL]
+  printbridge devices list [--json] [--data DIR | --store URL]
+  printbridge devices remove <id> [--server URL] [--token T] [--data DIR | --store URL]
+  printbridge devices remove <id> --offline [--data DIR | --store URL]
 
 Registers bridges with the server. 'add' prints the new device token alone on
 stdout, so a script can capture it:  T=$(printbridge devices add shop-1)
@@ -28,8 +29,8 @@ its serial number: it is printer <serial>/0 (zpl), and what 'add' prints on
 its last line is the printer's password (Basic user = serial), for
 weblink.ip.conn1.authentication.add "<server host> <serial> <password>".
 
-'add' and 'list' use the store in --data directly, so they work whether or
-not the server runs.
+'add' and 'list' use the store (--data, or --store) directly, so they work
+whether or not the server runs.
 
 'remove' asks the running server (device.remove, admin token): the device's
 token stops working at once, its open connection is closed with 4006 REVOKED
@@ -49,6 +50,7 @@ Options:
   --json                list: print a JSON array instead of a table
   --data DIR            the server's data directory (env PRINTBRIDGE_DATA,
                         default ./data)
+${STORE_HELP}
 ${SERVER_HELP}
   --offline             remove: edit the store only, without asking a server
   -h, --help            show this help`;
@@ -56,9 +58,9 @@ ${SERVER_HELP}
 /** Connection failures that mean no server is there to ask; anything else is the server's answer. */
 const NO_SERVER = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNRESET', 'CONNECT']);
 
-async function withStore<T>(dataDir: string, use: (store: Store) => T): Promise<T> {
+async function withStore<T>(dataDir: string, url: string | undefined, use: (store: Store) => T): Promise<T> {
   const { openStore } = await import('../../server/store/db.js');
-  const store = openStore(dataDir);
+  const store = openStore(dataDir, url);
   try {
     return use(store);
   } finally {
@@ -83,12 +85,14 @@ export const devices: Command = {
       tag: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       data: { type: 'string' },
+      ...STORE_OPTIONS,
       offline: { type: 'boolean' },
       weblink: { type: 'boolean' },
     }, true);
     const [given, id, ...extra] = positionals;
     const action = pickAction(given, ['add', 'list', 'remove']);
     const dataDir = resolve(values.data ?? process.env['PRINTBRIDGE_DATA'] ?? './data');
+    const url = storeUrl(values);
     const needId = (): string => {
       if (id === undefined) throw new UsageError(`devices ${action} needs a device id`);
       if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
@@ -106,7 +110,7 @@ export const devices: Command = {
       case 'add': {
         const deviceId = needId();
         if (!isValidDeviceId(deviceId)) throw new UsageError(`device id must be 1-64 letters, digits, dot, dash or underscore: ${JSON.stringify(deviceId)}`);
-        const token = await withStore(dataDir, (store) => {
+        const token = await withStore(dataDir, url, (store) => {
           try {
             return addDevice(store, deviceId, values.weblink === true ? [WEBLINK_TAG, ...(values.tag ?? [])] : values.tag ?? []);
           } catch (e) {
@@ -125,7 +129,7 @@ export const devices: Command = {
       }
       case 'list': {
         if (id !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(id)}`);
-        const list = await withStore(dataDir, listDevices);
+        const list = await withStore(dataDir, url, listDevices);
         if (values.json) {
           process.stdout.write(`${JSON.stringify(list)}\n`);
           return EXIT_OK;
@@ -154,7 +158,7 @@ export const devices: Command = {
             }
           }
         }
-        const removed = await withStore(dataDir, (store) =>
+        const removed = await withStore(dataDir, url, (store) =>
           store.db.transaction(() => (removeDevice(store, deviceId) ? failDeviceJobs(store, deviceId, Date.now()) : undefined))(),
         );
         if (removed === undefined) throw new ClientError('UNKNOWN_DEVICE', `no such device: ${deviceId} in ${dataDir}`);

@@ -6,8 +6,9 @@ import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { TrustedProxies } from '../../server/transports/peer-address.js';
 import { EXIT_OK, integer, parse, untilSignal, UsageError, type Command } from './command.js';
+import { STORE_OPTIONS, storeUrl } from './store-option.js';
 
-const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--json] [--compat-port N ...]
+const HELP = `Usage: printbridge serve [--host H] [--port N] [--data DIR] [--store URL] [--json] [--compat-port N ...]
                         [--tls-cert FILE --tls-key FILE] [--weblink-path P]
                         [--trust-proxy ADDR ...]
 
@@ -23,6 +24,9 @@ Options:
   --port N     TCP port, 0 picks a free one (env PRINTBRIDGE_PORT, default 8080)
   --data DIR   where the database and the admin token live
                (env PRINTBRIDGE_DATA, default ./data)
+  --store URL  keep the rows in this PostgreSQL database instead, shared by
+               every server node given the same URL: postgres://USER:PASSWORD@
+               HOST:PORT/DB (env PRINTBRIDGE_STORE; docs/cluster.md)
   --json       print the listening details as one JSON line instead of text
   --tls-cert FILE    serve https and wss with this PEM certificate (with its
                      chain) (env PRINTBRIDGE_TLS_CERT); kill -HUP reloads it
@@ -91,6 +95,7 @@ export const serve: Command = {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      ...STORE_OPTIONS,
       json: { type: 'boolean' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -105,6 +110,7 @@ export const serve: Command = {
     const host = values.host ?? env['PRINTBRIDGE_HOST'] ?? '0.0.0.0';
     const port = integer(values.port ?? env['PRINTBRIDGE_PORT'], '--port', 0, 65535) ?? 8080;
     const dataDir = resolve(values.data ?? env['PRINTBRIDGE_DATA'] ?? './data');
+    const store = storeUrl(values);
     const envToken = env['PRINTBRIDGE_ADMIN_TOKEN'] || undefined;
     const tls = tlsFiles(values['tls-cert'] ?? (env['PRINTBRIDGE_TLS_CERT'] || undefined), values['tls-key'] ?? (env['PRINTBRIDGE_TLS_KEY'] || undefined));
     const weblinkPath = values['weblink-path'];
@@ -120,7 +126,7 @@ export const serve: Command = {
     // Listen for signals before anything announces the server: whoever reads
     // "listening" may stop us at once.
     const stopped = untilSignal();
-    const server = await startServer({ host, port, dataDir, adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }), trustProxy });
+    const server = await startServer({ host, port, dataDir, ...(store !== undefined && { storeUrl: store }), adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }), trustProxy });
     // Installed only with TLS: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
     if (tls) process.on('SIGHUP', () => server.reloadTls());
     const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];

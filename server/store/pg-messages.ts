@@ -1,0 +1,33 @@
+// What the server's thread and the PostgreSQL thread (pg-worker.ts) say to
+// each other.
+
+import type { MessagePort } from 'node:worker_threads';
+
+/** The one channel nodes notify on; the payload says what changed. */
+export const PG_CHANNEL = 'printbridge';
+
+export interface PgWorkerData {
+  url: string;
+  /** A SharedArrayBuffer of one Int32: the id of the latest answer. */
+  flag: SharedArrayBuffer;
+  queries: MessagePort;
+  news: MessagePort;
+  statementTimeoutMs: number;
+}
+
+export interface PgAsk {
+  id: number;
+  sql: string;
+  params: readonly unknown[];
+}
+
+export type PgAnswer =
+  | { id: number; rows: Record<string, unknown>[]; rowCount: number; error?: undefined }
+  | { id: number; error: { message: string; code: string | undefined } };
+
+export type PgNews =
+  /** The query connection is (again) open, as backend `pid`: notifications from it are this node's own. */
+  | { kind: 'connected'; pid: number }
+  | { kind: 'notify'; channel: string; payload: string; pid: number }
+  /** The listening connection is (again) open: anything may have changed while it was not. */
+  | { kind: 'resync' };

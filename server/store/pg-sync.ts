@@ -1,0 +1,113 @@
+// PostgreSQL with SQLite's calling convention: a statement returns its rows
+// when the call returns. The store is written that way (each state change
+// is durable before the next step acts on it), and so is every part of the
+// server that uses it. A statement is posted to a thread of its own
+// (pg-worker.ts) and this thread sleeps on a shared flag until the answer
+// is there: the server's loop waits one round trip to PostgreSQL, as it
+// waits for SQLite's fsync, and no longer than `timeoutMs`.
+//
+// The price, measured by `npm run bench -- --only jobs`, is a round trip per
+// statement; the store keeps statements few (group commits) for SQLite's
+// fsync already.
+
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
+import type { PgAnswer, PgAsk, PgNews, PgWorkerData } from './pg-messages.js';
+
+export interface PgResult {
+  rows: Record<string, unknown>[];
+  rowCount: number;
+}
+
+/** A statement PostgreSQL refused (its SQLSTATE in `code`), or no answer in time (`STORE_UNAVAILABLE`). */
+export class PgError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'PgError';
+  }
+}
+
+/** How long one statement may take, connecting included, before the store gives up on it. */
+export const PG_TIMEOUT_MS = 10_000;
+
+/**
+ * The worker as built: beside this module in a bundle. Run from TypeScript
+ * sources (tests, `node --import tsx`), a worker does not inherit the
+ * loader that reads them, so a one-line bootstrap loads it first.
+ */
+function startWorker(options: WorkerOptions): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./pg-worker.js', here), options);
+  const api = import.meta.resolve('tsx/esm/api');
+  const source = new URL('./pg-worker.ts', here).href;
+  const bootstrap = `import(${JSON.stringify(api)}).then(({ tsImport }) => tsImport(${JSON.stringify(source)}, ${JSON.stringify(here)}))`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
+
+export class PgSync {
+  private readonly worker: Worker;
+  private readonly flag = new SharedArrayBuffer(4);
+  private readonly signal = new Int32Array(this.flag);
+  private readonly queries: MessagePort;
+  private readonly news: MessagePort;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    readonly url: string,
+    onNews: (news: PgNews) => void,
+    private readonly timeoutMs = PG_TIMEOUT_MS,
+  ) {
+    const queries = new MessageChannel();
+    const news = new MessageChannel();
+    this.queries = queries.port1;
+    this.news = news.port1;
+    const data: PgWorkerData = { url, flag: this.flag, queries: queries.port2, news: news.port2, statementTimeoutMs: timeoutMs };
+    this.worker = startWorker({ workerData: data, transferList: [queries.port2, news.port2] });
+    // Neither the thread nor its doorbell keeps a process alive that is done.
+    this.worker.unref();
+    this.news.unref();
+    this.news.on('message', onNews);
+    this.worker.on('error', (e) => { if (process.env['PB_PG_DEBUG']) console.error('pg worker', e); });
+  }
+
+  query(sql: string, params: readonly unknown[] = []): PgResult {
+    if (this.closed) throw new PgError('the store is closed', undefined);
+    const id = this.nextId++;
+    this.queries.postMessage({ id, sql, params } satisfies PgAsk);
+    const deadline = Date.now() + this.timeoutMs + 1_000;
+    for (;;) {
+      // Cleared before the port is read, so that an answer posted after the
+      // read still wakes the wait below.
+      Atomics.store(this.signal, 0, 0);
+      const answer = this.take(id);
+      if (answer !== undefined) {
+        if (answer.error !== undefined) throw new PgError(answer.error.message, answer.error.code);
+        return answer;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(this.signal, 0, 0, left) === 'timed-out') {
+        throw new PgError(`PostgreSQL did not answer within ${this.timeoutMs} ms`, 'STORE_UNAVAILABLE');
+      }
+    }
+  }
+
+  /** The answer to `id` if it came; answers to statements that timed out earlier are dropped. */
+  private take(id: number): PgAnswer | undefined {
+    for (let m = receiveMessageOnPort(this.queries); m !== undefined; m = receiveMessageOnPort(this.queries)) {
+      const answer = m.message as PgAnswer;
+      if (answer.id === id) return answer;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.news.close();
+    this.queries.close();
+    void this.worker.terminate();
+  }
+}
