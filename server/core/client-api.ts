@@ -12,23 +12,27 @@
 // and the compat listener's jobs belong to no token.
 
 import {
-  DEFAULT_SCOPES, SGD_TIMEOUT_DEFAULT_MS, TOKEN_TTL_DEFAULT_S, type SgdResult, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
+  DEFAULT_SCOPES, SGD_TIMEOUT_DEFAULT_MS, TOKEN_TTL_DEFAULT_S, type ClientView, type RemovedDevice, type SgdResult, PRINTER_COMMAND_MAX, PRINTER_COMMAND_TIMEOUT_DEFAULT_MS, type ClientRequest, type ClientResults, type JobView, type PrinterCommandResult, type PrinterView,
   type JobData, type ServerInfo, type Snapshot, DEVICE_TABLE_KEYS, PRINTER_TABLE_KEYS, toTable, okReply,
 } from '../../protocol/client-messages.js';
 import { requiredScope } from '../../protocol/scopes.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
-import { clientFrameLimit } from '../limits.js';
+import { clientFrameLimit, type Limits } from '../limits.js';
+import type { Store } from '../store/db.js';
 import { getDevice, WEBLINK_TAG } from '../store/devices.js';
 import { hasJobsFor, listJobs, type JobRecord } from '../store/jobs.js';
+import type { WeblinkPrinters } from '../weblink/printers.js';
 import { base64DecodedLength, decodeBase64Strict, encodeBase64 } from './base64.js';
+import type { Clock } from './context.js';
 import { composeText, encodeText } from './encodings.js';
-import type { Hub } from './hub.js';
 import { InFlight } from './in-flight.js';
-import { isFinal } from './jobs.js';
-import { hasScope, requireScope, tokenIdOf, type ClientAuth } from './tokens.js';
+import { isFinal } from './job-states.js';
+import type { Jobs } from './jobs.js';
+import type { Router } from './router.js';
+import { hasScope, requireScope, tokenIdOf, type ClientAuth, type ClientTokens } from './tokens.js';
 import { Turns } from './turns.js';
-import { jobView } from './views.js';
+import { jobView, type Views } from './views.js';
 
 /** How many finished jobs a subscribe snapshot includes besides the unfinished ones. */
 export const SNAPSHOT_RECENT_JOBS = 50;
@@ -52,14 +56,43 @@ export interface Caller {
 
 type Req<O extends ClientRequest['op']> = Extract<ClientRequest, { op: O }>;
 
+/**
+ * What the client API uses, and nothing more. It serves every op, so it
+ * reaches most parts of the core, each through the few calls it makes; the
+ * composition root (hub.ts) builds it.
+ */
+export interface ClientApiDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly limits: Limits;
+  /** The server's version, in the hello answer. */
+  readonly version: string;
+  /** How long control.send waits for devices unless told otherwise. */
+  readonly controlTimeoutMs: number;
+  readonly jobs: Pick<
+    Jobs,
+    'get' | 'live' | 'data' | 'hasData' | 'knownPrinter' | 'submit' | 'cancel' | 'pause' | 'resume' | 'pausePrinter' | 'resumePrinter' | 'cancelPrinter'
+  >;
+  readonly views: Pick<Views, 'devices' | 'printers' | 'all' | 'printerById'>;
+  readonly router: Pick<Router, 'send'>;
+  readonly tokens: Pick<ClientTokens, 'issue'>;
+  readonly weblink: Pick<WeblinkPrinters, 'sgd'>;
+  /** Connected clients on every transport, oldest first. */
+  clientViews(): ClientView[];
+  /** Revokes a client token and closes the connections it opened. */
+  revokeToken(idOrToken: string): { id: string; revoked: true; closed: number };
+  /** Removes a registered device, its jobs and its connections. */
+  removeDevice(id: string): RemovedDevice;
+}
+
 export class ClientApi {
   private readonly inFlight: InFlight;
   /** Snapshots and lists: one connection's burst of them cannot hold the thread from everyone else. */
   private readonly turns: Turns;
 
-  constructor(private readonly hub: Hub) {
-    this.inFlight = new InFlight(() => hub.limits.maxRequestsInFlight);
-    this.turns = new Turns((fn) => void hub.clock.after(0, fn));
+  constructor(private readonly deps: ClientApiDeps) {
+    this.inFlight = new InFlight(() => deps.limits.maxRequestsInFlight);
+    this.turns = new Turns((fn) => void deps.clock.after(0, fn));
   }
 
   /** Carries out one request; what it resolves with is `ClientResults[req.op]`. RATE_LIMITED beyond maxRequestsInFlight. */
@@ -87,7 +120,7 @@ export class ClientApi {
 
   /** Answers at once where it can: only what has to wait returns a promise (and counts as in flight). */
   private dispatch(req: ClientRequest, caller: Caller): ClientResults[ClientRequest['op']] | Promise<ClientResults[ClientRequest['op']]> {
-    const { hub } = this;
+    const { deps } = this;
     this.authorize(req, caller);
     switch (req.op) {
       case 'hello':
@@ -96,9 +129,9 @@ export class ClientApi {
       case 'ping':
         return 'pong';
       case 'devices.list':
-        return this.inTurn(caller, req, () => hub.views.devices(req.tag));
+        return this.inTurn(caller, req, () => deps.views.devices(req.tag));
       case 'printers.list':
-        return this.inTurn(caller, req, () => hub.views.printers());
+        return this.inTurn(caller, req, () => deps.views.printers());
       case 'printer.get':
         return this.printer(req.printer);
       case 'job.submit':
@@ -112,18 +145,18 @@ export class ClientApi {
         const owner = any ? undefined : tokenIdOf(caller.auth);
         if (!any && owner === undefined) return [];
         return this.inTurn(caller, req, () =>
-          listJobs(hub.store, { printer: req.printer, state: req.state, q: req.q, owner, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map((job) => jobView(hub.jobs.live(job))),
+          listJobs(deps.store, { printer: req.printer, state: req.state, q: req.q, owner, limit: req.limit ?? DEFAULT_LIST_LIMIT }).map((job) => jobView(deps.jobs.live(job))),
         );
       }
       case 'job.cancel':
-        return jobView(hub.jobs.cancel(this.ownJob(req.job, caller, req.op).id));
+        return jobView(deps.jobs.cancel(this.ownJob(req.job, caller, req.op).id));
       case 'job.pause':
-        return jobView(hub.jobs.pause(this.ownJob(req.job, caller, req.op).id));
+        return jobView(deps.jobs.pause(this.ownJob(req.job, caller, req.op).id));
       case 'job.resume':
-        return jobView(hub.jobs.resume(this.ownJob(req.job, caller, req.op).id));
+        return jobView(deps.jobs.resume(this.ownJob(req.job, caller, req.op).id));
       case 'job.data': {
         const job = this.ownJob(req.job, caller, req.op);
-        if (!this.hub.jobs.hasData(job.id)) throw dataGone(job);
+        if (!this.deps.jobs.hasData(job.id)) throw dataGone(job);
         // The view measured is the view sent: one taken later, after the job moved on (an error added), could pass the bound.
         const view = jobView(job);
         // Measured by the job's size before its bytes are read: refusing a 16 MiB job costs no 16 MiB read.
@@ -137,25 +170,25 @@ export class ClientApi {
         return this.queue(req.printer ?? original.printer, this.keptBytes(original), { key: req.key, resume: original.resume, name: req.name ?? original.name }, caller);
       }
       case 'printer.pause':
-        return { printer: req.printer, paused: true, jobs: hub.jobs.pausePrinter(req.printer).map(jobView) };
+        return { printer: req.printer, paused: true, jobs: deps.jobs.pausePrinter(req.printer).map(jobView) };
       case 'printer.resume':
-        return { printer: req.printer, paused: false, jobs: hub.jobs.resumePrinter(req.printer).map(jobView) };
+        return { printer: req.printer, paused: false, jobs: deps.jobs.resumePrinter(req.printer).map(jobView) };
       case 'printer.cancel':
-        return { printer: req.printer, canceled: hub.jobs.cancelPrinter(req.printer).map(jobView) };
+        return { printer: req.printer, canceled: deps.jobs.cancelPrinter(req.printer).map(jobView) };
       case 'printer.command':
         return this.command(req);
       case 'printer.sgd':
         return this.sgd(req);
       case 'control.send':
-        return hub.router.send(req.to, req.name, req.args, req.timeout ?? hub.controlTimeoutMs);
+        return deps.router.send(req.to, req.name, req.args, req.timeout ?? deps.controlTimeoutMs);
       case 'token.issue':
-        return hub.tokens.issue(req.ttl ?? TOKEN_TTL_DEFAULT_S, req.label, req.scopes ?? DEFAULT_SCOPES, caller.auth);
+        return deps.tokens.issue(req.ttl ?? TOKEN_TTL_DEFAULT_S, req.label, req.scopes ?? DEFAULT_SCOPES, caller.auth);
       case 'token.revoke':
-        return hub.revokeToken(req.token);
+        return deps.revokeToken(req.token);
       case 'clients.list':
-        return this.inTurn(caller, req, () => hub.clientViews());
+        return this.inTurn(caller, req, () => deps.clientViews());
       case 'device.remove':
-        return hub.removeDevice(req.device);
+        return deps.removeDevice(req.device);
       case 'subscribe': {
         const subscribe = caller.subscribe?.bind(caller);
         if (subscribe === undefined) throw new PrintbridgeError('UNSUPPORTED', 'subscribe needs a connection (WebSocket /v1/client)');
@@ -186,9 +219,9 @@ export class ClientApi {
   }
 
   info(): ServerInfo {
-    const { limits } = this.hub;
+    const { limits } = this.deps;
     return {
-      server: 'printbridge', version: this.hub.version, v: PROTOCOL_VERSION,
+      server: 'printbridge', version: this.deps.version, v: PROTOCOL_VERSION,
       limits: { maxJobBytes: limits.maxJobBytes, maxFrame: clientFrameLimit(limits), maxUnsent: limits.maxClientBuffer },
     };
   }
@@ -199,16 +232,16 @@ export class ClientApi {
    * tables, for a page that follows thousands of them.
    */
   snapshot(compact = false): Snapshot {
-    const { hub } = this;
-    const active = listJobs(hub.store, { unfinishedOnly: true, limit: SNAPSHOT_MAX_ACTIVE_JOBS });
-    const recent = listJobs(hub.store, { finishedOnly: true, limit: SNAPSHOT_RECENT_JOBS });
+    const { deps } = this;
+    const active = listJobs(deps.store, { unfinishedOnly: true, limit: SNAPSHOT_MAX_ACTIVE_JOBS });
+    const recent = listJobs(deps.store, { finishedOnly: true, limit: SNAPSHOT_RECENT_JOBS });
     const jobs = [...active, ...recent]
       .sort((a, b) => b.created - a.created)
-      .map((job) => jobView(hub.jobs.live(job)));
-    const { devices, printers } = hub.views.all();
-    if (!compact) return { devices, printers, jobs, clients: hub.clientViews() };
+      .map((job) => jobView(deps.jobs.live(job)));
+    const { devices, printers } = deps.views.all();
+    if (!compact) return { devices, printers, jobs, clients: deps.clientViews() };
     return {
-      devices: [], printers: [], jobs, clients: hub.clientViews(),
+      devices: [], printers: [], jobs, clients: deps.clientViews(),
       tables: { devices: toTable(devices, DEVICE_TABLE_KEYS), printers: toTable(printers, PRINTER_TABLE_KEYS) },
     };
   }
@@ -220,7 +253,7 @@ export class ClientApi {
    * size is the reply's exact length, counted without encoding the bytes.
    */
   private withinUnsent(req: Req<'job.data'>, view: JobView, size: number): void {
-    const max = this.hub.limits.maxClientBuffer;
+    const max = this.deps.limits.maxClientBuffer;
     const reply = Buffer.byteLength(okReply(req.id, { job: view, data: '' } satisfies JobData)) + Math.ceil(size / 3) * 4;
     if (reply <= max) return;
     throw new PrintbridgeError(
@@ -232,7 +265,7 @@ export class ClientApi {
 
   /** The bytes of a job the caller may see; JOB_DATA_GONE once retention dropped them. */
   private keptBytes(job: JobRecord): Uint8Array {
-    const data = this.hub.jobs.data(job.id);
+    const data = this.deps.jobs.data(job.id);
     if (data === undefined) throw dataGone(job);
     return data;
   }
@@ -245,23 +278,23 @@ export class ClientApi {
    */
   private listedPrinter(printer: string): void {
     try {
-      this.hub.jobs.knownPrinter(printer);
+      this.deps.jobs.knownPrinter(printer);
     } catch (e) {
-      if (e instanceof PrintbridgeError && e.code === 'UNKNOWN_PRINTER' && hasJobsFor(this.hub.store, printer)) return;
+      if (e instanceof PrintbridgeError && e.code === 'UNKNOWN_PRINTER' && hasJobsFor(this.deps.store, printer)) return;
       throw e;
     }
   }
 
   /** The job, if the caller may see and act on it. */
   private ownJob(id: string, caller: Caller, op: string): JobRecord {
-    const job = this.hub.jobs.get(id);
+    const job = this.deps.jobs.get(id);
     if (!mayAct(caller.auth, job)) throw new PrintbridgeError('FORBIDDEN', `${op} of a job another token submitted needs the scope jobs:any`);
     return job;
   }
 
   private printer(printer: string): PrinterView {
-    const { id } = this.hub.jobs.knownPrinter(printer);
-    const view = this.hub.views.printerById(id);
+    const { id } = this.deps.jobs.knownPrinter(printer);
+    const view = this.deps.views.printerById(id);
     if (view === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has not reported its ports yet`);
     return view;
   }
@@ -272,7 +305,7 @@ export class ClientApi {
 
   /** The bytes a job.submit carries, decoded or encoded; JOB_TOO_LARGE before spending memory on more than the limit. */
   private submittedBytes(req: Req<'job.submit'>): Uint8Array {
-    const { maxJobBytes } = this.hub.limits;
+    const { maxJobBytes } = this.deps.limits;
     let bytes: Uint8Array;
     if (req.data !== undefined) {
       // Refuse an oversized job before spending memory on decoding it.
@@ -299,7 +332,7 @@ export class ClientApi {
   private queue(
     printer: string, bytes: Uint8Array, opts: { key: string | undefined; resume: boolean | undefined; name: string | undefined }, caller: Caller,
   ): JobView {
-    const job = this.hub.jobs.submit(printer, bytes, opts.key, { resume: opts.resume, owner: tokenIdOf(caller.auth), name: opts.name });
+    const job = this.deps.jobs.submit(printer, bytes, opts.key, { resume: opts.resume, owner: tokenIdOf(caller.auth), name: opts.name });
     // The same key on the same printer answers the job already there: only to its owner.
     if (opts.key !== undefined && job.owner !== tokenIdOf(caller.auth) && !hasScope(caller.auth, 'jobs:any')) {
       throw new PrintbridgeError('FORBIDDEN', `key ${opts.key} names a job another token submitted; that needs the scope jobs:any`);
@@ -311,13 +344,13 @@ export class ClientApi {
 
   /** Reads or sets settings of a Weblink printer over its config channel (server/weblink). */
   private async sgd(req: Req<'printer.sgd'>): Promise<SgdResult> {
-    const { hub } = this;
-    const { device, port, id } = hub.jobs.knownPrinter(req.printer);
-    if (getDevice(hub.store, device)?.tags.includes(WEBLINK_TAG) !== true) {
+    const { deps } = this;
+    const { device, port, id } = deps.jobs.knownPrinter(req.printer);
+    if (getDevice(deps.store, device)?.tags.includes(WEBLINK_TAG) !== true) {
       throw new PrintbridgeError('UNSUPPORTED', `${id} is not a Weblink printer; SGD goes to Link-OS printers that dial in`);
     }
     const request = req.get !== undefined ? { get: req.get } : { set: req.set ?? {} };
-    const values = await hub.weblink.sgd(device, port, request, req.timeout ?? SGD_TIMEOUT_DEFAULT_MS);
+    const values = await deps.weblink.sgd(device, port, request, req.timeout ?? SGD_TIMEOUT_DEFAULT_MS);
     return { printer: id, values: values as SgdResult['values'] };
   }
 
@@ -328,8 +361,8 @@ export class ClientApi {
    * dialects how many bytes were written (`written`).
    */
   private async command(req: Req<'printer.command'>): Promise<PrinterCommandResult> {
-    const { hub } = this;
-    const { device, port, id, session } = hub.jobs.knownPrinter(req.printer);
+    const { deps } = this;
+    const { device, port, id, session } = deps.jobs.knownPrinter(req.printer);
     let data: string;
     if (req.bytes !== undefined) {
       const bytes = decodeBase64Strict(req.bytes);
@@ -343,7 +376,7 @@ export class ClientApi {
       encodeText(data, 'latin1');
     }
     if (session === undefined || session.phase !== 'online') throw new PrintbridgeError('DEVICE_OFFLINE', device);
-    const outcome = await hub.router.send(
+    const outcome = await deps.router.send(
       { device }, 'printer.command', req.emergency === true ? { port, data, emergency: true } : { port, data }, req.timeout ?? PRINTER_COMMAND_TIMEOUT_DEFAULT_MS,
     );
     const report = outcome.reports[0];

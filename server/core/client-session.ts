@@ -15,12 +15,13 @@ import {
 import { CLOSE, protocolError } from '../../protocol/errors.js';
 import type { Decoded } from '../../protocol/fields.js';
 import { PrintbridgeError } from '../errors.js';
-import type { Caller } from './client-api.js';
+import type { Limits } from '../limits.js';
+import type { Caller, ClientApi } from './client-api.js';
 import { connectionView, type ClientConnection } from './client-connection.js';
-import type { Cancel } from './context.js';
+import type { Cancel, Clock, Log } from './context.js';
 import type { Listener } from './events.js';
-import type { Hub } from './hub.js';
-import { isFinal } from './jobs.js';
+import type { Heartbeat } from './heartbeat.js';
+import { isFinal } from './job-states.js';
 import type { Peer } from './peer.js';
 import { ADMIN, hasScope, type ClientAuth } from './tokens.js';
 
@@ -33,6 +34,18 @@ export interface ClientInfo {
   userAgent?: string | undefined;
   /** Default 'ws' (/v1/client); a compatibility adapter names itself. */
   transport?: string | undefined;
+}
+
+/** What a client connection uses, and nothing more; the composition root (hub.ts) builds one for all. */
+export interface ClientSessionDeps {
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly limits: Pick<Limits, 'maxClientBuffer'>;
+  /** The dispatcher every request goes to. */
+  readonly api: Pick<ClientApi, 'perform'>;
+  readonly heartbeat: Pick<Heartbeat, 'life'>;
+  /** The connection is over: it stops hearing events and leaves the client list. */
+  gone(client: ClientSession): void;
 }
 
 export class ClientSession implements Listener, Caller, ClientConnection {
@@ -51,13 +64,13 @@ export class ClientSession implements Listener, Caller, ClientConnection {
   private readonly encoded = new WeakMap<object, string>();
 
   constructor(
-    private readonly hub: Hub,
+    private readonly deps: ClientSessionDeps,
     readonly peer: Peer,
     readonly address: string | undefined,
     private readonly info: ClientInfo = {},
   ) {
     this.auth = info.auth ?? ADMIN;
-    this.since = hub.clock.now();
+    this.since = deps.clock.now();
   }
 
   view(): ClientView {
@@ -74,14 +87,14 @@ export class ClientSession implements Listener, Caller, ClientConnection {
     const req = decoded.value;
     let reply: string;
     try {
-      const result = await this.hub.api.perform(req, this);
+      const result = await this.deps.api.perform(req, this);
       // Gone meanwhile: encoding a large answer for nobody would be waste.
       if (this.closed) return;
       reply = this.encodeReply(req.id, result);
     } catch (e) {
       if (this.closed) return; // nobody to answer, and work skipped for a closed connection is no failure
       if (!(e instanceof PrintbridgeError)) {
-        this.hub.log('error', 'client request failed', { op: req.op, error: e instanceof Error ? e.stack : String(e) });
+        this.deps.log('error', 'client request failed', { op: req.op, error: e instanceof Error ? e.stack : String(e) });
       }
       reply = errorReply(req.id, e instanceof PrintbridgeError ? e.toProtocol() : protocolError('INTERNAL'));
     }
@@ -114,7 +127,7 @@ export class ClientSession implements Listener, Caller, ClientConnection {
 
   /** A pong or any message proves the connection alive. */
   life(): void {
-    this.hub.heartbeat.life(this.peer);
+    this.deps.heartbeat.life(this.peer);
   }
 
   submitted(job: JobView): void {
@@ -151,7 +164,7 @@ export class ClientSession implements Listener, Caller, ClientConnection {
       // Deleted first, so that the newest goes after everything held before it.
       this.held.delete(key);
       this.held.set(key, text);
-      this.cancelRelease ??= this.hub.clock.after(COALESCE_MS, () => this.release());
+      this.cancelRelease ??= this.deps.clock.after(COALESCE_MS, () => this.release());
       return;
     }
     // Nothing overtakes an event that waits.
@@ -172,8 +185,8 @@ export class ClientSession implements Listener, Caller, ClientConnection {
   private sendNow(text: string): void {
     if (this.closed) return;
     const buffered = this.peer.bufferedAmount();
-    if (buffered > this.hub.limits.maxClientBuffer) {
-      this.hub.log('warn', 'client does not read fast enough', { address: this.address, buffered, code: CLOSE.SLOW_CONSUMER.code });
+    if (buffered > this.deps.limits.maxClientBuffer) {
+      this.deps.log('warn', 'client does not read fast enough', { address: this.address, buffered, code: CLOSE.SLOW_CONSUMER.code });
       this.close(CLOSE.SLOW_CONSUMER.code, CLOSE.SLOW_CONSUMER.text);
       return;
     }
@@ -190,7 +203,7 @@ export class ClientSession implements Listener, Caller, ClientConnection {
     this.closed = true;
     this.cancelRelease?.();
     this.held = undefined;
-    this.hub.clientGone(this);
+    this.deps.gone(this);
   }
 }
 

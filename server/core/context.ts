@@ -1,11 +1,10 @@
-// What every part of the core shares. Time and timers come in through
-// `clock` so that nothing in the core reads the system clock or owns a timer
-// of its own; the composition root (server.ts) supplies the real ones.
-
-import type { Limits } from '../limits.js';
-import type { Store } from '../store/db.js';
-import type { EventBus } from './events.js';
-import type { Registry } from './registry.js';
+// Time and the log: what every part of the core takes from the composition
+// root. Time and timers come in through `clock` so that nothing in the core
+// reads the system clock or owns a timer of its own; server.ts supplies the
+// real ones, tests a manual one. Each part names the rest of what it uses in
+// a small interface of its own (DeviceSessionDeps, JobsDeps, RouterDeps…),
+// never the whole Hub. This file imports nothing, so that any part can use
+// it without closing an import cycle.
 
 export type Cancel = () => void;
 
@@ -17,12 +16,3 @@ export interface Clock {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
-
-export interface CoreContext {
-  readonly store: Store;
-  readonly limits: Limits;
-  readonly clock: Clock;
-  readonly log: Log;
-  readonly events: EventBus;
-  readonly registry: Registry;
-}

@@ -21,14 +21,75 @@ import { encodeServerMessage, type DeviceMessage, type PortInfo, type PortStatus
 import { CLOSE, ERRORS, protocolError, type ProtocolError } from '../../protocol/errors.js';
 import type { Decoded } from '../../protocol/fields.js';
 import { PROTOCOL_MAJOR, PROTOCOL_VERSION, compatible } from '../../protocol/version.js';
+import type { DeviceView, PrinterView } from '../../protocol/client-messages.js';
+import type { Limits } from '../limits.js';
+import type { Store } from '../store/db.js';
 import { recordHelloLater, touchDeviceLater } from '../store/devices.js';
-import type { Cancel } from './context.js';
-import type { Hub } from './hub.js';
+import type { Cancel, Clock, Log } from './context.js';
+import type { EventBus } from './events.js';
+import type { Heartbeat } from './heartbeat.js';
+import type { LogBurst } from './log-burst.js';
 import type { Peer, SharedText } from './peer.js';
+import type { Registry } from './registry.js';
 import { Interned } from '../interned.js';
 import { TokenBucket } from './token-bucket.js';
 
 type CloseEntry = (typeof CLOSE)[keyof typeof CLOSE];
+type Msg<T extends DeviceMessage['t']> = Extract<DeviceMessage, { t: T }>;
+
+/** The job queues a session feeds with what its device says of jobs (jobs.ts). */
+export interface JobFeed {
+  /** The device said hello: offer it the head of each of its queues. */
+  offerAll(session: DeviceSession): void;
+  /** The socket drained: job data may flow again. */
+  pumpSession(session: DeviceSession): void;
+  /** The session ended or was replaced: its jobs wait for the device. */
+  detach(session: DeviceSession): void;
+  accept(session: DeviceSession, m: Msg<'job.accept'>): void;
+  ack(session: DeviceSession, m: Msg<'job.ack'>): void;
+  done(session: DeviceSession, m: Msg<'job.done'>): void;
+  fail(session: DeviceSession, m: Msg<'job.fail'>): void;
+  printerState(session: DeviceSession, m: Msg<'job.state'>): void;
+}
+
+/** Where a device's answers to control messages go (router.ts). */
+export interface ControlResults {
+  result(device: string, m: Msg<'control.result'>): void;
+  /** The device really went offline (not replaced): what waits for its answer is reported offline. */
+  deviceOffline(device: string): void;
+}
+
+/** How subscribers see a device and its printers (views.ts), built only when one listens. */
+export interface DeviceViews {
+  deviceOf(session: DeviceSession): DeviceView;
+  printer(session: DeviceSession, port: PortInfo): PrinterView;
+}
+
+/**
+ * Everything a device session uses, and nothing more. The composition root
+ * (hub.ts) builds one for all sessions: a server holds 20,000 of them, and
+ * each keeps one reference to it.
+ */
+export interface DeviceSessionDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly limits: Pick<Limits, 'deviceMessageRate' | 'deviceMessageBurst' | 'maxClientBuffer' | 'maxProtocolErrors'>;
+  readonly helloTimeoutMs: number;
+  /** The heartbeat interval, told to the device in its welcome. */
+  readonly heartbeatMs: number;
+  readonly heartbeat: Pick<Heartbeat, 'add' | 'life' | 'remove'>;
+  /** Online sessions by device id; the newest connection of an id wins. */
+  readonly registry: Pick<Registry<DeviceSession>, 'register' | 'unregister'>;
+  /** Every open device connection, hello said or not; a session leaves it when it closes or is replaced. */
+  readonly connections: { delete(session: DeviceSession): unknown };
+  readonly jobs: JobFeed;
+  readonly controls: ControlResults;
+  readonly events: Pick<EventBus, 'emitHeard'>;
+  readonly views: DeviceViews;
+  /** Comings and goings, one line each until a fleet comes and goes at once (log-burst.ts). */
+  readonly lines: { readonly online: Pick<LogBurst, 'line'>; readonly offline: Pick<LogBurst, 'line'>; readonly replaced: Pick<LogBurst, 'line'> };
+}
 
 const NO_STATUS: ReadonlyMap<number, PortStatus> = new Map();
 /** Port lists as devices report them, one copy of each (most devices of a kind report the same). */
@@ -74,17 +135,17 @@ export class DeviceSession {
   }
 
   constructor(
-    private readonly hub: Hub,
+    private readonly deps: DeviceSessionDeps,
     readonly id: string,
     readonly peer: Peer,
     readonly address: string | undefined,
   ) {
-    this.lastSeen = hub.clock.now();
-    this.bucket = new TokenBucket(hub.limits.deviceMessageRate, hub.limits.deviceMessageBurst, this.lastSeen);
-    hub.heartbeat.add(peer);
-    this.cancelHelloTimer = hub.clock.after(hub.helloTimeoutMs, () => {
+    this.lastSeen = deps.clock.now();
+    this.bucket = new TokenBucket(deps.limits.deviceMessageRate, deps.limits.deviceMessageBurst, this.lastSeen);
+    deps.heartbeat.add(peer);
+    this.cancelHelloTimer = deps.clock.after(deps.helloTimeoutMs, () => {
       if (this.phase !== 'hello') return;
-      hub.log('info', 'device sent no hello in time', { device: id });
+      deps.log('info', 'device sent no hello in time', { device: id });
       this.close(CLOSE.HELLO_TIMEOUT);
     });
   }
@@ -95,16 +156,16 @@ export class DeviceSession {
    */
   admit(): boolean {
     if (this.phase === 'closed') return false;
-    if (this.bucket.take(this.hub.clock.now())) {
+    if (this.bucket.take(this.deps.clock.now())) {
       this.refused = 0;
       return true;
     }
     this.refused += 1;
     if (this.refused === 1) {
-      this.hub.log('warn', 'device sends faster than its rate limit', { device: this.id, rate: this.hub.limits.deviceMessageRate });
-      this.send({ t: 'error', code: 'RATE_LIMITED', message: `${ERRORS.RATE_LIMITED.text}: more than ${this.hub.limits.deviceMessageRate} messages a second` });
-    } else if (this.refused > this.hub.limits.deviceMessageBurst) {
-      this.hub.log('warn', 'device closed for flooding', { device: this.id, refused: this.refused });
+      this.deps.log('warn', 'device sends faster than its rate limit', { device: this.id, rate: this.deps.limits.deviceMessageRate });
+      this.send({ t: 'error', code: 'RATE_LIMITED', message: `${ERRORS.RATE_LIMITED.text}: more than ${this.deps.limits.deviceMessageRate} messages a second` });
+    } else if (this.refused > this.deps.limits.deviceMessageBurst) {
+      this.deps.log('warn', 'device closed for flooding', { device: this.id, refused: this.refused });
       this.close(CLOSE.RATE_LIMITED);
       this.peer.stopReading?.();
     }
@@ -118,7 +179,7 @@ export class DeviceSession {
     if (this.phase === 'hello') return this.expectHello(decoded, claim?.hello);
     if (decoded.ok) return this.dispatch(decoded.value);
     if (claim?.controlRef !== undefined) {
-      this.hub.router.result(this.id, { t: 'control.result', ref: claim.controlRef, ok: false, code: decoded.error.code, message: decoded.error.message });
+      this.deps.controls.result(this.id, { t: 'control.result', ref: claim.controlRef, ok: false, code: decoded.error.code, message: decoded.error.message });
     }
     this.reject(decoded.error);
   }
@@ -132,8 +193,8 @@ export class DeviceSession {
 
   /** Any sign of the peer (a message, a pong) proves the connection alive. */
   life(): void {
-    this.lastSeen = this.hub.clock.now();
-    this.hub.heartbeat.life(this.peer);
+    this.lastSeen = this.deps.clock.now();
+    this.deps.heartbeat.life(this.peer);
   }
 
   /** A job data frame went to the device: the ack it may cause is paid for. */
@@ -143,7 +204,7 @@ export class DeviceSession {
 
   /** The transport's send buffer drained: job data may flow again. */
   writable(): void {
-    if (this.phase === 'online') this.hub.jobs.pumpSession(this);
+    if (this.phase === 'online') this.deps.jobs.pumpSession(this);
   }
 
   /** The socket is gone, whoever closed it. */
@@ -169,8 +230,8 @@ export class DeviceSession {
   sendText(text: string | SharedText): void {
     if (this.phase === 'closed') return;
     const buffered = this.peer.bufferedAmount();
-    if (buffered > this.hub.limits.maxClientBuffer) {
-      this.hub.log('warn', 'device does not read fast enough', { device: this.id, buffered });
+    if (buffered > this.deps.limits.maxClientBuffer) {
+      this.deps.log('warn', 'device does not read fast enough', { device: this.id, buffered });
       return this.close(CLOSE.SLOW_CONSUMER);
     }
     if (typeof text === 'string') this.peer.sendText(text);
@@ -187,8 +248,8 @@ export class DeviceSession {
   reject(error: ProtocolError): void {
     this.send({ t: 'error', code: error.code, message: error.message });
     this.errors += 1;
-    if (this.errors > this.hub.limits.maxProtocolErrors) {
-      this.hub.log('warn', 'device closed after too many protocol errors', { device: this.id, last: error.code });
+    if (this.errors > this.deps.limits.maxProtocolErrors) {
+      this.deps.log('warn', 'device closed after too many protocol errors', { device: this.id, last: error.code });
       this.close(CLOSE.PROTOCOL);
     }
   }
@@ -198,10 +259,10 @@ export class DeviceSession {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.cancelHelloTimer?.();
-    this.hub.deviceGone(this);
-    this.hub.heartbeat.remove(this.peer);
-    this.hub.jobs.detach(this);
-    this.hub.deviceLines.replaced.line({ device: this.id });
+    this.deps.connections.delete(this);
+    this.deps.heartbeat.remove(this.peer);
+    this.deps.jobs.detach(this);
+    this.deps.lines.replaced.line({ device: this.id });
     this.peer.close(CLOSE.REPLACED.code, CLOSE.REPLACED.text);
   }
 
@@ -235,7 +296,7 @@ export class DeviceSession {
   }
 
   private online(m: Extract<DeviceMessage, { t: 'hello' }>): void {
-    const { hub } = this;
+    const { deps } = this;
     this.cancelHelloTimer?.();
     this.cancelHelloTimer = undefined;
     const unique: PortInfo[] = [];
@@ -247,23 +308,23 @@ export class DeviceSession {
     const ports = SAME_PORTS.of(portsJson, unique);
     this.info = { fw: m.fw, caps: m.caps.length === 0 ? NO_CAPS : m.caps, window: m.window, maxChunk: m.maxChunk, ports };
     // Written behind; new ports are on disk before any job for them is (insertJob).
-    recordHelloLater(hub.store, this.id, { fw: m.fw, ports, address: this.address }, hub.clock.now(), portsJson);
+    recordHelloLater(deps.store, this.id, { fw: m.fw, ports, address: this.address }, deps.clock.now(), portsJson);
     this.welcome(this.info);
   }
 
   private welcome(info: HelloInfo): void {
-    const { hub } = this;
+    const { deps } = this;
     this.phase = 'online';
-    hub.registry.register(this)?.replaced();
-    this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: hub.heartbeatMs, time: hub.clock.now() });
-    hub.deviceLines.online.line({ device: this.id, fw: info.fw, ports: info.ports.length, address: this.address });
-    hub.events.emitHeard('device.online', () => ({ event: 'device.online', device: hub.views.deviceOf(this) }));
-    for (const port of info.ports) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, port) }));
-    hub.jobs.offerAll(this);
+    deps.registry.register(this)?.replaced();
+    this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: deps.heartbeatMs, time: deps.clock.now() });
+    deps.lines.online.line({ device: this.id, fw: info.fw, ports: info.ports.length, address: this.address });
+    deps.events.emitHeard('device.online', () => ({ event: 'device.online', device: deps.views.deviceOf(this) }));
+    for (const port of info.ports) deps.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: deps.views.printer(this, port) }));
+    deps.jobs.offerAll(this);
   }
 
   private dispatch(m: DeviceMessage): void {
-    const { hub } = this;
+    const { deps } = this;
     switch (m.t) {
       case 'hello':
         return this.reject(protocolError('BAD_MESSAGE', 'hello was already received on this connection'));
@@ -272,27 +333,27 @@ export class DeviceSession {
       case 'pong':
         return;
       case 'job.accept':
-        return hub.jobs.accept(this, m);
+        return deps.jobs.accept(this, m);
       case 'job.ack':
-        return hub.jobs.ack(this, m);
+        return deps.jobs.ack(this, m);
       case 'job.done':
-        return hub.jobs.done(this, m);
+        return deps.jobs.done(this, m);
       case 'job.fail':
-        return hub.jobs.fail(this, m);
+        return deps.jobs.fail(this, m);
       case 'job.state':
-        return hub.jobs.printerState(this, m);
+        return deps.jobs.printerState(this, m);
       case 'status':
         return this.status(m);
       case 'control.result':
-        return hub.router.result(this.id, m);
+        return deps.controls.result(this.id, m);
       case 'error':
-        hub.log('warn', 'device reported an error', { device: this.id, code: m.code, message: m.message });
+        deps.log('warn', 'device reported an error', { device: this.id, code: m.code, message: m.message });
         return;
     }
   }
 
   private status(m: Extract<DeviceMessage, { t: 'status' }>): void {
-    const { hub } = this;
+    const { deps } = this;
     this.led = m.led;
     this.uptime = m.uptime;
     this.heap = m.heap;
@@ -305,27 +366,27 @@ export class DeviceSession {
       if (before?.state !== s.state || before.detail !== s.detail || before.job !== s.job || !sameTemps(before.temps, s.temps)) changed.push(s.port);
       this.statuses.set(s.port, s);
     }
-    hub.events.emitHeard('device.status', () => ({ event: 'device.status', device: hub.views.deviceOf(this) }));
+    deps.events.emitHeard('device.status', () => ({ event: 'device.status', device: deps.views.deviceOf(this) }));
     for (const info of this.info?.ports ?? []) {
-      if (changed.includes(info.port)) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, info) }));
+      if (changed.includes(info.port)) deps.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: deps.views.printer(this, info) }));
     }
   }
 
   private teardown(): void {
     if (this.phase === 'closed') return;
-    const { hub } = this;
+    const { deps } = this;
     const wasOnline = this.phase === 'online';
     this.phase = 'closed';
     this.cancelHelloTimer?.();
-    hub.deviceGone(this);
-    hub.heartbeat.remove(this.peer);
-    if (!wasOnline || !hub.registry.unregister(this)) return;
-    hub.jobs.detach(this);
-    hub.router.deviceOffline(this.id);
-    touchDeviceLater(hub.store, this.id, this.lastSeen);
-    hub.deviceLines.offline.line({ device: this.id });
-    hub.events.emitHeard('device.offline', () => ({ event: 'device.offline', device: hub.views.deviceOf(this) }));
-    for (const info of this.info?.ports ?? []) hub.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: hub.views.printer(this, info) }));
+    deps.connections.delete(this);
+    deps.heartbeat.remove(this.peer);
+    if (!wasOnline || !deps.registry.unregister(this)) return;
+    deps.jobs.detach(this);
+    deps.controls.deviceOffline(this.id);
+    touchDeviceLater(deps.store, this.id, this.lastSeen);
+    deps.lines.offline.line({ device: this.id });
+    deps.events.emitHeard('device.offline', () => ({ event: 'device.offline', device: deps.views.deviceOf(this) }));
+    for (const info of this.info?.ports ?? []) deps.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: deps.views.printer(this, info) }));
   }
 }
 

@@ -2,6 +2,11 @@
 // (as Peers) and decoded input; it owns the online devices, the job queues,
 // the control relay, the event bus and the heartbeat. Nothing here knows
 // about ws, http or any other wire.
+//
+// It is also the core's composition root: it builds the parts and hands
+// each only what it uses (DeviceSessionDeps, JobsDeps, RouterDeps…, each
+// declared by the part that uses it), so that a part can be built alone in
+// a test and no part imports this file (test/architecture.test.ts).
 
 import type { ClientView, RemovedDevice } from '../../protocol/client-messages.js';
 import { CLOSE } from '../../protocol/errors.js';
@@ -12,9 +17,9 @@ import { changesElsewhere, type Store } from '../store/db.js';
 import { registeredIds, removeDevice as removeStoredDevice } from '../store/devices.js';
 import { ClientApi } from './client-api.js';
 import type { ClientConnection } from './client-connection.js';
-import { ClientSession, type ClientInfo } from './client-session.js';
-import type { Clock, CoreContext, Log } from './context.js';
-import { DeviceSession } from './device-session.js';
+import { ClientSession, type ClientInfo, type ClientSessionDeps } from './client-session.js';
+import type { Clock, Log } from './context.js';
+import { DeviceSession, type DeviceSessionDeps } from './device-session.js';
 import { EventBus } from './events.js';
 import { LogBurst } from './log-burst.js';
 import { Heartbeat } from './heartbeat.js';
@@ -39,7 +44,7 @@ export interface HubOptions {
   retention?: JobRetention | undefined;
 }
 
-export class Hub implements CoreContext {
+export class Hub {
   readonly store: Store;
   readonly limits: Limits;
   readonly clock: Clock;
@@ -52,7 +57,7 @@ export class Hub implements CoreContext {
   readonly events = new EventBus((error, event) =>
     this.log('error', 'event not delivered to a listener', { event, error: error instanceof Error ? error.stack : String(error) }),
   );
-  readonly registry = new Registry();
+  readonly registry = new Registry<DeviceSession>();
   readonly heartbeat: Heartbeat;
   readonly jobs: Jobs;
   readonly router: Router;
@@ -70,6 +75,10 @@ export class Hub implements CoreContext {
   private readonly deviceSessions = new Set<DeviceSession>();
   /** The store's data_version when noticeStoreChanges last looked. */
   private storeVersion: number | undefined;
+  /** What every device session uses: one object for all of them. */
+  private readonly sessionDeps: DeviceSessionDeps;
+  /** What every client connection of /v1/client uses. */
+  private readonly clientDeps: ClientSessionDeps;
 
   constructor(opts: HubOptions) {
     this.store = opts.store;
@@ -86,8 +95,9 @@ export class Hub implements CoreContext {
       offline: new LogBurst(this.log, this.clock, 'info', 'device offline'),
       replaced: new LogBurst(this.log, this.clock, 'info', 'device connection replaced by a newer one'),
     };
+    const { store, clock, log, limits, events, registry } = this;
     this.jobs = new Jobs(
-      this,
+      { store, clock, log, limits, events, registry },
       (printer) => {
         const view = this.views.printerById(printer);
         if (view !== undefined) this.events.emit({ event: 'printer.status', printer: view });
@@ -95,22 +105,28 @@ export class Hub implements CoreContext {
       () => this.noticeStoreChanges(),
       opts.retention,
     );
-    this.router = new Router(this);
-    this.views = new Views(this.store, this.registry, this.jobs);
-    this.tokens = new ClientTokens(this);
-    this.api = new ClientApi(this);
+    this.router = new Router({ store, clock, log, registry, events });
+    this.views = new Views(store, registry, this.jobs);
+    this.tokens = new ClientTokens({ store, clock, log });
+    this.api = new ClientApi({
+      store, clock, limits, version: this.version, controlTimeoutMs: this.controlTimeoutMs,
+      jobs: this.jobs, views: this.views, router: this.router, tokens: this.tokens, weblink: this.weblink,
+      clientViews: () => this.clientViews(),
+      revokeToken: (idOrToken) => this.revokeToken(idOrToken),
+      removeDevice: (id) => this.removeDevice(id),
+    });
+    this.sessionDeps = {
+      store, clock, log, limits, helloTimeoutMs: this.helloTimeoutMs, heartbeatMs: this.heartbeatMs, heartbeat: this.heartbeat,
+      registry, connections: this.deviceSessions, jobs: this.jobs, controls: this.router, events, views: this.views, lines: this.deviceLines,
+    };
+    this.clientDeps = { clock, log, limits, api: this.api, heartbeat: this.heartbeat, gone: (client) => this.clientGone(client) };
   }
 
   /** A device authenticated as `id` opened a connection; it must say hello next. */
   connectDevice(id: string, peer: Peer, address: string | undefined): DeviceSession {
-    const session = new DeviceSession(this, id, peer, address);
+    const session = new DeviceSession(this.sessionDeps, id, peer, address);
     this.deviceSessions.add(session);
     return session;
-  }
-
-  /** A device connection ended (closed, replaced or refused), whether or not it said hello. */
-  deviceGone(session: DeviceSession): void {
-    this.deviceSessions.delete(session);
   }
 
   /**
@@ -162,7 +178,7 @@ export class Hub implements CoreContext {
 
   /** A client connection opened; subscribers hear client.connected. */
   connectClient(peer: Peer, address: string | undefined, info?: ClientInfo): ClientSession {
-    const client = new ClientSession(this, peer, address, info);
+    const client = new ClientSession(this.clientDeps, peer, address, info);
     this.events.add(client);
     this.heartbeat.add(peer);
     this.clientOpened(client);

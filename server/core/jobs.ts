@@ -54,18 +54,21 @@ import { ERRORS, protocolError, type ProtocolError } from '../../protocol/errors
 import { encodeDataFrame } from '../../protocol/frames.js';
 import { PrintbridgeError } from '../errors.js';
 import { DEFAULT_RETENTION, type JobRetention } from '../retention.js';
-import { compactStore } from '../store/db.js';
+import type { Limits } from '../limits.js';
+import { compactStore, type Store } from '../store/db.js';
 import { getDevice, isValidDeviceId } from '../store/devices.js';
 import {
   countUnfinished, deviceRemovedError, findJobByKey, finishedAmong, flushJobs, hasJobData, forgetDeviceQueues, getJob, insertJob, jobData, listJobs, nextPendingJob, pausedPrinters,
   printerId, pruneFinishedJobs, queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedJobs, type JobRecord,
 } from '../store/jobs.js';
-import type { Cancel, CoreContext } from './context.js';
+import type { Cancel, Clock, Log } from './context.js';
 import type { DeviceSession } from './device-session.js';
+import type { EventBus } from './events.js';
 import { GcodeProgress } from './gcode-progress.js';
 import { checkTransition, isFinal } from './job-states.js';
 import { KeptData } from './kept-data.js';
-import { Quotas } from './quotas.js';
+import { Quotas, type QuotaLimits } from './quotas.js';
+import type { Registry } from './registry.js';
 import { jobView } from './views.js';
 
 export { isFinal } from './job-states.js';
@@ -119,6 +122,18 @@ interface Active {
   gcode: GcodeProgress | undefined;
 }
 
+/** What the job queues use, and nothing more; the composition root (hub.ts) builds it. */
+export interface JobsDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly limits: QuotaLimits & Pick<Limits, 'maxJobBytes' | 'maxQueue'>;
+  /** Subscribers hear of every job's change (job.updated). */
+  readonly events: Pick<EventBus, 'emitHeard'>;
+  /** The online session of a device, to offer its printers their next job. */
+  readonly registry: Pick<Registry<DeviceSession>, 'get'>;
+}
+
 export function parsePrinterId(printer: string): { device: string; port: number } {
   const slash = printer.lastIndexOf('/');
   const device = printer.slice(0, slash);
@@ -162,7 +177,7 @@ export class Jobs {
   private readonly unfinishedHere = new Set<string>();
 
   constructor(
-    private readonly ctx: CoreContext,
+    private readonly deps: JobsDeps,
     /** Called when a printer's queue was paused or resumed, to tell subscribers. */
     private readonly printerChanged: (printer: string) => void = () => {},
     /**
@@ -172,9 +187,9 @@ export class Jobs {
     private readonly beforeSending: () => void = () => {},
     retention: Pick<JobRetention, 'finishedDataMaxBytes'> = DEFAULT_RETENTION,
   ) {
-    this.pausedQueues = pausedPrinters(ctx.store);
-    this.quotas = new Quotas(ctx.store, ctx.limits);
-    this.kept = new KeptData(ctx.store, retention.finishedDataMaxBytes);
+    this.pausedQueues = pausedPrinters(deps.store);
+    this.quotas = new Quotas(deps.store, deps.limits);
+    this.kept = new KeptData(deps.store, retention.finishedDataMaxBytes);
   }
 
   activeJobId(printer: string): string | undefined {
@@ -186,7 +201,7 @@ export class Jobs {
   }
 
   get(id: string): JobRecord {
-    const job = this.byId.get(id)?.job ?? getJob(this.ctx.store, id);
+    const job = this.byId.get(id)?.job ?? getJob(this.deps.store, id);
     if (job === undefined) throw new PrintbridgeError('UNKNOWN_JOB', id);
     return job;
   }
@@ -198,12 +213,12 @@ export class Jobs {
 
   /** The bytes of a job as submitted, or undefined once retention dropped them. */
   data(id: string): Uint8Array | undefined {
-    return this.byId.get(id)?.data ?? jobData(this.ctx.store, id);
+    return this.byId.get(id)?.data ?? jobData(this.deps.store, id);
   }
 
   /** Whether data(id) would find the bytes, without reading megabytes to know. */
   hasData(id: string): boolean {
-    return this.byId.has(id) || hasJobData(this.ctx.store, id);
+    return this.byId.has(id) || hasJobData(this.deps.store, id);
   }
 
   /**
@@ -213,7 +228,7 @@ export class Jobs {
    */
   recover(): number {
     let moved = 0;
-    for (const job of unfinishedJobs(this.ctx.store)) {
+    for (const job of unfinishedJobs(this.deps.store)) {
       this.unfinishedHere.add(job.id);
       // Every byte of a printing job was written, so bytes were sent, whatever an old row says.
       if (job.state === 'printing') job.started = true;
@@ -234,7 +249,7 @@ export class Jobs {
   submit(
     printer: string, data: Uint8Array, key?: string, opts: { resume?: boolean | undefined; owner?: string | undefined; name?: string | undefined } = {},
   ): JobRecord {
-    const { store, limits, clock } = this.ctx;
+    const { store, limits, clock } = this.deps;
     const { device, port, id, session } = this.knownPrinter(printer, { reported: true });
     if (key !== undefined) {
       const existing = findJobByKey(store, id, key);
@@ -247,7 +262,7 @@ export class Jobs {
 
     const job = insertJob(store, { id: randomUUID(), device, port, key, data, resume: opts.resume, owner: opts.owner, name: opts.name }, clock.now());
     this.quotas.added(job);
-    this.ctx.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
+    this.deps.log('info', 'job queued', { job: job.id, printer: id, size: job.size });
     this.updated(job);
     if (session !== undefined) this.offerNext(session, port);
     return this.byId.get(job.id)?.job ?? job;
@@ -310,9 +325,9 @@ export class Jobs {
   pausePrinter(printer: string): JobRecord[] {
     const { id } = this.knownPrinter(printer);
     if (!this.pausedQueues.has(id)) {
-      setPrinterPaused(this.ctx.store, id, true, this.ctx.clock.now());
+      setPrinterPaused(this.deps.store, id, true, this.deps.clock.now());
       this.pausedQueues.add(id);
-      this.ctx.log('info', 'printer queue paused', { printer: id });
+      this.deps.log('info', 'printer queue paused', { printer: id });
     }
     const jobs = this.unfinishedOf(id);
     for (const job of jobs) this.settle(job);
@@ -326,9 +341,9 @@ export class Jobs {
   resumePrinter(printer: string): JobRecord[] {
     const { id } = this.knownPrinter(printer);
     if (this.pausedQueues.has(id)) {
-      setPrinterPaused(this.ctx.store, id, false, this.ctx.clock.now());
+      setPrinterPaused(this.deps.store, id, false, this.deps.clock.now());
       this.pausedQueues.delete(id);
-      this.ctx.log('info', 'printer queue resumed', { printer: id });
+      this.deps.log('info', 'printer queue resumed', { printer: id });
     }
     const jobs = this.unfinishedOf(id);
     for (const job of jobs) this.settle(job);
@@ -378,15 +393,15 @@ export class Jobs {
       onDevice.set(active.job.id, active.job);
     }
     const error = deviceRemovedError(device);
-    const jobs = listJobs(this.ctx.store, { device, unfinishedOnly: true, limit: -1 })
+    const jobs = listJobs(this.deps.store, { device, unfinishedOnly: true, limit: -1 })
       .reverse()
       .map((job) => onDevice.get(job.id) ?? job);
     for (const job of jobs) this.finish(job, 'failed', error);
-    forgetDeviceQueues(this.ctx.store, device);
+    forgetDeviceQueues(this.deps.store, device);
     for (const printer of [...this.pausedQueues]) {
       if (printer.slice(0, printer.lastIndexOf('/')) === device) this.pausedQueues.delete(printer);
     }
-    if (jobs.length > 0) this.ctx.log('info', 'jobs of a removed device failed', { device, jobs: jobs.length });
+    if (jobs.length > 0) this.deps.log('info', 'jobs of a removed device failed', { device, jobs: jobs.length });
     return jobs;
   }
 
@@ -401,7 +416,7 @@ export class Jobs {
     this.kept.recount();
     if (this.unfinishedHere.size === 0) return;
     const printers = new Set<string>();
-    for (const job of finishedAmong(this.ctx.store, this.unfinishedHere)) {
+    for (const job of finishedAmong(this.deps.store, this.unfinishedHere)) {
       const active = this.byId.get(job.id);
       if (active !== undefined) {
         // Its end is on disk: no byte more goes, and the device drops what it holds.
@@ -410,7 +425,7 @@ export class Jobs {
         printers.add(job.printer);
       }
       this.heldOnDevice.delete(job.id);
-      this.ctx.log('info', 'job ended by another process', { job: job.id, printer: job.printer, state: job.state, code: job.error?.code });
+      this.deps.log('info', 'job ended by another process', { job: job.id, printer: job.printer, state: job.state, code: job.error?.code });
       this.updated(job);
     }
     for (const printer of printers) this.offerNextFor(printer);
@@ -427,14 +442,14 @@ export class Jobs {
     for (const active of detached) {
       this.release(active);
       this.settle(active.job);
-      this.ctx.log('info', 'job detached', { job: active.job.id, printer: active.job.printer, written: active.job.written });
+      this.deps.log('info', 'job detached', { job: active.job.id, printer: active.job.printer, written: active.job.written });
     }
     // A job off its device has its progress on disk: after a cut link the
     // stored count is the device's last ack (the floor its next job.accept is
     // held to), and a server closing detaches every job before its store
     // closes, so a clean restart keeps it too. One commit for the session's jobs.
     if (detached.length > 0) {
-      flushJobs(this.ctx.store, detached.map((a) => a.job.id));
+      flushJobs(this.deps.store, detached.map((a) => a.job.id));
       for (const active of detached) this.announce(active.job);
     }
   }
@@ -521,24 +536,24 @@ export class Jobs {
    * bytes dropped since the last sweep freed.
    */
   sweep(retention: JobRetention): SweepResult {
-    const now = this.ctx.clock.now();
+    const now = this.deps.clock.now();
     let expired = 0;
     if (retention.queuedTtlMs > 0) {
-      for (const job of queuedBefore(this.ctx.store, now - retention.queuedTtlMs, EXPIRE_BATCH)) {
+      for (const job of queuedBefore(this.deps.store, now - retention.queuedTtlMs, EXPIRE_BATCH)) {
         if (this.byId.has(job.id)) continue;
         this.finish(job, 'failed', protocolError('JOB_EXPIRED', `queued for more than ${retention.queuedTtlMs} ms`));
         expired += 1;
       }
     }
     const pruned = pruneFinishedJobs(
-      this.ctx.store,
+      this.deps.store,
       retention.finishedMaxAgeMs > 0 ? now - retention.finishedMaxAgeMs : undefined,
       retention.finishedMaxCount > 0 ? retention.finishedMaxCount : undefined,
     );
     if (pruned > 0) this.kept.recount();
     this.kept.setBudget(retention.finishedDataMaxBytes);
-    const compacted = compactStore(this.ctx.store);
-    if (expired > 0 || pruned > 0 || compacted > 0) this.ctx.log('info', 'job sweep', { expired, pruned, compacted });
+    const compacted = compactStore(this.deps.store);
+    if (expired > 0 || pruned > 0 || compacted > 0) this.deps.log('info', 'job sweep', { expired, pruned, compacted });
     return { expired, pruned, compacted };
   }
 
@@ -552,7 +567,7 @@ export class Jobs {
     if (this.byId.get(job.id) !== active) return;
     if (!job.started) {
       this.starting.add(active);
-      this.cancelStart ??= this.ctx.clock.after(0, () => this.startAll());
+      this.cancelStart ??= this.deps.clock.after(0, () => this.startAll());
       return;
     }
     const frames = (): void => {
@@ -580,22 +595,22 @@ export class Jobs {
     const waiting = [...this.starting].filter((a) => this.byId.get(a.job.id) === a);
     this.starting.clear();
     // A server closing detached every job before its store closed.
-    if (waiting.length === 0 || !this.ctx.store.db.isOpen) return;
+    if (waiting.length === 0 || !this.deps.store.db.isOpen) return;
     this.checkStore();
     // Only jobs that would send now: one paused, detached or removed meanwhile has not started.
     const ready = waiting.filter((a) => this.byId.get(a.job.id) === a && !a.job.started && this.maySend(a));
     if (ready.length === 0) return;
-    const now = this.ctx.clock.now();
+    const now = this.deps.clock.now();
     try {
       // Written from copies: a commit that fails leaves the jobs as they were, not started.
-      this.ctx.store.db.transaction(() => {
-        for (const { job } of ready) saveJob(this.ctx.store, { ...job, started: true, startedAt: now, updated: now });
+      this.deps.store.db.transaction(() => {
+        for (const { job } of ready) saveJob(this.deps.store, { ...job, started: true, startedAt: now, updated: now });
       })();
     } catch (e) {
       // No byte has left: the jobs wait and are tried again (a CLI holding the file past the busy timeout).
-      this.ctx.log('error', 'jobs could not be marked started; trying again', { jobs: ready.length, error: e instanceof Error ? e.message : String(e) });
+      this.deps.log('error', 'jobs could not be marked started; trying again', { jobs: ready.length, error: e instanceof Error ? e.message : String(e) });
       for (const active of ready) this.starting.add(active);
-      this.cancelStart ??= this.ctx.clock.after(START_RETRY_MS, () => this.startAll());
+      this.cancelStart ??= this.deps.clock.after(START_RETRY_MS, () => this.startAll());
       return;
     }
     for (const { job } of ready) {
@@ -647,7 +662,7 @@ export class Jobs {
     }
     // A device may finish a job it held across a reconnect before the job is
     // offered again; that is still its job to finish.
-    const job = getJob(this.ctx.store, id);
+    const job = getJob(this.deps.store, id);
     if (job === undefined) return session.reject(protocolError('UNKNOWN_JOB', id));
     if (job.device !== session.id || isFinal(job.state) || active !== undefined) return;
     if (state === 'done' && !job.started) {
@@ -660,7 +675,7 @@ export class Jobs {
 
   private offerNextFor(printer: string): void {
     const { device, port } = parsePrinterId(printer);
-    const session = this.ctx.registry.get(device);
+    const session = this.deps.registry.get(device);
     if (session !== undefined) this.offerNext(session, port);
   }
 
@@ -671,9 +686,9 @@ export class Jobs {
     // Most printers of a reconnecting fleet have nothing queued: no query for them.
     if (!this.quotas.hasJobs(printer)) return;
     for (;;) {
-      const job = nextPendingJob(this.ctx.store, printer);
+      const job = nextPendingJob(this.deps.store, printer);
       if (job === undefined) return;
-      const data = jobData(this.ctx.store, job.id);
+      const data = jobData(this.deps.store, job.id);
       if (data === undefined || data.length !== job.size) {
         this.finish(job, 'failed', protocolError('INTERNAL', 'job data is missing from the store'), false);
         continue;
@@ -687,7 +702,7 @@ export class Jobs {
       set.add(active);
       // Being offered is news: a restart finds the job queued (or sending, if started) either way.
       this.settle(job, { soon: true });
-      this.ctx.log('debug', 'job offered', { job: job.id, printer, stream: active.stream });
+      this.deps.log('debug', 'job offered', { job: job.id, printer, stream: active.stream });
       session.send({ t: 'job.start', id: job.id, stream: active.stream, port, size: job.size, resume: job.resume ? true : undefined });
       this.syncDevice(active);
       return;
@@ -720,7 +735,7 @@ export class Jobs {
     const active = this.byId.get(id);
     if (active !== undefined && active.session === session) return active;
     // Messages about a job that ended or moved on are late, not wrong.
-    if (active === undefined && getJob(this.ctx.store, id) === undefined) session.reject(protocolError('UNKNOWN_JOB', id));
+    if (active === undefined && getJob(this.deps.store, id) === undefined) session.reject(protocolError('UNKNOWN_JOB', id));
     return undefined;
   }
 
@@ -736,9 +751,9 @@ export class Jobs {
    */
   knownPrinter(printer: string, opts: { reported?: boolean } = {}): { device: string; port: number; id: string; session: DeviceSession | undefined } {
     const { device, port } = parsePrinterId(printer);
-    const record = getDevice(this.ctx.store, device);
+    const record = getDevice(this.deps.store, device);
     if (record === undefined) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: no such device`);
-    const session = this.ctx.registry.get(device);
+    const session = this.deps.registry.get(device);
     const ports = session?.info?.ports ?? record.ports;
     if (ports.length === 0 && opts.reported === true) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has not reported its ports yet`);
     if (ports.length > 0 && !ports.some((p) => p.port === port)) throw new PrintbridgeError('UNKNOWN_PRINTER', `${printer}: the device has no port ${port}`);
@@ -746,7 +761,7 @@ export class Jobs {
   }
 
   private unfinishedOf(printer: string): JobRecord[] {
-    return listJobs(this.ctx.store, { printer, unfinishedOnly: true, limit: -1 })
+    return listJobs(this.deps.store, { printer, unfinishedOnly: true, limit: -1 })
       .reverse()
       .map((job) => this.byId.get(job.id)?.job ?? job);
   }
@@ -777,15 +792,15 @@ export class Jobs {
     checkTransition(job.id, job.state, state);
     job.state = state;
     job.error = error;
-    job.updated = this.ctx.clock.now();
+    job.updated = this.deps.clock.now();
     if (how.soon !== true) {
-      saveJob(this.ctx.store, job);
+      saveJob(this.deps.store, job);
     } else {
-      saveJobLater(this.ctx.store, job);
-      this.cancelWrite ??= this.ctx.clock.after(PROGRESS_WRITE_MS, () => this.writeNews());
+      saveJobLater(this.deps.store, job);
+      this.cancelWrite ??= this.deps.clock.after(PROGRESS_WRITE_MS, () => this.writeNews());
       if (!moved) {
         this.unannounced.set(job.id, job);
-        this.cancelAnnounce ??= this.ctx.clock.after(PROGRESS_ANNOUNCE_MS, () => this.announceAll());
+        this.cancelAnnounce ??= this.deps.clock.after(PROGRESS_ANNOUNCE_MS, () => this.announceAll());
         return;
       }
     }
@@ -804,7 +819,7 @@ export class Jobs {
   /** Writes the news of every job in one commit. */
   private writeNews(): void {
     this.cancelWrite = undefined;
-    flushJobs(this.ctx.store);
+    flushJobs(this.deps.store);
   }
 
   /** Tells clients the progress they have not heard. */
@@ -822,14 +837,14 @@ export class Jobs {
   /** Ends a job; `kept`: its bytes are in the store, and now count against finishedDataMaxBytes. */
   private finish(job: JobRecord, state: 'done' | 'failed' | 'canceled', error: ProtocolError | undefined, kept = true): void {
     checkTransition(job.id, job.state, state);
-    const now = this.ctx.clock.now();
+    const now = this.deps.clock.now();
     job.state = state;
     job.error = error;
     if (state === 'done') job.written = job.size;
     job.finishedAt = now;
     job.updated = now;
     this.heldOnDevice.delete(job.id);
-    const { store } = this.ctx;
+    const { store } = this.deps;
     try {
       // One commit for the end and the bytes it pushes over the budget.
       store.db.transaction(() => {
@@ -841,7 +856,7 @@ export class Jobs {
       throw e;
     }
     this.quotas.freed(job);
-    this.ctx.log(state === 'done' ? 'info' : 'warn', `job ${state}`, { job: job.id, printer: job.printer, code: error?.code });
+    this.deps.log(state === 'done' ? 'info' : 'warn', `job ${state}`, { job: job.id, printer: job.printer, code: error?.code });
     this.updated(job);
   }
 
@@ -849,7 +864,7 @@ export class Jobs {
     this.unannounced.delete(job.id);
     if (isFinal(job.state)) this.unfinishedHere.delete(job.id);
     else this.unfinishedHere.add(job.id);
-    this.ctx.events.emitHeard('job.updated', () => ({ event: 'job.updated', job: jobView(job) }));
+    this.deps.events.emitHeard('job.updated', () => ({ event: 'job.updated', job: jobView(job) }));
   }
 }
 

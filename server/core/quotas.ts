@@ -9,6 +9,9 @@ import type { Limits } from '../limits.js';
 import type { Store } from '../store/db.js';
 import { unfinishedBytes } from '../store/jobs.js';
 
+/** The limits a quota check reads. */
+export type QuotaLimits = Pick<Limits, 'maxPrinterQueueBytes' | 'maxTokenQueueBytes' | 'maxQueuedBytes'>;
+
 interface Counted {
   readonly printer: string;
   readonly owner: string | undefined;
@@ -22,7 +25,7 @@ export class Quotas {
 
   constructor(
     private readonly store: Store,
-    private readonly limits: Limits,
+    private readonly limits: QuotaLimits,
   ) {
     this.recount();
   }

@@ -17,10 +17,25 @@ import type { DeviceMessage } from '../../protocol/device-messages.js';
 import type { Obj } from '../../protocol/fields.js';
 import { encodeServerMessage } from '../../protocol/device-messages.js';
 import { PrintbridgeError } from '../errors.js';
+import type { Store } from '../store/db.js';
 import { getDevice, listDeviceIdsWithTag, registeredIds } from '../store/devices.js';
-import type { Cancel, CoreContext } from './context.js';
+import type { Cancel, Clock, Log } from './context.js';
 import type { DeviceSession } from './device-session.js';
+import type { EventBus } from './events.js';
 import type { SharedText } from './peer.js';
+import type { Registry } from './registry.js';
+
+/** What the control relay uses, and nothing more; the composition root (hub.ts) builds it. */
+export interface RouterDeps {
+  /** Registered devices, to resolve a target. */
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Log;
+  /** Online sessions, to deliver to. */
+  readonly registry: Pick<Registry<DeviceSession>, 'get' | 'has' | 'all'>;
+  /** Subscribers hear every report (control.delivered). */
+  readonly events: Pick<EventBus, 'emit'>;
+}
 
 export interface ControlOutcome {
   ref: string;
@@ -40,7 +55,7 @@ interface Pending {
 export class Router {
   private readonly pending = new Map<string, Pending>();
 
-  constructor(private readonly ctx: CoreContext) {}
+  constructor(private readonly deps: RouterDeps) {}
 
   send(to: Target, name: string, args: Obj, timeoutMs: number): Promise<ControlOutcome> {
     const targets = this.resolve(to);
@@ -55,7 +70,7 @@ export class Router {
       // deviceOffline().
       const online: DeviceSession[] = [];
       for (const id of targets) {
-        const session = this.ctx.registry.get(id);
+        const session = this.deps.registry.get(id);
         if (session?.phase === 'online') {
           online.push(session);
           p.waiting.add(id);
@@ -65,9 +80,9 @@ export class Router {
       }
       for (const session of online) this.deliver(p, session, text);
       p.dispatching = false;
-      this.ctx.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
+      this.deps.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
       if (p.waiting.size === 0) return this.settle(p);
-      p.cancelTimer = this.ctx.clock.after(timeoutMs, () => {
+      p.cancelTimer = this.deps.clock.after(timeoutMs, () => {
         for (const id of p.waiting) p.reports.set(id, { device: id, status: 'timeout' });
         p.waiting.clear();
         this.settle(p);
@@ -104,7 +119,7 @@ export class Router {
   }
 
   private resolve(to: Target): readonly string[] {
-    const { store, registry } = this.ctx;
+    const { store, registry } = this.deps;
     if ('device' in to) {
       if (getDevice(store, to.device) === undefined && !registry.has(to.device)) throw new PrintbridgeError('UNKNOWN_DEVICE', to.device);
       return [to.device];
@@ -130,7 +145,7 @@ export class Router {
       session.sendText(text);
     } catch (e) {
       const id = session.id;
-      this.ctx.log('error', 'control not sent to a device', { ref: p.ref, device: id, error: e instanceof Error ? e.stack : String(e) });
+      this.deps.log('error', 'control not sent to a device', { ref: p.ref, device: id, error: e instanceof Error ? e.stack : String(e) });
       if (p.waiting.delete(id)) p.reports.set(id, { device: id, status: 'error', code: 'INTERNAL', message: 'the server could not send the control message' });
     }
   }
@@ -140,6 +155,6 @@ export class Router {
     p.cancelTimer?.();
     const reports = p.targets.map((id) => p.reports.get(id) ?? { device: id, status: 'timeout' as const });
     p.resolve({ ref: p.ref, reports });
-    this.ctx.events.emit({ event: 'control.delivered', ref: p.ref, reports });
+    this.deps.events.emit({ event: 'control.delivered', ref: p.ref, reports });
   }
 }

@@ -17,8 +17,16 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_SCOPES, SCOPES, TOKEN_TTL_DEFAULT_S, type IssuedToken, type Scope } from '../../protocol/client-messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { PrintbridgeError } from '../errors.js';
+import type { Store } from '../store/db.js';
 import { findTokenByHash, getToken, insertToken, pruneTokens, revokeToken } from '../store/tokens.js';
-import type { CoreContext } from './context.js';
+import type { Clock, Log } from './context.js';
+
+/** What client tokens use: where they are kept, the time to judge expiry by, and the log. */
+export interface TokensDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Log;
+}
 
 export type ClientAuth =
   | { readonly kind: 'admin'; readonly scopes: readonly Scope[] }
@@ -49,38 +57,38 @@ const TOKEN = /^pbc\.([0-9a-f]{16})\.[A-Za-z0-9_-]{43}$/;
 export type Verified = { ok: true; auth: ClientAuth } | { ok: false; code: ErrorCode; message: string };
 
 export class ClientTokens {
-  constructor(private readonly ctx: CoreContext) {}
+  constructor(private readonly deps: TokensDeps) {}
 
   /** `issuer`: who asks; every scope asked for must be one of the issuer's. */
   issue(ttlSeconds: number = TOKEN_TTL_DEFAULT_S, label?: string, scopes: readonly Scope[] = DEFAULT_SCOPES, issuer: ClientAuth = ADMIN): IssuedToken {
     for (const scope of scopes) requireScope(issuer, scope, `a token with ${scope}`);
     const granted = SCOPES.filter((s) => scopes.includes(s));
-    const now = this.ctx.clock.now();
-    pruneTokens(this.ctx.store, now);
+    const now = this.deps.clock.now();
+    pruneTokens(this.deps.store, now);
     const id = randomBytes(8).toString('hex');
     const token = `pbc.${id}.${randomBytes(32).toString('base64url')}`;
     const expires = now + ttlSeconds * 1000;
-    insertToken(this.ctx.store, id, token, label, now, expires, granted);
-    this.ctx.log('info', 'client token issued', { token: id, expires, label, scopes: granted });
+    insertToken(this.deps.store, id, token, label, now, expires, granted);
+    this.deps.log('info', 'client token issued', { token: id, expires, label, scopes: granted });
     return { id, token, expires, label, scopes: granted };
   }
 
   /** Revokes by id or by the token itself; revoking again is no error. */
   revoke(idOrToken: string): { id: string; revoked: true } {
     const match = TOKEN.exec(idOrToken);
-    const record = match !== null ? findTokenByHash(this.ctx.store, idOrToken) : getToken(this.ctx.store, idOrToken);
+    const record = match !== null ? findTokenByHash(this.deps.store, idOrToken) : getToken(this.deps.store, idOrToken);
     if (record === undefined) throw new PrintbridgeError('UNKNOWN_TOKEN', idOrToken.length > 20 ? `${idOrToken.slice(0, 20)}…` : idOrToken);
-    revokeToken(this.ctx.store, record.id, this.ctx.clock.now());
-    this.ctx.log('info', 'client token revoked', { token: record.id });
+    revokeToken(this.deps.store, record.id, this.deps.clock.now());
+    this.deps.log('info', 'client token revoked', { token: record.id });
     return { id: record.id, revoked: true };
   }
 
   verify(token: string): Verified {
     if (!TOKEN.test(token)) return { ok: false, code: 'UNAUTHORIZED', message: 'missing or wrong token' };
-    const record = findTokenByHash(this.ctx.store, token);
+    const record = findTokenByHash(this.deps.store, token);
     if (record === undefined) return { ok: false, code: 'UNAUTHORIZED', message: 'unknown client token' };
     if (record.revoked !== undefined) return { ok: false, code: 'UNAUTHORIZED', message: 'client token was revoked' };
-    if (record.expires <= this.ctx.clock.now()) return { ok: false, code: 'TOKEN_EXPIRED', message: `client token ${record.id} has expired` };
+    if (record.expires <= this.deps.clock.now()) return { ok: false, code: 'TOKEN_EXPIRED', message: `client token ${record.id} has expired` };
     return { ok: true, auth: Object.freeze({ kind: 'client', tokenId: record.id, expires: record.expires, scopes: Object.freeze(record.scopes) }) };
   }
 }

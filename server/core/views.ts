@@ -41,7 +41,7 @@ export interface QueueFacts {
 export class Views {
   constructor(
     private readonly store: Store,
-    private readonly registry: Registry,
+    private readonly registry: Pick<Registry<DeviceSession>, 'get' | 'all'>,
     private readonly queues: QueueFacts,
   ) {}
 

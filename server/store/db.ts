@@ -100,6 +100,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN name TEXT;
   `,
+  // 7: which node holds each device's connection, under an epoch that every
+  // new connection raises (store/owners.ts); used when nodes share a store.
+  `
+  CREATE TABLE device_owner (
+    device      TEXT PRIMARY KEY,
+    node        TEXT NOT NULL,
+    epoch       INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL
+  );
+  CREATE INDEX device_owner_node ON device_owner (node);
+  `,
 ];
 
 export { FOLD, fold, isPostgresUrl };
@@ -201,6 +212,7 @@ function openSqliteStore(dataDir: string): SqliteStore {
     compact() {
       return compactSqlite(db);
     },
+    bus: undefined,
     close() {
       if (db.isOpen) for (const fn of closing) fn();
       closing.clear();

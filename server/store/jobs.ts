@@ -25,6 +25,7 @@ import { FINAL_JOB_STATES, type JobState } from '../../protocol/client-messages.
 import { protocolError, type ErrorCode, type ProtocolError } from '../../protocol/errors.js';
 import { fold, FOLD, type Store } from './db.js';
 import { writePortsNow } from './devices.js';
+import { FencedOut, fenceOf, ownerOf } from './owners.js';
 
 export interface JobRecord {
   id: string;
@@ -152,17 +153,31 @@ export interface NewJob {
   name?: string | undefined;
 }
 
+/**
+ * Stores a new queued job with its bytes, and returns it; or, when a job with
+ * the same key for the printer is stored already, returns that one.
+ */
 export function insertJob(store: Store, job: NewJob, now: number): JobRecord {
   const printer = printerId(job.device, job.port);
   // A job may wait for its printer while the device is offline, after a
   // restart too: the printer must be on disk before the job is.
   writePortsNow(store, job.device);
+  let earlier: JobRecord | undefined;
   store.db.transaction(() => {
-    store
-      .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, resume, owner, name, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`)
-      .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.resume === true ? 1 : 0, job.owner ?? null, job.name ?? null, now, now);
+    // Another node may store the same key for the printer at the same
+    // moment (a client retrying through another node): the first one stored
+    // is the job, and this call returns it.
+    const stored = store
+      .stmt(`INSERT INTO jobs (id, printer, device, port, idem_key, state, size, resume, owner, name, created, updated) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+      .run(job.id, printer, job.device, job.port, job.key ?? null, job.data.length, job.resume === true ? 1 : 0, job.owner ?? null, job.name ?? null, now, now).changes;
+    if (stored === 0) {
+      earlier = job.key === undefined ? undefined : findJobByKey(store, printer, job.key);
+      if (earlier === undefined) throw new Error(`job id ${job.id} is taken`);
+      return;
+    }
     store.stmt('INSERT INTO job_data (id, data) VALUES (?, ?)').run(job.id, job.data);
   })();
+  if (earlier !== undefined) return earlier;
   return {
     id: job.id, printer, device: job.device, port: job.port, key: job.key, state: 'queued', size: job.data.length,
     written: 0, started: false, held: false, resume: job.resume === true, owner: job.owner, name: job.name, error: undefined,
@@ -347,13 +362,24 @@ export function finishedAmong(store: Store, ids: Iterable<string>): JobRecord[] 
  */
 export function saveJob(store: Store, job: JobRecord): void {
   unsaved.get(store)?.delete(job.id);
-  store
-    .stmt('UPDATE jobs SET state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ? WHERE id = ?')
-    .run(
-      job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
-      job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
-    );
+  const args = [
+    job.state, job.written, job.started ? 1 : 0, job.held ? 1 : 0, job.error?.code ?? null, job.error?.message ?? null,
+    job.startedAt ?? null, job.finishedAt ?? null, job.updated, job.id,
+  ];
+  const fence = fenceOf(store, job.device);
+  if (fence === undefined) {
+    store.stmt(`UPDATE jobs SET ${SAVED} WHERE id = ?`).run(...args);
+    return;
+  }
+  // Fenced: only while this node's claim on the device is the newest, and
+  // never over an end (the first end stored is the job's end).
+  if (store.stmt(`UPDATE jobs SET ${SAVED} WHERE id = ? AND state IN ${UNFINISHED} AND ${FENCE}`).run(...args, fence).changes > 0) return;
+  if ((ownerOf(store, job.device)?.epoch ?? fence) !== fence) throw new FencedOut(job.device, fence);
 }
+
+const SAVED = 'state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ?';
+/** The job's device is still held under the epoch bound last. */
+const FENCE = 'EXISTS (SELECT 1 FROM device_owner o WHERE o.device = jobs.device AND o.epoch = ?)';
 
 /**
  * Keeps the news of an unfinished job (its derived state, bytes written,
@@ -381,14 +407,17 @@ export function flushJobs(store: Store, ids?: Iterable<string>): number {
     jobs.push(job);
   }
   if (jobs.length === 0) return 0;
-  const update = store.stmt(
-    `UPDATE jobs SET state = ?, written = ?, error_code = ?, error_message = ?, updated = ? WHERE id = ? AND state IN ${UNFINISHED}`,
-  );
+  const news = 'state = ?, written = ?, error_code = ?, error_message = ?, updated = ?';
+  const update = store.stmt(`UPDATE jobs SET ${news} WHERE id = ? AND state IN ${UNFINISHED}`);
+  // News of a node that lost the device is dropped: the new owner has its own.
+  const fenced = store.stmt(`UPDATE jobs SET ${news} WHERE id = ? AND state IN ${UNFINISHED} AND ${FENCE}`);
   let changed = 0;
   store.db.transaction(() => {
     for (const job of jobs) {
       if (isFinalState(job.state)) continue;
-      changed += update.run(job.state, job.written, job.error?.code ?? null, job.error?.message ?? null, job.updated, job.id).changes;
+      const args = [job.state, job.written, job.error?.code ?? null, job.error?.message ?? null, job.updated, job.id];
+      const fence = fenceOf(store, job.device);
+      changed += (fence === undefined ? update.run(...args) : fenced.run(...args, fence)).changes;
     }
   })();
   return changed;

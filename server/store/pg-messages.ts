@@ -5,6 +5,8 @@ import type { MessagePort } from 'node:worker_threads';
 
 /** The one channel nodes notify on; the payload says what changed. */
 export const PG_CHANNEL = 'printbridge';
+/** The channel nodes tell each other things on (store.ts ClusterBus). */
+export const PG_BUS = 'printbridge_bus';
 
 export interface PgWorkerData {
   url: string;
@@ -19,6 +21,8 @@ export interface PgAsk {
   id: number;
   sql: string;
   params: readonly unknown[];
+  /** Nobody waits for this one: its answer, or its failure, is dropped. */
+  quiet?: boolean;
 }
 
 export type PgAnswer =

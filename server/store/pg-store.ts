@@ -6,14 +6,16 @@
 // polling them, and poll as well, since a notification can be lost.
 
 import { POSTGRES } from './dialect.js';
-import type { PgNews } from './pg-messages.js';
-import { PG_CHANNEL } from './pg-messages.js';
+import { PG_BUS, PG_CHANNEL, type PgNews } from './pg-messages.js';
 import { PgError, PgSync } from './pg-sync.js';
-import { FOLD, type Store, type StoreStatement } from './store.js';
+import { FOLD, type BusListener, type Store, type StoreStatement } from './store.js';
+
+/** NOTIFY's payload is under 8000 bytes. */
+const PG_MAX_MESSAGE = 7999;
 
 /**
  * Append only, as SQLite's MIGRATIONS: entry i moves pb_schema.version from
- * i to i + 1. The first is SQLite's schema as its six migrations left it.
+ * i to i + 1. The first is SQLite's schema as its first six migrations left it.
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `
@@ -95,6 +97,17 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER printer_queues_changed AFTER INSERT OR UPDATE OR DELETE ON printer_queues FOR EACH STATEMENT EXECUTE FUNCTION pb_changed();
   CREATE TRIGGER client_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON client_tokens FOR EACH STATEMENT EXECUTE FUNCTION pb_changed();
   `,
+  // 2: SQLite's 7, device ownership. Its changes travel as messages of
+  // their own (the owner's claim), not as a table notification.
+  `
+  CREATE TABLE device_owner (
+    device      TEXT PRIMARY KEY,
+    node        TEXT NOT NULL,
+    epoch       BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL
+  );
+  CREATE INDEX device_owner_node ON device_owner (node);
+  `,
 ];
 
 /** Any number, the same in every node: the lock that lets one node at a time migrate. */
@@ -170,16 +183,24 @@ function shownUrl(url: string): string {
 export function openPostgresStore(dataDir: string, url: string): Store {
   let ownPid = 0;
   let elsewhere = 0;
+  const listeners = new Set<BusListener>();
+  const changed = (): void => {
+    elsewhere += 1;
+    for (const l of listeners) l.changed?.();
+  };
   const onNews = (news: PgNews): void => {
     switch (news.kind) {
       case 'connected':
         ownPid = news.pid;
         return;
       case 'notify':
-        if (news.pid !== ownPid) elsewhere += 1;
+        // What this node sent itself is not news to it.
+        if (news.pid === ownPid) return;
+        if (news.channel === PG_BUS) for (const l of listeners) l.message?.(news.payload);
+        else changed();
         return;
       case 'resync':
-        elsewhere += 1;
+        changed();
         return;
     }
   };
@@ -236,6 +257,17 @@ export function openPostgresStore(dataDir: string, url: string): Store {
     compact() {
       // PostgreSQL's autovacuum gives dead rows' space back by itself.
       return 0;
+    },
+    bus: {
+      maxMessage: PG_MAX_MESSAGE,
+      publish(message) {
+        if (Buffer.byteLength(message) > PG_MAX_MESSAGE) throw new RangeError(`a cluster message of ${Buffer.byteLength(message)} bytes is over ${PG_MAX_MESSAGE}`);
+        conn.post('SELECT pg_notify($1, $2)', [PG_BUS, message]);
+      },
+      listen(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
     },
     close() {
       if (!open) return;

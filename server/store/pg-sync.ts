@@ -94,6 +94,12 @@ export class PgSync {
     }
   }
 
+  /** Runs `sql` after what was posted before, without waiting for it: best effort, its failure unseen. */
+  post(sql: string, params: readonly unknown[] = []): void {
+    if (this.closed) return;
+    this.queries.postMessage({ id: 0, sql, params, quiet: true } satisfies PgAsk);
+  }
+
   /** The answer to `id` if it came; answers to statements that timed out earlier are dropped. */
   private take(id: number): PgAnswer | undefined {
     for (let m = receiveMessageOnPort(this.queries); m !== undefined; m = receiveMessageOnPort(this.queries)) {

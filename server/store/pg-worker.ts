@@ -8,7 +8,7 @@
 
 import { workerData, type MessagePort } from 'node:worker_threads';
 import pg from 'pg';
-import { PG_CHANNEL, type PgAnswer, type PgAsk, type PgNews, type PgWorkerData } from './pg-messages.js';
+import { PG_BUS, PG_CHANNEL, type PgAnswer, type PgAsk, type PgNews, type PgWorkerData } from './pg-messages.js';
 
 const { url, flag, queries, news, statementTimeoutMs } = workerData as PgWorkerData;
 const signal = new Int32Array(flag);
@@ -68,9 +68,11 @@ async function run(ask: PgAsk): Promise<void> {
   try {
     const c = await queryClient();
     const result = await c.query({ text: ask.sql, values: ask.params as unknown[] });
+    if (ask.quiet === true) return;
     answer({ id: ask.id, rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 });
   } catch (e) {
     const err = e as { message?: string; code?: string };
+    if (ask.quiet === true) return;
     answer({ id: ask.id, error: { message: err.message ?? String(e), code: err.code } });
   }
 }
@@ -94,7 +96,7 @@ async function listen(): Promise<void> {
     try {
       await c.connect();
       c.on('notification', (n) => news.postMessage({ kind: 'notify', channel: n.channel, payload: n.payload ?? '', pid: n.processId } satisfies PgNews));
-      await c.query(`LISTEN ${PG_CHANNEL}`);
+      await c.query(`LISTEN ${PG_CHANNEL}; LISTEN ${PG_BUS}`);
       news.postMessage({ kind: 'resync' } satisfies PgNews);
       delay = 100;
       await ended;

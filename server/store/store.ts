@@ -35,7 +35,28 @@ export interface Store {
   changesElsewhere(): number;
   /** Gives the space of dropped rows back; returns the bytes freed where the database says. */
   compact(): number;
+  /** How nodes sharing this store reach each other; undefined for a store of one node (SQLite). */
+  readonly bus: ClusterBus | undefined;
   close(): void;
+}
+
+/**
+ * What several nodes sharing a store tell each other. Rows stay the truth:
+ * a message lost on the way (a node's listening connection broke) costs a
+ * wait for the next look at the rows, never a wrong answer.
+ */
+export interface ClusterBus {
+  /** The largest message, in bytes of UTF-8, publish takes. */
+  readonly maxMessage: number;
+  /** Sends `message` to every other node, after what this node committed before it; best effort. */
+  publish(message: string): void;
+  /** Hears other nodes' messages, and `changed` whenever rows may have changed elsewhere. Returns the way to stop. */
+  listen(listener: BusListener): () => void;
+}
+
+export interface BusListener {
+  message?(text: string): void;
+  changed?(): void;
 }
 
 /** Whether `--store` names a PostgreSQL database rather than a folder. */

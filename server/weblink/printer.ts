@@ -45,9 +45,8 @@ import { decodeDataFrame } from '../../protocol/frames.js';
 import { CLOSE, ERRORS, type ErrorCode } from '../../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { PrintbridgeError } from '../errors.js';
-import type { Cancel } from '../core/context.js';
+import type { Cancel, Clock, Log } from '../core/context.js';
 import type { DeviceSession } from '../core/device-session.js';
-import type { Hub } from '../core/hub.js';
 import type { Peer } from '../core/peer.js';
 import { Conditions, CONFIGURE_ALERTS, JOB_COMPLETED } from './alerts.js';
 import type { Discovery } from './discovery.js';
@@ -61,6 +60,14 @@ export interface Link {
   terminate(): void;
   ping(): void;
   bufferedAmount(): number;
+}
+
+/** What a Weblink printer uses of the server: time, the log, and a device session of its own. */
+export interface WeblinkPrinterDeps {
+  readonly clock: Clock;
+  readonly log: Log;
+  /** Opens the printer's device session, with `peer` standing for its connections. */
+  connectDevice(id: string, peer: Peer, address: string | undefined): DeviceSession;
 }
 
 export interface WeblinkTiming {
@@ -145,14 +152,14 @@ export class WeblinkPrinter {
   private readonly silent = new Set<Link>();
 
   constructor(
-    private readonly hub: Hub,
+    private readonly deps: WeblinkPrinterDeps,
     readonly serial: string,
     readonly discovery: Discovery,
     private readonly main: Link,
     address: string | undefined,
     private readonly timing: WeblinkTiming = DEFAULT_WEBLINK_TIMING,
   ) {
-    this.since = hub.clock.now();
+    this.since = deps.clock.now();
     const peer: Peer = {
       sendText: (text) => this.fromCore(text),
       sendBinary: (bytes) => this.data(bytes),
@@ -161,7 +168,7 @@ export class WeblinkPrinter {
       ping: () => this.ping(),
       bufferedAmount: () => Math.max(this.main.bufferedAmount(), this.channels.get(RAW_CHANNEL)?.bufferedAmount() ?? 0),
     };
-    this.session = hub.connectDevice(serial, peer, address);
+    this.session = deps.connectDevice(serial, peer, address);
     this.main.send(jsonFrame({ configure_alert: CONFIGURE_ALERTS }));
     const hello: DeviceMessage = {
       t: 'hello', v: PROTOCOL_VERSION, id: serial, fw: discovery.firmware || 'unknown', caps: ['weblink'], window: WINDOW, maxChunk: MAX_CHUNK,
@@ -181,8 +188,8 @@ export class WeblinkPrinter {
   mainMessage(value: unknown): void {
     this.session.life();
     const alert = parseAlert(value);
-    if (alert === undefined) return void this.hub.log('debug', 'weblink main message ignored', { printer: this.serial });
-    this.hub.log('debug', 'weblink alert', { printer: this.serial, condition: alert.condition, set: alert.set });
+    if (alert === undefined) return void this.deps.log('debug', 'weblink main message ignored', { printer: this.serial });
+    this.deps.log('debug', 'weblink alert', { printer: this.serial, condition: alert.condition, set: alert.set });
     if (alert.condition === JOB_COMPLETED) {
       const job = this.job;
       if (alert.set && job !== undefined) {
@@ -207,7 +214,7 @@ export class WeblinkPrinter {
     this.asked.get(name)?.();
     this.asked.delete(name);
     this.asks.delete(name);
-    this.hub.log('info', 'weblink channel open', { printer: this.serial, channel: name });
+    this.deps.log('info', 'weblink channel open', { printer: this.serial, channel: name });
     if (older !== undefined) {
       older.close(CLOSE.REPLACED.code, 'a newer channel of the same name replaced this one');
       // The printer gave up on the older (half-open): what went out on it is as lost as on a close.
@@ -227,7 +234,7 @@ export class WeblinkPrinter {
       return;
     }
     const pending = this.sgdInFlight;
-    if (pending === undefined) return void this.hub.log('debug', 'weblink config answer nobody asked for', { printer: this.serial });
+    if (pending === undefined) return void this.deps.log('debug', 'weblink config answer nobody asked for', { printer: this.serial });
     this.sgdInFlight = undefined;
     pending.cancelTimer();
     if (json !== null && typeof json === 'object' && !Array.isArray(json)) pending.resolve(json as Record<string, unknown>);
@@ -243,7 +250,7 @@ export class WeblinkPrinter {
   channelClosed(name: ChannelName, link: Link): void {
     if (this.channels.get(name) !== link) return;
     this.channels.delete(name);
-    this.hub.log('info', 'weblink channel closed', { printer: this.serial, channel: name });
+    this.deps.log('info', 'weblink channel closed', { printer: this.serial, channel: name });
     if (this.closed) return;
     this.lost(name, link);
   }
@@ -287,7 +294,7 @@ export class WeblinkPrinter {
       const pending: PendingSgd = {
         body: Buffer.from(`{}${JSON.stringify(query)}`, 'utf8'), resolve, reject, retried: false, cancelTimer: () => {},
       };
-      pending.cancelTimer = this.hub.clock.after(timeoutMs, () => {
+      pending.cancelTimer = this.deps.clock.after(timeoutMs, () => {
         const at = this.sgdQueue.indexOf(pending);
         if (at >= 0) this.sgdQueue.splice(at, 1);
         if (this.sgdInFlight === pending) {
@@ -340,7 +347,7 @@ export class WeblinkPrinter {
       case 'control':
         return this.toCore({ t: 'control.result', ref: m.ref, ok: false, code: 'UNSUPPORTED', message: 'a Weblink printer takes no controls; use printer.sgd' });
       case 'error':
-        return void this.hub.log('warn', 'core reported an error to a Weblink printer', { printer: this.serial, code: m.code, message: m.message });
+        return void this.deps.log('warn', 'core reported an error to a Weblink printer', { printer: this.serial, code: m.code, message: m.message });
     }
   }
 
@@ -438,10 +445,10 @@ export class WeblinkPrinter {
     const job = this.job;
     if (job === undefined || job.written < job.size || job.asking) return;
     if (job.completed < job.formats && !job.overdue) {
-      job.waitTimer ??= this.hub.clock.after(this.timing.completedWaitMs, () => {
+      job.waitTimer ??= this.deps.clock.after(this.timing.completedWaitMs, () => {
         job.waitTimer = undefined;
         if (this.job !== job) return;
-        this.hub.log('warn', 'weblink job completion alerts overdue; asking the printer', { printer: this.serial, job: job.id, formats: job.formats, completed: job.completed });
+        this.deps.log('warn', 'weblink job completion alerts overdue; asking the printer', { printer: this.serial, job: job.id, formats: job.formats, completed: job.completed });
         job.overdue = true;
         this.maybeConfirm();
       });
@@ -459,7 +466,7 @@ export class WeblinkPrinter {
   /** Asks ~HS again after `ms`, unless the job is over by then; gives up on a printer silent for no known reason. */
   private askAgainIn(job: Job, ms: number): void {
     this.pollTimer?.();
-    this.pollTimer = this.hub.clock.after(ms, () => {
+    this.pollTimer = this.deps.clock.after(ms, () => {
       if (this.job !== job) return;
       job.asking = false;
       // A known stopping condition explains the silence: only silence without one counts.
@@ -477,7 +484,7 @@ export class WeblinkPrinter {
     job.unanswered = 0;
     if (status.formatsInBuffer === 0 && status.labelsRemaining === 0) {
       if (job.completed < job.formats) {
-        this.hub.log('warn', 'weblink job confirmed by ~HS without all its completion alerts', { printer: this.serial, job: job.id, formats: job.formats, completed: job.completed });
+        this.deps.log('warn', 'weblink job confirmed by ~HS without all its completion alerts', { printer: this.serial, job: job.id, formats: job.formats, completed: job.completed });
       }
       this.endJob(job);
       this.toCore({ t: 'job.done', id: job.id });
@@ -505,7 +512,7 @@ export class WeblinkPrinter {
     const led = state === 'online' ? 'online' : state === 'busy' ? 'printing' : 'printer-error';
     this.toCore({
       t: 'status', ports: [{ port: 0, state, detail: this.conditions.detail()?.slice(0, 256), job: this.job?.id }], led,
-      uptime: Math.floor((this.hub.clock.now() - this.since) / 1000),
+      uptime: Math.floor((this.deps.clock.now() - this.since) / 1000),
     });
   }
 
@@ -518,7 +525,7 @@ export class WeblinkPrinter {
     if (asks > this.timing.channelAsks) return this.neverOpened(name, asks - 1);
     this.asks.set(name, asks);
     this.main.send(jsonFrame({ open: name }));
-    this.asked.set(name, this.hub.clock.after(this.timing.channelRetryMs, () => {
+    this.asked.set(name, this.deps.clock.after(this.timing.channelRetryMs, () => {
       this.asked.delete(name);
       const stillNeeded = name === RAW_CHANNEL ? this.job !== undefined : this.sgdWaiting > 0;
       if (stillNeeded) this.ask(name);
@@ -530,7 +537,7 @@ export class WeblinkPrinter {
   private neverOpened(name: ChannelName, asks: number): void {
     this.asks.delete(name);
     const why = `the printer did not open its ${name} channel, asked ${asks} times`;
-    this.hub.log('warn', 'weblink channel never opened', { printer: this.serial, channel: name, asks });
+    this.deps.log('warn', 'weblink channel never opened', { printer: this.serial, channel: name, asks });
     if (name === RAW_CHANNEL) {
       const job = this.job;
       // Without a raw channel no byte of the job went out.
@@ -590,7 +597,7 @@ export class WeblinkPrinter {
   private toCore(m: DeviceMessage): void {
     if (this.closed) return;
     this.outbox.push(m);
-    this.flushing ??= this.hub.clock.after(0, () => {
+    this.flushing ??= this.deps.clock.after(0, () => {
       this.flushing = undefined;
       for (const next of this.outbox.splice(0)) {
         if (this.closed || this.session.phase === 'closed') return;
@@ -609,7 +616,7 @@ export class WeblinkPrinter {
 
   /** Our own mistake: logged, and this printer's connections closed, so that the server goes on serving everyone else. */
   private fail(what: string): void {
-    this.hub.log('error', 'weblink printer failed', { printer: this.serial, error: what });
+    this.deps.log('error', 'weblink printer failed', { printer: this.serial, error: what });
     this.session.close(CLOSE.INTERNAL);
   }
 }
