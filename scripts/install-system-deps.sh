@@ -30,11 +30,18 @@
 #              tests run
 #   curl       the HTTP client the docs' examples use, run as written by
 #              test/docs-examples.test.ts
+#   postgresql the PostgreSQL server (initdb, postgres under
+#              /usr/lib/postgresql/VERSION/bin) of which the store and cluster
+#              tests start a throwaway cluster of their own
+#              (test/helpers/postgres.ts); npm's `pg` is only the client.
+#              The package's own cluster (main, made by its postinst) is
+#              left stopped. setpriv (util-linux) runs the cluster as
+#              `nobody` when the tests run as root
 # The system Python (/usr/bin/python3) is checked, not whatever python3 a
 # pyenv puts first on PATH.
 set -euo pipefail
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl)
+[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl postgresql)
 
 need=()
 for part in "${parts[@]}"; do
@@ -51,7 +58,11 @@ for part in "${parts[@]}"; do
       { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists glib-2.0; } || need+=(libglib2.0-dev pkg-config)
       ;;
     curl) command -v curl >/dev/null 2>&1 || need+=(curl) ;;
-    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl)" >&2; exit 2 ;;
+    postgresql)
+      compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+      command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+      ;;
+    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl postgresql)" >&2; exit 2 ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0
@@ -61,8 +72,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 echo "install-system-deps: installing ${need[*]}" >&2
-# Packages with a service (nginx) must not start it: the tests run their own
-# instance, and a service left on port 80 (or failing to get it) helps nobody.
+# Packages with a service (nginx, postgresql) must not start it: the tests
+# run their own instance, and a service left on port 80 or 5432 (or failing
+# to get it) helps nobody.
 policy=/usr/sbin/policy-rc.d
 made_policy=0
 if [ ! -e "$policy" ]; then
@@ -71,6 +83,28 @@ if [ ! -e "$policy" ]; then
   made_policy=1
 fi
 trap '[ "$made_policy" -eq 1 ] && rm -f "$policy"' EXIT
+# postgresql's postinst makes the cluster main and asks invoke-rc.d to start
+# it, which the policy above refuses; a cluster the install started anyway
+# (a service manager that ignores the policy) is stopped: the tests run
+# their own, and one on port 5432 would only hide a test that forgot to.
+# Clusters that were running before are someone's own, and stay.
+online_clusters() {
+  command -v pg_lsclusters >/dev/null 2>&1 || return 0
+  pg_lsclusters -h | while read -r version cluster _ status _; do
+    case "$status" in online*) echo "$version $cluster" ;; esac
+  done
+}
+online_before=$(online_clusters)
 # apt's own progress goes to stderr: `npm test`'s output stays the tests'.
 apt-get update >&2
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
+online_clusters | while read -r version cluster; do
+  if ! grep -qxF "$version $cluster" <<<"$online_before"; then
+    echo "install-system-deps: stopping PostgreSQL cluster $version/$cluster, started by its package" >&2
+    pg_ctlcluster "$version" "$cluster" stop >&2
+  fi
+done
+if [[ " ${need[*]} " == *" postgresql "* ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  echo "install-system-deps: the postgresql package is installed, but no /usr/lib/postgresql/*/bin/initdb" >&2
+  exit 1
+fi

@@ -3,11 +3,16 @@
 // timers and the system clock; the core gets them through `Clock`.
 
 import { Server as HttpsServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { CLOSE } from '../protocol/errors.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
 import type { Clock, Log } from './core/context.js';
 import { Hub } from './core/hub.js';
+import type { DeviceSession } from './core/device-session.js';
+import { Cluster } from './cluster/cluster.js';
+import { liveOwners } from './store/owners.js';
 import { filesNeeded, openFileLimit } from './open-files.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { openStore } from './store/db.js';
@@ -32,6 +37,8 @@ export interface ServerOptions {
   dataDir?: string;
   /** A PostgreSQL database (postgres://…) several nodes share, instead of the SQLite file in dataDir (which keeps the admin token). */
   storeUrl?: string;
+  /** This node's name among the nodes sharing storeUrl (default the host name); each start adds a suffix of its own. */
+  node?: string;
   /** Else env PRINTBRIDGE_ADMIN_TOKEN, else generated once into <dataDir>/admin-token and reused. */
   adminToken?: string;
   limits?: Partial<Limits>;
@@ -74,6 +81,10 @@ export interface RunningServer {
   /** True when this start created the admin token file (show the token once). */
   adminTokenGenerated: boolean;
   dataDir: string;
+  /** Where the rows are: the SQLite file, or the PostgreSQL URL without its password. */
+  store: string;
+  /** This node's name in the store, when several nodes share it. */
+  node?: string | undefined;
   /** The PrinterWebSocket-compatible listener, when `compat` was given. */
   compat?: { host: string; port: number; url: string; tokenRequired: boolean } | undefined;
   /**
@@ -102,6 +113,11 @@ const systemClock: Clock = {
   },
 };
 
+/** A node as the store knows it: its name, and a suffix that no other start of it shares (a restarted node holds nothing yet). */
+function nodeName(name: string | undefined): string {
+  return `${name ?? hostname()}/${randomBytes(3).toString('hex')}`;
+}
+
 export const defaultLog: Log = (level, msg, fields) => {
   if (level === 'debug' && process.env['PRINTBRIDGE_DEBUG'] === undefined) return;
   const extra = fields === undefined ? '' : ` ${JSON.stringify(fields)}`;
@@ -122,8 +138,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const store = openStore(dataDir, opts.storeUrl);
   try {
     const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
+    // The cluster is built after the hub it listens to; devices say hello only once the server listens.
+    const ownership = { to: undefined as Cluster | undefined, claim(s: DeviceSession) { this.to?.claim(s); }, release(s: DeviceSession) { this.to?.release(s); } };
     const hub = new Hub({
       store,
+      ownership,
       limits,
       clock: systemClock,
       log,
@@ -133,7 +152,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       version: PACKAGE_VERSION,
       retention,
     });
-    const recovered = hub.jobs.recover();
+    const cluster = store.bus === undefined ? undefined : new Cluster({
+      store, bus: store.bus, clock: systemClock, log, node: nodeName(opts.node), events: hub.events, registry: hub.registry,
+      rowsChanged: () => {
+        hub.noticeStoreChanges();
+        for (const session of hub.registry.all()) hub.jobs.offerAll(session);
+      },
+    });
+    ownership.to = cluster;
+    const now = Date.now();
+    const held = cluster === undefined ? new Set<string>() : new Set(liveOwners(store, now).map((o) => o.device));
+    const recovered = hub.jobs.recover((device) => held.has(device));
     if (recovered > 0) log('info', 'jobs interrupted by the last shutdown wait for their devices', { jobs: recovered });
     const sweep = (): void => {
       try {
@@ -168,7 +197,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         openFiles: files, needed: filesNeeded(limits), fix: `ulimit -n ${filesNeeded(limits)} (as root), or LimitNOFILE= in the service unit (docs/deploy.md)`,
       });
     }
-    log('info', 'printbridge server listening', { host, port, dataDir, version: PACKAGE_VERSION, ...(tls && { tls: certificateFields(tls) }) });
+    log('info', 'printbridge server listening', { host, port, dataDir, store: store.location, ...(cluster && { node: cluster.node }), version: PACKAGE_VERSION, ...(tls && { tls: certificateFields(tls) }) });
 
     let closing: Promise<void> | undefined;
     return {
@@ -178,6 +207,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       adminToken: admin.token,
       adminTokenGenerated: admin.generated,
       dataDir,
+      store: store.location,
+      node: cluster?.node,
       compat: compat && { host: compat.host, port: compat.port, url: compat.url, tokenRequired: compat.tokenRequired },
       reloadTls() {
         if (opts.tls === undefined || !(transport.server instanceof HttpsServer)) return false;
@@ -196,6 +227,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
           clearInterval(heartbeat);
           clearInterval(sweeper);
           clearInterval(storeWatch);
+          cluster?.stop();
           const stopped = new Promise<void>((done) => transport.server.close(() => done()));
           hub.stop();
           await compat?.close();

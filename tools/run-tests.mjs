@@ -8,9 +8,9 @@
 // e.g. `npm test -- core`.
 //
 // Nothing is left out quietly. What npm cannot bring (socat, Chromium,
-// nginx…) comes from scripts/install-system-deps.sh: installed as root,
-// otherwise one line names the command to run and the run stops before any
-// test. The parts asked for are those the chosen files use, found by what
+// nginx, PostgreSQL…) comes from scripts/install-system-deps.sh: installed
+// as root, otherwise one line names the command to run and the run stops
+// before any test. The parts asked for are those the chosen files use, found by what
 // their sources (and the test helpers they import) contain, so
 // `npm test -- core` needs none. The firmware tests (test/firmware) run on
 // the Moddable SDK's Linux host, prepared here before any test starts, so its
@@ -48,6 +48,8 @@ const SYSTEM_PARTS = [
   [/\/usr\/bin\/python3/, 'python3-websockets'],
   [/['`]openssl['`]/, 'openssl'],
   [/\/usr\/sbin\/nginx/, 'nginx'],
+  // test/helpers/postgres.ts, the throwaway cluster.
+  [/\/usr\/lib\/postgresql/, 'postgresql'],
 ];
 // The docs' examples run what the docs show: curl, openssl (deploy.md's CA),
 // socat (the README's serial printer).

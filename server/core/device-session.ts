@@ -59,6 +59,19 @@ export interface ControlResults {
   deviceOffline(device: string): void;
 }
 
+/**
+ * Which node holds a device, when several share the store (cluster/cluster.ts):
+ * claimed at welcome, before any job is offered, and released when the
+ * connection ends, after its jobs were detached.
+ */
+export interface DeviceOwnership {
+  claim(session: DeviceSession): void;
+  release(session: DeviceSession): void;
+}
+
+/** One node alone: nothing to claim. */
+export const SOLE_NODE: DeviceOwnership = { claim: () => undefined, release: () => undefined };
+
 /** How subscribers see a device and its printers (views.ts), built only when one listens. */
 export interface DeviceViews {
   deviceOf(session: DeviceSession): DeviceView;
@@ -81,6 +94,7 @@ export interface DeviceSessionDeps {
   readonly heartbeat: Pick<Heartbeat, 'add' | 'life' | 'remove'>;
   /** Online sessions by device id; the newest connection of an id wins. */
   readonly registry: Pick<Registry<DeviceSession>, 'register' | 'unregister'>;
+  readonly ownership: DeviceOwnership;
   /** Every open device connection, hello said or not; a session leaves it when it closes or is replaced. */
   readonly connections: { delete(session: DeviceSession): unknown };
   readonly jobs: JobFeed;
@@ -314,6 +328,8 @@ export class DeviceSession {
 
   private welcome(info: HelloInfo): void {
     const { deps } = this;
+    // First: no job of the device is offered, and no other node's older connection is trusted, until this node holds it.
+    deps.ownership.claim(this);
     this.phase = 'online';
     deps.registry.register(this)?.replaced();
     this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: deps.heartbeatMs, time: deps.clock.now() });
@@ -382,6 +398,7 @@ export class DeviceSession {
     deps.heartbeat.remove(this.peer);
     if (!wasOnline || !deps.registry.unregister(this)) return;
     deps.jobs.detach(this);
+    deps.ownership.release(this);
     deps.controls.deviceOffline(this.id);
     touchDeviceLater(deps.store, this.id, this.lastSeen);
     deps.lines.offline.line({ device: this.id });

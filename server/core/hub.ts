@@ -19,7 +19,7 @@ import { ClientApi } from './client-api.js';
 import type { ClientConnection } from './client-connection.js';
 import { ClientSession, type ClientInfo, type ClientSessionDeps } from './client-session.js';
 import type { Clock, Log } from './context.js';
-import { DeviceSession, type DeviceSessionDeps } from './device-session.js';
+import { DeviceSession, SOLE_NODE, type DeviceOwnership, type DeviceSessionDeps } from './device-session.js';
 import { EventBus } from './events.js';
 import { LogBurst } from './log-burst.js';
 import { Heartbeat } from './heartbeat.js';
@@ -42,6 +42,8 @@ export interface HubOptions {
   version: string;
   /** How long jobs and their bytes are kept (default DEFAULT_RETENTION). */
   retention?: JobRetention | undefined;
+  /** Which node holds each device, when several share the store (default: this one alone). */
+  ownership?: DeviceOwnership | undefined;
 }
 
 export class Hub {
@@ -117,7 +119,7 @@ export class Hub {
     });
     this.sessionDeps = {
       store, clock, log, limits, helloTimeoutMs: this.helloTimeoutMs, heartbeatMs: this.heartbeatMs, heartbeat: this.heartbeat,
-      registry, connections: this.deviceSessions, jobs: this.jobs, controls: this.router, events, views: this.views, lines: this.deviceLines,
+      registry, ownership: opts.ownership ?? SOLE_NODE, connections: this.deviceSessions, jobs: this.jobs, controls: this.router, events, views: this.views, lines: this.deviceLines,
     };
     this.clientDeps = { clock, log, limits, api: this.api, heartbeat: this.heartbeat, gone: (client) => this.clientGone(client) };
   }

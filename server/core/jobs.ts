@@ -222,14 +222,17 @@ export class Jobs {
   }
 
   /**
-   * At start-up no job is on a device. Every unfinished job settles to what
+   * At start-up no job is on a device of this node. Every unfinished job
+   * (but those of devices another node holds, `heldElsewhere`) settles to what
    * its stored facts give (printing → sending; a job the printer had paused
    * → sending, the device will say again). Returns how many moved.
    */
-  recover(): number {
+  recover(heldElsewhere: (device: string) => boolean = () => false): number {
     let moved = 0;
     for (const job of unfinishedJobs(this.deps.store)) {
       this.unfinishedHere.add(job.id);
+      // Another node of the cluster is printing it: its facts are that node's to move.
+      if (heldElsewhere(job.device)) continue;
       // Every byte of a printing job was written, so bytes were sent, whatever an old row says.
       if (job.state === 'printing') job.started = true;
       // A device may still hold this one paused on our word from before the restart.

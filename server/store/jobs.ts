@@ -331,8 +331,8 @@ export function listJobs(store: Store, q: JobQuery): JobRecord[] {
     where.push(`(${store.sql.contains(`${FOLD}(name)`, '?')} OR substr(id, 1, ?) = ?)`);
     args.push(text, text.length, text);
   }
-  const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, ${store.sql.insertion} DESC LIMIT ?`;
-  return (store.stmt(sql).all(...args, q.limit) as JobRow[]).map((row) => fromRow(store, row));
+  const sql = `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created DESC, ${store.sql.insertion} DESC LIMIT ${q.limit < 0 ? store.sql.limitAll : '?'}`;
+  return (store.stmt(sql).all(...args, ...(q.limit < 0 ? [] : [q.limit])) as JobRow[]).map((row) => fromRow(store, row));
 }
 
 /** Every unfinished job, oldest first (for recovery at start-up). */

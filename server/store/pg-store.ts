@@ -19,8 +19,9 @@ const PG_MAX_MESSAGE = 7999;
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `
+  -- Ids sort by their bytes, as in SQLite, whatever the database's locale.
   CREATE TABLE devices (
-    id         TEXT PRIMARY KEY,
+    id         TEXT COLLATE "C" PRIMARY KEY,
     token_hash TEXT NOT NULL,
     tags       TEXT NOT NULL DEFAULT '[]',
     created    BIGINT NOT NULL,
@@ -101,7 +102,7 @@ export const PG_MIGRATIONS: readonly string[] = [
   // their own (the owner's claim), not as a table notification.
   `
   CREATE TABLE device_owner (
-    device      TEXT PRIMARY KEY,
+    device      TEXT COLLATE "C" PRIMARY KEY,
     node        TEXT NOT NULL,
     epoch       BIGINT NOT NULL,
     lease_until BIGINT NOT NULL

@@ -12,6 +12,7 @@ import type { Claim, DeviceSession } from '../core/device-session.js';
 import type { Peer, SharedText } from '../core/peer.js';
 import { OP_BINARY, serverFrame, serverTextFrame } from './ws-frame.js';
 import { ServerWebSocket, type SocketOptions } from './ws-server-socket.js';
+import { FencedOut } from '../store/owners.js';
 
 export interface DeviceListener extends SocketOptions {
   readonly hub: Hub;
@@ -134,6 +135,12 @@ export class DeviceSocket extends ServerWebSocket<DeviceListener> implements Pee
 
   /** Our own failure while handling input must not take the process down or leave the connection in an unknown state. */
   private failed(what: string, e: unknown): void {
+    if (e instanceof FencedOut) {
+      // Another node holds the device now: this connection is a stale one.
+      this.opts.hub.log('info', 'device held by another node; stale connection closed', { device: e.device, epoch: e.epoch });
+      this.session?.close(CLOSE.REPLACED);
+      return;
+    }
     this.opts.hub.log('error', `device ${what} failed`, { device: this.session?.id, error: e instanceof Error ? e.stack : String(e) });
     this.session?.close(CLOSE.INTERNAL);
   }

@@ -12,7 +12,7 @@ import { decodeDeviceMessage, decodeServerMessage, type DeviceMessage, type Serv
 import { CLOSE } from '../../protocol/errors.js';
 import { decodeDataFrame } from '../../protocol/frames.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
-import { DeviceSession, type DeviceSessionDeps } from '../../server/core/device-session.js';
+import { DeviceSession, SOLE_NODE, type DeviceSessionDeps } from '../../server/core/device-session.js';
 import { EventBus } from '../../server/core/events.js';
 import { Heartbeat } from '../../server/core/heartbeat.js';
 import { Jobs } from '../../server/core/jobs.js';
@@ -104,7 +104,7 @@ function rig(store: Store): Rig {
   const quiet = { line: (): void => {} };
   const deps: DeviceSessionDeps = {
     store, clock, log, limits, helloTimeoutMs: HELLO_TIMEOUT_MS, heartbeatMs: HEARTBEAT_MS, heartbeat: new Heartbeat(HEARTBEAT_MS),
-    registry, connections, jobs, events: bus, views,
+    registry, ownership: SOLE_NODE, connections, jobs, events: bus, views,
     controls: { result: () => assert.fail('no control was sent'), deviceOffline: (device) => void offline.push(device) },
     lines: { online: quiet, offline: quiet, replaced: quiet },
   };

@@ -27,6 +27,8 @@ Options:
   --store URL  keep the rows in this PostgreSQL database instead, shared by
                every server node given the same URL: postgres://USER:PASSWORD@
                HOST:PORT/DB (env PRINTBRIDGE_STORE; docs/cluster.md)
+  --node NAME  this node's name among those sharing --store, in logs and in
+               the store (env PRINTBRIDGE_NODE, default the host name)
   --json       print the listening details as one JSON line instead of text
   --tls-cert FILE    serve https and wss with this PEM certificate (with its
                      chain) (env PRINTBRIDGE_TLS_CERT); kill -HUP reloads it
@@ -96,6 +98,7 @@ export const serve: Command = {
       port: { type: 'string' },
       data: { type: 'string' },
       ...STORE_OPTIONS,
+      node: { type: 'string' },
       json: { type: 'boolean' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -111,6 +114,9 @@ export const serve: Command = {
     const port = integer(values.port ?? env['PRINTBRIDGE_PORT'], '--port', 0, 65535) ?? 8080;
     const dataDir = resolve(values.data ?? env['PRINTBRIDGE_DATA'] ?? './data');
     const store = storeUrl(values);
+    const node = values.node ?? (env['PRINTBRIDGE_NODE'] || undefined);
+    if (node !== undefined && store === undefined) throw new UsageError('--node names a node among several sharing --store; give --store too');
+    if (node !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(node)) throw new UsageError(`--node must be 1-64 letters, digits, dot, dash or underscore: ${JSON.stringify(node)}`);
     const envToken = env['PRINTBRIDGE_ADMIN_TOKEN'] || undefined;
     const tls = tlsFiles(values['tls-cert'] ?? (env['PRINTBRIDGE_TLS_CERT'] || undefined), values['tls-key'] ?? (env['PRINTBRIDGE_TLS_KEY'] || undefined));
     const weblinkPath = values['weblink-path'];
@@ -126,7 +132,7 @@ export const serve: Command = {
     // Listen for signals before anything announces the server: whoever reads
     // "listening" may stop us at once.
     const stopped = untilSignal();
-    const server = await startServer({ host, port, dataDir, ...(store !== undefined && { storeUrl: store }), adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }), trustProxy });
+    const server = await startServer({ host, port, dataDir, ...(store !== undefined && { storeUrl: store }), ...(node !== undefined && { node }), adminToken: envToken, compat, ...(tls && { tls }), ...(weblinkPath !== undefined && { weblinkPath }), trustProxy });
     // Installed only with TLS: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
     if (tls) process.on('SIGHUP', () => server.reloadTls());
     const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws'];
@@ -146,6 +152,7 @@ export const serve: Command = {
         event: 'listening', host: server.host, port: server.port, url: `${http}://${main}`,
         device: `${ws}://${main}/v1/device`, client: `${ws}://${main}/v1/client`, weblink: `${ws}://${main}${weblinkPath ?? '/weblink'}`, dashboard: `${http}://${main}/`, also: shown.slice(1).map((h) => `${http}://${h}`),
         ...(shownToken !== undefined && { adminToken: shownToken }), adminTokenGenerated: server.adminTokenGenerated, dataDir: server.dataDir,
+        ...(server.node !== undefined && { store: server.store, node: server.node }),
         ...(server.compat && { compat: server.compat.url, compatPort: server.compat.port }),
       })}\n`);
     } else {
@@ -157,6 +164,7 @@ export const serve: Command = {
         ...(server.compat ? [`  compat:  ${server.compat.url} (PrinterWebSocket.js API${server.compat.tokenRequired ? ', ?token= required' : ''})`] : []),
         ...shown.slice(1).map((h) => `  also:    ${http}://${h}`),
         `  data:    ${server.dataDir}`,
+        ...(server.node !== undefined ? [`  store:   ${server.store}`, `  node:    ${server.node}`] : []),
         ...(shownToken !== undefined
           ? [
             `  admin token: ${shownToken}`,

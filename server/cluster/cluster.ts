@@ -1,0 +1,194 @@
+// This node's part in a cluster: several server nodes sharing one
+// PostgreSQL store, any of which may hold any device's connection and serve
+// any client.
+//
+//   - Ownership: the node that welcomes a device claims it under a new
+//     epoch (store/owners.ts) and tells the others; a node still holding an
+//     older connection of that device closes it (REPLACED). Job writes are
+//     fenced by the epoch, so a node that lost a device moves none of its
+//     jobs' facts.
+//   - Leases: the owner renews the lease of every device it holds; a device
+//     whose lease ran out is offline to every node, whatever became of the
+//     node that held it.
+//   - Rows are the truth; the bus only wakes. When rows changed elsewhere (a
+//     job submitted on another node for a device held here, a cancel, a
+//     device removed), this node looks at the store again and offers its
+//     devices what is now queued for them. A lost notification costs a wait
+//     for the periodic look, never a wrong answer.
+//   - Events: what subscribers of this node hear (job updates, devices and
+//     printers coming and going) is passed on to the other nodes, whose
+//     subscribers hear it too.
+
+import { CLOSE } from '../../protocol/errors.js';
+import type { ClientEvent } from '../../protocol/client-messages.js';
+import type { Cancel, Clock, Log } from '../core/context.js';
+import type { DeviceOwnership } from '../core/device-session.js';
+import type { EventBus, Listener } from '../core/events.js';
+import { writePortsNow } from '../store/devices.js';
+import { claimDevice, releaseDevice, renewLeases } from '../store/owners.js';
+import type { ClusterBus, Store } from '../store/store.js';
+
+/** How long a claim holds without renewal: a node that died holds its devices this long at most. */
+export const LEASE_MS = 15_000;
+/** Rows changed elsewhere are looked at once per this, however many notifications came. */
+const LOOK_DEBOUNCE_MS = 20;
+
+/** Event kinds passed between nodes: what a subscriber follows. */
+const RELAYED: ReadonlySet<ClientEvent['event']> = new Set([
+  'job.updated', 'device.online', 'device.offline', 'device.status', 'printer.status', 'client.connected', 'client.disconnected',
+]);
+
+type BusMessage =
+  | { k: 'owner'; n: string; d: string; e: number }
+  | { k: 'event'; n: string; ev: ClientEvent };
+
+/** A device connection as the cluster sees it. */
+export interface HeldDevice {
+  readonly id: string;
+  close(entry: (typeof CLOSE)[keyof typeof CLOSE]): void;
+}
+
+export interface ClusterDeps {
+  readonly store: Store;
+  readonly bus: ClusterBus;
+  readonly clock: Clock;
+  readonly log: Log;
+  /** This node's name, unique in the cluster. */
+  readonly node: string;
+  readonly events: EventBus;
+  /** This node's online connection of a device. */
+  readonly registry: { get(id: string): HeldDevice | undefined };
+  /** Rows changed elsewhere: look at the store again, and offer this node's devices what is queued for them. */
+  readonly rowsChanged: () => void;
+  readonly leaseMs?: number;
+}
+
+export class Cluster implements DeviceOwnership {
+  private readonly epochs = new WeakMap<object, number>();
+  private readonly leaseMs: number;
+  private readonly stopListening: () => void;
+  private readonly relay: Listener;
+  /** An event from another node is being told here: it is not passed on again. */
+  private relaying = false;
+  private cancelLook: Cancel | undefined;
+  private cancelRenew: Cancel | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: ClusterDeps) {
+    this.leaseMs = deps.leaseMs ?? LEASE_MS;
+    this.stopListening = deps.bus.listen({
+      message: (text) => this.heard(text),
+      changed: () => this.lookSoon(),
+    });
+    this.relay = {
+      hears: (kind) => RELAYED.has(kind),
+      wants: () => !this.relaying,
+      send: (text) => this.passOn(text),
+    };
+    deps.events.add(this.relay);
+    this.renewSoon();
+  }
+
+  get node(): string {
+    return this.deps.node;
+  }
+
+  /** A device said hello here: this node holds it from now on, under a new epoch. */
+  claim(session: HeldDevice): void {
+    const { store, clock, node } = this.deps;
+    // Its printers, from the hello just taken, before any node is told it is here: a client
+    // of another node may submit a job for one of them as soon as it hears.
+    writePortsNow(store, session.id);
+    const epoch = claimDevice(store, session.id, node, clock.now() + this.leaseMs);
+    this.epochs.set(session, epoch);
+    this.publish({ k: 'owner', n: node, d: session.id, e: epoch });
+  }
+
+  /** The device's connection here ended: its lease ends too, unless another node holds it already. */
+  release(session: HeldDevice): void {
+    const epoch = this.epochs.get(session);
+    if (epoch === undefined) return;
+    this.epochs.delete(session);
+    try {
+      releaseDevice(this.deps.store, session.id, epoch);
+    } catch (e) {
+      // The lease then runs out by itself.
+      this.deps.log('warn', 'device release not stored', { device: session.id, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stopListening();
+    this.deps.events.remove(this.relay);
+    this.cancelLook?.();
+    this.cancelRenew?.();
+  }
+
+  private heard(text: string): void {
+    let m: BusMessage;
+    try {
+      m = JSON.parse(text) as BusMessage;
+    } catch {
+      this.deps.log('warn', 'unreadable cluster message', { text: text.slice(0, 200) });
+      return;
+    }
+    switch (m.k) {
+      case 'owner': {
+        const held = this.deps.registry.get(m.d);
+        const mine = held === undefined ? undefined : this.epochs.get(held);
+        if (held === undefined || mine === undefined || mine >= m.e) return;
+        this.deps.log('info', 'device moved to another node', { device: m.d, node: m.n, epoch: m.e });
+        held.close(CLOSE.REPLACED);
+        return;
+      }
+      case 'event': {
+        // Another node of this cluster encoded it; a kind this node does not pass on (a newer node's) is left out.
+        if (typeof m.ev !== 'object' || m.ev === null || !RELAYED.has(m.ev.event)) return;
+        this.relaying = true;
+        try {
+          this.deps.events.emit(m.ev);
+        } finally {
+          this.relaying = false;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private passOn(eventText: string): void {
+    // The event as encoded for the clients, wrapped without decoding it again.
+    const text = `{"k":"event","n":${JSON.stringify(this.deps.node)},"ev":${eventText}}`;
+    if (Buffer.byteLength(text) > this.deps.bus.maxMessage) {
+      this.deps.log('debug', 'event too large for the cluster bus; other nodes read it from the store', { bytes: text.length });
+      return;
+    }
+    this.deps.bus.publish(text);
+  }
+
+  private publish(m: BusMessage): void {
+    this.deps.bus.publish(JSON.stringify(m));
+  }
+
+  private lookSoon(): void {
+    if (this.cancelLook !== undefined || this.stopped) return;
+    this.cancelLook = this.deps.clock.after(LOOK_DEBOUNCE_MS, () => {
+      this.cancelLook = undefined;
+      this.deps.rowsChanged();
+    });
+  }
+
+  private renewSoon(): void {
+    if (this.stopped) return;
+    this.cancelRenew = this.deps.clock.after(Math.floor(this.leaseMs / 3), () => {
+      try {
+        renewLeases(this.deps.store, this.deps.node, this.deps.clock.now() + this.leaseMs);
+      } catch (e) {
+        this.deps.log('warn', 'device leases not renewed', { error: e instanceof Error ? e.message : String(e) });
+      }
+      this.renewSoon();
+    });
+  }
+}
