@@ -154,12 +154,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     });
     const cluster = store.bus === undefined ? undefined : new Cluster({
       store, bus: store.bus, clock: systemClock, log, node: nodeName(opts.node), events: hub.events, registry: hub.registry,
+      controls: hub.router,
       rowsChanged: () => {
         hub.noticeStoreChanges();
         for (const session of hub.registry.all()) hub.jobs.offerAll(session);
       },
     });
     ownership.to = cluster;
+    if (cluster !== undefined) hub.router.reachOtherNodes(cluster);
     const now = Date.now();
     const held = cluster === undefined ? new Set<string>() : new Set(liveOwners(store, now).map((o) => o.device));
     const recovered = hub.jobs.recover((device) => held.has(device));

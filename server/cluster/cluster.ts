@@ -20,12 +20,14 @@
 //     subscribers hear it too.
 
 import { CLOSE } from '../../protocol/errors.js';
-import type { ClientEvent } from '../../protocol/client-messages.js';
+import type { ClientEvent, DeliveryReport, Target } from '../../protocol/client-messages.js';
+import type { Obj } from '../../protocol/fields.js';
+import type { RemoteControl } from '../core/router.js';
 import type { Cancel, Clock, Log } from '../core/context.js';
 import type { DeviceOwnership } from '../core/device-session.js';
 import type { EventBus, Listener } from '../core/events.js';
 import { writePortsNow } from '../store/devices.js';
-import { claimDevice, releaseDevice, renewLeases } from '../store/owners.js';
+import { claimDevice, liveOwners, releaseDevice, renewLeases } from '../store/owners.js';
 import type { ClusterBus, Store } from '../store/store.js';
 
 /** How long a claim holds without renewal: a node that died holds its devices this long at most. */
@@ -40,7 +42,17 @@ const RELAYED: ReadonlySet<ClientEvent['event']> = new Set([
 
 type BusMessage =
   | { k: 'owner'; n: string; d: string; e: number }
-  | { k: 'event'; n: string; ev: ClientEvent };
+  | { k: 'event'; n: string; ev: ClientEvent }
+  /** A control message for the devices of `to` that node `at` holds, from node `n`. */
+  | { k: 'ctl'; n: string; at: string; ref: string; to: Target; name: string; args: Obj; ms: number }
+  /** Reports for control message `ref`, from node `n` to node `at`; `last` on the final part. */
+  | { k: 'ctl.report'; n: string; at: string; ref: string; reports: DeliveryReport[]; last: boolean };
+
+/** The control relay of this node, as the cluster drives it (core/router.ts). */
+export interface ControlRelay {
+  serveForwarded(ref: string, to: Target, name: string, args: Obj, timeoutMs: number): Promise<{ reports: DeliveryReport[] }>;
+  remoteReport(ref: string, node: string, reports: readonly DeliveryReport[], last: boolean): void;
+}
 
 /** A device connection as the cluster sees it. */
 export interface HeldDevice {
@@ -60,10 +72,11 @@ export interface ClusterDeps {
   readonly registry: { get(id: string): HeldDevice | undefined };
   /** Rows changed elsewhere: look at the store again, and offer this node's devices what is queued for them. */
   readonly rowsChanged: () => void;
+  readonly controls: ControlRelay;
   readonly leaseMs?: number;
 }
 
-export class Cluster implements DeviceOwnership {
+export class Cluster implements DeviceOwnership, RemoteControl {
   private readonly epochs = new WeakMap<object, number>();
   private readonly leaseMs: number;
   private readonly stopListening: () => void;
@@ -117,6 +130,29 @@ export class Cluster implements DeviceOwnership {
     }
   }
 
+  holders(ids: readonly string[]): Map<string, string[]> {
+    const wanted = new Set(ids);
+    const byNode = new Map<string, string[]>();
+    for (const owner of liveOwners(this.deps.store, this.deps.clock.now())) {
+      if (owner.node === this.deps.node || !wanted.has(owner.device)) continue;
+      let list = byNode.get(owner.node);
+      if (list === undefined) byNode.set(owner.node, (list = []));
+      list.push(owner.device);
+    }
+    return byNode;
+  }
+
+  forward(node: string, ref: string, to: Target, name: string, args: Obj, timeoutMs: number): void {
+    const m: BusMessage = { k: 'ctl', n: this.deps.node, at: node, ref, to, name, args, ms: timeoutMs };
+    const text = JSON.stringify(m);
+    // Arguments too large for the bus: that node's devices are reported as it does for any failure to reach them.
+    if (Buffer.byteLength(text) > this.deps.bus.maxMessage) {
+      this.deps.log('warn', 'control message too large to pass to another node', { ref, node, bytes: text.length });
+      return;
+    }
+    this.deps.bus.publish(text);
+  }
+
   stop(): void {
     this.stopped = true;
     this.stopListening();
@@ -153,9 +189,32 @@ export class Cluster implements DeviceOwnership {
         }
         return;
       }
+      case 'ctl':
+        if (m.at === this.deps.node) void this.serveControl(m);
+        return;
+      case 'ctl.report':
+        if (m.at === this.deps.node) this.deps.controls.remoteReport(m.ref, m.n, m.reports, m.last);
+        return;
       default:
         return;
     }
+  }
+
+  /** Delivers another node's control message to the devices held here, and sends the reports back in parts the bus takes. */
+  private async serveControl(m: Extract<BusMessage, { k: 'ctl' }>): Promise<void> {
+    const outcome = await this.deps.controls.serveForwarded(m.ref, m.to, m.name, m.args, m.ms);
+    const parts: DeliveryReport[][] = [[]];
+    let size = 200 + m.ref.length + m.n.length + this.deps.node.length;
+    for (const r of outcome.reports) {
+      const bytes = Buffer.byteLength(JSON.stringify(r)) + 1;
+      if (size + bytes > this.deps.bus.maxMessage && (parts.at(-1)?.length ?? 0) > 0) {
+        parts.push([]);
+        size = 200 + m.ref.length + m.n.length + this.deps.node.length;
+      }
+      parts.at(-1)?.push(r);
+      size += bytes;
+    }
+    parts.forEach((reports, i) => this.publish({ k: 'ctl.report', n: this.deps.node, at: m.n, ref: m.ref, reports, last: i === parts.length - 1 }));
   }
 
   private passOn(eventText: string): void {

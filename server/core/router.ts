@@ -25,6 +25,17 @@ import type { EventBus } from './events.js';
 import type { SharedText } from './peer.js';
 import type { Registry } from './registry.js';
 
+/**
+ * Devices held by other nodes of a cluster (cluster/cluster.ts): a control
+ * message for them goes to their node, which delivers it and sends back
+ * its reports (`remoteReport`).
+ */
+export interface RemoteControl {
+  /** Of `ids`, those another live node holds, by node. */
+  holders(ids: readonly string[]): Map<string, string[]>;
+  forward(node: string, ref: string, to: Target, name: string, args: Obj, timeoutMs: number): void;
+}
+
 /** What the control relay uses, and nothing more; the composition root (hub.ts) builds it. */
 export interface RouterDeps {
   /** Registered devices, to resolve a target. */
@@ -35,7 +46,12 @@ export interface RouterDeps {
   readonly registry: Pick<Registry<DeviceSession>, 'get' | 'has' | 'all'>;
   /** Subscribers hear every report (control.delivered). */
   readonly events: Pick<EventBus, 'emit'>;
+  /** Set when other nodes share the store. */
+  remote?: RemoteControl | undefined;
 }
+
+/** A node answering for its own devices lets its report travel back before the asking node stops waiting. */
+const FORWARDED_SHARE = 0.9;
 
 export interface ControlOutcome {
   ref: string;
@@ -47,6 +63,10 @@ interface Pending {
   readonly targets: readonly string[];
   readonly reports: Map<string, DeliveryReport>;
   readonly waiting: Set<string>;
+  /** Devices waited for from another node, by id: that node. */
+  readonly elsewhere: Map<string, string>;
+  /** Sent for another node: its report goes back there, and subscribers here do not hear it. */
+  readonly forwarded: boolean;
   dispatching: boolean;
   cancelTimer: Cancel | undefined;
   resolve(outcome: ControlOutcome): void;
@@ -57,27 +77,71 @@ export class Router {
 
   constructor(private readonly deps: RouterDeps) {}
 
+  /** From now on, devices other nodes hold are reached through them. */
+  reachOtherNodes(remote: RemoteControl): void {
+    this.deps.remote = remote;
+  }
+
   send(to: Target, name: string, args: Obj, timeoutMs: number): Promise<ControlOutcome> {
-    const targets = this.resolve(to);
-    const ref = randomUUID();
+    return this.dispatch(this.resolve(to), to, randomUUID(), name, args, timeoutMs, false);
+  }
+
+  /**
+   * Another node asks this one to deliver its control message `ref` to the
+   * devices of `to` that this node holds; the reports go back to it.
+   */
+  serveForwarded(ref: string, to: Target, name: string, args: Obj, timeoutMs: number): Promise<ControlOutcome> {
+    return this.dispatch(this.held(to), to, ref, name, args, Math.floor(timeoutMs * FORWARDED_SHARE), true);
+  }
+
+  /** Reports from `node` for a control message sent from here; `last`: that node has no more, and what it did not report it does not hold. */
+  remoteReport(ref: string, node: string, reports: readonly DeliveryReport[], last: boolean): void {
+    const p = this.pending.get(ref);
+    if (p === undefined) return;
+    for (const r of reports) {
+      if (p.elsewhere.get(r.device) !== node || !p.waiting.delete(r.device)) continue;
+      p.reports.set(r.device, r);
+    }
+    if (last) {
+      for (const [id, from] of p.elsewhere) {
+        if (from === node && p.waiting.delete(id)) p.reports.set(id, { device: id, status: 'offline' });
+      }
+    }
+    if (p.waiting.size === 0 && !p.dispatching) this.settle(p);
+  }
+
+  private dispatch(targets: readonly string[], to: Target, ref: string, name: string, args: Obj, timeoutMs: number, forwarded: boolean): Promise<ControlOutcome> {
     const text: SharedText = { text: encodeServerMessage({ t: 'control', ref, name, args }) };
     return new Promise((resolve) => {
-      const p: Pending = { ref, targets, reports: new Map(), waiting: new Set(), dispatching: true, cancelTimer: undefined, resolve };
+      const p: Pending = {
+        ref, targets, reports: new Map(), waiting: new Set(), elsewhere: new Map(), forwarded, dispatching: true, cancelTimer: undefined, resolve,
+      };
       this.pending.set(ref, p);
       // One pass over the targets (a broadcast has as many as devices): each
       // id is looked up once. Waiting is filled before anything is sent: a
       // send can close a slow device, which reports it offline through
       // deviceOffline().
       const online: DeviceSession[] = [];
+      const absent: string[] = [];
       for (const id of targets) {
         const session = this.deps.registry.get(id);
         if (session?.phase === 'online') {
           online.push(session);
           p.waiting.add(id);
         } else {
-          p.reports.set(id, { device: id, status: 'offline' });
+          absent.push(id);
         }
       }
+      // What this node does not hold another may: it is asked to deliver there.
+      const holders = forwarded || absent.length === 0 ? undefined : this.deps.remote?.holders(absent);
+      for (const [node, ids] of holders ?? []) {
+        for (const id of ids) {
+          p.waiting.add(id);
+          p.elsewhere.set(id, node);
+        }
+      }
+      for (const id of absent) if (!p.waiting.has(id)) p.reports.set(id, { device: id, status: 'offline' });
+      for (const node of holders?.keys() ?? []) this.deps.remote?.forward(node, ref, to, name, args, timeoutMs);
       for (const session of online) this.deliver(p, session, text);
       p.dispatching = false;
       this.deps.log('debug', 'control sent', { ref, name, targets: targets.length, online: online.length });
@@ -118,6 +182,15 @@ export class Router {
     }
   }
 
+  /** The devices of `to` that this node holds (a target another node resolved already). */
+  private held(to: Target): string[] {
+    if ('device' in to) return this.deps.registry.has(to.device) ? [to.device] : [];
+    const ids: string[] = [];
+    const tagged = 'tag' in to ? new Set(listDeviceIdsWithTag(this.deps.store, to.tag)) : undefined;
+    for (const session of this.deps.registry.all()) if (tagged === undefined || tagged.has(session.id)) ids.push(session.id);
+    return ids.sort();
+  }
+
   private resolve(to: Target): readonly string[] {
     const { store, registry } = this.deps;
     if ('device' in to) {
@@ -155,6 +228,6 @@ export class Router {
     p.cancelTimer?.();
     const reports = p.targets.map((id) => p.reports.get(id) ?? { device: id, status: 'timeout' as const });
     p.resolve({ ref: p.ref, reports });
-    this.deps.events.emit({ event: 'control.delivered', ref: p.ref, reports });
+    if (!p.forwarded) this.deps.events.emit({ event: 'control.delivered', ref: p.ref, reports });
   }
 }

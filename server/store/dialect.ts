@@ -13,6 +13,8 @@ export interface Dialect {
   noIndex(column: string): string;
   /** LIMIT with no limit, for a LIMIT … OFFSET. */
   readonly limitAll: string;
+  /** The larger of two values. */
+  greatest(a: string, b: string): string;
   /** A join that scans the left table first (SQLite's CROSS JOIN; PostgreSQL's planner chooses). */
   readonly joinInOrder: string;
 }
@@ -25,6 +27,7 @@ export const SQLITE: Dialect = {
   noIndex: (column) => `+${column}`,
   limitAll: '-1',
   joinInOrder: 'CROSS JOIN',
+  greatest: (a, b) => `max(${a}, ${b})`,
 };
 
 export const POSTGRES: Dialect = {
@@ -35,4 +38,5 @@ export const POSTGRES: Dialect = {
   noIndex: (column) => column,
   limitAll: 'ALL',
   joinInOrder: 'JOIN',
+  greatest: (a, b) => `GREATEST(${a}, ${b})`,
 };

@@ -368,16 +368,23 @@ export function saveJob(store: Store, job: JobRecord): void {
   ];
   const fence = fenceOf(store, job.device);
   if (fence === undefined) {
-    store.stmt(`UPDATE jobs SET ${SAVED} WHERE id = ?`).run(...args);
+    store.stmt(`UPDATE jobs SET ${saved(store)} WHERE id = ?`).run(...args);
     return;
   }
   // Fenced: only while this node's claim on the device is the newest, and
   // never over an end (the first end stored is the job's end).
-  if (store.stmt(`UPDATE jobs SET ${SAVED} WHERE id = ? AND state IN ${UNFINISHED} AND ${FENCE}`).run(...args, fence).changes > 0) return;
+  if (store.stmt(`UPDATE jobs SET ${saved(store)} WHERE id = ? AND state IN ${UNFINISHED} AND ${FENCE}`).run(...args, fence).changes > 0) return;
   if ((ownerOf(store, job.device)?.epoch ?? fence) !== fence) throw new FencedOut(job.device, fence);
 }
 
-const SAVED = 'state = ?, written = ?, started = ?, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ?';
+/**
+ * Every mutable field. `started` only ever goes up: once some byte of a job
+ * may be on paper, no write from a stale copy of the job (a node that read
+ * it before the device's node started it) makes it resendable from byte 0.
+ */
+function saved(store: Store): string {
+  return `state = ?, written = ?, started = ${store.sql.greatest('started', '?')}, held = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?, updated = ?`;
+}
 /** The job's device is still held under the epoch bound last. */
 const FENCE = 'EXISTS (SELECT 1 FROM device_owner o WHERE o.device = jobs.device AND o.epoch = ?)';
 

@@ -67,3 +67,49 @@ describe('three nodes on one PostgreSQL', () => {
     assert.equal(again.state, 'done');
   });
 });
+
+describe('a node killed mid-job', () => {
+  it('its device moves to another node, which resumes the job from where the device is: every byte once', async () => {
+    const token = cluster.addDevice('moving-1');
+    // Slow paper: the job is still printing when its node dies.
+    const emu = await tcpEmulator(procs, dir, ['--print-rate', '60000', '--buffer', '8192']);
+    const [n0, n1, n2] = [cluster.nodes[0]!, cluster.nodes[1]!, cluster.nodes[2]!];
+    const bridge = procs.cli(['bridge', '--server', n1.url, '--server', n2.url, '--id', 'moving-1', '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`]);
+    await bridge.waitForLine(`link online at ${n1.url}`, { stream: 'stderr', timeout: 20_000 });
+
+    const a = await client(0);
+    await a.request('subscribe', {});
+    const payload = randomBytes(400_000, 11);
+    const job = (await a.request('job.submit', { printer: 'moving-1/0', data: Buffer.from(payload).toString('base64') })) as JobView;
+    const end = finalState(a, job.id);
+    await emu.proc.waitForEvent((e) => e['event'] === 'received' && (e['bytes'] as number) >= 100_000, { timeout: 20_000 });
+    const mark = bridge.stderrLines.length;
+    await n1.proc.kill('SIGKILL');
+    await bridge.waitForLine(`link online at ${n2.url}`, { stream: 'stderr', from: mark, timeout: 30_000 });
+    const done = await end;
+    assert.equal(done.state, 'done', JSON.stringify(done));
+    await emu.proc.waitForEvent({ event: 'received', bytes: payload.length }, { timeout: 30_000 });
+    assert.equal(fileHash(emu.out), sha256(payload), 'every byte once, in order');
+    await cluster.restart(1);
+    void n0;
+  });
+});
+
+describe('control messages across nodes', () => {
+  it('a broadcast from one node reaches the devices of every node, with one report; one device elsewhere too', async () => {
+    const ids = ['ctl-a', 'ctl-b', 'ctl-c'];
+    for (const [i, id] of ids.entries()) {
+      const token = cluster.addDevice(id);
+      const emu = await tcpEmulator(procs, dir);
+      const node = cluster.nodes[i]!;
+      const bridge = procs.cli(['bridge', '--server', node.url, '--id', id, '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`]);
+      await bridge.waitForLine(`link online at ${node.url}`, { stream: 'stderr', timeout: 20_000 });
+    }
+    const a = await client(0);
+    const outcome = (await a.request('control.send', { to: { all: true }, name: 'identify', args: {}, timeout: 10_000 })) as { reports: { device: string; status: string }[] };
+    const byDevice = new Map(outcome.reports.map((r) => [r.device, r.status]));
+    for (const id of ids) assert.equal(byDevice.get(id), 'ok', `${id}: ${JSON.stringify(outcome.reports)}`);
+    const one = (await a.request('control.send', { to: { device: 'ctl-c' }, name: 'identify', args: {} })) as { reports: { device: string; status: string }[] };
+    assert.deepEqual(one.reports.map((r) => [r.device, r.status]), [['ctl-c', 'ok']]);
+  });
+});
