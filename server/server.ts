@@ -139,7 +139,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   try {
     const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
     // The cluster is built after the hub it listens to; devices say hello only once the server listens.
-    const ownership = { to: undefined as Cluster | undefined, claim(s: DeviceSession) { this.to?.claim(s); }, release(s: DeviceSession) { this.to?.release(s); } };
+    const ownership = { to: undefined as Cluster | undefined, claim(s: DeviceSession) { this.to?.claim(s); }, release: (s: DeviceSession) => ownership.to?.release(s) ?? false };
     const hub = new Hub({
       store,
       ownership,
@@ -155,13 +155,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const cluster = store.bus === undefined ? undefined : new Cluster({
       store, bus: store.bus, clock: systemClock, log, node: nodeName(opts.node), events: hub.events, registry: hub.registry,
       controls: hub.router,
+      stateHere: () => hub.stateHere(),
       rowsChanged: () => {
         hub.noticeStoreChanges();
         for (const session of hub.registry.all()) hub.jobs.offerAll(session);
       },
     });
     ownership.to = cluster;
-    if (cluster !== undefined) hub.router.reachOtherNodes(cluster);
+    if (cluster !== undefined) {
+      hub.router.reachOtherNodes(cluster);
+      hub.seeOtherNodes(cluster.elsewhere);
+    }
     const now = Date.now();
     const held = cluster === undefined ? new Set<string>() : new Set(liveOwners(store, now).map((o) => o.device));
     const recovered = hub.jobs.recover((device) => held.has(device));

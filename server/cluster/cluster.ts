@@ -23,6 +23,7 @@ import { CLOSE } from '../../protocol/errors.js';
 import type { ClientEvent, DeliveryReport, Target } from '../../protocol/client-messages.js';
 import type { Obj } from '../../protocol/fields.js';
 import type { RemoteControl } from '../core/router.js';
+import { Elsewhere } from './elsewhere.js';
 import type { Cancel, Clock, Log } from '../core/context.js';
 import type { DeviceOwnership } from '../core/device-session.js';
 import type { EventBus, Listener } from '../core/events.js';
@@ -32,6 +33,8 @@ import type { ClusterBus, Store } from '../store/store.js';
 
 /** How long a claim holds without renewal: a node that died holds its devices this long at most. */
 export const LEASE_MS = 15_000;
+/** A node not heard from this long is gone, with all it held. */
+export const SILENT_MS = LEASE_MS;
 /** Rows changed elsewhere are looked at once per this, however many notifications came. */
 const LOOK_DEBOUNCE_MS = 20;
 
@@ -43,6 +46,12 @@ const RELAYED: ReadonlySet<ClientEvent['event']> = new Set([
 type BusMessage =
   | { k: 'owner'; n: string; d: string; e: number }
   | { k: 'event'; n: string; ev: ClientEvent }
+  /** Node `n` is alive. */
+  | { k: 'beat'; n: string }
+  /** Node `n` started: every node tells it what it holds. */
+  | { k: 'sync'; n: string }
+  /** What node `n` holds, as the events that announced it, for node `at`. */
+  | { k: 'state'; n: string; at: string; events: ClientEvent[] }
   /** A control message for the devices of `to` that node `at` holds, from node `n`. */
   | { k: 'ctl'; n: string; at: string; ref: string; to: Target; name: string; args: Obj; ms: number }
   /** Reports for control message `ref`, from node `n` to node `at`; `last` on the final part. */
@@ -73,6 +82,8 @@ export interface ClusterDeps {
   /** Rows changed elsewhere: look at the store again, and offer this node's devices what is queued for them. */
   readonly rowsChanged: () => void;
   readonly controls: ControlRelay;
+  /** What this node holds, told to a node that starts. */
+  readonly stateHere: () => ClientEvent[];
   readonly leaseMs?: number;
 }
 
@@ -86,6 +97,8 @@ export class Cluster implements DeviceOwnership, RemoteControl {
   private cancelLook: Cancel | undefined;
   private cancelRenew: Cancel | undefined;
   private stopped = false;
+  /** What the other nodes hold. */
+  readonly elsewhere = new Elsewhere();
 
   constructor(private readonly deps: ClusterDeps) {
     this.leaseMs = deps.leaseMs ?? LEASE_MS;
@@ -100,6 +113,7 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     };
     deps.events.add(this.relay);
     this.renewSoon();
+    this.publish({ k: 'sync', n: deps.node });
   }
 
   get node(): string {
@@ -114,19 +128,24 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     writePortsNow(store, session.id);
     const epoch = claimDevice(store, session.id, node, clock.now() + this.leaseMs);
     this.epochs.set(session, epoch);
+    this.elsewhere.heldHere(session.id);
     this.publish({ k: 'owner', n: node, d: session.id, e: epoch });
   }
 
-  /** The device's connection here ended: its lease ends too, unless another node holds it already. */
-  release(session: HeldDevice): void {
+  /**
+   * The device's connection here ended: its lease ends too, unless another
+   * node holds it already; then it moved on (true), and is not offline.
+   */
+  release(session: HeldDevice): boolean {
     const epoch = this.epochs.get(session);
-    if (epoch === undefined) return;
+    if (epoch === undefined) return false;
     this.epochs.delete(session);
     try {
-      releaseDevice(this.deps.store, session.id, epoch);
+      return !releaseDevice(this.deps.store, session.id, epoch);
     } catch (e) {
       // The lease then runs out by itself.
       this.deps.log('warn', 'device release not stored', { device: session.id, error: e instanceof Error ? e.message : String(e) });
+      return false;
     }
   }
 
@@ -169,7 +188,17 @@ export class Cluster implements DeviceOwnership, RemoteControl {
       this.deps.log('warn', 'unreadable cluster message', { text: text.slice(0, 200) });
       return;
     }
+    const now = this.deps.clock.now();
+    if (typeof m.n === 'string') this.elsewhere.beat(m.n, now);
     switch (m.k) {
+      case 'beat':
+        return;
+      case 'sync':
+        this.sendState(m.n);
+        return;
+      case 'state':
+        if (m.at === this.deps.node) for (const e of m.events) this.elsewhere.event(m.n, e, now);
+        return;
       case 'owner': {
         const held = this.deps.registry.get(m.d);
         const mine = held === undefined ? undefined : this.epochs.get(held);
@@ -181,12 +210,7 @@ export class Cluster implements DeviceOwnership, RemoteControl {
       case 'event': {
         // Another node of this cluster encoded it; a kind this node does not pass on (a newer node's) is left out.
         if (typeof m.ev !== 'object' || m.ev === null || !RELAYED.has(m.ev.event)) return;
-        this.relaying = true;
-        try {
-          this.deps.events.emit(m.ev);
-        } finally {
-          this.relaying = false;
-        }
+        if (this.elsewhere.event(m.n, m.ev, now)) this.tell(m.ev);
         return;
       }
       case 'ctl':
@@ -215,6 +239,42 @@ export class Cluster implements DeviceOwnership, RemoteControl {
       size += bytes;
     }
     parts.forEach((reports, i) => this.publish({ k: 'ctl.report', n: this.deps.node, at: m.n, ref: m.ref, reports, last: i === parts.length - 1 }));
+  }
+
+  /** Tells this node's subscribers an event from elsewhere, without passing it on again. */
+  private tell(e: ClientEvent): void {
+    this.relaying = true;
+    try {
+      this.deps.events.emit(e);
+    } finally {
+      this.relaying = false;
+    }
+  }
+
+  /** What this node holds, for a node that started, in parts the bus takes. */
+  private sendState(to: string): void {
+    const parts: ClientEvent[][] = [[]];
+    const overhead = 100 + to.length + this.deps.node.length;
+    let size = overhead;
+    for (const e of this.deps.stateHere()) {
+      const bytes = Buffer.byteLength(JSON.stringify(e)) + 1;
+      if (bytes + overhead > this.deps.bus.maxMessage) continue;
+      if (size + bytes > this.deps.bus.maxMessage) {
+        parts.push([]);
+        size = overhead;
+      }
+      parts.at(-1)?.push(e);
+      size += bytes;
+    }
+    for (const events of parts) if (events.length > 0) this.publish({ k: 'state', n: this.deps.node, at: to, events });
+  }
+
+  /** Nodes gone silent: what they held is gone, to this node's subscribers too. */
+  private forgetSilent(): void {
+    const gone = this.elsewhere.forgetSilent(this.deps.clock.now() - SILENT_MS);
+    for (const device of gone.devices) this.tell({ event: 'device.offline', device });
+    for (const printer of gone.printers) this.tell({ event: 'printer.status', printer });
+    for (const client of gone.clients) this.tell({ event: 'client.disconnected', client });
   }
 
   private passOn(eventText: string): void {
@@ -247,6 +307,8 @@ export class Cluster implements DeviceOwnership, RemoteControl {
       } catch (e) {
         this.deps.log('warn', 'device leases not renewed', { error: e instanceof Error ? e.message : String(e) });
       }
+      this.publish({ k: 'beat', n: this.deps.node });
+      this.forgetSilent();
       this.renewSoon();
     });
   }

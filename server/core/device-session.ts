@@ -66,11 +66,12 @@ export interface ControlResults {
  */
 export interface DeviceOwnership {
   claim(session: DeviceSession): void;
-  release(session: DeviceSession): void;
+  /** Returns true when another node holds the device now: it moved on, and is not offline. */
+  release(session: DeviceSession): boolean;
 }
 
 /** One node alone: nothing to claim. */
-export const SOLE_NODE: DeviceOwnership = { claim: () => undefined, release: () => undefined };
+export const SOLE_NODE: DeviceOwnership = { claim: () => undefined, release: () => false };
 
 /** How subscribers see a device and its printers (views.ts), built only when one listens. */
 export interface DeviceViews {
@@ -398,9 +399,11 @@ export class DeviceSession {
     deps.heartbeat.remove(this.peer);
     if (!wasOnline || !deps.registry.unregister(this)) return;
     deps.jobs.detach(this);
-    deps.ownership.release(this);
+    const movedOn = deps.ownership.release(this);
     deps.controls.deviceOffline(this.id);
     touchDeviceLater(deps.store, this.id, this.lastSeen);
+    // Online at another node now, which said so: not offline to anyone.
+    if (movedOn) return;
     deps.lines.offline.line({ device: this.id });
     deps.events.emitHeard('device.offline', () => ({ event: 'device.offline', device: deps.views.deviceOf(this) }));
     for (const info of this.info?.ports ?? []) deps.events.emitHeard('printer.status', () => ({ event: 'printer.status', printer: deps.views.printer(this, info) }));

@@ -8,7 +8,7 @@
 // declared by the part that uses it), so that a part can be built alone in
 // a test and no part imports this file (test/architecture.test.ts).
 
-import type { ClientView, RemovedDevice } from '../../protocol/client-messages.js';
+import type { ClientEvent, ClientView, RemovedDevice } from '../../protocol/client-messages.js';
 import { CLOSE } from '../../protocol/errors.js';
 import { PrintbridgeError } from '../errors.js';
 import type { Limits } from '../limits.js';
@@ -28,7 +28,7 @@ import type { Peer } from './peer.js';
 import { Registry } from './registry.js';
 import { Router } from './router.js';
 import { ClientTokens } from './tokens.js';
-import { Views } from './views.js';
+import { Views, type OtherNodes } from './views.js';
 import { WeblinkPrinters } from '../weblink/printers.js';
 
 export interface HubOptions {
@@ -75,6 +75,7 @@ export class Hub {
   private readonly clients = new Set<ClientConnection>();
   /** Every open device connection, from the upgrade on (the registry holds only those that said hello). */
   private readonly deviceSessions = new Set<DeviceSession>();
+  private otherClients: (() => ClientView[]) | undefined;
   /** The store's data_version when noticeStoreChanges last looked. */
   private storeVersion: number | undefined;
   /** What every device session uses: one object for all of them. */
@@ -204,9 +205,28 @@ export class Hub {
     this.events.emit({ event: 'client.disconnected', client: client.view() });
   }
 
-  /** Connected clients, oldest first. */
+  /** Connected clients, oldest first; then those of other nodes, when the store is shared. */
   clientViews(): ClientView[] {
-    return [...this.clients].map((c) => c.view());
+    const here = [...this.clients].map((c) => c.view());
+    return this.otherClients === undefined ? here : [...here, ...this.otherClients()];
+  }
+
+  /** From now on, lists show what other nodes of a cluster hold as well. */
+  seeOtherNodes(others: OtherNodes & { clientViews(): ClientView[] }): void {
+    this.views.seeOtherNodes(others);
+    this.otherClients = () => others.clientViews();
+  }
+
+  /** Every device, printer and client this node holds, as the events that announced them: what a node that starts is told. */
+  stateHere(): ClientEvent[] {
+    const out: ClientEvent[] = [];
+    for (const session of this.registry.all()) {
+      if (session.phase !== 'online') continue;
+      out.push({ event: 'device.online', device: this.views.deviceOf(session) });
+      for (const printer of this.views.printersOf(session)) out.push({ event: 'printer.status', printer });
+    }
+    for (const client of this.clients) out.push({ event: 'client.connected', client: client.view() });
+    return out;
   }
 
   /** Revokes a client token and closes the connections it opened on every transport (4006 REVOKED). */

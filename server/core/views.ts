@@ -38,29 +38,53 @@ export interface QueueFacts {
   isQueuePaused(printer: string): boolean;
 }
 
+/** Devices and printers other nodes of a cluster hold, as they last told (cluster/elsewhere.ts). */
+export interface OtherNodes {
+  device(id: string): DeviceView | undefined;
+  printer(id: string): PrinterView | undefined;
+}
+
+const NO_OTHER_NODES: OtherNodes = { device: () => undefined, printer: () => undefined };
+
 export class Views {
+  private elsewhere: OtherNodes = NO_OTHER_NODES;
+
   constructor(
     private readonly store: Store,
     private readonly registry: Pick<Registry<DeviceSession>, 'get' | 'all'>,
     private readonly queues: QueueFacts,
   ) {}
 
+  /** From now on, a device online at another node is listed as that node says. */
+  seeOtherNodes(others: OtherNodes): void {
+    this.elsewhere = others;
+  }
+
   device(id: string): DeviceView | undefined {
     const record = getDevice(this.store, id);
     const session = this.registry.get(id);
     if (record === undefined && session === undefined) return undefined;
+    return this.deviceView(id, record, session);
+  }
+
+  /** The live session's view, else another node's, else the stored one. */
+  private deviceView(id: string, record: DeviceRecord | undefined, session: DeviceSession | undefined): DeviceView {
+    if (session?.phase !== 'online') {
+      const there = this.elsewhere.device(id);
+      if (there !== undefined) return { ...there, tags: record?.tags ?? there.tags };
+    }
     return deviceView(id, record, session);
   }
 
   /** The view of a session's device, online or just gone, even if it was removed from the store meanwhile. */
   deviceOf(session: DeviceSession): DeviceView {
-    return deviceView(session.id, getDevice(this.store, session.id), session);
+    return this.deviceView(session.id, getDevice(this.store, session.id), session);
   }
 
   devices(tag?: string): DeviceView[] {
     return this.merged()
       .filter(([, record]) => tag === undefined || (record?.tags.includes(tag) ?? false))
-      .map(([id, record, session]) => deviceView(id, record, session));
+      .map(([id, record, session]) => this.deviceView(id, record, session));
   }
 
   printers(): PrinterView[] {
@@ -70,7 +94,7 @@ export class Views {
   /** Every device and every printer from one read of the store (a snapshot needs both). */
   all(): { devices: DeviceView[]; printers: PrinterView[] } {
     const merged = this.merged();
-    return { devices: merged.map(([id, record, session]) => deviceView(id, record, session)), printers: this.printersFrom(merged) };
+    return { devices: merged.map(([id, record, session]) => this.deviceView(id, record, session)), printers: this.printersFrom(merged) };
   }
 
   private printersFrom(merged: readonly Merged[]): PrinterView[] {
@@ -101,6 +125,8 @@ export class Views {
   private printerView(device: string, info: PortInfo, session: DeviceSession | undefined, queued: number): PrinterView {
     const id = printerId(device, info.port);
     const online = session !== undefined && session.phase === 'online';
+    const there = online ? undefined : this.elsewhere.printer(id);
+    if (there !== undefined) return { ...there, queued, paused: this.queues.isQueuePaused(id) };
     const status = online ? session.portStatus.get(info.port) : undefined;
     return {
       id,

@@ -46,11 +46,12 @@ export function claimDevice(store: Store, device: string, node: string, leaseUnt
  * This process no longer holds the device (its connection ended): its
  * writes about the device's jobs are no longer fenced, and, if its epoch is
  * still the newest, the lease ends now (the device is offline at once).
+ * Returns false when a newer claim holds the device.
  */
-export function releaseDevice(store: Store, device: string, epoch: number): void {
+export function releaseDevice(store: Store, device: string, epoch: number): boolean {
   const mine = fencesOf(store);
   if (mine.get(device) === epoch) mine.delete(device);
-  store.stmt('UPDATE device_owner SET lease_until = 0 WHERE device = ? AND epoch = ?').run(device, epoch);
+  return store.stmt('UPDATE device_owner SET lease_until = 0 WHERE device = ? AND epoch = ?').run(device, epoch).changes > 0;
 }
 
 /** The epoch under which this process writes about `device`'s jobs, while it holds the device. */

@@ -6,11 +6,13 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ClientEvent, JobView } from '../../protocol/client-messages.js';
+import type { ClientEvent, ClientView, DeviceView, JobView, PrinterView } from '../../protocol/client-messages.js';
+import { LEASE_MS, SILENT_MS } from '../../server/cluster/cluster.js';
 import { connectClient, type Client } from '../../tools/client/client.js';
 import { CLUSTER_ADMIN, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { Processes } from '../helpers/processes.js';
 import { randomBytes } from '../helpers/random.js';
+import { until } from '../helpers/until.js';
 import { fileHash, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
 
 const procs = new Processes();
@@ -111,5 +113,42 @@ describe('control messages across nodes', () => {
     for (const id of ids) assert.equal(byDevice.get(id), 'ok', `${id}: ${JSON.stringify(outcome.reports)}`);
     const one = (await a.request('control.send', { to: { device: 'ctl-c' }, name: 'identify', args: {} })) as { reports: { device: string; status: string }[] };
     assert.deepEqual(one.reports.map((r) => [r.device, r.status]), [['ctl-c', 'ok']]);
+  });
+});
+
+describe('lists across nodes', () => {
+  it('every node lists the devices, printers and clients of every node; a node that dies takes its devices offline everywhere within a bound', async () => {
+    const token = cluster.addDevice('listed-1');
+    const emu = await tcpEmulator(procs, dir);
+    const holder = cluster.nodes[2]!;
+    const bridge = procs.cli(['bridge', '--server', holder.url, '--id', 'listed-1', '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`]);
+    await bridge.waitForLine(`link online at ${holder.url}`, { stream: 'stderr', timeout: 20_000 });
+    const watcher = await client(0);
+    await client(2);
+    await until('node 0 lists the device online, its printer, and a client of node 2', async () => {
+      const devices = (await watcher.request('devices.list', {})) as DeviceView[];
+      const printers = (await watcher.request('printers.list', {})) as PrinterView[];
+      const clients = (await watcher.request('clients.list', {})) as ClientView[];
+      return devices.find((d) => d.id === 'listed-1')?.online === true
+        && printers.find((p) => p.id === 'listed-1/0')?.online === true
+        && clients.length >= 2;
+    });
+
+    // The holder dies and the bridge has nowhere else to go: the others list the device offline by themselves.
+    const offline = new Promise<number>((resolve) => {
+      watcher.on('event', (e: ClientEvent) => {
+        if (e.event === 'device.offline' && e.device.id === 'listed-1') resolve(Date.now());
+      });
+    });
+    await watcher.request('subscribe', {});
+    const killed = Date.now();
+    await holder.proc.kill('SIGKILL');
+    const at = await offline;
+    assert.ok(at - killed <= SILENT_MS + LEASE_MS, `offline after ${at - killed} ms`);
+    const devices = (await watcher.request('devices.list', {})) as DeviceView[];
+    assert.equal(devices.find((d) => d.id === 'listed-1')?.online, false);
+    const printers = (await watcher.request('printers.list', {})) as PrinterView[];
+    assert.equal(printers.find((p) => p.id === 'listed-1/0')?.status, 'offline');
+    await cluster.restart(2);
   });
 });

@@ -1,0 +1,121 @@
+// What this node knows of the devices, printers and clients other nodes
+// hold: their views as those nodes last told them (the events they pass on,
+// and the state they send a node that starts). A node not heard from for
+// SILENT_MS is gone, and so is all it held: its devices are offline to
+// every node, within that bound, whatever became of the node.
+
+import type { ClientEvent, ClientView, DeviceView, PrinterView } from '../../protocol/client-messages.js';
+import type { OtherNodes } from '../core/views.js';
+
+interface Held<V> {
+  node: string;
+  view: V;
+}
+
+/** What a node that went silent held: told to this node's subscribers as gone. */
+export interface Vanished {
+  devices: DeviceView[];
+  printers: PrinterView[];
+  clients: ClientView[];
+}
+
+export class Elsewhere implements OtherNodes {
+  private readonly devices = new Map<string, Held<DeviceView>>();
+  private readonly printers = new Map<string, Held<PrinterView>>();
+  /** By node, then client id. */
+  private readonly clients = new Map<string, Map<string, ClientView>>();
+  private readonly heard = new Map<string, number>();
+
+  /**
+   * Takes in an event `node` passed on; returns whether this node's
+   * subscribers should hear it. A device going offline at a node that no
+   * longer held it (it moved on, and its new node said so first) is not news.
+   */
+  event(node: string, e: ClientEvent, now: number): boolean {
+    this.heard.set(node, now);
+    switch (e.event) {
+      case 'device.online':
+      case 'device.status':
+        this.devices.set(e.device.id, { node, view: e.device });
+        return true;
+      case 'device.offline': {
+        const held = this.devices.get(e.device.id);
+        if (held !== undefined && held.node !== node) return false;
+        this.devices.delete(e.device.id);
+        return true;
+      }
+      case 'printer.status': {
+        const held = this.printers.get(e.printer.id);
+        if (e.printer.online) {
+          this.printers.set(e.printer.id, { node, view: e.printer });
+          return true;
+        }
+        if (held !== undefined && held.node !== node) return false;
+        this.printers.delete(e.printer.id);
+        return true;
+      }
+      case 'client.connected':
+        this.clientsOf(node).set(e.client.id, e.client);
+        return true;
+      case 'client.disconnected':
+        this.clients.get(node)?.delete(e.client.id);
+        return true;
+      case 'job.updated':
+      case 'control.delivered':
+        return true;
+    }
+  }
+
+  /** `node` is alive (its beat, or any message from it). */
+  beat(node: string, now: number): void {
+    this.heard.set(node, now);
+  }
+
+  /** This node holds the device now: what another said of it is old. */
+  heldHere(device: string): void {
+    this.devices.delete(device);
+    for (const [id, held] of this.printers) if (held.view.device === device) this.printers.delete(id);
+  }
+
+  device(id: string): DeviceView | undefined {
+    return this.devices.get(id)?.view;
+  }
+
+  printer(id: string): PrinterView | undefined {
+    return this.printers.get(id)?.view;
+  }
+
+  clientViews(): ClientView[] {
+    return [...this.clients.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /** Forgets every node not heard from since `before`, and returns what they held. */
+  forgetSilent(before: number): Vanished {
+    const gone = new Set<string>();
+    for (const [node, at] of this.heard) if (at < before) gone.add(node);
+    const out: Vanished = { devices: [], printers: [], clients: [] };
+    if (gone.size === 0) return out;
+    for (const node of gone) {
+      this.heard.delete(node);
+      out.clients.push(...(this.clients.get(node)?.values() ?? []));
+      this.clients.delete(node);
+    }
+    for (const [id, held] of this.devices) {
+      if (!gone.has(held.node)) continue;
+      this.devices.delete(id);
+      out.devices.push({ ...held.view, online: false, led: undefined, heap: undefined, rssi: undefined, uptime: undefined });
+    }
+    for (const [id, held] of this.printers) {
+      if (!gone.has(held.node)) continue;
+      this.printers.delete(id);
+      out.printers.push({ ...held.view, online: false, status: 'offline', detail: undefined, temps: undefined });
+    }
+    return out;
+  }
+
+  private clientsOf(node: string): Map<string, ClientView> {
+    let m = this.clients.get(node);
+    if (m === undefined) this.clients.set(node, (m = new Map()));
+    return m;
+  }
+}
