@@ -156,6 +156,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       store, bus: store.bus, clock: systemClock, log, node: nodeName(opts.node), events: hub.events, registry: hub.registry,
       controls: hub.router,
       stateHere: () => hub.stateHere(),
+      closeClientsOf: (tokenId) => void hub.closeClientsOf(tokenId),
       rowsChanged: () => {
         hub.noticeStoreChanges();
         for (const session of hub.registry.all()) hub.jobs.offerAll(session);
@@ -165,6 +166,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     if (cluster !== undefined) {
       hub.router.reachOtherNodes(cluster);
       hub.seeOtherNodes(cluster.elsewhere);
+      hub.tokenRevoked = (tokenId) => cluster.tokenRevoked(tokenId);
     }
     const now = Date.now();
     const held = cluster === undefined ? new Set<string>() : new Set(liveOwners(store, now).map((o) => o.device));

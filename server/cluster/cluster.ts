@@ -48,6 +48,8 @@ type BusMessage =
   | { k: 'event'; n: string; ev: ClientEvent }
   /** Node `n` is alive. */
   | { k: 'beat'; n: string }
+  /** A client token was revoked at node `n`: its connections close everywhere. */
+  | { k: 'revoked'; n: string; token: string }
   /** Node `n` started: every node tells it what it holds. */
   | { k: 'sync'; n: string }
   /** What node `n` holds, as the events that announced it, for node `at`. */
@@ -84,6 +86,8 @@ export interface ClusterDeps {
   readonly controls: ControlRelay;
   /** What this node holds, told to a node that starts. */
   readonly stateHere: () => ClientEvent[];
+  /** Closes the connections a revoked client token opened at this node. */
+  readonly closeClientsOf: (tokenId: string) => void;
   readonly leaseMs?: number;
 }
 
@@ -149,6 +153,11 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     }
   }
 
+  /** A client token revoked here: the other nodes close its connections too. */
+  tokenRevoked(tokenId: string): void {
+    this.publish({ k: 'revoked', n: this.deps.node, token: tokenId });
+  }
+
   holders(ids: readonly string[]): Map<string, string[]> {
     const wanted = new Set(ids);
     const byNode = new Map<string, string[]>();
@@ -192,6 +201,9 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     if (typeof m.n === 'string') this.elsewhere.beat(m.n, now);
     switch (m.k) {
       case 'beat':
+        return;
+      case 'revoked':
+        this.deps.closeClientsOf(m.token);
         return;
       case 'sync':
         this.sendState(m.n);

@@ -232,15 +232,25 @@ export class Hub {
   /** Revokes a client token and closes the connections it opened on every transport (4006 REVOKED). */
   revokeToken(idOrToken: string): { id: string; revoked: true; closed: number } {
     const result = this.tokens.revoke(idOrToken);
+    const closed = this.closeClientsOf(result.id);
+    this.tokenRevoked?.(result.id);
+    return { ...result, closed };
+  }
+
+  /** Closes the connections a client token opened here (4006 REVOKED); returns how many. */
+  closeClientsOf(tokenId: string): number {
     let closed = 0;
     for (const client of [...this.clients]) {
-      if (client.auth.kind === 'client' && client.auth.tokenId === result.id) {
+      if (client.auth.kind === 'client' && client.auth.tokenId === tokenId) {
         client.close(CLOSE.REVOKED.code, CLOSE.REVOKED.text);
         closed += 1;
       }
     }
-    return { ...result, closed };
+    return closed;
   }
+
+  /** Set when other nodes share the store: they close that token's connections too. */
+  tokenRevoked: ((tokenId: string) => void) | undefined;
 
   get clientCount(): number {
     return this.clients.size;

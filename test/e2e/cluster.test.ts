@@ -152,3 +152,15 @@ describe('lists across nodes', () => {
     await cluster.restart(2);
   });
 });
+
+describe('client tokens across nodes', () => {
+  it('a token revoked on one node closes its connections on every node with 4006', async () => {
+    const admin = await client(0);
+    const issued = (await admin.request('token.issue', { label: 'till-3' })) as { id: string; token: string };
+    const elsewhere = await connectClient(`${cluster.nodes[1]!.url}/v1/client`, issued.token);
+    cleanups.push(() => elsewhere.close());
+    const closed = new Promise<number>((resolve) => elsewhere.on('close', (code) => resolve(code)));
+    await admin.request('token.revoke', { token: issued.id });
+    assert.equal(await closed, 4006);
+  });
+});
