@@ -37,11 +37,15 @@
 #              The package's own cluster (main, made by its postinst) is
 #              left stopped. setpriv (util-linux) runs the cluster as
 #              `nobody` when the tests run as root
+#   haproxy    the load balancer test/e2e/cluster-balancer.test.ts runs in
+#              front of three server nodes, with the configuration
+#              docs/cluster.md shows (its own instance in a temporary folder;
+#              the package's service is not started)
 # The system Python (/usr/bin/python3) is checked, not whatever python3 a
 # pyenv puts first on PATH.
 set -euo pipefail
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl postgresql)
+[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl postgresql haproxy)
 
 need=()
 for part in "${parts[@]}"; do
@@ -62,7 +66,8 @@ for part in "${parts[@]}"; do
       compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
       command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
       ;;
-    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl postgresql)" >&2; exit 2 ;;
+    haproxy) [ -x /usr/sbin/haproxy ] || need+=(haproxy) ;;
+    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl postgresql haproxy)" >&2; exit 2 ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0
@@ -72,7 +77,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 echo "install-system-deps: installing ${need[*]}" >&2
-# Packages with a service (nginx, postgresql) must not start it: the tests
+# Packages with a service (nginx, postgresql, haproxy) must not start it: the tests
 # run their own instance, and a service left on port 80 or 5432 (or failing
 # to get it) helps nobody.
 policy=/usr/sbin/policy-rc.d

@@ -50,6 +50,8 @@ const SYSTEM_PARTS = [
   [/\/usr\/sbin\/nginx/, 'nginx'],
   // test/helpers/postgres.ts, the throwaway cluster.
   [/\/usr\/lib\/postgresql/, 'postgresql'],
+  // test/helpers/haproxy.ts, the cluster's load balancer.
+  [/\/usr\/sbin\/haproxy/, 'haproxy'],
 ];
 // The docs' examples run what the docs show: curl, openssl (deploy.md's CA),
 // socat (the README's serial printer).

@@ -285,7 +285,8 @@ export function openPostgresStore(dataDir: string, url: string): Store {
     migratePostgres(store);
   } catch (e) {
     store.close();
-    throw e instanceof PgError && e.code === 'STORE_UNAVAILABLE' ? new Error(`cannot reach PostgreSQL at ${store.location}: ${e.message}`) : e;
+    // Named for the database: a refused connection here is not the printbridge server's.
+    throw new PgError(`PostgreSQL at ${store.location}: ${e instanceof Error ? e.message : String(e)}`, 'STORE_UNAVAILABLE');
   }
   return store;
 }

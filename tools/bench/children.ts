@@ -10,7 +10,7 @@ import { OPEN_FILES_WANTED, type Answer, type Child } from './fanout-proc.js';
 
 /** The bench's child scripts, bundled by bundleChildren (script name → bundled file). */
 const bundled = new Map<string, string>();
-const CHILD_SCRIPTS = ['fanout-devices.ts', 'fanout-plain.ts', 'fanout-printbridge.ts', 'jobs-devices.ts', 'jobs-plain.ts', 'jobs-printbridge.ts'];
+const CHILD_SCRIPTS = ['cluster-node.ts', 'fanout-devices.ts', 'fanout-plain.ts', 'fanout-printbridge.ts', 'jobs-devices.ts', 'jobs-plain.ts', 'jobs-printbridge.ts'];
 
 /**
  * Bundles every child script the way the `printbridge` command is built

@@ -1,8 +1,9 @@
-// `npm run bench [-- --only device|throughput|fanout] [-- --quick] [-- --devices N]`: runs the benchmark
+// `npm run bench [-- --only device|throughput|fanout|jobs|dashboard|startup|cluster] [-- --quick] [-- --devices N]`: runs the benchmark
 // harnesses and prints one JSON line per harness. Figures are for reading
 // and comparing across commits, never pass/fail.
 
 import { parseArgs } from 'node:util';
+import { runClusterBench } from './cluster.js';
 import { runDashboardBench } from './dashboard.js';
 import { runDeviceBench } from './device.js';
 import { runFanoutBench } from './fanout.js';
@@ -31,6 +32,11 @@ const HARNESSES: Record<string, (quick: boolean) => Promise<unknown>> = {
   dashboard: (quick) => runDashboardBench({
     devices: values.devices !== undefined ? Number(values.devices) : quick ? 1000 : 10_000,
     log: (line) => process.stderr.write(`dashboard: ${line}\n`),
+  }),
+  cluster: (quick) => runClusterBench({
+    ...(values.devices !== undefined && { devices: Number(values.devices) }),
+    quick,
+    log: (line) => process.stderr.write(`cluster: ${line}\n`),
   }),
   startup: (quick) => runStartupBench({ runs: quick ? 5 : 9, log: (line) => process.stderr.write(`startup: ${line}\n`) }),
 };
