@@ -104,14 +104,27 @@ const STORE_WATCH_MS = 1000;
 /** A TLS handshake must be done this soon after connecting (Node's default is 120 s). */
 const TLS_HANDSHAKE_MS = 10_000;
 
-const systemClock: Clock = {
-  now: () => Date.now(),
-  after(ms, fn) {
-    const timer = setTimeout(fn, ms);
-    timer.unref();
-    return () => clearTimeout(timer);
-  },
-};
+/**
+ * The system's clock. What a timer runs is work the core deferred (a
+ * batch of job progress to write, a look at the store): a failure there
+ * (a database connection cut under it) is logged, and the node goes on.
+ */
+function systemClock(log: Log): Clock {
+  return {
+    now: () => Date.now(),
+    after(ms, fn) {
+      const timer = setTimeout(() => {
+        try {
+          fn();
+        } catch (e) {
+          log('error', 'deferred work failed', { error: e instanceof Error ? e.stack : String(e) });
+        }
+      }, ms);
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
+  };
+}
 
 /** A node as the store knows it: its name, and a suffix that no other start of it shares (a restarted node holds nothing yet). */
 function nodeName(name: string | undefined): string {
@@ -135,6 +148,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const tls = opts.tls === undefined ? undefined : loadTlsPair(opts.tls);
   const trustedProxies = new TrustedProxies(opts.trustProxy ?? []);
 
+  const clock = systemClock(log);
   const store = openStore(dataDir, opts.storeUrl);
   try {
     const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
@@ -144,7 +158,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       store,
       ownership,
       limits,
-      clock: systemClock,
+      clock,
       log,
       heartbeatMs,
       helloTimeoutMs: positive('helloTimeoutMs', opts.helloTimeoutMs ?? 10_000),
@@ -153,7 +167,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       retention,
     });
     const cluster = store.bus === undefined ? undefined : new Cluster({
-      store, bus: store.bus, clock: systemClock, log, node: nodeName(opts.node), events: hub.events, registry: hub.registry,
+      store, bus: store.bus, clock, log, node: nodeName(opts.node), events: hub.events, registry: hub.registry,
       controls: hub.router,
       stateHere: () => hub.stateHere(),
       closeClientsOf: (tokenId) => void hub.closeClientsOf(tokenId),
@@ -187,7 +201,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const port = await listen(transport.server, opts.port ?? 8080, host);
     const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS, slots: transport.slots, trustedProxies })
       .catch((e: unknown) => new Promise<never>((_, fail) => transport.server.close(() => fail(e))));
-    const heartbeat = setInterval(() => hub.heartbeat.round(systemClock.now()), heartbeatMs);
+    const heartbeat = setInterval(() => hub.heartbeat.round(clock.now()), heartbeatMs);
     heartbeat.unref();
     const sweeper = setInterval(sweep, retention.sweepMs);
     sweeper.unref();

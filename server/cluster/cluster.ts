@@ -321,6 +321,8 @@ export class Cluster implements DeviceOwnership, RemoteControl {
       }
       this.publish({ k: 'beat', n: this.deps.node });
       this.forgetSilent();
+      // The periodic look: what a lost notification would have said is found here at the latest.
+      this.deps.bus.lookAgain();
       this.renewSoon();
     });
   }

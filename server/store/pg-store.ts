@@ -269,6 +269,7 @@ export function openPostgresStore(dataDir: string, url: string): Store {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
+      lookAgain: changed,
     },
     close() {
       if (!open) return;

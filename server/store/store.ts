@@ -52,6 +52,8 @@ export interface ClusterBus {
   publish(message: string): void;
   /** Hears other nodes' messages, and `changed` whenever rows may have changed elsewhere. Returns the way to stop. */
   listen(listener: BusListener): () => void;
+  /** Rows may have changed unseen (a notification lost on the way): listeners hear `changed`, as for a notification. */
+  lookAgain(): void;
 }
 
 export interface BusListener {

@@ -13,7 +13,7 @@ import type { JobView } from '../../protocol/client-messages.js';
 import { connectClient, type Client } from '../../tools/client/client.js';
 import { CLUSTER_ADMIN, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { Processes, type Proc } from '../helpers/processes.js';
-import { randomBytes, seeded } from '../helpers/random.js';
+import { receiptText, seeded } from '../helpers/random.js';
 import { until } from '../helpers/until.js';
 import { tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
@@ -37,17 +37,6 @@ interface Submitted {
   printer: string;
   payload: Uint8Array;
   id?: string;
-}
-
-/**
- * Printable text and line feeds, as most receipts are: no byte of it reads
- * as a status query (DLE EOT), so what the printer printed is the job's
- * bytes exactly, with the bridge's own status polls between them left out.
- */
-function receiptText(n: number, seed: number): Uint8Array {
-  const bytes = randomBytes(n, seed);
-  for (let i = 0; i < n; i++) bytes[i] = i % 48 === 47 ? 0x0a : 0x20 + ((bytes[i] ?? 0) % 95);
-  return bytes;
 }
 
 /** Where `needle` occurs in `hay`, every time. */
@@ -79,7 +68,8 @@ test(`nodes killed ${KILLS} times at seeded moments while jobs print: every done
     // Each bridge tries the nodes in its own order; the URLs stay valid across restarts (same port).
     const order = [0, 1, 2].sort(() => rnd() - 0.5);
     const servers = order.flatMap((i) => ['--server', cluster.nodes[i]!.url]);
-    const args = ['bridge', ...servers, '--id', id, '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`];
+    // ESC/POS with status polls: a job is done once the printer answered after its last byte.
+    const args = ['bridge', ...servers, '--id', id, '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`, '--dialect', 'escpos'];
     bridgeArgs.push(args);
     const bridge = procs.cli(args);
     bridges.push(bridge);

@@ -16,3 +16,14 @@ export function randomBytes(n: number, seed: number): Uint8Array {
   for (let i = 0; i < n; i++) out[i] = Math.floor(rnd() * 256);
   return out;
 }
+
+/**
+ * Printable text and line feeds, as most receipts are: no byte of it reads
+ * as a status query (ESC/POS DLE EOT), so what an emulator printed (--out)
+ * is these bytes exactly, with a bridge's status polls between them left out.
+ */
+export function receiptText(n: number, seed: number): Uint8Array {
+  const bytes = randomBytes(n, seed);
+  for (let i = 0; i < n; i++) bytes[i] = i % 48 === 47 ? 0x0a : 0x20 + ((bytes[i] ?? 0) % 95);
+  return bytes;
+}
