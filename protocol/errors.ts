@@ -64,6 +64,7 @@ export const ERRORS = {
 
   SLOW_CONSUMER: { blame: 'peer', text: 'peer does not read fast enough; outgoing buffer is full' },
   INTERNAL: { blame: 'server', text: 'internal error' },
+  STORE_UNAVAILABLE: { blame: 'server', text: 'the database cannot be reached just now; try again' },
 } as const satisfies Record<string, ErrorInfo>;
 
 export type ErrorCode = keyof typeof ERRORS;

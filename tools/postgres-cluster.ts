@@ -44,6 +44,8 @@ export interface Postgres {
   stop(): Promise<void>;
   /** SIGKILL to the postmaster and its backends, as a crash; stop() still removes the folder. */
   kill(): void;
+  /** After kill(): the postmaster again, on the same folder and port (crash recovery runs first). */
+  restart(): Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -259,7 +261,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       synchronous_commit: 'off',
       ...opts.settings,
     };
-    const { proc, port } = await launch(bin, user, dataDir, settings);
+    let { proc, port } = await launch(bin, user, dataDir, settings);
     running.set(proc, root);
     const base = `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}`;
     const dbUrl = (name: string) => `${base}/${name}`;
@@ -274,7 +276,9 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       url,
       port,
       dataDir,
-      pid: proc.pid as number,
+      get pid() {
+        return proc.pid as number;
+      },
       createDatabase,
       async terminateBackends(db = MAIN_DB) {
         const name = db.includes('://') ? decodeURIComponent(new URL(db).pathname.slice(1)) : db;
@@ -303,6 +307,12 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       kill() {
         signalGroup(proc, 'SIGKILL');
       },
+      async restart() {
+        if (proc.exit === undefined) throw new Error('restart() follows kill(): the postmaster still runs');
+        running.delete(proc);
+        ({ proc } = await launch(bin, user, dataDir, settings, port));
+        running.set(proc, root);
+      },
     };
   } catch (e) {
     rmSync(root, { recursive: true, force: true });
@@ -326,9 +336,9 @@ function initdb(bin: string, user: RunAs | undefined, dataDir: string, pwfile: s
 }
 
 /** Starts the postmaster on a free port; ready to accept connections when this resolves. */
-async function launch(bin: string, user: RunAs | undefined, dataDir: string, settings: Record<string, string>): Promise<{ proc: ClusterProcess; port: number }> {
+async function launch(bin: string, user: RunAs | undefined, dataDir: string, settings: Record<string, string>, fixedPort?: number): Promise<{ proc: ClusterProcess; port: number }> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const args = [join(bin, 'postgres'), '-D', dataDir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
     // Its own process group, so that kill() reaches the backends too.
     const proc = new ClusterProcess([...privArgs(user), ...args], 'postgres', { ...process.env, LC_ALL: 'C' });
@@ -341,7 +351,7 @@ async function launch(bin: string, user: RunAs | undefined, dataDir: string, set
     } catch (e) {
       signalGroup(proc, 'SIGKILL');
       await proc.exited;
-      if (attempt < PORT_ATTEMPTS && proc.stderr.includes('Address already in use')) continue;
+      if (fixedPort === undefined && attempt < PORT_ATTEMPTS && proc.stderr.includes('Address already in use')) continue;
       throw e;
     }
   }

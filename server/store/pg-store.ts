@@ -7,7 +7,9 @@
 
 import { POSTGRES } from './dialect.js';
 import { PG_BUS, PG_CHANNEL, type PgNews } from './pg-messages.js';
-import { PgError, PgSync } from './pg-sync.js';
+import { ERRORS } from '../../protocol/errors.js';
+import { PrintbridgeError } from '../errors.js';
+import { PgSync } from './pg-sync.js';
 import { FOLD, type BusListener, type Store, type StoreStatement } from './store.js';
 
 /** NOTIFY's payload is under 8000 bytes. */
@@ -287,7 +289,9 @@ export function openPostgresStore(dataDir: string, url: string): Store {
   } catch (e) {
     store.close();
     // Named for the database: a refused connection here is not the printbridge server's.
-    throw new PgError(`PostgreSQL at ${store.location}: ${e instanceof Error ? e.message : String(e)}`, 'STORE_UNAVAILABLE');
+    const said = e instanceof Error ? e.message : String(e);
+    const unavailable = `${ERRORS.STORE_UNAVAILABLE.text}: `;
+    throw new PrintbridgeError('STORE_UNAVAILABLE', `PostgreSQL at ${store.location}: ${said.startsWith(unavailable) ? said.slice(unavailable.length) : said}`);
   }
   return store;
 }

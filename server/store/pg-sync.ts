@@ -11,6 +11,7 @@
 // fsync already.
 
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
+import { PrintbridgeError } from '../errors.js';
 import type { PgAnswer, PgAsk, PgNews, PgWorkerData } from './pg-messages.js';
 
 export interface PgResult {
@@ -18,7 +19,7 @@ export interface PgResult {
   rowCount: number;
 }
 
-/** A statement PostgreSQL refused (its SQLSTATE in `code`), or no answer in time (`STORE_UNAVAILABLE`). */
+/** A statement PostgreSQL refused (its SQLSTATE in `code`). */
 export class PgError extends Error {
   constructor(
     message: string,
@@ -27,6 +28,19 @@ export class PgError extends Error {
     super(message);
     this.name = 'PgError';
   }
+}
+
+/**
+ * Failures that say nothing of the statement and everything of the link:
+ * no answer in time, the connection refused, cut or reset, the server
+ * shutting down (SQLSTATE classes 08 and 57). A peer hears STORE_UNAVAILABLE.
+ */
+function linkFailure(code: string | undefined): boolean {
+  return code === undefined ? false : /^(08|57)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(code);
+}
+
+function storeUnavailable(detail: string): PrintbridgeError {
+  return new PrintbridgeError('STORE_UNAVAILABLE', detail);
 }
 
 /** How long one statement may take, connecting included, before the store gives up on it. */
@@ -74,7 +88,7 @@ export class PgSync {
   }
 
   query(sql: string, params: readonly unknown[] = []): PgResult {
-    if (this.closed) throw new PgError('the store is closed', undefined);
+    if (this.closed) throw storeUnavailable('the store is closed');
     const id = this.nextId++;
     this.queries.postMessage({ id, sql, params } satisfies PgAsk);
     const deadline = Date.now() + this.timeoutMs + 1_000;
@@ -84,12 +98,15 @@ export class PgSync {
       Atomics.store(this.signal, 0, 0);
       const answer = this.take(id);
       if (answer !== undefined) {
-        if (answer.error !== undefined) throw new PgError(answer.error.message, answer.error.code);
+        if (answer.error !== undefined) {
+          if (linkFailure(answer.error.code)) throw storeUnavailable(answer.error.message);
+          throw new PgError(answer.error.message, answer.error.code);
+        }
         return answer;
       }
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(this.signal, 0, 0, left) === 'timed-out') {
-        throw new PgError(`PostgreSQL did not answer within ${this.timeoutMs} ms`, 'STORE_UNAVAILABLE');
+        throw storeUnavailable(`PostgreSQL did not answer within ${this.timeoutMs} ms`);
       }
     }
   }

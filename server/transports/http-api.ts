@@ -127,6 +127,7 @@ export function httpStatus(code: ErrorCode): number {
       return 429;
     case 'DEVICE_OFFLINE':
     case 'QUEUE_FULL':
+    case 'STORE_UNAVAILABLE':
       return 503;
     case 'TIMEOUT':
       return 504;
