@@ -200,6 +200,10 @@ export class Jobs {
     return this.pausedQueues.has(printer);
   }
 
+  mayHaveJobs(printer: string): boolean {
+    return this.quotas.hasJobs(printer);
+  }
+
   get(id: string): JobRecord {
     const job = this.byId.get(id)?.job ?? getJob(this.deps.store, id);
     if (job === undefined) throw new PrintbridgeError('UNKNOWN_JOB', id);

@@ -36,6 +36,8 @@ export function jobView(job: JobRecord): JobView {
 export interface QueueFacts {
   activeJobId(printer: string): string | undefined;
   isQueuePaused(printer: string): boolean;
+  /** False when the printer surely has no unfinished job (counted in memory): no query needed to count them. */
+  mayHaveJobs(printer: string): boolean;
 }
 
 /** Devices and printers other nodes of a cluster hold, as they last told (cluster/elsewhere.ts). */
@@ -119,7 +121,9 @@ export class Views {
   }
 
   printer(session: DeviceSession, info: PortInfo): PrinterView {
-    return this.printerView(session.id, info, session, countUnfinished(this.store, printerId(session.id, info.port)));
+    const id = printerId(session.id, info.port);
+    // Every device of a reconnecting fleet announces its printers: most have nothing queued, and cost no query.
+    return this.printerView(session.id, info, session, this.queues.mayHaveJobs(id) ? countUnfinished(this.store, id) : 0);
   }
 
   private printerView(device: string, info: PortInfo, session: DeviceSession | undefined, queued: number): PrinterView {

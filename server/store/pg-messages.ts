@@ -21,7 +21,7 @@ export interface PgAsk {
   id: number;
   sql: string;
   params: readonly unknown[];
-  /** Nobody waits for this one: its answer, or its failure, is dropped. */
+  /** A NOTIFY nobody waits for (params: channel, payload): sent on a connection of its own, its failure dropped. */
   quiet?: boolean;
 }
 

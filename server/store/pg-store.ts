@@ -265,7 +265,7 @@ export function openPostgresStore(dataDir: string, url: string): Store {
       maxMessage: PG_MAX_MESSAGE,
       publish(message) {
         if (Buffer.byteLength(message) > PG_MAX_MESSAGE) throw new RangeError(`a cluster message of ${Buffer.byteLength(message)} bytes is over ${PG_MAX_MESSAGE}`);
-        conn.post('SELECT pg_notify($1, $2)', [PG_BUS, message]);
+        conn.notify(PG_BUS, message);
       },
       listen(listener) {
         listeners.add(listener);

@@ -111,10 +111,10 @@ export class PgSync {
     }
   }
 
-  /** Runs `sql` after what was posted before, without waiting for it: best effort, its failure unseen. */
-  post(sql: string, params: readonly unknown[] = []): void {
+  /** NOTIFY `channel` with `payload`, without waiting: best effort, its failure unseen. */
+  notify(channel: string, payload: string): void {
     if (this.closed) return;
-    this.queries.postMessage({ id: 0, sql, params, quiet: true } satisfies PgAsk);
+    this.queries.postMessage({ id: 0, sql: 'SELECT pg_notify($1, $2)', params: [channel, payload], quiet: true } satisfies PgAsk);
   }
 
   /** The answer to `id` if it came; answers to statements that timed out earlier are dropped. */

@@ -80,8 +80,50 @@ async function run(ask: PgAsk): Promise<void> {
 // One statement at a time, in the order posted: the caller sleeps on each.
 let chain = Promise.resolve();
 (queries as MessagePort).on('message', (ask: PgAsk) => {
+  if (ask.quiet === true) return publish(ask);
   chain = chain.then(() => run(ask));
 });
+
+// Messages to the other nodes go on a connection of their own, many to a
+// statement: a burst of them (a fleet reconnecting announces every device)
+// never makes a statement the server's thread sleeps on wait behind it.
+// Everything the server committed before posting one is committed already:
+// its statements are synchronous.
+const PUBLISH_BATCH = 100;
+const outbox: PgAsk[] = [];
+let publishing = false;
+let publisher: pg.Client | undefined;
+
+function publish(ask: PgAsk): void {
+  outbox.push(ask);
+  if (!publishing) void drain();
+}
+
+async function drain(): Promise<void> {
+  publishing = true;
+  while (outbox.length > 0) {
+    const batch = outbox.splice(0, PUBLISH_BATCH);
+    try {
+      if (publisher === undefined) {
+        const c = new pg.Client(connectionOptions());
+        c.on('error', () => {
+          if (publisher === c) publisher = undefined;
+        });
+        await c.connect();
+        publisher = c;
+      }
+      // Each ask is `SELECT pg_notify($1, $2)`: their arguments, in one statement.
+      const values = batch.flatMap((a) => a.params as unknown[]);
+      const calls = batch.map((_, i) => `pg_notify($${2 * i + 1}, $${2 * i + 2})`);
+      await publisher.query({ text: `SELECT ${calls.join(', ')}`, values });
+    } catch {
+      // Best effort, as the bus is: the rows are the truth, and the others look at them.
+      publisher?.end().catch(() => undefined);
+      publisher = undefined;
+    }
+  }
+  publishing = false;
+}
 
 // The doorbell. A lost connection may have lost notifications, so a new one
 // says "look again" first (`resync`): rows are the truth, this only wakes.

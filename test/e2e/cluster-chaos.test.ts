@@ -17,8 +17,9 @@ import { receiptText, seeded } from '../helpers/random.js';
 import { until } from '../helpers/until.js';
 import { tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
-const SEED = Number(process.env['PB_CHAOS_SEED'] ?? 20261203);
-const KILLS = 24;
+const SEED = Number(process.env['PRINTBRIDGE_CHAOS_SEED'] ?? 20261203);
+/** Node kills in the run (docs/testing.md); 20 at the least. */
+const KILLS = Math.max(20, Number(process.env['PRINTBRIDGE_CHAOS_KILLS'] ?? 24));
 const PRINTERS = 3;
 /** Bytes a second each printer takes: jobs last long enough to be mid-print when a node dies. */
 const PRINT_RATE = 100_000;
@@ -46,7 +47,7 @@ function occurrences(hay: Buffer, needle: Buffer): number[] {
   return at;
 }
 
-test(`nodes killed ${KILLS} times at seeded moments while jobs print: every done job once, a failed one at most a prefix (seed ${SEED})`, { timeout: 600_000 }, async () => {
+test(`nodes killed ${KILLS} times at seeded moments while jobs print: every done job once, a failed one at most a prefix (seed ${SEED})`, { timeout: 300_000 + KILLS * 5_000 }, async () => {
   const rnd = seeded(SEED);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T;
   const { dir, cleanup } = tempDir();
@@ -207,7 +208,6 @@ test(`nodes killed ${KILLS} times at seeded moments while jobs print: every done
     }
     assert.equal(accounted, stream.length, `every byte on ${printer} belongs to one job`);
   }
-  assert.ok(kills >= 20);
   assert.ok(states.done > 0, 'jobs printed');
   process.stdout.write(`# chaos seed ${SEED}: ${kills} node kills, ${bridgeKills} bridge kills, ${jobs.length} jobs: ${states.done} done, ${states.failed} failed, ${states.canceled} canceled\n`);
 });

@@ -40,7 +40,7 @@ function shape(sql: string): string {
 export function countPgStatements(): void {
   if (installed) return;
   installed = true;
-  const { query, post } = PgSync.prototype;
+  const { query, notify } = PgSync.prototype;
   PgSync.prototype.query = function (this: PgSync, sql, params) {
     const t0 = performance.now();
     try {
@@ -54,9 +54,9 @@ export function countPgStatements(): void {
       counts.bySql[key] = (counts.bySql[key] ?? 0) + 1;
     }
   };
-  PgSync.prototype.post = function (this: PgSync, sql, params) {
+  PgSync.prototype.notify = function (this: PgSync, channel, payload) {
     counts.posted += 1;
-    post.call(this, sql, params);
+    notify.call(this, channel, payload);
   };
 }
 
