@@ -18,7 +18,6 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
@@ -28,6 +27,7 @@ import { Processes, REPO_ROOT, type Json, type Proc } from '../helpers/processes
 import { createTestPki } from '../helpers/tls-certs.js';
 import { spawnWeblinkEmulator } from '../helpers/weblink-emulator.js';
 import { sha256, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
+import { freePort } from '../../tools/free-port.js';
 
 /** The server's default heartbeat (server/server.ts): the bridge must stay connected across more than one. */
 const SERVER_HEARTBEAT_MS = 25_000;
@@ -52,17 +52,6 @@ function substitute(text: string, from: string, to: string): string {
   return text.replace(from, to);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   status: number;

@@ -11,7 +11,6 @@
 
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { ClientEvent, DeviceView, JobView } from '../../protocol/client-messages.js';
@@ -23,6 +22,7 @@ import { randomBytes } from '../helpers/random.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/until.js';
 import { fileHash, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
+import { freePort } from '../../tools/free-port.js';
 
 const procs = new Processes();
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -45,14 +45,6 @@ async function online(client: Client, id: string): Promise<boolean> {
   return devices.find((d) => d.id === id)?.online === true;
 }
 
-/** A port on 127.0.0.1 where nothing listens (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const ADMIN = 'e2e-admin';
 

@@ -18,11 +18,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Processes, Proc } from './processes.js';
 import { REPO_ROOT } from './processes.js';
 import { until } from './until.js';
+import { freePort } from '../../tools/free-port.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 const DOC = 'docs/cluster.md';
@@ -46,17 +46,6 @@ function substitute(text: string, from: string, to: string, times = 1): string {
   return text.split(from).join(to);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Balancer {
   proc: Proc;

@@ -4,13 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, test } from 'node:test';
 import { tcpPort } from '../../device/hosts/node/ports/tcp-port.js';
 import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
 import { Processes, type Proc } from '../helpers/processes.js';
 import { fileHash, received, settled, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
 import { PortDriver } from './port-harness.js';
+import { freePort } from '../../tools/free-port.js';
 
 const HWM = 4096;
 const FAST_RETRY = { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 };
@@ -36,13 +36,6 @@ function lastReceived(proc: Proc): number {
   return (proc.events().filter((e) => e['event'] === 'received').at(-1)?.['bytes'] as number | undefined) ?? 0;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 test('delivers bytes in order, never more than the room it reported', async () => {
   const emu = await tcpEmulator(procs, tmp.dir);
