@@ -27,7 +27,7 @@ import { Elsewhere } from './elsewhere.js';
 import type { Cancel, Clock, Log } from '../core/context.js';
 import type { DeviceOwnership } from '../core/device-session.js';
 import type { EventBus, Listener } from '../core/events.js';
-import { writePortsNow } from '../store/devices.js';
+import { writeHelloNow } from '../store/devices.js';
 import { claimDevice, liveOwners, releaseDevice, renewLeases } from '../store/owners.js';
 import type { ClusterBus, Store } from '../store/store.js';
 
@@ -129,7 +129,7 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     const { store, clock, node } = this.deps;
     // Its printers, from the hello just taken, before any node is told it is here: a client
     // of another node may submit a job for one of them as soon as it hears.
-    writePortsNow(store, session.id);
+    writeHelloNow(store, session.id);
     const epoch = claimDevice(store, session.id, node, clock.now() + this.leaseMs);
     this.epochs.set(session, epoch);
     this.elsewhere.heldHere(session.id);

@@ -314,6 +314,23 @@ export function writePortsNow(store: Store, device: string): void {
   if (failure !== undefined) throw failure;
 }
 
+/**
+ * Writes `device`'s waiting hello now, alone, if its ports are new: one
+ * statement, where writePortsNow commits every hello waiting. For a node
+ * of a cluster, which must have a device's printers on disk before it tells
+ * the other nodes it holds the device (their clients may submit at once).
+ */
+export function writeHelloNow(store: Store, device: string): void {
+  const fresh = newPorts.get(store);
+  const p = pendingPresence.get(store)?.get(device);
+  if (fresh?.has(device) !== true || p?.hello === undefined) return;
+  recordHello(store, device, p.hello, p.lastSeen);
+  pendingPresence.get(store)?.delete(device);
+  fresh.delete(device);
+  const json = JSON.stringify(p.hello.ports);
+  storedPortsOf(store).set(device, STORED_PORTS.of(json, json));
+}
+
 /** touchDevice, written behind; a hello still waiting is kept. */
 export function touchDeviceLater(store: Store, id: string, now: number): void {
   const pending = presenceOf(store);
