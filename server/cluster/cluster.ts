@@ -109,6 +109,8 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     this.stopListening = deps.bus.listen({
       message: (text) => this.heard(text),
       changed: () => this.lookSoon(),
+      // Asked once this node hears the answers: at start, and after its listening connection broke.
+      listening: () => this.publish({ k: 'sync', n: deps.node }),
     });
     this.relay = {
       hears: (kind) => RELAYED.has(kind),
@@ -117,7 +119,6 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     };
     deps.events.add(this.relay);
     this.renewSoon();
-    this.publish({ k: 'sync', n: deps.node });
   }
 
   get node(): string {

@@ -204,6 +204,7 @@ export function openPostgresStore(dataDir: string, url: string): Store {
         return;
       case 'resync':
         changed();
+        for (const l of listeners) l.listening?.();
         return;
     }
   };

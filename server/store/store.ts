@@ -59,6 +59,8 @@ export interface ClusterBus {
 export interface BusListener {
   message?(text: string): void;
   changed?(): void;
+  /** This node hears the bus (again): what was said while it did not is lost, and may be asked for again. */
+  listening?(): void;
 }
 
 /** Whether `--store` names a PostgreSQL database rather than a folder. */

@@ -203,3 +203,21 @@ describe('the database connection cut', () => {
     assert.equal(sha256(printed), sha256(Buffer.concat([first, second])), 'each job once, whole, in order');
   });
 });
+
+describe('a node that starts', () => {
+  it('asks the others what they hold, and lists their devices online at once', async () => {
+    const token = cluster.addDevice('synced-1');
+    const emu = await tcpEmulator(procs, dir);
+    const holder = cluster.nodes[1]!;
+    const bridge = procs.cli(['bridge', '--server', holder.url, '--id', 'synced-1', '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`]);
+    await bridge.waitForLine(`link online at ${holder.url}`, { stream: 'stderr', timeout: 20_000 });
+    // Node 0 starts after the device came online: no event of it will come again.
+    await cluster.nodes[0]!.proc.kill('SIGKILL');
+    await cluster.restart(0);
+    const fresh = await client(0);
+    await until('the new node lists the device online', async () => {
+      const devices = (await fresh.request('devices.list', {})) as DeviceView[];
+      return devices.find((d) => d.id === 'synced-1')?.online === true;
+    });
+  });
+});
