@@ -153,7 +153,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   try {
     const admin = loadOrCreateAdminToken(dataDir, opts.adminToken);
     // The cluster is built after the hub it listens to; devices say hello only once the server listens.
-    const ownership = { to: undefined as Cluster | undefined, claim(s: DeviceSession) { this.to?.claim(s); }, release: (s: DeviceSession) => ownership.to?.release(s) ?? false };
+    const ownership = {
+      to: undefined as Cluster | undefined,
+      claim: (s: DeviceSession, then: () => boolean) => (ownership.to === undefined ? void then() : ownership.to.claim(s, then)),
+      release: (s: DeviceSession) => ownership.to?.release(s) ?? false,
+    };
     const hub = new Hub({
       store,
       ownership,

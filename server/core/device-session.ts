@@ -65,13 +65,18 @@ export interface ControlResults {
  * connection ends, after its jobs were detached.
  */
 export interface DeviceOwnership {
-  claim(session: DeviceSession): void;
+  /**
+   * Makes this node the device's holder, then calls `then` (at once, or
+   * once stored together with other claims), which answers false when the
+   * connection closed meanwhile: what was claimed for it is released.
+   */
+  claim(session: DeviceSession, then: () => boolean): void;
   /** Returns true when another node holds the device now: it moved on, and is not offline. */
   release(session: DeviceSession): boolean;
 }
 
 /** One node alone: nothing to claim. */
-export const SOLE_NODE: DeviceOwnership = { claim: () => undefined, release: () => false };
+export const SOLE_NODE: DeviceOwnership = { claim: (_session, then) => void then(), release: () => false };
 
 /** How subscribers see a device and its printers (views.ts), built only when one listens. */
 export interface DeviceViews {
@@ -129,7 +134,7 @@ export interface Claim {
 }
 
 export class DeviceSession {
-  phase: 'hello' | 'online' | 'closed' = 'hello';
+  phase: 'hello' | 'claiming' | 'online' | 'closed' = 'hello';
   info: HelloInfo | undefined;
   /** Made at the first status: most of a large fleet's sessions never need more than the empty one. */
   private statuses: Map<number, PortStatus> | undefined;
@@ -192,6 +197,7 @@ export class DeviceSession {
     if (this.phase === 'closed') return;
     this.life();
     if (this.phase === 'hello') return this.expectHello(decoded, claim?.hello);
+    if (this.phase === 'claiming') return;
     if (decoded.ok) return this.dispatch(decoded.value);
     if (claim?.controlRef !== undefined) {
       this.deps.controls.result(this.id, { t: 'control.result', ref: claim.controlRef, ok: false, code: decoded.error.code, message: decoded.error.message });
@@ -203,6 +209,7 @@ export class DeviceSession {
     if (this.phase === 'closed') return;
     this.life();
     if (this.phase === 'hello') return this.refuse(protocolError('HELLO_REQUIRED'), CLOSE.HELLO_TIMEOUT);
+    if (this.phase === 'claiming') return;
     this.reject(protocolError('BINARY_NOT_EXPECTED'));
   }
 
@@ -328,9 +335,19 @@ export class DeviceSession {
   }
 
   private welcome(info: HelloInfo): void {
+    // First: no job of the device is offered, and no other node's older
+    // connection is trusted, until this node holds it. Meanwhile the
+    // session takes no message (a device sends none before its welcome).
+    this.phase = 'claiming';
+    this.deps.ownership.claim(this, () => {
+      if (this.phase !== 'claiming') return false;
+      this.welcomed(info);
+      return true;
+    });
+  }
+
+  private welcomed(info: HelloInfo): void {
     const { deps } = this;
-    // First: no job of the device is offered, and no other node's older connection is trusted, until this node holds it.
-    deps.ownership.claim(this);
     this.phase = 'online';
     deps.registry.register(this)?.replaced();
     this.send({ t: 'welcome', v: PROTOCOL_VERSION, hb: deps.heartbeatMs, time: deps.clock.now() });

@@ -315,20 +315,38 @@ export function writePortsNow(store: Store, device: string): void {
 }
 
 /**
- * Writes `device`'s waiting hello now, alone, if its ports are new: one
- * statement, where writePortsNow commits every hello waiting. For a node
- * of a cluster, which must have a device's printers on disk before it tells
- * the other nodes it holds the device (their clients may submit at once).
+ * Writes the waiting hellos of `devices` whose ports are new, now, in one
+ * statement (writePortsNow commits every hello waiting). For a node of a
+ * cluster, which must have a device's printers on disk before it tells the
+ * other nodes it holds the device (their clients may submit at once).
  */
-export function writeHelloNow(store: Store, device: string): void {
+export function writeHellosNow(store: Store, devices: readonly string[]): void {
   const fresh = newPorts.get(store);
-  const p = pendingPresence.get(store)?.get(device);
-  if (fresh?.has(device) !== true || p?.hello === undefined) return;
-  recordHello(store, device, p.hello, p.lastSeen);
-  pendingPresence.get(store)?.delete(device);
-  fresh.delete(device);
-  const json = JSON.stringify(p.hello.ports);
-  storedPortsOf(store).set(device, STORED_PORTS.of(json, json));
+  const pending = pendingPresence.get(store);
+  const due: [string, HelloRecord, number][] = [];
+  for (const id of new Set(devices)) {
+    const p = pending?.get(id);
+    if (fresh?.has(id) === true && p?.hello !== undefined) due.push([id, p.hello, p.lastSeen]);
+  }
+  if (due.length === 0) return;
+  // One statement for all: a fleet welcomed together costs one round trip, not one each.
+  store
+    .stmt(
+      // Typed: PostgreSQL reads a parameter in VALUES as text.
+      `WITH v (id, fw, ports, address, last_seen) AS (VALUES ${due.map(() => '(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))').join(', ')})
+       UPDATE devices SET
+         fw = (SELECT fw FROM v WHERE v.id = devices.id), ports = (SELECT ports FROM v WHERE v.id = devices.id),
+         address = (SELECT address FROM v WHERE v.id = devices.id), last_seen = (SELECT last_seen FROM v WHERE v.id = devices.id)
+       WHERE id IN (SELECT id FROM v)`,
+    )
+    .run(...due.flatMap(([id, hello, lastSeen]) => [id, hello.fw, JSON.stringify(hello.ports), hello.address ?? null, lastSeen]));
+  const known = storedPortsOf(store);
+  for (const [id, hello] of due) {
+    pending?.delete(id);
+    fresh?.delete(id);
+    const json = JSON.stringify(hello.ports);
+    known.set(id, STORED_PORTS.of(json, json));
+  }
 }
 
 /** touchDevice, written behind; a hello still waiting is kept. */

@@ -42,6 +42,25 @@ export function claimDevice(store: Store, device: string, node: string, leaseUnt
   return row.epoch;
 }
 
+/** claimDevice for many devices in one statement (each id once): their epochs, by device. */
+export function claimDevices(store: Store, devices: readonly string[], node: string, leaseUntil: number): Map<string, number> {
+  const out = new Map<string, number>();
+  if (devices.length === 0) return out;
+  const rows = store
+    .stmt(
+      `INSERT INTO device_owner (device, node, epoch, lease_until) VALUES ${devices.map(() => '(?, ?, 1, ?)').join(', ')}
+       ON CONFLICT (device) DO UPDATE SET node = excluded.node, epoch = device_owner.epoch + 1, lease_until = excluded.lease_until
+       RETURNING device, epoch`,
+    )
+    .all(...devices.flatMap((d) => [d, node, leaseUntil])) as { device: string; epoch: number }[];
+  const mine = fencesOf(store);
+  for (const r of rows) {
+    out.set(r.device, r.epoch);
+    mine.set(r.device, r.epoch);
+  }
+  return out;
+}
+
 /**
  * This process no longer holds the device (its connection ended): its
  * writes about the device's jobs are no longer fenced, and, if its epoch is

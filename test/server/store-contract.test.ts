@@ -18,7 +18,7 @@ import { PrintbridgeError } from '../../server/errors.js';
 import { openStore, type Store } from '../../server/store/db.js';
 import {
   addDevice, checkBridgeLogin, checkDeviceLogin, flushPresence, getDevice, listDeviceIds, listDeviceIdsWithTag, listDevices,
-  recordHello, recordHelloLater, registeredIds, removeDevice, touchDevice, verifyDeviceToken, WEBLINK_TAG,
+  recordHello, recordHelloLater, registeredIds, removeDevice, touchDevice, verifyDeviceToken, WEBLINK_TAG, writeHellosNow,
 } from '../../server/store/devices.js';
 import {
   countUnfinished, dropJobData, failDeviceJobs, findJobByKey, finishedAmong, flushJobs, forgetDeviceQueues, getJob, hasJobData,
@@ -26,6 +26,7 @@ import {
   queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedByPrinter, unfinishedBytes, unfinishedJobs,
   type JobRecord, type NewJob,
 } from '../../server/store/jobs.js';
+import { claimDevices, FencedOut, fenceOf, liveOwners, ownerOf, releaseDevice, renewLeases } from '../../server/store/owners.js';
 import { findTokenByHash, getToken, insertToken, pruneTokens, revokeToken } from '../../server/store/tokens.js';
 import { startPostgres, type DatabaseOptions, type Postgres } from '../helpers/postgres.js';
 import { randomBytes } from '../helpers/random.js';
@@ -524,6 +525,53 @@ for (const backend of BACKENDS) {
         assert.deepEqual(oldestKeptData(store, 0, 10).map((r) => r.id), ['c', 'a']);
         assert.equal(jobData(store, 'b'), undefined);
         assert.equal(getJob(store, 'b')?.state, 'failed', 'the row stays for the history');
+      });
+    });
+
+    describe('device ownership (several nodes)', () => {
+      it('claims raise each device\'s epoch, a release by an older claim tells it moved on, leases renew and lapse', async () => {
+        const a = await fresh();
+        const b = await again();
+        addDevice(a, 'd1', [], T);
+        addDevice(a, 'd2', [], T);
+        assert.deepEqual([...claimDevices(a, ['d1', 'd2'], 'node-a', T + 100)].sort(), [['d1', 1], ['d2', 1]]);
+        assert.equal(fenceOf(a, 'd1'), 1);
+        assert.deepEqual([...claimDevices(b, ['d1'], 'node-b', T + 200)], [['d1', 2]]);
+        assert.equal(ownerOf(a, 'd1')?.node, 'node-b');
+        // The older claim's release: the device moved on, its lease stays the newer one's.
+        assert.equal(releaseDevice(a, 'd1', 1), false);
+        assert.equal(fenceOf(a, 'd1'), undefined);
+        assert.equal(ownerOf(b, 'd1')?.leaseUntil, T + 200);
+        assert.equal(renewLeases(a, 'node-a', T + 300), 1, 'node-a holds d2 only');
+        assert.deepEqual(liveOwners(b, T + 150).map((o) => [o.device, o.node, o.epoch]), [['d1', 'node-b', 2], ['d2', 'node-a', 1]]);
+        assert.deepEqual(liveOwners(b, T + 200).map((o) => o.device), ['d2'], 'd1\'s lease lapsed');
+        assert.equal(releaseDevice(b, 'd1', 2), true);
+        assert.deepEqual(liveOwners(a, T).map((o) => o.device), ['d2'], 'released: offline at once');
+      });
+
+      it('a write fenced by an epoch another node replaced is refused, and moves nothing', async () => {
+        const a = await fresh();
+        const b = await again();
+        addDevice(a, 'dev', [], T);
+        const j = job(a, 'fenced', T);
+        claimDevices(a, ['dev'], 'node-a', T + 100);
+        claimDevices(b, ['dev'], 'node-b', T + 100);
+        assert.throws(() => saveJob(a, { ...j, state: 'sending', started: true, updated: T + 1 }), FencedOut);
+        assert.deepEqual([getJob(b, 'fenced')?.state, getJob(b, 'fenced')?.started], ['queued', false]);
+        saveJob(b, { ...j, state: 'sending', started: true, updated: T + 2 });
+        assert.equal(getJob(a, 'fenced')?.started, true, 'the holder writes');
+      });
+
+      it('writes the waiting hellos of devices with new ports in one go, typed as the rest', async () => {
+        const store = await fresh();
+        addDevice(store, 'h1', [], T);
+        addDevice(store, 'h2', [], T);
+        recordHelloLater(store, 'h1', hello, T + 5);
+        recordHelloLater(store, 'h2', { ...hello, address: undefined }, T + 6);
+        writeHellosNow(store, ['h1', 'h2', 'nobody']);
+        const other = await again();
+        assert.deepEqual(getDevice(other, 'h1'), { id: 'h1', tags: [], created: T, lastSeen: T + 5, fw: hello.fw, ports: hello.ports, address: hello.address });
+        assert.deepEqual([getDevice(other, 'h2')?.lastSeen, getDevice(other, 'h2')?.address], [T + 6, undefined]);
       });
     });
 
