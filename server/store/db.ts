@@ -266,8 +266,8 @@ function compactSqlite(db: Database): number {
  * A number that changes whenever another connection (the CLI, another
  * node) commits, and only then; cheap, so a server can poll it.
  */
-export function changesElsewhere(store: Store): number {
-  return store.changesElsewhere();
+export function changesElsewhere(store: Store, table?: 'devices'): number {
+  return store.changesElsewhere(table);
 }
 
 export function schemaVersion(db: Database): number {

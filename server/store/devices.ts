@@ -142,7 +142,7 @@ function membershipChanged(store: Store): void {
  * starts sending without reading 10,000 ids first.
  */
 export function registeredIds(store: Store): RegisteredIds {
-  const elsewhere = changesElsewhere(store);
+  const elsewhere = changesElsewhere(store, 'devices');
   const here = membership.get(store) ?? 0;
   const last = idsRead.get(store);
   if (last !== undefined && last.elsewhere === elsewhere && last.here === here) return last;

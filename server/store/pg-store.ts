@@ -111,6 +111,13 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX device_owner_node ON device_owner (node);
   `,
+  // 3: a device's hello (its ports, last seen) wakes no other node: they
+  // hear of the device from its holder, and read the ports when they need
+  // them. Only a device added or removed does (registered ids, removals).
+  `
+  DROP TRIGGER devices_changed ON devices;
+  CREATE TRIGGER devices_changed AFTER INSERT OR DELETE ON devices FOR EACH STATEMENT EXECUTE FUNCTION pb_changed();
+  `,
 ];
 
 /** Any number, the same in every node: the lock that lets one node at a time migrate. */
@@ -186,9 +193,12 @@ function shownUrl(url: string): string {
 export function openPostgresStore(dataDir: string, url: string): Store {
   let ownPid = 0;
   let elsewhere = 0;
+  /** Of `elsewhere`, the changes to the devices table (registered ids are read again only then). */
+  let devicesElsewhere = 0;
   const listeners = new Set<BusListener>();
-  const changed = (): void => {
+  const changed = (table?: string): void => {
     elsewhere += 1;
+    if (table === undefined || table === 'devices') devicesElsewhere += 1;
     for (const l of listeners) l.changed?.();
   };
   const onNews = (news: PgNews): void => {
@@ -200,7 +210,7 @@ export function openPostgresStore(dataDir: string, url: string): Store {
         // What this node sent itself is not news to it.
         if (news.pid === ownPid) return;
         if (news.channel === PG_BUS) for (const l of listeners) l.message?.(news.payload);
-        else changed();
+        else changed(news.payload);
         return;
       case 'resync':
         changed();
@@ -255,8 +265,8 @@ export function openPostgresStore(dataDir: string, url: string): Store {
     beforeClose(fn) {
       closing.add(fn);
     },
-    changesElsewhere() {
-      return elsewhere;
+    changesElsewhere(table) {
+      return table === 'devices' ? devicesElsewhere : elsewhere;
     },
     compact() {
       // PostgreSQL's autovacuum gives dead rows' space back by itself.
@@ -272,7 +282,7 @@ export function openPostgresStore(dataDir: string, url: string): Store {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
-      lookAgain: changed,
+      lookAgain: () => changed(),
     },
     close() {
       if (!open) return;

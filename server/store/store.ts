@@ -31,8 +31,12 @@ export interface Store {
   stmt(sql: string): StoreStatement;
   /** Runs `fn` before the store closes: for writes a part of the store holds back to batch them. */
   beforeClose(fn: () => void): void;
-  /** A number that changes whenever another connection (the CLI, another node) commits, and only then. */
-  changesElsewhere(): number;
+  /**
+   * A number that changes whenever another connection (the CLI, another
+   * node) commits, and only then; given a table, whenever one changes that
+   * table (a store that cannot tell the tables apart counts every commit).
+   */
+  changesElsewhere(table?: 'devices'): number;
   /** Gives the space of dropped rows back; returns the bytes freed where the database says. */
   compact(): number;
   /** How nodes sharing this store reach each other; undefined for a store of one node (SQLite). */
