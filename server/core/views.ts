@@ -5,7 +5,7 @@
 import type { DeviceView, JobView, PrinterView } from '../../protocol/client-messages.js';
 import type { PortInfo } from '../../protocol/device-messages.js';
 import type { Store } from '../store/db.js';
-import { getDevice, listDevices, type DeviceRecord } from '../store/devices.js';
+import { getDevice, listDevices, tagsAtLogin, type DeviceRecord } from '../store/devices.js';
 import { countUnfinished, printerId, unfinishedByPrinter, type JobRecord } from '../store/jobs.js';
 import type { DeviceSession } from './device-session.js';
 import type { Registry } from './registry.js';
@@ -80,6 +80,9 @@ export class Views {
 
   /** The view of a session's device, online or just gone, even if it was removed from the store meanwhile. */
   deviceOf(session: DeviceSession): DeviceView {
+    // Online, the session has all but the tags, which the login read.
+    const tags = session.phase === 'online' ? tagsAtLogin(this.store, session.id) : undefined;
+    if (tags !== undefined) return { ...deviceView(session.id, undefined, session), tags: [...tags] };
     return this.deviceView(session.id, getDevice(this.store, session.id), session);
   }
 

@@ -110,6 +110,7 @@ function splitIds(all: unknown): string[] {
 /** Returns false when there was no such device. Jobs of the device are kept as history. */
 export function removeDevice(store: Store, id: string): boolean {
   storedPorts.get(store)?.delete(id);
+  loginTags.get(store)?.delete(id);
   newPorts.get(store)?.delete(id);
   const removed = store.stmt('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
   if (removed) membershipChanged(store);
@@ -186,7 +187,26 @@ function login(store: Store, id: string, token: string): { result: DeviceLogin; 
   // The ports on disk, read with the login: the hello that follows compares against them (recordHelloLater) without a read of its own.
   const known = storedPortsOf(store);
   if (!known.has(id)) known.set(id, STORED_PORTS.of(row.ports, row.ports));
-  return { result: 'ok', tags: JSON.parse(row.tags) as string[] };
+  const tags = JSON.parse(row.tags) as string[];
+  // A node of a cluster tells the others of each device it welcomes; its tags,
+  // read here already, spare that view a read of its own (tagsAtLogin).
+  if (store.bus !== undefined) tagsOf(store).set(id, LOGIN_TAGS.of(row.tags, tags));
+  return { result: 'ok', tags };
+}
+
+/** Tag lists most devices share, one copy of each. */
+const LOGIN_TAGS = new Interned<readonly string[]>(1000);
+const loginTags = new WeakMap<Store, Map<string, readonly string[]>>();
+
+function tagsOf(store: Store): Map<string, readonly string[]> {
+  let m = loginTags.get(store);
+  if (m === undefined) loginTags.set(store, (m = new Map()));
+  return m;
+}
+
+/** A device's tags as its last login here read them (kept for a shared store only), or undefined. */
+export function tagsAtLogin(store: Store, id: string): readonly string[] | undefined {
+  return loginTags.get(store)?.get(id);
 }
 
 export function verifyDeviceToken(store: Store, id: string, token: string): boolean {
