@@ -223,17 +223,16 @@ export function unfinishedByPrinter(store: Store): Map<string, number> {
  * the oldest queued job, FIFO by submission; held (paused) jobs are passed over.
  */
 export function nextPendingJob(store: Store, printer: string): JobRecord | undefined {
-  const begun = store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND started = 1 AND state IN ${UNFINISHED} ORDER BY created, ${store.sql.insertion} LIMIT 1`)
-    .get(printer) as JobRow | undefined;
-  if (begun !== undefined) {
-    const first = fromRow(store, begun);
-    return first.state === 'paused' ? undefined : first;
-  }
+  // One query: started jobs sort first (`started DESC`), then by age.
   const row = store
-    .stmt(`SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND state IN ('queued', 'sending') ORDER BY created, ${store.sql.insertion} LIMIT 1`)
+    .stmt(
+      `SELECT ${COLUMNS} FROM jobs WHERE printer = ? AND (state IN ('queued', 'sending') OR (started = 1 AND state IN ${UNFINISHED}))
+       ORDER BY started DESC, created, ${store.sql.insertion} LIMIT 1`,
+    )
     .get(printer) as JobRow | undefined;
-  return row === undefined ? undefined : fromRow(store, row);
+  if (row === undefined) return undefined;
+  const job = fromRow(store, row);
+  return job.started && job.state === 'paused' ? undefined : job;
 }
 
 export function jobData(store: Store, id: string): Uint8Array | undefined {
