@@ -117,6 +117,9 @@ class Device implements DeviceCore {
       case 'port.state':
         this.spool(event.port)?.hostState(event.state, event.detail, now);
         break;
+      case 'port.verdict':
+        this.spool(event.port)?.hostVerdict(event.job, event.ok, event.detail);
+        break;
       case 'host.stats':
         // The first figures go out at once; later ones ride on the periodic
         // report, since heap and RSSI wobble all the time.
@@ -187,7 +190,7 @@ class Device implements DeviceCore {
     const hello: DeviceMessage = {
       t: 'hello', v: [...PROTOCOL_VERSION], id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? [])],
       window: this.window, maxChunk: this.maxChunk,
-      ports: this.spools.map((s) => ({ port: s.port, dialect: s.config.dialect, name: s.config.name, confirms: s.dialect.confirms })),
+      ports: this.spools.map((s) => ({ port: s.port, dialect: s.config.dialect, name: s.config.name, confirms: s.dialect.confirms || s.config.transport === 'spooler' })),
     };
     out.push({ type: 'ws.send', data: encodeDeviceMessage(hello) });
   }

@@ -27,7 +27,11 @@
 //
 // A job ends when all its bytes were written and the dialect's verdict says
 // so: at once for raw, after the printer confirmed it for the others (see
-// each dialect). Job data stops moving while the server holds the job
+// each dialect). On a `spooler` port (a CUPS queue) the print system is the
+// judge instead: every write names its job, the one that completes it says
+// `last` (an empty one when the bytes went earlier), and the job ends with
+// the host's `port.verdict` for it, which counts only once it was handed
+// over whole. Job data stops moving while the server holds the job
 // (job.pause), while the printer sent XOFF, and while the printer reports
 // trouble (offline, paper out, cover open, error), which is also told to the
 // server as job.state paused / printing. Status queries go on regardless.
@@ -54,7 +58,7 @@ import type { ErrorCode } from '../../protocol/errors.js';
 import { protocolError, type ProtocolError } from '../../protocol/errors.js';
 import type { DataFrame } from '../../protocol/frames.js';
 import { ByteQueue } from './byte-queue.js';
-import { TROUBLE, type Dialect, type JobFeed, type PrinterStatus } from './dialects/dialect.js';
+import { TROUBLE, type Dialect, type JobFeed, type PrinterStatus, type Verdict } from './dialects/dialect.js';
 import type { DeviceEffect, PortConfig, PortSnapshot } from './types.js';
 
 interface ActiveJob {
@@ -75,6 +79,10 @@ interface ActiveJob {
   starved: boolean;
   /** The printer session that took some of its bytes ended before the verdict: why. Fails the job at the next pump. */
   cut: string | undefined;
+  /** Spooler ports: the write marked `last` went out. */
+  handedOver: boolean;
+  /** Spooler ports: the host's verdict, once it came. */
+  outcome: { readonly ok: boolean; readonly detail: string | undefined } | undefined;
 }
 
 /** Recently finished jobs, so an outcome lost with the link can be told again. */
@@ -180,7 +188,7 @@ export class PortSpool implements JobFeed {
       log(`job ${job.id} dropped: server moved on to ${id}`);
       this.dialect.end();
     }
-    this.job = { id, stream, size, received: 0, written: 0, acked: 0, data: new ByteQueue(), held: false, troubled: false, everTroubled: false, starved: false, cut: undefined };
+    this.job = { id, stream, size, received: 0, written: 0, acked: 0, data: new ByteQueue(), held: false, troubled: false, everTroubled: false, starved: false, cut: undefined, handedOver: false, outcome: undefined };
     this.dialect.begin(now);
     send({ t: 'job.accept', id, received: 0, written: 0, fresh: true });
   }
@@ -240,6 +248,13 @@ export class PortSpool implements JobFeed {
     if (!up) this.sessionEnded(detail === undefined ? 'the printer port went offline' : `the printer port went offline (${detail})`, now);
   }
 
+  /** A spooler port's outcome for a job it was handed whole; one for another job (or too early) is ignored. */
+  hostVerdict(id: string, ok: boolean, detail: string | undefined): void {
+    const job = this.job;
+    if (job === undefined || job.id !== id || !job.handedOver) return;
+    job.outcome ??= { ok, detail };
+  }
+
   /** Bytes from the printer: XON/XOFF (when configured and no binary status answer is due), the rest to the dialect. */
   input(bytes: Uint8Array, now: number): void {
     let rest = bytes;
@@ -271,11 +286,16 @@ export class PortSpool implements JobFeed {
     const status = this.status;
     const trouble = TROUBLE.includes(status.state);
     const feed = job !== undefined && !job.held && !this.xoff && !trouble ? this : undefined;
+    const whole = this.config.transport === 'spooler';
     for (let i = 0; i < 64; i++) {
       const bytes = this.dialect.write(this.room, feed, now);
       if (bytes === undefined || bytes.length === 0) break;
       this.room -= bytes.length;
-      out.push({ type: 'port.write', port: this.port, bytes });
+      out.push({ type: 'port.write', port: this.port, bytes, ...(whole && job !== undefined ? { job: this.piece(job) } : {}) });
+    }
+    // A job with nothing left to write (an empty one) is handed over by an empty write.
+    if (whole && job !== undefined && this.job === job && !job.handedOver && job.written === job.size && this.host.state !== 'offline') {
+      out.push({ type: 'port.write', port: this.port, bytes: new Uint8Array(0), job: this.piece(job) });
     }
     for (const r of this.dialect.results.splice(0)) send({ t: 'control.result', ...r });
     if (job === undefined || this.job !== job) return;
@@ -289,7 +309,7 @@ export class PortSpool implements JobFeed {
       job.everTroubled = true;
       this.tellTrouble(job, send);
     }
-    const verdict = this.dialect.verdict(job.written === job.size, now);
+    const verdict = whole ? this.hostOutcome(job) : this.dialect.verdict(job.written === job.size, now);
     if (verdict === undefined) return;
     if (verdict.ok) this.end({ id: job.id }, send);
     else this.end({ id: job.id, failure: protocolError(verdict.code, verdict.message) }, send);
@@ -310,6 +330,19 @@ export class PortSpool implements JobFeed {
       temps: s.temps,
       job: job === undefined ? undefined : { id: job.id, size: job.size, received: job.received, written: job.written, held: job.held, troubled: job.troubled },
     };
+  }
+
+  /** Which job a spooler port's write belongs to; the one that completes it is the hand-over. */
+  private piece(job: ActiveJob): { id: string; last: boolean } {
+    const last = job.written === job.size;
+    if (last) job.handedOver = true;
+    return { id: job.id, last };
+  }
+
+  private hostOutcome(job: ActiveJob): Verdict | undefined {
+    const o = job.outcome;
+    if (o === undefined) return undefined;
+    return o.ok ? { ok: true } : { ok: false, code: 'PRINTER_ERROR', message: o.detail ?? 'the print system failed the job' };
   }
 
   private tellTrouble(job: ActiveJob, send: Send): void {

@@ -34,8 +34,12 @@ export interface LinkTimings {
 /** How the printer paces us beyond the port's own room: XON/XOFF bytes, or RTS/CTS (done by the host; the core sees room 0). */
 export type FlowControl = 'none' | 'xonxoff' | 'rtscts';
 
-/** What carries a printer's bytes: a serial line (UART, USB, Bluetooth) or a network connection (TCP :9100). */
-export type PortTransport = 'serial' | 'network';
+/**
+ * What carries a printer's bytes: a serial line (UART, USB, Bluetooth), a
+ * network connection (TCP :9100), or a print system that takes each job
+ * whole and reports its outcome (a CUPS queue).
+ */
+export type PortTransport = 'serial' | 'network' | 'spooler';
 
 export interface PortConfig {
   readonly port: number;
@@ -53,7 +57,11 @@ export interface PortConfig {
    * (the default, the safe guess): a UART, USB or Bluetooth line that stays
    * open while the printer is switched off and on, so a printer that goes
    * silent past the dialect's status timeout and answers again is taken for
-   * a new session too.
+   * a new session too. `spooler`: a print system (CUPS) that takes a job
+   * whole: every write of job data names its job (`port.write` `job`), the
+   * last one says so, and the job is done or failed only when the host
+   * reports the print system's outcome (`port.verdict`), not on the
+   * dialect's verdict; the session is the host's connection to it.
    */
   readonly transport?: PortTransport | undefined;
   /**
@@ -111,6 +119,8 @@ export type DeviceEvent =
    * and that is not proven done fails JOB_INTERRUPTED (spooler.ts).
    */
   | { readonly type: 'port.state'; readonly port: number; readonly state: PrinterState; readonly detail?: string }
+  /** A `spooler` port's outcome for the job `job` it was handed whole: done (ok) or failed, with the print system's reasons. */
+  | { readonly type: 'port.verdict'; readonly port: number; readonly job: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: 'host.stats'; readonly heap?: number; readonly rssi?: number }
   | { readonly type: 'tick' };
 
@@ -123,6 +133,12 @@ export type DeviceEvent =
  */
 export type SocketFailure = 'refused' | 'dns' | 'timeout' | 'unreachable' | 'tls';
 
+/** Which job a `spooler` port's bytes belong to, and whether they complete it. */
+export interface JobPiece {
+  readonly id: string;
+  readonly last: boolean;
+}
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type DeviceEffect =
@@ -131,8 +147,12 @@ export type DeviceEffect =
   | { readonly type: 'ws.send'; readonly data: string | Uint8Array }
   /** Close the current socket. The core treats it as gone at once: the host reports no more events of it. */
   | { readonly type: 'ws.close'; readonly code: number; readonly reason: string }
-  /** Never more bytes than the last room the host reported, less what was written since. */
-  | { readonly type: 'port.write'; readonly port: number; readonly bytes: Uint8Array }
+  /**
+   * Never more bytes than the last room the host reported, less what was
+   * written since. On a `spooler` port, job data names its job, and the
+   * write that completes it has `last` (its bytes may be empty).
+   */
+  | { readonly type: 'port.write'; readonly port: number; readonly bytes: Uint8Array; readonly job?: JobPiece }
   | { readonly type: 'led'; readonly pattern: LedPattern }
   | { readonly type: 'log'; readonly level: LogLevel; readonly message: string }
   /** Persist settings changed by a config control message, then reconnect with them. */

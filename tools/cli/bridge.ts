@@ -9,11 +9,13 @@ import { formatBytes } from '../../protocol/units.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
 import type { FlowControl } from '../../device/core/types.js';
 import { parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
+import { cupsServer } from '../../device/hosts/node/ipp.js';
 import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
 import { didYouMean } from './suggest.js';
 import { urlOption } from './url-option.js';
 
 const HELP = `Usage: printbridge bridge --server ws://H:P... --id ID --token T --printer URI [options]
+       printbridge bridge --list-printers
 
 Connects this machine to a printbridge server as device ID and relays print jobs
 to its printers. Printer numbers (DEVICE/0, DEVICE/1, ...) follow the order of
@@ -31,11 +33,15 @@ Options:
                     PRINTBRIDGE_CA); without it Node's public CAs are used
   --id ID           this device's id, as registered with 'printbridge devices add'
   --token T         its token (or env PRINTBRIDGE_TOKEN, which keeps it out of ps)
-  --printer URI     tcp://HOST:PORT or serial:/dev/NAME[@BAUD] (baud default 9600);
-                    repeat for more printers
+  --printer URI     tcp://HOST:PORT, serial:/dev/NAME[@BAUD] (baud default 9600),
+                    usb:/dev/usb/lpN (a USB printer-class device) or cups:QUEUE (a CUPS queue, printed raw, on the server
+                    that env CUPS_SERVER names as for lp, default
+                    localhost:631; done when CUPS completes the job, and
+                    only --dialect raw); repeat for more printers
   --dialect D       ${DIALECTS.join(' | ')}: one for all printers or one per
                     --printer, in the same order (default raw)
-  --name N          a printer name shown to clients (one per --printer, optional)
+  --name N          a printer name shown to clients (one per --printer, optional;
+                    a cups:QUEUE printer is named QUEUE without it)
   --poll MS         status poll interval in ms, one for all or one per --printer
                     (default 5000); 0 turns polling off, and with it the
                     confirmation that escpos, tspl and zpl jobs were printed
@@ -49,6 +55,10 @@ Options:
                     "M104 S0;M140 S0;M107;M84": heaters, fan and motors off)
   --settings FILE   keep settings pushed by the server (a config control) in FILE;
                     they override --server/--token on the next start
+  --list-printers   print the printers this machine can reach, one --printer
+                    address per line with what the system says about it
+                    (serial ports with their USB ids, USB printers, CUPS
+                    queues), and exit
   --verbose         also log debug messages
   -h, --help        show this help`;
 
@@ -129,9 +139,26 @@ function changeLogger(): (s: BridgeSnapshot) => void {
   };
 }
 
+/** A CUPS queue is known by its name: clients (the compat printers.find) see it unless --name says otherwise. */
+function queueName(uri: string): { name?: string } {
+  const a = parsePrinterUri(uri);
+  return a.kind === 'cups' ? { name: a.queue } : {};
+}
+
+/** --list-printers: one line per address on stdout; a source that could not be read is a note on stderr. */
+async function listReachable(): Promise<number> {
+  const { listPrinters } = await import('../../device/hosts/node/list-printers.js');
+  const { printers, problems } = await listPrinters();
+  const width = Math.max(0, ...printers.map((p) => p.uri.length));
+  for (const p of printers) process.stdout.write(`${p.uri.padEnd(width)}  ${p.detail}\n`);
+  for (const problem of problems) note(`not listed: ${problem}`);
+  if (printers.length === 0) note('no printers found');
+  return EXIT_OK;
+}
+
 export const bridge: Command = {
   name: 'bridge',
-  summary: 'run this machine as a bridge for serial or network printers',
+  summary: 'run this machine as a bridge for serial, USB, network or CUPS printers',
   help: HELP,
   async run(args) {
     const { values } = parse(args, {
@@ -147,7 +174,9 @@ export const bridge: Command = {
       'cancel-gcode': { type: 'string', multiple: true },
       settings: { type: 'string' },
       verbose: { type: 'boolean' },
+      'list-printers': { type: 'boolean' },
     });
+    if (values['list-printers'] === true) return listReachable();
     const servers = serverUrls(values.server);
     const caFile = values.ca ?? (process.env['PRINTBRIDGE_CA'] || undefined);
     const ca = caFile === undefined ? undefined : readCaFile(caFile);
@@ -166,6 +195,17 @@ export const bridge: Command = {
       if (!(DIALECTS as readonly string[]).includes(d)) throw new UsageError(`unknown dialect ${JSON.stringify(d)}${didYouMean(d, DIALECTS)} (dialects: ${DIALECTS.join(', ')})`);
     }
     const dialects = perPrinter(values.dialect as Dialect[] | undefined, uris.length, '--dialect');
+    uris.forEach((uri, i) => {
+      // CUPS takes the job whole and passes nothing back: no status queries, no pacing of the printer's own.
+      if (uri.startsWith('cups:') && (dialects[i] ?? 'raw') !== 'raw') throw new UsageError(`${uri}: a CUPS queue takes --dialect raw only, not ${dialects[i]}`);
+    });
+    if (uris.some((uri) => uri.startsWith('cups:'))) {
+      try {
+        cupsServer();
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
     const names = values.name ?? [];
     if (names.length > 0 && names.length !== uris.length) throw new UsageError(`give one --name per --printer (${uris.length}), not ${names.length}`);
 
@@ -202,7 +242,7 @@ export const bridge: Command = {
       token,
       printers: uris.map((uri, i) => ({
         uri, dialect: dialects[i] ?? 'raw',
-        ...(names[i] === undefined ? {} : { name: names[i] }),
+        ...(names[i] === undefined ? queueName(uri) : { name: names[i] }),
         ...(polls[i] === undefined ? {} : { poll: polls[i] }),
         ...(flows[i] === undefined ? {} : { flow: flows[i] }),
         ...(cancels[i] === undefined ? {} : { cancelScript: cancels[i] }),

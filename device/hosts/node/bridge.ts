@@ -17,7 +17,7 @@ import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapsho
 import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
 import { DeviceSocket, type SocketPhase } from './device-socket.js';
 import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-port.js';
-import { openPrinterPort } from './ports/uri.js';
+import { openPrinterPort, portTransport } from './ports/uri.js';
 import { loadSettings, saveSettings, type Settings } from './settings.js';
 import { PACKAGE_VERSION } from '../../../server/version.js';
 
@@ -130,6 +130,7 @@ class NodeBridge implements Bridge {
       });
       port.onWritable((room) => this.loop.post({ type: 'port.writable', port: i, room }));
       port.onData((bytes) => this.loop.post({ type: 'port.data', port: i, bytes }));
+      port.onVerdict?.((job, ok, detail) => this.loop.post({ type: 'port.verdict', port: i, job, ok, ...(detail === undefined ? {} : { detail }) }));
     });
     this.loop.postAll(this.bootEvents());
     for (const port of this.ports) port.open();
@@ -164,7 +165,7 @@ class NodeBridge implements Bridge {
       server,
       fw: o.fw ?? NODE_BRIDGE_FW,
       // A TCP printer's connection is its session; a serial line can only be judged by silence (docs/printers.md).
-      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, cancelScript: p.cancelScript, transport: p.uri.startsWith('tcp:') ? 'network' : 'serial' })),
+      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, cancelScript: p.cancelScript, transport: portTransport(p.uri) })),
       window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval,
       // Started by a person or a service manager, not by a power cut shared with a fleet: the first attempt goes at once.
       timings: { firstWindow: 0, ...o.timings },
@@ -194,7 +195,7 @@ class NodeBridge implements Bridge {
         return this.socket.close(effect.code, effect.reason);
       case 'port.write': {
         const port = this.ports[effect.port];
-        if (!port?.write(effect.bytes)) this.log('error', `printer ${effect.port} is not open: ${effect.bytes.length} bytes dropped`);
+        if (!port?.write(effect.bytes, effect.job)) this.log('error', `printer ${effect.port} is not open: ${effect.bytes.length} bytes dropped`);
         return;
       }
       case 'led':

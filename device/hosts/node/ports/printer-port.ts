@@ -9,20 +9,34 @@
 //   state(s, why)   online when open, offline (with the reason) when not
 //   data(bytes)     what the printer sent back (status answers)
 
-export type PortLinkState = 'online' | 'offline';
+import type { JobPiece } from '../../../core/types.js';
+
+/**
+ * online when open, offline (the session ends) when not; a port that hears
+ * more from its printer's system than open/closed (a CUPS queue) may also say
+ * what holds the printer up while it stays reachable.
+ */
+export type PortLinkState = 'online' | 'offline' | 'busy' | 'paper-out' | 'paper-low' | 'cover-open' | 'error';
+export type { JobPiece };
 
 export interface PrinterPort {
   /** Where it goes, for logs: tcp://host:port or serial:/dev/x@baud. */
   readonly label: string;
   open(): void;
-  /** Hands bytes to the OS as room allows; returns false (and drops them) when the port is not open. */
-  write(bytes: Uint8Array): boolean;
+  /**
+   * Hands bytes to the OS as room allows; returns false (and drops them) when
+   * the port is not open. `job` comes only to a spooler port (cups-port.ts):
+   * which job the bytes belong to and whether they complete it.
+   */
+  write(bytes: Uint8Array, job?: JobPiece): boolean;
   /** Bytes it takes right now: highWaterMark less what Node still buffers; 0 when not open. */
   room(): number;
   readonly isOpen: boolean;
   onWritable(listener: (room: number) => void): void;
   onData(listener: (bytes: Uint8Array) => void): void;
   onState(listener: (state: PortLinkState, detail?: string) => void): void;
+  /** Spooler ports only: the print system's outcome for a job handed over whole (done, or failed with its reasons). */
+  onVerdict?(listener: (job: string, ok: boolean, detail?: string) => void): void;
   /** Stops reconnecting and closes; pending bytes are discarded. */
   close(): Promise<void>;
 }

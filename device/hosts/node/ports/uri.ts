@@ -1,14 +1,23 @@
 // Printer addresses on the command line and in bridge options:
 //   tcp://HOST:PORT            a network printer's raw port (PORT default 9100)
 //   serial:/dev/ttyUSB0@115200 a serial device; @BAUD is optional (9600)
+//   usb:/dev/usb/lp0           a USB printer-class device (the kernel's usblp)
+//   cups:QUEUE                 a CUPS queue on the server CUPS_SERVER names
+//                              (as for lp; localhost:631 when unset)
 
+import type { PortTransport } from '../../../core/types.js';
+import { cupsServer } from '../ipp.js';
+import { CupsPort } from './cups-port.js';
 import type { PortOptions, PrinterPort } from './printer-port.js';
 import { serialPort } from './serial-port.js';
 import { tcpPort } from './tcp-port.js';
+import { usbPort } from './usb-port.js';
 
 export type PrinterAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'serial'; readonly path: string; readonly baud: number };
+  | { readonly kind: 'serial'; readonly path: string; readonly baud: number }
+  | { readonly kind: 'usb'; readonly path: string }
+  | { readonly kind: 'cups'; readonly queue: string };
 
 export const DEFAULT_BAUD = 9600;
 export const DEFAULT_TCP_PORT = 9100;
@@ -27,10 +36,32 @@ export function parsePrinterUri(uri: string): PrinterAddress {
     if (!m || !Number.isInteger(baud) || baud < 50) throw new TypeError(`printer ${uri}: expected serial:/dev/NAME[@BAUD]`);
     return { kind: 'serial', path: m[1]!, baud };
   }
-  throw new TypeError(`printer ${uri}: use tcp://HOST:PORT or serial:/dev/NAME[@BAUD]`);
+  if (uri.startsWith('usb:')) {
+    const m = /^usb:(\/[^@]+)$/.exec(uri);
+    if (!m) throw new TypeError(`printer ${uri}: expected usb:/dev/usb/lpN (a path)`);
+    return { kind: 'usb', path: m[1]! };
+  }
+  if (uri.startsWith('cups:')) {
+    // CUPS's own rule for queue names: printable, no space, "/", "#" or "\\", at most 127 bytes.
+    const m = /^cups:([^\s/#\\\x00-\x1f\x7f]{1,127})$/.exec(uri);
+    if (!m) throw new TypeError(`printer ${uri}: expected cups:QUEUE (a CUPS queue name: no spaces, "/", "#" or "\\")`);
+    return { kind: 'cups', queue: m[1]! };
+  }
+  throw new TypeError(`printer ${uri}: use tcp://HOST:PORT, serial:/dev/NAME[@BAUD], usb:/dev/usb/lpN or cups:QUEUE`);
+}
+
+/**
+ * What ends a printer session on this address (PortConfig.transport; see
+ * device/core/spooler.ts). By scheme alone: a host given ready-made ports
+ * may name them as it likes, and anything else is taken for a serial line.
+ */
+export function portTransport(uri: string): PortTransport {
+  return uri.startsWith('tcp:') ? 'network' : uri.startsWith('cups:') ? 'spooler' : 'serial';
 }
 
 export function openPrinterPort(uri: string, opts: PortOptions = {}): PrinterPort {
   const a = parsePrinterUri(uri);
+  if (a.kind === 'cups') return new CupsPort(a.queue, cupsServer(), opts);
+  if (a.kind === 'usb') return usbPort(a.path, opts);
   return a.kind === 'tcp' ? tcpPort(a.host, a.port, opts) : serialPort(a.path, a.baud, opts);
 }

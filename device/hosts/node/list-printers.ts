@@ -1,0 +1,141 @@
+// What this machine's bridge could print to, as --printer addresses: the
+// serial ports the OS has (with their USB ids, when they are USB adapters),
+// the USB printer-class devices (Linux's usblp) and the queues of the CUPS server CUPS_SERVER names (network printers that
+// CUPS found among them). A source that cannot be read is a problem in the
+// answer, not a failure: the other source is still worth showing.
+//
+// On Linux the serial ports are read from sysfs, as udev would describe
+// them: serialport's own list needs udevadm, which containers and small
+// images often lack. Elsewhere serialport lists them.
+
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SerialPort } from 'serialport';
+import { cupsServer, describeServer, PRINTER_STATE, type IppServer } from './ipp.js';
+import { listQueues } from './ports/cups-queue.js';
+
+export interface ReachablePrinter {
+  /** The --printer address: serial:/dev/NAME, usb:/dev/usb/lpN or cups:QUEUE. */
+  readonly uri: string;
+  readonly kind: 'serial' | 'usb' | 'cups';
+  /** What the system says about it, for a person. */
+  readonly detail: string;
+}
+
+export interface PrinterList {
+  readonly printers: readonly ReachablePrinter[];
+  /** Sources that could not be read, and why. */
+  readonly problems: readonly string[];
+}
+
+export interface ListOptions {
+  /** The CUPS server (default: CUPS_SERVER, as lp reads it). */
+  readonly cups?: IppServer;
+  /** Where sysfs is mounted (default /sys); Linux only. */
+  readonly sysfs?: string;
+}
+
+export async function listPrinters(opts: ListOptions = {}): Promise<PrinterList> {
+  const problems: string[] = [];
+  const [serial, cups] = await Promise.all([
+    serialPrinters(opts.sysfs).catch((e: unknown) => {
+      problems.push(`serial ports: ${(e as Error).message}`);
+      return [];
+    }),
+    (async () => cupsPrinters(opts.cups ?? cupsServer()))().catch((e: unknown) => {
+      problems.push(`CUPS: ${(e as Error).message}`);
+      return [];
+    }),
+  ]);
+  return { printers: [...serial, ...cups], problems };
+}
+
+async function serialPrinters(sysfs = '/sys'): Promise<ReachablePrinter[]> {
+  if (process.platform === 'linux' || sysfs !== '/sys') return [...sysfsSerialPorts(sysfs), ...sysfsUsbPrinters(sysfs)];
+  const ports = await SerialPort.list();
+  return ports.map((p) => {
+    const usb = p.vendorId === undefined ? undefined : `USB ${p.vendorId}:${p.productId ?? '?'}${p.serialNumber === undefined ? '' : ` serial ${p.serialNumber}`}`;
+    const detail = [usb, p.manufacturer].filter((x) => x !== undefined && x !== '').join(', ');
+    return { uri: `serial:${p.path}`, kind: 'serial' as const, detail: detail === '' ? 'serial port' : detail };
+  });
+}
+
+const STATE_NAMES: Record<number, string> = { [PRINTER_STATE.idle]: 'idle', [PRINTER_STATE.processing]: 'printing', [PRINTER_STATE.stopped]: 'stopped' };
+
+async function cupsPrinters(server: IppServer): Promise<ReachablePrinter[]> {
+  const queues = await listQueues(server);
+  return queues.map((q) => {
+    const reasons = q.reasons.filter((r) => r !== 'none');
+    const detail = [
+      `CUPS queue at ${describeServer(server)}`,
+      q.deviceUri === undefined ? undefined : `device ${q.deviceUri}`,
+      q.makeModel,
+      q.info,
+      `${STATE_NAMES[q.state] ?? `state ${q.state}`}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
+      q.accepting ? undefined : 'not accepting jobs',
+    ].filter((x) => x !== undefined && x !== '');
+    return { uri: `cups:${q.name}`, kind: 'cups' as const, detail: detail.join(', ') };
+  });
+}
+
+/** The serial devices the kernel has: USB-serial and CDC-ACM adapters, UARTs with hardware behind them. */
+const SERIAL_NAME = /^(ttyUSB|ttyACM|ttyAMA|ttyS|ttyXRUSB|ttyAP|ttyTHS|ttymxc|rfcomm)\d+$/;
+
+function sysfsSerialPorts(sysfs: string): ReachablePrinter[] {
+  const classDir = join(sysfs, 'class/tty');
+  return readdirSync(classDir)
+    .filter((name) => SERIAL_NAME.test(name) && existsSync(join(classDir, name, 'device')))
+    .filter((name) => {
+      // The 8250 driver makes ttyS0–31 whether or not a UART is there.
+      const driver = join(classDir, name, 'device/driver');
+      return !(existsSync(driver) && realpathSync(driver).endsWith('/serial8250'));
+    })
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+    .map((name) => {
+      const usb = usbDevice(realpathSync(join(classDir, name, 'device')), sysfs);
+      const ids = usb === undefined ? undefined : `USB ${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : ` serial ${usb.serial}`}`;
+      const detail = [ids, usb?.manufacturer, usb?.name].filter((x) => x !== undefined && x !== '').join(', ');
+      return { uri: `serial:/dev/${name}`, kind: 'serial' as const, detail: detail === '' ? 'serial port' : detail };
+    });
+}
+
+/** usblp's devices: class usbmisc, lpN, at /dev/usb/lpN. */
+function sysfsUsbPrinters(sysfs: string): ReachablePrinter[] {
+  const classDir = join(sysfs, 'class/usbmisc');
+  if (!existsSync(classDir)) return [];
+  return readdirSync(classDir)
+    .filter((name) => /^lp\d+$/.test(name) && existsSync(join(classDir, name, 'device')))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+    .map((name) => {
+      const usb = usbDevice(realpathSync(join(classDir, name, 'device')), sysfs);
+      const ids = usb === undefined ? undefined : `USB ${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : ` serial ${usb.serial}`}`;
+      const detail = ['USB printer', ids, usb?.manufacturer, usb?.name].filter((x) => x !== undefined && x !== '').join(', ');
+      return { uri: `usb:/dev/usb/${name}`, kind: 'usb' as const, detail };
+    });
+}
+
+interface UsbIds {
+  readonly vendor: string;
+  readonly product: string;
+  readonly serial: string | undefined;
+  readonly manufacturer: string | undefined;
+  readonly name: string | undefined;
+}
+
+/** The USB device a tty hangs off: the nearest parent folder with an idVendor. */
+function usbDevice(device: string, sysfs: string): UsbIds | undefined {
+  const read = (dir: string, file: string): string | undefined => {
+    try {
+      return readFileSync(join(dir, file), 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const top = realpathSync(sysfs);
+  for (let dir = device; dir.startsWith(top) && dir !== top; dir = dirname(dir)) {
+    const vendor = read(dir, 'idVendor');
+    if (vendor === undefined) continue;
+    return { vendor, product: read(dir, 'idProduct') ?? '?', serial: read(dir, 'serial'), manufacturer: read(dir, 'manufacturer'), name: read(dir, 'product') };
+  }
+  return undefined;
+}
