@@ -41,11 +41,23 @@
 #              front of three server nodes, with the configuration
 #              docs/cluster.md shows (its own instance in a temporary folder;
 #              the package's service is not started)
+#   mosquitto  the MQTT broker (and mosquitto_sub/mosquitto_pub) of which
+#              the MQTT tests start their own instance on a free port
+#              (test/helpers/mosquitto.ts): a real broker's retained
+#              messages, Wills and restarts, which no npm broker speaks the
+#              same MQTT 5 of; the package's service is not started
+#   cups       the CUPS scheduler (cupsd), lpadmin/lp and the socket://
+#              backend (package `cups`), of which the CUPS tests start a
+#              private instance in a temporary folder on a free port, with
+#              raw queues to a printer emulator (test/helpers/cups.ts): the
+#              bridge's `cups:QUEUE` ports speak IPP to a real scheduler;
+#              the package's service is not started, and one started anyway
+#              is stopped
 # The system Python (/usr/bin/python3) is checked, not whatever python3 a
 # pyenv puts first on PATH.
 set -euo pipefail
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl postgresql haproxy)
+[ ${#parts[@]} -gt 0 ] || parts=(socat chromium python3-websockets openssl nginx moddable curl postgresql haproxy mosquitto cups)
 
 need=()
 for part in "${parts[@]}"; do
@@ -67,7 +79,17 @@ for part in "${parts[@]}"; do
       command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
       ;;
     haproxy) [ -x /usr/sbin/haproxy ] || need+=(haproxy) ;;
-    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl postgresql haproxy)" >&2; exit 2 ;;
+    mosquitto)
+      [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+      command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+      ;;
+    cups)
+      [ -x /usr/sbin/cupsd ] || need+=(cups-daemon)
+      [ -x /usr/bin/lp ] || need+=(cups-client)
+      # The socket:// backend a raw queue to a network printer uses (the package `cups` links it into place).
+      [ -x /usr/lib/cups/backend/socket ] || need+=(cups)
+      ;;
+    *) echo "install-system-deps: unknown part '$part' (known: socat chromium python3-websockets openssl nginx moddable curl postgresql haproxy mosquitto cups)" >&2; exit 2 ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0
@@ -77,7 +99,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 echo "install-system-deps: installing ${need[*]}" >&2
-# Packages with a service (nginx, postgresql, haproxy) must not start it: the tests
+# Packages with a service (nginx, postgresql, haproxy, mosquitto, cups) must not start it: the tests
 # run their own instance, and a service left on port 80 or 5432 (or failing
 # to get it) helps nobody.
 policy=/usr/sbin/policy-rc.d
@@ -100,6 +122,15 @@ online_clusters() {
   done
 }
 online_before=$(online_clusters)
+# The same for CUPS: a scheduler the install started (a service manager that
+# ignores the policy, or socket activation) is stopped. Only the package's
+# own, run on /etc/cups: a cupsd given its own configuration (-c) is a test's.
+system_cupsd() {
+  { pgrep -x cupsd 2>/dev/null || true; } | while read -r pid; do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- ' -c ' || echo "$pid"
+  done
+}
+cupsd_before=$(system_cupsd)
 # apt's own progress goes to stderr: `npm test`'s output stays the tests'.
 apt-get update >&2
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
@@ -109,6 +140,15 @@ online_clusters | while read -r version cluster; do
     pg_ctlcluster "$version" "$cluster" stop >&2
   fi
 done
+if [[ " ${need[*]} " == *" cups-daemon "* || " ${need[*]} " == *" cups "* ]]; then
+  if [ -d /run/systemd/system ]; then systemctl stop cups.service cups.socket cups.path >&2 2>/dev/null || true; fi
+  system_cupsd | while read -r pid; do
+    if ! grep -qxF "$pid" <<<"$cupsd_before"; then
+      echo "install-system-deps: stopping cupsd $pid, started by its package" >&2
+      kill "$pid"
+    fi
+  done
+fi
 if [[ " ${need[*]} " == *" postgresql "* ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   echo "install-system-deps: the postgresql package is installed, but no /usr/lib/postgresql/*/bin/initdb" >&2
   exit 1

@@ -21,12 +21,14 @@ import { listenCompatPws, type CompatPwsOptions } from './transports/compat-pws.
 import { createHttpTransport } from './transports/http.js';
 import { TrustedProxies } from './transports/peer-address.js';
 import { loadTlsPair, type TlsFiles, type TlsPair } from './transports/tls.js';
+import { MqttLink, resolveMqtt, type MqttOptions } from './mqtt/link.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export { adminTokenPath, loadOrCreateAdminToken } from './admin-token.js';
 export { PrintbridgeError } from './errors.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export { DEFAULT_RETENTION, type JobRetention } from './retention.js';
+export type { MqttOptions } from './mqtt/link.js';
 
 export interface ServerOptions {
   /** Default '0.0.0.0'. */
@@ -69,6 +71,13 @@ export interface ServerOptions {
    * Default none: every peer is known by its socket's address.
    */
   trustProxy?: readonly string[];
+  /**
+   * Also publish devices, printers and jobs on an MQTT broker, and take
+   * commands from it (docs/mqtt.md). The server never waits for the broker:
+   * it serves while the broker is away and reconnects with backoff. The node
+   * is `node` (default the host name) in its topics and client id.
+   */
+  mqtt?: MqttOptions;
   log?: Log;
 }
 
@@ -87,6 +96,8 @@ export interface RunningServer {
   node?: string | undefined;
   /** The PrinterWebSocket-compatible listener, when `compat` was given. */
   compat?: { host: string; port: number; url: string; tokenRequired: boolean } | undefined;
+  /** The MQTT link, when `mqtt` was given. */
+  mqtt?: MqttLink | undefined;
   /**
    * Reads the TLS certificate and key files again and serves them to new
    * connections. A pair that does not load is logged as an error and the
@@ -146,6 +157,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const retention = resolveRetention(opts.retention);
   // A missing or broken certificate stops the start, before the store is opened.
   const tls = opts.tls === undefined ? undefined : loadTlsPair(opts.tls);
+  // So do bad MQTT options or an unreadable CA file.
+  const mqttConfig = opts.mqtt === undefined ? undefined : resolveMqtt(opts.mqtt);
   const trustedProxies = new TrustedProxies(opts.trustProxy ?? []);
 
   const clock = systemClock(log);
@@ -205,6 +218,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const port = await listen(transport.server, opts.port ?? 8080, host);
     const compat = opts.compat === undefined ? undefined : await listenCompatPws(hub, opts.compat, { adminToken: admin.token, closeGraceMs: CLOSE_GRACE_MS, slots: transport.slots, trustedProxies })
       .catch((e: unknown) => new Promise<never>((_, fail) => transport.server.close(() => fail(e))));
+    // Devices come only now that the server listens; the link hears them from their hello on.
+    const mqtt = mqttConfig === undefined ? undefined : new MqttLink(mqttConfig, { hub, clock, log, node: opts.node ?? hostname(), version: PACKAGE_VERSION });
     const heartbeat = setInterval(() => hub.heartbeat.round(clock.now()), heartbeatMs);
     heartbeat.unref();
     const sweeper = setInterval(sweep, retention.sweepMs);
@@ -236,6 +251,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       store: store.location,
       node: cluster?.node,
       compat: compat && { host: compat.host, port: compat.port, url: compat.url, tokenRequired: compat.tokenRequired },
+      mqtt,
       reloadTls() {
         if (opts.tls === undefined || !(transport.server instanceof HttpsServer)) return false;
         try {
@@ -262,6 +278,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
           await transport.closeAll(CLOSE.GOING_AWAY.code, CLOSE.GOING_AWAY.text);
           transport.server.closeAllConnections();
           await stopped;
+          // After the devices' offline states went out, before the store they are read from closes.
+          await mqtt?.close();
           store.close();
           log('info', 'printbridge server closed', { port });
         })();

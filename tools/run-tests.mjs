@@ -52,6 +52,10 @@ const SYSTEM_PARTS = [
   [/\/usr\/lib\/postgresql/, 'postgresql'],
   // test/helpers/haproxy.ts, the cluster's load balancer.
   [/\/usr\/sbin\/haproxy/, 'haproxy'],
+  // test/helpers/mosquitto.ts, the MQTT broker.
+  [/\/usr\/sbin\/mosquitto/, 'mosquitto'],
+  // test/helpers/cups.ts, the private CUPS scheduler.
+  [/\/usr\/sbin\/cupsd/, 'cups'],
 ];
 // The docs' examples run what the docs show: curl, openssl (deploy.md's CA),
 // socat (the README's serial printer).

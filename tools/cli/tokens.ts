@@ -78,10 +78,11 @@ export const tokens: Command = {
   },
 };
 
-function scopeList(given: string[] | undefined): Scope[] | undefined {
+/** Scopes as given to `option`; an unknown one is a usage error naming the closest. */
+export function scopeList(given: string[] | undefined, option = '--scope'): Scope[] | undefined {
   if (given === undefined) return undefined;
   for (const s of given) {
-    if (!(SCOPES as readonly string[]).includes(s)) throw new UsageError(`--scope ${JSON.stringify(s)}${didYouMean(s, SCOPES)}: say one of ${SCOPES.join(', ')}`);
+    if (!(SCOPES as readonly string[]).includes(s)) throw new UsageError(`${option} ${JSON.stringify(s)}${didYouMean(s, SCOPES)}: say one of ${SCOPES.join(', ')}`);
   }
   return given as Scope[];
 }

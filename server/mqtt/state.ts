@@ -1,0 +1,345 @@
+// What this node says on the broker, as a pure state machine: the events
+// its subscribers hear (events.ts) go in with the time, the messages to
+// publish come out; nothing here touches a socket or owns a timer. The link
+// (link.ts) publishes what comes out, asks for `due()` at `nextDue()`, and
+// for `all()` whenever the broker may have lost its retained messages.
+//
+// A device is published from here only while this node holds its online
+// connection (`holds`): a node of a cluster hears every other node's events
+// too, and publishing those would say everything N times and, worse, let a
+// late `offline` from one node overwrite the `online` of the node the
+// device moved to.
+//
+//   not published ──device.online/status, held here──▶ held
+//   held ──device.offline from this node's session──▶ not published
+//        (availability `offline`, or every retained topic emptied when the
+//         device was removed from the store)
+//   held ──an event says it is online and held elsewhere──▶ not published
+//        (moved to another node, which publishes it now; nothing said here)
+//
+// Retained topics are coalesced: a payload that changes only in what moves
+// all the time (job progress, temperatures, rssi, heap, uptime) goes out at
+// most once per `coalesceMs` per topic, the latest value winning; any other
+// change goes out at once, with whatever was waiting. Job events are one
+// message per change of a job's state.
+
+import { FINAL_JOB_STATES, type ClientEvent, type DeliveryReport, type DeviceView, type JobState, type JobView, type PrinterView } from '../../protocol/client-messages.js';
+import { canTransition, isFinal } from '../core/job-states.js';
+import { discoveryPayload } from './discovery.js';
+import { OFFLINE, ONLINE, PAYLOAD_SCHEMA, splitPrinter, type Topics } from './topics.js';
+
+export interface Publication {
+  readonly topic: string;
+  /** Empty with `retain`: the retained message is deleted. */
+  readonly payload: string;
+  readonly retain: boolean;
+}
+
+/** The largest payload published; a larger one is cut (delivery reports) or left out with a log line (link.ts). */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+/** Default: a printer's progress and temperatures at most once a second. */
+export const COALESCE_MS = 1000;
+/** Jobs whose last state is remembered (so that a change is told once); the oldest are forgotten first. */
+const MAX_TRACKED_JOBS = 10_000;
+
+export interface StateDeps {
+  readonly topics: Topics;
+  /** This node, as a topic level (topics.ts nodeLevel). */
+  readonly node: string;
+  readonly version: string;
+  /** This node holds the device's online connection now. */
+  holds(device: string): boolean;
+  /** The device is still registered (a device.offline of one that is not was its removal). */
+  registered(device: string): boolean;
+  readonly coalesceMs?: number;
+}
+
+/** The kinds of event the state uses. */
+export const HEARD: ReadonlySet<ClientEvent['event']> = new Set(['device.online', 'device.status', 'device.offline', 'printer.status', 'job.updated', 'control.delivered']);
+
+interface Printer {
+  view: PrinterView;
+  /** The progress of the job on the printer, as its last job.updated said. */
+  progress: { job: string; value: number } | undefined;
+}
+
+interface Held {
+  view: DeviceView;
+  /** When it came online here. */
+  since: number;
+  readonly printers: Map<number, Printer>;
+  /** Heater names each G-code printer reported, for discovery's temperature sensors. */
+  readonly heaters: Map<number, string[]>;
+  /** Every retained topic published for it: what is emptied when it is removed. */
+  readonly topics: Set<string>;
+}
+
+interface Sent {
+  payload: string;
+  /** What must go out at once when it changes (the payload less what moves all the time). */
+  key: string;
+  at: number;
+}
+
+export class MqttState {
+  private readonly held = new Map<string, Held>();
+  /** Devices that went offline (or were removed) here while the broker was away: said again by all(). */
+  private readonly gone = new Map<string, Publication[]>();
+  private readonly jobs = new Map<string, { state: JobState; updated: number }>();
+  private readonly sent = new Map<string, Sent>();
+  private readonly pending = new Map<string, { payload: string; key: string; due: number }>();
+  private readonly coalesceMs: number;
+
+  constructor(private readonly deps: StateDeps) {
+    this.coalesceMs = deps.coalesceMs ?? COALESCE_MS;
+  }
+
+  /** What to publish for one event; `connected`: the link can publish it now (else what a reconnect must repeat is kept). */
+  event(e: ClientEvent, now: number, connected: boolean): Publication[] {
+    const out: Publication[] = [];
+    switch (e.event) {
+      case 'device.online':
+      case 'device.status':
+        this.deviceSeen(e.device, now, out);
+        break;
+      case 'device.offline':
+        this.deviceGone(e.device, now, out, connected);
+        break;
+      case 'printer.status':
+        this.printerSeen(e.printer, now, out);
+        break;
+      case 'job.updated':
+        this.jobSeen(e.job, now, out);
+        break;
+      case 'control.delivered':
+        out.push(this.report(e.ref, e.reports));
+        break;
+      default:
+        break;
+    }
+    return out;
+  }
+
+  /** Coalesced payloads whose time came. */
+  due(now: number): Publication[] {
+    const out: Publication[] = [];
+    for (const [topic, p] of this.pending) {
+      if (p.due > now) continue;
+      this.pending.delete(topic);
+      this.sent.set(topic, { payload: p.payload, key: p.key, at: now });
+      out.push({ topic, payload: p.payload, retain: true });
+    }
+    return out;
+  }
+
+  /** When due() next has something, or undefined. */
+  nextDue(): number | undefined {
+    let next: number | undefined;
+    for (const p of this.pending.values()) if (next === undefined || p.due < next) next = p.due;
+    return next;
+  }
+
+  /**
+   * Every retained message of every device held here, and what devices that
+   * left meanwhile owe: after a (re)connect, since a broker without
+   * persistence lost them, and when Home Assistant says it started.
+   */
+  all(now: number): Publication[] {
+    const out: Publication[] = [];
+    for (const pubs of this.gone.values()) out.push(...pubs);
+    this.gone.clear();
+    for (const h of this.held.values()) {
+      for (const topic of h.topics) {
+        this.sent.delete(topic);
+        this.pending.delete(topic);
+      }
+      this.publishDevice(h, now, out);
+      for (const p of h.printers.values()) this.publishPrinter(h, p, now, out);
+    }
+    return out;
+  }
+
+  /** How many devices are published from here. */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  private deviceSeen(view: DeviceView, now: number, out: Publication[]): void {
+    if (!this.deps.holds(view.id)) {
+      // Online at another node, which publishes it: this one says nothing more of it.
+      this.forget(view.id);
+      this.gone.delete(view.id);
+      return;
+    }
+    this.gone.delete(view.id);
+    let h = this.held.get(view.id);
+    if (h === undefined) {
+      h = { view, since: now, printers: new Map(), heaters: new Map(), topics: new Set() };
+      this.held.set(view.id, h);
+    }
+    h.view = view;
+    this.publishDevice(h, now, out);
+  }
+
+  private deviceGone(view: DeviceView, now: number, out: Publication[], connected: boolean): void {
+    const h = this.held.get(view.id);
+    // Another node's device (a relayed event), or one held here again already.
+    if (h === undefined || this.deps.holds(view.id)) return;
+    const said: Publication[] = [];
+    if (this.deps.registered(view.id)) {
+      h.view = view;
+      h.since = now;
+      said.push({ topic: this.deps.topics.availability(view.id), payload: OFFLINE, retain: true });
+      said.push({ topic: this.deps.topics.deviceState(view.id), payload: this.deviceState(h), retain: true });
+      for (const p of h.printers.values()) {
+        p.view = { ...p.view, online: false, status: 'offline' };
+        said.push({ topic: this.deps.topics.printerAvailability(view.id, p.view.port), payload: OFFLINE, retain: true });
+        said.push({ topic: this.deps.topics.printerState(view.id, p.view.port), payload: this.printerState(p), retain: true });
+      }
+    } else {
+      // Removed: nothing of it stays on the broker, Home Assistant's device included.
+      for (const topic of h.topics) said.push({ topic, payload: '', retain: true });
+    }
+    out.push(...said);
+    this.forget(view.id);
+    if (!connected) this.gone.set(view.id, said);
+  }
+
+  private printerSeen(view: PrinterView, now: number, out: Publication[]): void {
+    const h = this.held.get(view.device);
+    if (h === undefined || !this.deps.holds(view.device)) return;
+    let p = h.printers.get(view.port);
+    if (p === undefined) h.printers.set(view.port, (p = { view, progress: undefined }));
+    p.view = view;
+    if (p.progress !== undefined && p.progress.job !== view.job) p.progress = undefined;
+    if (view.dialect === 'gcode' && view.temps !== undefined) {
+      const known = h.heaters.get(view.port) ?? [];
+      const fresh = view.temps.map((t) => t.name).filter((n) => !known.includes(n));
+      // Bounded by the protocol: a status names 8 heaters at most; a printer keeps 16.
+      if (fresh.length > 0 && known.length < 16) {
+        h.heaters.set(view.port, [...known, ...fresh].slice(0, 16));
+        this.publishDiscovery(h, now, out);
+      }
+    }
+    this.publishPrinter(h, p, now, out);
+  }
+
+  private jobSeen(job: JobView, now: number, out: Publication[]): void {
+    const at = splitPrinter(job.printer);
+    if (at === undefined || !this.deps.holds(at.device)) return;
+    const before = this.jobs.get(job.id);
+    // In a cluster the node where a job was submitted tells its changes too, relayed here late: older news is no news.
+    // Two changes in one millisecond (printing, then done) are told apart by the lifecycle: a job ends once.
+    if (before !== undefined && (job.updated < before.updated || isFinal(before.state) || (job.updated === before.updated && before.state !== job.state && !canTransition(before.state, job.state)))) return;
+    if (before?.state !== job.state) {
+      // Final states are remembered too: an outcome told again is not a second event.
+      this.jobs.delete(job.id);
+      this.jobs.set(job.id, { state: job.state, updated: job.updated });
+      if (this.jobs.size > MAX_TRACKED_JOBS) for (const oldest of this.jobs.keys()) { this.jobs.delete(oldest); break; }
+      const payload = JSON.stringify({ schema: PAYLOAD_SCHEMA, device: at.device, port: at.port, node: this.deps.node, ...job });
+      out.push({ topic: this.deps.topics.jobEvent(at.device, at.port, job.state), payload, retain: false });
+    } else {
+      before.updated = job.updated;
+    }
+    const h = this.held.get(at.device);
+    const p = h?.printers.get(at.port);
+    if (h === undefined || p === undefined) return;
+    if (FINAL_JOB_STATES.includes(job.state)) {
+      if (p.progress?.job === job.id) p.progress = { job: job.id, value: job.progress };
+    } else if (p.view.job === undefined || p.view.job === job.id) {
+      p.progress = { job: job.id, value: job.progress };
+    } else {
+      return;
+    }
+    this.publishPrinter(h, p, now, out);
+  }
+
+  /** A control message's delivery reports; cut to fit MAX_PAYLOAD_BYTES (a message to thousands of devices), saying how many were left out. */
+  private report(ref: string, reports: readonly DeliveryReport[]): Publication {
+    const topic = this.deps.topics.controlReport(ref);
+    const head = { schema: PAYLOAD_SCHEMA, ref, node: this.deps.node };
+    let payload = JSON.stringify({ ...head, reports });
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
+      const kept: DeliveryReport[] = [];
+      let size = 200 + ref.length;
+      for (const r of reports) {
+        size += Buffer.byteLength(JSON.stringify(r)) + 1;
+        if (size > MAX_PAYLOAD_BYTES) break;
+        kept.push(r);
+      }
+      payload = JSON.stringify({ ...head, reports: kept, truncated: reports.length - kept.length });
+    }
+    return { topic, payload, retain: false };
+  }
+
+  private publishDevice(h: Held, now: number, out: Publication[]): void {
+    const { topics } = this.deps;
+    this.retained(h, topics.availability(h.view.id), ONLINE, ONLINE, now, out);
+    const { rssi: _rssi, heap: _heap, uptime: _uptime, lastSeen: _lastSeen, ...steady } = h.view;
+    this.retained(h, topics.deviceState(h.view.id), this.deviceState(h), JSON.stringify(steady), now, out);
+    this.publishDiscovery(h, now, out);
+  }
+
+  private publishDiscovery(h: Held, now: number, out: Publication[]): void {
+    const topic = this.deps.topics.discoveryConfig(h.view.id);
+    if (topic === undefined) return;
+    const payload = discoveryPayload(this.deps.topics, { device: h.view, heaters: h.heaters, node: this.deps.node, version: this.deps.version });
+    this.retained(h, topic, payload, payload, now, out);
+  }
+
+  private publishPrinter(h: Held, p: Printer, now: number, out: Publication[]): void {
+    const { topics } = this.deps;
+    const { device, port } = p.view;
+    const available = p.view.online && p.view.status !== 'offline' ? ONLINE : OFFLINE;
+    this.retained(h, topics.printerAvailability(device, port), available, available, now, out);
+    const { temps: _temps, ...steady } = p.view;
+    this.retained(h, topics.printerState(device, port), this.printerState(p), JSON.stringify(steady), now, out);
+  }
+
+  private deviceState(h: Held): string {
+    const v = h.view;
+    return JSON.stringify({
+      schema: PAYLOAD_SCHEMA, id: v.id, online: v.online, fw: v.fw ?? null, rssi: v.rssi ?? null, heap: v.heap ?? null, uptime: v.uptime ?? null,
+      led: v.led ?? null, address: v.address ?? null, tags: v.tags, ports: v.ports, node: this.deps.node, since: h.since,
+    });
+  }
+
+  private printerState(p: Printer): string {
+    const v = p.view;
+    const temps: Record<string, { current: number; target: number | null }> = {};
+    for (const t of v.temps ?? []) temps[t.name] = { current: t.current, target: t.target ?? null };
+    const job = v.job ?? null;
+    return JSON.stringify({
+      schema: PAYLOAD_SCHEMA, id: v.id, device: v.device, port: v.port, name: v.name ?? null, dialect: v.dialect, online: v.online,
+      status: v.status, detail: v.detail ?? null, temps, job, progress: job !== null && p.progress?.job === job ? p.progress.value : null,
+      queued: v.queued, paused: v.paused, confirms: v.confirms ?? false, node: this.deps.node,
+    });
+  }
+
+  /** A retained topic's new payload: out now when `key` changed (or nothing was sent), else at most once per coalesceMs. */
+  private retained(h: Held, topic: string, payload: string, key: string, now: number, out: Publication[]): void {
+    h.topics.add(topic);
+    const last = this.sent.get(topic);
+    if (last?.payload === payload) {
+      this.pending.delete(topic);
+      return;
+    }
+    if (last === undefined || last.key !== key || now - last.at >= this.coalesceMs) {
+      this.pending.delete(topic);
+      this.sent.set(topic, { payload, key, at: now });
+      out.push({ topic, payload, retain: true });
+      return;
+    }
+    this.pending.set(topic, { payload, key, due: last.at + this.coalesceMs });
+  }
+
+  private forget(device: string): void {
+    const h = this.held.get(device);
+    if (h === undefined) return;
+    for (const topic of h.topics) {
+      this.sent.delete(topic);
+      this.pending.delete(topic);
+    }
+    this.held.delete(device);
+  }
+}
