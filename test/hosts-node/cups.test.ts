@@ -159,7 +159,7 @@ test('the printer list: USB-serial adapters and USB printers with their ids from
   assert.deepEqual(list.problems, []);
   assert.deepEqual(list.printers.map((p) => p.uri), ['serial:/dev/ttyUSB0', 'usb:/dev/usb/lp0', 'cups:broken', 'cups:pos-58']);
   assert.equal(list.printers[0]?.detail, 'USB 1a86:7523 serial A5XK3RJT, QinHeng, USB Serial');
-  assert.equal(list.printers[1]?.detail, 'USB printer, USB 0416:5011, POS58 Printer');
+  assert.equal(list.printers[1]?.detail, 'USB printer, USB 0416:5011, POS58 Printer, or usb:0416:5011');
 });
 
 test('--list-printers says when CUPS cannot be reached, and still exits 0', async () => {

@@ -7,6 +7,8 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
 import { openPrinterPort, parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
@@ -73,4 +75,59 @@ test('unplugged: offline with the reason; plugged in again: online, and prints',
   await d.until(() => d.lastState === 'online' && d.room === HWM, 'online again');
   d.send(Buffer.from('back'));
   await received(again, 4);
+});
+
+test('usb:VID:PID[:SERIAL] looks its printer up by ids at every open: absent it is offline, and after a replug that renumbers it, online and printing', async () => {
+  assert.deepEqual(parsePrinterUri('usb:04b8:0202:X1'), { kind: 'usb-ids', vendor: '04b8', product: '0202', serial: 'X1' });
+  assert.deepEqual(parsePrinterUri('usb:04B8:0202'), { kind: 'usb-ids', vendor: '04B8', product: '0202', serial: undefined });
+  assert.throws(() => parsePrinterUri('usb:4b8:202'), /usb:VID:PID\[:SERIAL\]/);
+
+  // A sysfs stand-in laid out as Linux's (class/usbmisc/lpN/device into the
+  // USB interface under its device, which has the ids) and a /dev whose
+  // usb/lpN is the emulator's PTY.
+  const sys = join(tmp.dir, 'sys');
+  const dev = join(tmp.dir, 'dev');
+  mkdirSync(join(dev, 'usb'), { recursive: true });
+  const plug = (lp: string, serial: string, tty: string): void => {
+    const usb = join(sys, 'devices', `usb-${lp}`, '1-1');
+    mkdirSync(join(usb, '1-1:1.0'), { recursive: true });
+    writeFileSync(join(usb, 'idVendor'), '04b8\n');
+    writeFileSync(join(usb, 'idProduct'), '0202\n');
+    writeFileSync(join(usb, 'serial'), `${serial}\n`);
+    mkdirSync(join(sys, 'class', 'usbmisc', lp), { recursive: true });
+    symlinkSync(join(usb, '1-1:1.0'), join(sys, 'class', 'usbmisc', lp, 'device'));
+    symlinkSync(tty, join(dev, 'usb', lp));
+  };
+  const unplug = (lp: string): void => {
+    rmSync(join(sys, 'class', 'usbmisc', lp), { recursive: true, force: true });
+    rmSync(join(dev, 'usb', lp), { force: true });
+  };
+
+  const emu = await ptyEmulator(procs, tmp.dir);
+  // Another printer of the same model, with another serial: not this one.
+  plug('lp0', 'OTHER', '/dev/null');
+  const p = openPrinterPort('usb:04b8:0202:X1', { highWaterMark: HWM, backoffBase: 20, backoffCap: 100, sysfs: sys, devDir: dev });
+  ports.push(p);
+  const d = new PortDriver(p);
+  p.open();
+  await d.until(() => d.states.some((s) => s.state === 'offline' && /no USB printer/.test(s.detail ?? '')), 'offline: not plugged in');
+  assert.ok(!d.states.some((s) => s.state === 'online'));
+
+  plug('lp3', 'X1', emu.path);
+  await d.until(() => d.lastState === 'online' && d.room === HWM, 'online once plugged in as lp3');
+  const first = randomBytes(20_000);
+  d.send(first);
+  await received(emu.proc, first.length);
+
+  // Unplugged, and back as lp5: the same address finds it.
+  unplug('lp3');
+  const emu2 = await ptyEmulator(procs, tmp.dir);
+  await emu.proc.kill();
+  await d.until(() => d.lastState === 'offline', 'offline when unplugged');
+  plug('lp5', 'X1', emu2.path);
+  await d.until(() => d.lastState === 'online' && d.room === HWM, 'online again as lp5');
+  const second = randomBytes(30_000);
+  d.send(second);
+  await received(emu2.proc, second.length);
+  assert.equal(fileHash(emu2.out), sha256(second));
 });

@@ -34,7 +34,10 @@ Options:
   --id ID           this device's id, as registered with 'printbridge devices add'
   --token T         its token (or env PRINTBRIDGE_TOKEN, which keeps it out of ps)
   --printer URI     tcp://HOST:PORT, serial:/dev/NAME[@BAUD] (baud default 9600),
-                    usb:/dev/usb/lpN (a USB printer-class device) or cups:QUEUE (a CUPS queue, printed raw, on the server
+                    usb:/dev/usb/lpN (a USB printer-class device),
+                    usb:VID:PID[:SERIAL] (the same by its USB ids, found
+                    again after a replug; --list-printers shows them) or
+                    cups:QUEUE (a CUPS queue, printed raw, on the server
                     that env CUPS_SERVER names as for lp, default
                     localhost:631; done when CUPS completes the job, and
                     only --dialect raw); repeat for more printers

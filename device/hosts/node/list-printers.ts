@@ -101,17 +101,41 @@ function sysfsSerialPorts(sysfs: string): ReachablePrinter[] {
 
 /** usblp's devices: class usbmisc, lpN, at /dev/usb/lpN. */
 function sysfsUsbPrinters(sysfs: string): ReachablePrinter[] {
+  return usblpDevices(sysfs).map(({ name, usb }) => {
+    const ids = usb === undefined ? undefined : `USB ${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : ` serial ${usb.serial}`}`;
+    // The ids are the name that survives a replug (usb:VID:PID[:SERIAL]).
+    const stable = usb === undefined ? undefined : `or usb:${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : `:${usb.serial}`}`;
+    const detail = ['USB printer', ids, usb?.manufacturer, usb?.name, stable].filter((x) => x !== undefined && x !== '').join(', ');
+    return { uri: `usb:/dev/usb/${name}`, kind: 'usb' as const, detail };
+  });
+}
+
+/** usblp's lpN devices with the ids of the USB device each hangs off, in number order. */
+function usblpDevices(sysfs: string): { name: string; usb: UsbIds | undefined }[] {
   const classDir = join(sysfs, 'class/usbmisc');
   if (!existsSync(classDir)) return [];
   return readdirSync(classDir)
     .filter((name) => /^lp\d+$/.test(name) && existsSync(join(classDir, name, 'device')))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-    .map((name) => {
-      const usb = usbDevice(realpathSync(join(classDir, name, 'device')), sysfs);
-      const ids = usb === undefined ? undefined : `USB ${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : ` serial ${usb.serial}`}`;
-      const detail = ['USB printer', ids, usb?.manufacturer, usb?.name].filter((x) => x !== undefined && x !== '').join(', ');
-      return { uri: `usb:/dev/usb/${name}`, kind: 'usb' as const, detail };
-    });
+    .map((name) => ({ name, usb: usbDevice(realpathSync(join(classDir, name, 'device')), sysfs) }));
+}
+
+/** Which USB printer a `usb:VID:PID[:SERIAL]` address means, whatever lpN the kernel gave it this time. */
+export interface UsbPrinterIds {
+  readonly vendor: string;
+  readonly product: string;
+  readonly serial?: string | undefined;
+}
+
+/**
+ * The device node of the USB printer with these ids (hex compared in any
+ * case), or undefined while none is plugged in: looked up at every open, so
+ * the address survives a replug that renumbers it.
+ */
+export function findUsbPrinter(ids: UsbPrinterIds, sysfs = '/sys', devDir = '/dev'): string | undefined {
+  const same = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+  const found = usblpDevices(sysfs).find(({ usb }) => usb !== undefined && same(usb.vendor, ids.vendor) && same(usb.product, ids.product) && (ids.serial === undefined || usb.serial === ids.serial));
+  return found === undefined ? undefined : join(devDir, 'usb', found.name);
 }
 
 interface UsbIds {

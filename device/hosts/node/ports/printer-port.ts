@@ -52,6 +52,9 @@ export interface PortOptions {
   stableAfter?: number;
   /** Serial only: RTS/CTS hardware handshake (the OS holds writes while the printer drops CTS, so room shrinks). */
   rtscts?: boolean;
+  /** USB by ids only: where sysfs is mounted (default /sys) and where device nodes are (default /dev). */
+  sysfs?: string;
+  devDir?: string;
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 4096;

@@ -2,6 +2,7 @@
 //   tcp://HOST:PORT            a network printer's raw port (PORT default 9100)
 //   serial:/dev/ttyUSB0@115200 a serial device; @BAUD is optional (9600)
 //   usb:/dev/usb/lp0           a USB printer-class device (the kernel's usblp)
+//   usb:04b8:0202[:SERIAL]     the same, found by its USB ids at every open
 //   cups:QUEUE                 a CUPS queue on the server CUPS_SERVER names
 //                              (as for lp; localhost:631 when unset)
 
@@ -11,12 +12,14 @@ import { CupsPort } from './cups-port.js';
 import type { PortOptions, PrinterPort } from './printer-port.js';
 import { serialPort } from './serial-port.js';
 import { tcpPort } from './tcp-port.js';
-import { usbPort } from './usb-port.js';
+import { usbPort, usbPortByIds } from './usb-port.js';
+import { findUsbPrinter } from '../list-printers.js';
 
 export type PrinterAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
   | { readonly kind: 'serial'; readonly path: string; readonly baud: number }
   | { readonly kind: 'usb'; readonly path: string }
+  | { readonly kind: 'usb-ids'; readonly vendor: string; readonly product: string; readonly serial: string | undefined }
   | { readonly kind: 'cups'; readonly queue: string };
 
 export const DEFAULT_BAUD = 9600;
@@ -37,8 +40,10 @@ export function parsePrinterUri(uri: string): PrinterAddress {
     return { kind: 'serial', path: m[1]!, baud };
   }
   if (uri.startsWith('usb:')) {
+    const ids = /^usb:([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::([\x21-\x7e]{1,126}))?$/.exec(uri);
+    if (ids) return { kind: 'usb-ids', vendor: ids[1]!, product: ids[2]!, serial: ids[3] };
     const m = /^usb:(\/[^@]+)$/.exec(uri);
-    if (!m) throw new TypeError(`printer ${uri}: expected usb:/dev/usb/lpN (a path)`);
+    if (!m) throw new TypeError(`printer ${uri}: expected usb:/dev/usb/lpN (a path) or usb:VID:PID[:SERIAL] (hex USB ids, as --list-printers shows them)`);
     return { kind: 'usb', path: m[1]! };
   }
   if (uri.startsWith('cups:')) {
@@ -47,7 +52,7 @@ export function parsePrinterUri(uri: string): PrinterAddress {
     if (!m) throw new TypeError(`printer ${uri}: expected cups:QUEUE (a CUPS queue name: no spaces, "/", "#" or "\\")`);
     return { kind: 'cups', queue: m[1]! };
   }
-  throw new TypeError(`printer ${uri}: use tcp://HOST:PORT, serial:/dev/NAME[@BAUD], usb:/dev/usb/lpN or cups:QUEUE`);
+  throw new TypeError(`printer ${uri}: use tcp://HOST:PORT, serial:/dev/NAME[@BAUD], usb:/dev/usb/lpN, usb:VID:PID[:SERIAL] or cups:QUEUE`);
 }
 
 /**
@@ -63,5 +68,6 @@ export function openPrinterPort(uri: string, opts: PortOptions = {}): PrinterPor
   const a = parsePrinterUri(uri);
   if (a.kind === 'cups') return new CupsPort(a.queue, cupsServer(), opts);
   if (a.kind === 'usb') return usbPort(a.path, opts);
+  if (a.kind === 'usb-ids') return usbPortByIds(uri, () => findUsbPrinter(a, opts.sysfs, opts.devDir), opts);
   return a.kind === 'tcp' ? tcpPort(a.host, a.port, opts) : serialPort(a.path, a.baud, opts);
 }

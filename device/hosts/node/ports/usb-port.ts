@@ -1,5 +1,6 @@
 // A USB printer-class device as the kernel's usblp driver gives it
-// (/dev/usb/lpN): a character device that takes the printer's bytes and,
+// (/dev/usb/lpN, or found by its USB ids at every open, so that a replug
+// that renumbers it changes nothing): a character device that takes the printer's bytes and,
 // for printers that answer (bidirectional), gives back their status
 // answers. No termios, so not a serial port; and not a socket or tty, so
 // Node has no stream for it. The device is opened non-blocking and read by
@@ -19,6 +20,15 @@ const READ_SIZE = 4096;
 
 export function usbPort(path: string, opts: PortOptions = {}): PrinterPort {
   return new StreamPort(`usb:${path}`, () => openDevice(path), opts);
+}
+
+/** A USB printer known by its ids (`usb:VID:PID[:SERIAL]`): its lpN is looked up at every open. */
+export function usbPortByIds(label: string, find: () => string | undefined, opts: PortOptions = {}): PrinterPort {
+  return new StreamPort(label, () => {
+    const path = find();
+    if (path === undefined) return Promise.reject(Object.assign(new Error('no USB printer with these ids is plugged in'), { code: 'ENODEV' }));
+    return openDevice(path);
+  }, opts);
 }
 
 function openDevice(path: string): Promise<Duplex> {
