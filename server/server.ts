@@ -190,7 +190,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       closeClientsOf: (tokenId) => void hub.closeClientsOf(tokenId),
       rowsChanged: () => {
         hub.noticeStoreChanges();
-        for (const session of hub.registry.all()) hub.jobs.offerAll(session);
+        hub.jobs.offerQueued();
       },
     });
     ownership.to = cluster;

@@ -21,7 +21,8 @@ export interface Vanished {
 
 export class Elsewhere implements OtherNodes {
   private readonly devices = new Map<string, Held<DeviceView>>();
-  private readonly printers = new Map<string, Held<PrinterView>>();
+  /** By device, then printer id: a device's printers go with it in one step (heldHere runs for every device a node claims). */
+  private readonly printers = new Map<string, Map<string, Held<PrinterView>>>();
   /** By node, then client id. */
   private readonly clients = new Map<string, Map<string, ClientView>>();
   private readonly heard = new Map<string, number>();
@@ -45,13 +46,16 @@ export class Elsewhere implements OtherNodes {
         return true;
       }
       case 'printer.status': {
-        const held = this.printers.get(e.printer.id);
+        const ofDevice = this.printers.get(e.printer.device);
+        const held = ofDevice?.get(e.printer.id);
         if (e.printer.online) {
-          this.printers.set(e.printer.id, { node, view: e.printer });
+          if (ofDevice === undefined) this.printers.set(e.printer.device, new Map([[e.printer.id, { node, view: e.printer }]]));
+          else ofDevice.set(e.printer.id, { node, view: e.printer });
           return true;
         }
         if (held !== undefined && held.node !== node) return false;
-        this.printers.delete(e.printer.id);
+        ofDevice?.delete(e.printer.id);
+        if (ofDevice?.size === 0) this.printers.delete(e.printer.device);
         return true;
       }
       case 'client.connected':
@@ -74,7 +78,7 @@ export class Elsewhere implements OtherNodes {
   /** This node holds the device now: what another said of it is old. */
   heldHere(device: string): void {
     this.devices.delete(device);
-    for (const [id, held] of this.printers) if (held.view.device === device) this.printers.delete(id);
+    this.printers.delete(device);
   }
 
   device(id: string): DeviceView | undefined {
@@ -82,7 +86,7 @@ export class Elsewhere implements OtherNodes {
   }
 
   printer(id: string): PrinterView | undefined {
-    return this.printers.get(id)?.view;
+    return this.printers.get(id.slice(0, id.lastIndexOf('/')))?.get(id)?.view;
   }
 
   clientViews(): ClientView[] {
@@ -105,10 +109,13 @@ export class Elsewhere implements OtherNodes {
       this.devices.delete(id);
       out.devices.push({ ...held.view, online: false, led: undefined, heap: undefined, rssi: undefined, uptime: undefined });
     }
-    for (const [id, held] of this.printers) {
-      if (!gone.has(held.node)) continue;
-      this.printers.delete(id);
-      out.printers.push({ ...held.view, online: false, status: 'offline', detail: undefined, temps: undefined });
+    for (const [device, ofDevice] of this.printers) {
+      for (const [id, held] of ofDevice) {
+        if (!gone.has(held.node)) continue;
+        ofDevice.delete(id);
+        out.printers.push({ ...held.view, online: false, status: 'offline', detail: undefined, temps: undefined });
+      }
+      if (ofDevice.size === 0) this.printers.delete(device);
     }
     return out;
   }

@@ -438,6 +438,15 @@ export class Jobs {
     for (const printer of printers) this.offerNextFor(printer);
   }
 
+  /**
+   * Rows changed elsewhere (another node stored a job): offer the head of
+   * every queue with a job to its device, if online here. Only printers
+   * with unfinished jobs are visited, not every device connected.
+   */
+  offerQueued(): void {
+    for (const printer of [...this.quotas.printersWithJobs()]) this.offerNextFor(printer);
+  }
+
   /** A device said hello: offer the head of every one of its queues. */
   offerAll(session: DeviceSession): void {
     for (const info of session.info?.ports ?? []) this.offerNext(session, info.port);

@@ -48,6 +48,11 @@ export class Quotas {
     this.add(job.printer, job.owner, -job.size);
   }
 
+  /** The printers with unfinished jobs. */
+  printersWithJobs(): IterableIterator<string> {
+    return this.byPrinter.keys();
+  }
+
   /** Whether the printer has unfinished jobs: every job holds at least one byte (submit refuses empty data). */
   hasJobs(printer: string): boolean {
     return this.byPrinter.has(printer);
