@@ -221,3 +221,29 @@ describe('a node that starts', () => {
     });
   });
 });
+
+describe('PostgreSQL itself down mid-job', () => {
+  it('killed while a job prints and started again: the nodes carry on and the job ends done, every byte once', async () => {
+    const token = cluster.addDevice('pgdown-1');
+    const emu = await tcpEmulator(procs, dir, ['--print-rate', '60000', '--buffer', '8192']);
+    const holder = cluster.nodes[1]!;
+    const bridge = procs.cli(['bridge', '--server', holder.url, '--server', cluster.nodes[2]!.url, '--id', 'pgdown-1', '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`]);
+    await bridge.waitForLine('link online at ', { stream: 'stderr', timeout: 20_000 });
+    const a = await client(0);
+    const payload = receiptText(240_000, 31);
+    const job = (await a.request('job.submit', { printer: 'pgdown-1/0', data: Buffer.from(payload).toString('base64') })) as JobView;
+    await emu.proc.waitForEvent((e) => e['event'] === 'received' && (e['bytes'] as number) >= 60_000, { timeout: 30_000 });
+    cluster.pg.kill();
+    await emu.proc.waitForEvent((e) => e['event'] === 'received' && (e['bytes'] as number) >= 150_000, { timeout: 30_000 });
+    await cluster.pg.restart();
+    const reader = await client(2);
+    // Asked until the nodes have their database again (STORE_UNAVAILABLE meanwhile).
+    const end = await until('the job ended', async () => {
+      const v = (await reader.request('job.get', { job: job.id }).catch(() => undefined)) as JobView | undefined;
+      return v !== undefined && ['done', 'failed', 'canceled'].includes(v.state) ? v : undefined;
+    }, 90_000);
+    assert.equal(end.state, 'done', JSON.stringify(end));
+    await printedAtLeast(emu.printed, payload.length);
+    assert.equal(fileHash(emu.printed), sha256(payload), 'every byte once');
+  });
+});
