@@ -79,3 +79,19 @@ export class PortDriver {
     for (const w of [...this.waiters]) w();
   }
 }
+
+/** Opens `port` under a driver; `opened` collects the file's ports for its after() to close. */
+export function driven(port: PrinterPort, opened: PrinterPort[]): PortDriver {
+  opened.push(port);
+  const driver = new PortDriver(port);
+  port.open();
+  return driver;
+}
+
+/** An ESC/POS real-time status query (DLE EOT 1) and the emulator's one-byte answer, back as data. */
+export async function expectStatusAnswer(d: PortDriver): Promise<void> {
+  await d.until(() => d.room > 0, 'room');
+  d.send(Uint8Array.of(0x10, 0x04, 0x01));
+  await d.until(() => d.replies.length === 1, 'one status byte');
+  assert.deepEqual(d.replies, [0x12]);
+}

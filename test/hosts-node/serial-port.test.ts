@@ -10,7 +10,7 @@ import { serialPort } from '../../device/hosts/node/ports/serial-port.js';
 import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
 import { Processes, type Proc } from '../helpers/processes.js';
 import { fileHash, ptyEmulator, received, settled, sha256, tempDir } from '../tools/emulator-fixture.js';
-import { PortDriver } from './port-harness.js';
+import { driven, expectStatusAnswer, PortDriver } from './port-harness.js';
 
 const HWM = 4096;
 
@@ -24,11 +24,7 @@ after(async () => {
 });
 
 function open(path: string): PortDriver {
-  const p = serialPort(path, 115200, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 });
-  ports.push(p);
-  const driver = new PortDriver(p);
-  p.open();
-  return driver;
+  return driven(serialPort(path, 115200, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 }), ports);
 }
 
 function lastReceived(proc: Proc): number {
@@ -96,10 +92,7 @@ test('stall and resume, again and again: the port never wedges while the printer
 test('status answers come back as data', async () => {
   const emu = await ptyEmulator(procs, tmp.dir);
   const d = open(emu.path);
-  await d.until(() => d.room > 0, 'room');
-  d.send(Uint8Array.of(0x10, 0x04, 0x01));
-  await d.until(() => d.replies.length === 1, 'one status byte');
-  assert.deepEqual(d.replies, [0x12]);
+  await expectStatusAnswer(d);
 });
 
 test('a missing device is offline with the reason, and opens once it appears', async () => {

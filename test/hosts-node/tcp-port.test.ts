@@ -9,7 +9,7 @@ import { tcpPort } from '../../device/hosts/node/ports/tcp-port.js';
 import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
 import { Processes, type Proc } from '../helpers/processes.js';
 import { fileHash, received, settled, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
-import { PortDriver } from './port-harness.js';
+import { driven, expectStatusAnswer, PortDriver } from './port-harness.js';
 import { freePort } from '../../tools/free-port.js';
 
 const HWM = 4096;
@@ -25,11 +25,7 @@ after(async () => {
 });
 
 function open(port: number, opts = FAST_RETRY): PortDriver {
-  const p = tcpPort('127.0.0.1', port, opts);
-  ports.push(p);
-  const driver = new PortDriver(p);
-  p.open();
-  return driver;
+  return driven(tcpPort('127.0.0.1', port, opts), ports);
 }
 
 function lastReceived(proc: Proc): number {
@@ -73,10 +69,7 @@ test('room falls to 0 while the printer stalls and comes back after resume', asy
 test('answers from the printer arrive as data', async () => {
   const emu = await tcpEmulator(procs, tmp.dir);
   const d = open(emu.port);
-  await d.until(() => d.room > 0, 'room');
-  d.send(Uint8Array.of(0x10, 0x04, 0x01));
-  await d.until(() => d.replies.length === 1, 'one status byte');
-  assert.deepEqual(d.replies, [0x12]);
+  await expectStatusAnswer(d);
 });
 
 test('goes offline with the reason and reopens when the printer comes (back)', async () => {

@@ -14,7 +14,7 @@ import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js'
 import { openPrinterPort, parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
 import { Processes } from '../helpers/processes.js';
 import { fileHash, ptyEmulator, received, sha256, tempDir } from '../tools/emulator-fixture.js';
-import { PortDriver } from './port-harness.js';
+import { driven, expectStatusAnswer, PortDriver } from './port-harness.js';
 
 const HWM = 4096;
 
@@ -28,11 +28,7 @@ after(async () => {
 });
 
 function open(path: string): PortDriver {
-  const p = openPrinterPort(`usb:${path}`, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 });
-  ports.push(p);
-  const driver = new PortDriver(p);
-  p.open();
-  return driver;
+  return driven(openPrinterPort(`usb:${path}`, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 }), ports);
 }
 
 test('usb: addresses are absolute paths', () => {
@@ -55,10 +51,7 @@ test('delivers bytes in order and byte-identical, never more than the room it re
 test('status answers come back as data', async () => {
   const emu = await ptyEmulator(procs, tmp.dir);
   const d = open(emu.path);
-  await d.until(() => d.room > 0, 'room');
-  d.send(Uint8Array.of(0x10, 0x04, 0x01));
-  await d.until(() => d.replies.length === 1, 'one status byte');
-  assert.deepEqual(d.replies, [0x12]);
+  await expectStatusAnswer(d);
 });
 
 test('unplugged: offline with the reason; plugged in again: online, and prints', async () => {
