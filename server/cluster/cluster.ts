@@ -36,7 +36,7 @@ export const LEASE_MS = 15_000;
 /** Claims wait at most this long for others to share their transaction… */
 const CLAIM_WAIT_MS = 5;
 /** …or until this many wait. */
-const CLAIM_BATCH = 200;
+export const CLAIM_BATCH = 200;
 /** A node not heard from this long is gone, with all it held. */
 export const SILENT_MS = LEASE_MS;
 /** Rows changed elsewhere are looked at once per this, however many notifications came. */
