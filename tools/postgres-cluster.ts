@@ -43,7 +43,7 @@ export interface Postgres {
   /** Fast shutdown (open transactions roll back), then the folder goes. */
   stop(): Promise<void>;
   /** SIGKILL to the postmaster and its backends, as a crash; stop() still removes the folder. */
-  kill(): void;
+  kill(): Promise<void>;
   /** After kill(): the postmaster again, on the same folder and port (crash recovery runs first). */
   restart(): Promise<void>;
 }
@@ -286,7 +286,11 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       async stop() {
         if (proc.exit === undefined) {
           // SIGINT to the postmaster alone is PostgreSQL's fast shutdown.
-          process.kill(proc.pid as number, 'SIGINT');
+          try {
+            process.kill(proc.pid as number, 'SIGINT');
+          } catch {
+            // Gone already, its exit not heard yet.
+          }
           const timer = setTimeout(() => signalGroup(proc, 'SIGKILL'), SHUTDOWN_GRACE);
           await proc.exited;
           clearTimeout(timer);
@@ -294,8 +298,10 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         running.delete(proc);
         rmSync(root, { recursive: true, force: true });
       },
-      kill() {
+      // Resolves once the postmaster is gone: a statement sent after that finds no server.
+      async kill() {
         signalGroup(proc, 'SIGKILL');
+        await proc.exited;
       },
       async restart() {
         if (proc.exit === undefined) throw new Error('restart() follows kill(): the postmaster still runs');

@@ -233,7 +233,7 @@ describe('PostgreSQL itself down mid-job', () => {
     const payload = receiptText(240_000, 31);
     const job = (await a.request('job.submit', { printer: 'pgdown-1/0', data: Buffer.from(payload).toString('base64') })) as JobView;
     await emu.proc.waitForEvent((e) => e['event'] === 'received' && (e['bytes'] as number) >= 60_000, { timeout: 30_000 });
-    cluster.pg.kill();
+    await cluster.pg.kill();
     await emu.proc.waitForEvent((e) => e['event'] === 'received' && (e['bytes'] as number) >= 150_000, { timeout: 30_000 });
     await cluster.pg.restart();
     const reader = await client(2);

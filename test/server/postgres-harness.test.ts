@@ -147,7 +147,7 @@ describe('postgres harness: nothing outlives it', () => {
     const c = await client(cluster.url);
     const backend = await backendPid(c);
     c.on('error', () => {});
-    cluster.kill();
+    await cluster.kill();
     await until('the postmaster to exit', gone(cluster.pid));
     await until('the backend to exit', gone(backend));
     await assert.rejects(c.query('SELECT 1'));

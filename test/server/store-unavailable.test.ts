@@ -33,7 +33,7 @@ describe('the database out of reach', () => {
     const job = { printer: 'dark-1/0', text: 'hello\n' };
     assert.equal((await client.request('job.submit', job))['ok'], true);
 
-    pg.kill();
+    await pg.kill();
     const refused = await client.request('job.submit', job);
     assert.equal((refused['error'] as { code: string }).code, 'STORE_UNAVAILABLE', JSON.stringify(refused));
     const viaRest = await rest(t, ADMIN, 'POST', '/jobs', job);
