@@ -132,7 +132,7 @@ export type Scope = (typeof SCOPES)[number];
 /** What token.issue grants when it is not told: printing only. */
 export const DEFAULT_SCOPES: readonly Scope[] = ['print'];
 /** control.send names that only read a device or blink it: scope `control`. Any other name needs `devices:config`. */
-export const CONTROL_HARMLESS: readonly string[] = ['identify', 'led', 'status'];
+export const CONTROL_HARMLESS: readonly string[] = ['identify', 'led', 'status', 'printers.scan'];
 
 export const TOKEN_TTL_DEFAULT_S = 300;
 export const TOKEN_TTL_MAX_S = 86_400;
@@ -212,6 +212,12 @@ export interface DeviceView {
   uptime?: number | undefined;
   ports: PortInfo[];
   lastSeen?: number | undefined;
+  /**
+   * Since 1.6: what an online device announced it can do (its hello's
+   * `caps`): a Node bridge `printers.scan` and `printers.add`, a Zebra
+   * printer on Weblink `weblink`. Absent while it is offline.
+   */
+  caps?: string[] | undefined;
 }
 
 export interface PrinterView {
@@ -334,7 +340,7 @@ export interface SnapshotTables {
 }
 
 /** Fields every view has come first, so that the optional ones trail and are left out. */
-export const DEVICE_TABLE_KEYS = ['id', 'online', 'tags', 'ports', 'lastSeen', 'fw', 'address', 'led', 'heap', 'rssi', 'uptime'] as const satisfies readonly (keyof DeviceView)[];
+export const DEVICE_TABLE_KEYS = ['id', 'online', 'tags', 'ports', 'lastSeen', 'fw', 'address', 'led', 'heap', 'rssi', 'uptime', 'caps'] as const satisfies readonly (keyof DeviceView)[];
 export const PRINTER_TABLE_KEYS = [
   'id', 'device', 'port', 'dialect', 'online', 'status', 'queued', 'paused', 'name', 'detail', 'temps', 'confirms', 'job',
 ] as const satisfies readonly (keyof PrinterView)[];

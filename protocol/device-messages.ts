@@ -106,6 +106,8 @@ export type ServerMessage =
   | { t: 'error'; code: ErrorCode; message: string };
 
 const ID_MAX = 128;
+/** The most printer ports one device may announce in hello (and report status of). */
+export const PORTS_MAX = 16;
 
 /**
  * Characters of a control.result's `data` as JSON. What devices answer is
@@ -161,7 +163,7 @@ export function decodeDeviceMessage(text: string): Decoded<DeviceMessage> {
         return {
           t, v: version(o, 'v'), id: str(o, 'id', ID_MAX), fw: str(o, 'fw', 64), caps: strArr(o, 'caps', 32, 32),
           window: int(o, 'window', 64, 1 << 24), maxChunk: int(o, 'maxChunk', 16, 1 << 20),
-          ports: arr(o, 'ports', 16).map(portInfo),
+          ports: arr(o, 'ports', PORTS_MAX).map(portInfo),
         };
       case 'ping':
         return { t };
@@ -182,7 +184,7 @@ export function decodeDeviceMessage(text: string): Decoded<DeviceMessage> {
         };
       case 'status':
         return {
-          t, ports: arr(o, 'ports', 16).map(portStatus), led: oneOf(o, 'led', LED_PATTERNS), uptime: int(o, 'uptime'),
+          t, ports: arr(o, 'ports', PORTS_MAX).map(portStatus), led: oneOf(o, 'led', LED_PATTERNS), uptime: int(o, 'uptime'),
           heap: optInt(o, 'heap'), rssi: optInt(o, 'rssi', -200, 0),
         };
       case 'control.result': {

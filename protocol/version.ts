@@ -17,7 +17,10 @@ export const PROTOCOL_MAJOR = 1;
 //      device carries is UNKNOWN_TAG; JobView `line` and `layer` of G-code jobs.
 //      The hello answer's `limits` (maxJobBytes, maxFrame, maxUnsent), and
 //      REPLY_TOO_LARGE for a job.data answer over maxUnsent.
-export const PROTOCOL_MINOR = 5;
+// 1.6: DeviceView `caps`; the control messages `printers.scan` (scope
+//      `control`) and `printers.add` of devices that announce them (Node
+//      bridges): the printers a bridge's computer can reach, and adding one.
+export const PROTOCOL_MINOR = 6;
 
 export type Version = readonly [major: number, minor: number];
 

@@ -5,7 +5,7 @@
 // so a bad frame cannot stop the host's main loop.
 
 import {
-  decodeServerMessage, encodeDeviceMessage, LED_PATTERNS,
+  decodeServerMessage, encodeDeviceMessage, LED_PATTERNS, PORTS_MAX,
   type DeviceMessage, type LedPattern, type ServerMessage,
 } from '../../protocol/device-messages.js';
 import { protocolError, type ErrorCode } from '../../protocol/errors.js';
@@ -24,6 +24,8 @@ const IDENTIFY_DEFAULT_S = 10;
 const IDENTIFY_MAX_S = 300;
 const SETTING_MAX = 256;
 const BAD_SECONDS = `seconds must be 1..${IDENTIFY_MAX_S}`;
+/** The host's control messages (hostControls) one session may have unanswered at once; more are RATE_LIMITED. */
+export const HOST_CONTROLS_MAX = 4;
 
 export interface DeviceOptions {
   /** [0, 1) like Math.random; drives backoff jitter. */
@@ -42,6 +44,9 @@ export function createDevice(config: DeviceConfig, opts: DeviceOptions): DeviceC
 class Device implements DeviceCore {
   private readonly link: Link;
   private readonly spools: PortSpool[];
+  private readonly ackStep: number;
+  /** Refs of this session's control messages the host has yet to answer. */
+  private readonly hostAsked = new Set<string>();
   private readonly window: number;
   private readonly maxChunk: number;
   private readonly statusInterval: number;
@@ -61,16 +66,16 @@ class Device implements DeviceCore {
   /** Boot complaints: ports whose dialect this build does not carry, server entries that are no URL. */
   private readonly missing: string[] = [];
 
-  constructor(private readonly config: DeviceConfig, opts: DeviceOptions) {
+  constructor(private readonly config: DeviceConfig, private readonly opts: DeviceOptions) {
     this.servers = this.serverSetting(config.server);
     this.token = config.token;
     this.window = config.window ?? DEFAULT_WINDOW;
     this.maxChunk = config.maxChunk ?? DEFAULT_MAX_CHUNK;
     this.statusInterval = config.statusInterval ?? DEFAULT_STATUS_INTERVAL;
-    const ackStep = Math.max(1, Math.floor(this.window / 4));
+    this.ackStep = Math.max(1, Math.floor(this.window / 4));
     this.spools = config.ports.map((p) => {
       if (opts.dialects[p.dialect] === undefined) this.missing.push(`port ${p.port}: ${missingReason(opts.dialects, p.dialect)}`);
-      return new PortSpool(p, createDialect(opts.dialects, p.dialect, p.poll, p), this.window, ackStep);
+      return this.newSpool(p);
     });
     this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
       servers: () => this.servers,
@@ -119,6 +124,16 @@ class Device implements DeviceCore {
         break;
       case 'port.verdict':
         this.spool(event.port)?.hostVerdict(event.job, event.ok, event.detail);
+        break;
+      case 'control.answer':
+        // An answer for a session that has since ended has no one to go to.
+        if (!this.hostAsked.delete(event.ref)) break;
+        send(event.ok
+          ? { t: 'control.result', ref: event.ref, ok: true, data: event.data }
+          : { t: 'control.result', ref: event.ref, ok: false, code: event.code, message: event.message });
+        break;
+      case 'port.added':
+        this.addPort(event.port, now, out);
         break;
       case 'host.stats':
         // The first figures go out at once; later ones ride on the periodic
@@ -174,6 +189,22 @@ class Device implements DeviceCore {
     return this.spools.find((s) => s.port === port);
   }
 
+  private newSpool(p: DeviceConfig['ports'][number]): PortSpool {
+    return new PortSpool(p, createDialect(this.opts.dialects, p.dialect, p.poll, p), this.window, this.ackStep);
+  }
+
+  private addPort(p: DeviceConfig['ports'][number], now: number, out: DeviceEffect[]): void {
+    if (this.spool(p.port) !== undefined || this.spools.length >= PORTS_MAX) {
+      out.push({ type: 'log', level: 'error', message: `port ${p.port} not added: ${this.spools.length >= PORTS_MAX ? `a device has at most ${PORTS_MAX}` : 'that number is taken'}` });
+      return;
+    }
+    if (this.opts.dialects[p.dialect] === undefined) out.push({ type: 'log', level: 'error', message: `port ${p.port}: ${missingReason(this.opts.dialects, p.dialect)}` });
+    this.spools.push(this.newSpool(p));
+    this.reported.push('');
+    // Only a hello tells the server of a new printer.
+    this.link.restart(now, `printer ${p.port} added`, out);
+  }
+
   private send(m: DeviceMessage, out: DeviceEffect[]): void {
     // Only hello may go out before the welcome; everything else waits for the
     // next session, where job state is re-established by job.start/accept.
@@ -188,10 +219,12 @@ class Device implements DeviceCore {
    */
   private sendHello(out: DeviceEffect[]): void {
     const hello: DeviceMessage = {
-      t: 'hello', v: [...PROTOCOL_VERSION], id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? [])],
+      t: 'hello', v: [...PROTOCOL_VERSION], id: this.config.id, fw: this.config.fw, caps: [...(this.config.caps ?? []), ...(this.config.hostControls ?? [])],
       window: this.window, maxChunk: this.maxChunk,
       ports: this.spools.map((s) => ({ port: s.port, dialect: s.config.dialect, name: s.config.name, confirms: s.dialect.confirms || s.config.transport === 'spooler' })),
     };
+    // A new session: what the host still works on for the last one is answered to nobody.
+    this.hostAsked.clear();
     out.push({ type: 'ws.send', data: encodeDeviceMessage(hello) });
   }
 
@@ -327,7 +360,11 @@ class Device implements DeviceCore {
         return;
       }
       default:
-        return fail('UNSUPPORTED', `control ${name.slice(0, 64)}`);
+        if (!(this.config.hostControls ?? []).includes(name)) return fail('UNSUPPORTED', `control ${name.slice(0, 64)}`);
+        if (this.hostAsked.size >= HOST_CONTROLS_MAX) return fail('RATE_LIMITED', `${HOST_CONTROLS_MAX} of this device's own control messages are still unanswered`);
+        this.hostAsked.add(ref);
+        out.push({ type: 'control', ref, name, args });
+        return;
     }
   }
 

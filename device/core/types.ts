@@ -7,6 +7,7 @@
 
 import type { Dialect, LedPattern, PortInfo, PrinterState, Temperature } from '../../protocol/device-messages.js';
 import type { ErrorCode } from '../../protocol/errors.js';
+import type { Obj } from '../../protocol/fields.js';
 
 export interface LinkTimings {
   /**
@@ -93,6 +94,14 @@ export interface DeviceConfig {
   readonly statusInterval?: number | undefined;
   /** Capabilities announced in hello. */
   readonly caps?: readonly string[];
+  /**
+   * Control names the host answers itself, for what only the host can know
+   * or do (the printers its computer can reach, opening another): each
+   * arrives as a `control` effect and is answered with a `control.answer`
+   * event. They are announced in hello's caps too. Names neither the core
+   * nor the host knows are answered UNSUPPORTED.
+   */
+  readonly hostControls?: readonly string[];
 }
 
 export type DeviceEvent =
@@ -122,6 +131,15 @@ export type DeviceEvent =
   /** A `spooler` port's outcome for the job `job` it was handed whole: done (ok) or failed, with the print system's reasons. */
   | { readonly type: 'port.verdict'; readonly port: number; readonly job: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: 'host.stats'; readonly heap?: number; readonly rssi?: number }
+  /** The host's answer to a `control` effect. Dropped when the session that asked is gone. */
+  | { readonly type: 'control.answer'; readonly ref: string; readonly ok: true; readonly data?: Obj }
+  | { readonly type: 'control.answer'; readonly ref: string; readonly ok: false; readonly code: ErrorCode; readonly message: string }
+  /**
+   * The host opened one more printer port (printers.add). The core takes it
+   * on and connects again, so that its hello tells the server; jobs on the
+   * other ports carry on across the reconnect as across any other.
+   */
+  | { readonly type: 'port.added'; readonly port: PortConfig }
   | { readonly type: 'tick' };
 
 /**
@@ -157,7 +175,9 @@ export type DeviceEffect =
   | { readonly type: 'log'; readonly level: LogLevel; readonly message: string }
   /** Persist settings changed by a config control message, then reconnect with them. */
   | { readonly type: 'persist'; readonly settings: Readonly<Record<string, string>> }
-  | { readonly type: 'restart'; readonly reason: string };
+  | { readonly type: 'restart'; readonly reason: string }
+  /** A control message of the host's own (DeviceConfig.hostControls): answer it with a `control.answer` event of the same ref. */
+  | { readonly type: 'control'; readonly ref: string; readonly name: string; readonly args: Obj };
 
 /**
  * `stopped` is final for this core: the server said not to come back (close

@@ -183,5 +183,6 @@ export function deviceView(id: string, record: DeviceRecord | undefined, session
     uptime: live?.uptime,
     ports: [...portsOf(record, live)],
     lastSeen: live?.lastSeen ?? record?.lastSeen,
+    caps: live?.info !== undefined && live.info.caps.length > 0 ? [...live.info.caps] : undefined,
   };
 }

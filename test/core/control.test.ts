@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
+import { HOST_CONTROLS_MAX } from '../../device/core/device.js';
+import { PORTS_MAX } from '../../protocol/device-messages.js';
+import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { VirtualDevice } from '../helpers/virtual-device.js';
 
 function online(): VirtualDevice {
@@ -91,4 +94,106 @@ test('the first heap and RSSI figures are reported at once, later ones with the 
   }
   const periodic = d.sent().find((m) => m.t === 'status');
   assert.ok(periodic?.t === 'status' && periodic.heap === 49_000);
+});
+
+describe('control messages the host answers (hostControls)', () => {
+  const hosted = (): VirtualDevice => {
+    const d = new VirtualDevice({ hostControls: ['printers.scan', 'printers.add'], caps: ['x'] });
+    d.bringOnline();
+    return d;
+  };
+
+  test('they are announced in hello, handed to the host, and its answer goes back under the same ref', () => {
+    const d = new VirtualDevice({ hostControls: ['printers.scan'], caps: ['x'] });
+    d.handle({ type: 'boot' });
+    d.handle({ type: 'network', up: true });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    d.handle({ type: 'ws.open' });
+    const hello = d.sent().find((m) => m.t === 'hello');
+    assert.ok(hello?.t === 'hello');
+    assert.deepEqual(hello.caps, ['x', 'printers.scan']);
+    d.server({ t: 'welcome', v: [...PROTOCOL_VERSION], hb: 25_000, time: 0 });
+    d.take();
+    d.server({ t: 'control', ref: 's1', name: 'printers.scan', args: { deep: true } });
+    const fx = d.take();
+    assert.deepEqual(fx.filter((e) => e.type === 'control'), [{ type: 'control', ref: 's1', name: 'printers.scan', args: { deep: true } }]);
+    assert.ok(!fx.some((e) => e.type === 'ws.send'), 'nothing is answered before the host answers');
+    d.handle({ type: 'control.answer', ref: 's1', ok: true, data: { printers: [] } });
+    const answered = d.sent().filter((m) => m.t === 'control.result');
+    assert.deepEqual(answered.map((m) => [m.ref, m.ok, m.data]), [['s1', true, { printers: [] }]]);
+    // A second answer for the same ref, or one for a ref never asked, goes nowhere.
+    d.handle({ type: 'control.answer', ref: 's1', ok: true });
+    d.handle({ type: 'control.answer', ref: 'never', ok: false, code: 'INTERNAL', message: 'x' });
+    assert.deepEqual(d.sent(), []);
+  });
+
+  test('a refusal keeps its code; a name neither core nor host knows stays UNSUPPORTED without reaching the host', () => {
+    const d = hosted();
+    d.take();
+    d.server({ t: 'control', ref: 'a1', name: 'printers.add', args: { uri: 'serial:/dev/sda' } });
+    d.handle({ type: 'control.answer', ref: 'a1', ok: false, code: 'BAD_FIELD', message: 'not among the printers' });
+    const refused = result(d, 'a1');
+    assert.deepEqual([refused.ok, refused.code, refused.message], [false, 'BAD_FIELD', 'not among the printers']);
+    d.take();
+    d.server({ t: 'control', ref: 'u1', name: 'printers.remove', args: {} });
+    assert.equal(result(d, 'u1').code, 'UNSUPPORTED');
+    assert.ok(!d.take().some((e) => e.type === 'control'));
+  });
+
+  test(`at most ${HOST_CONTROLS_MAX} wait for the host at once; more are RATE_LIMITED until one is answered`, () => {
+    const d = hosted();
+    d.take();
+    for (let i = 0; i < HOST_CONTROLS_MAX; i++) d.server({ t: 'control', ref: `q${i}`, name: 'printers.scan', args: {} });
+    assert.equal(d.take().filter((e) => e.type === 'control').length, HOST_CONTROLS_MAX);
+    d.server({ t: 'control', ref: 'over', name: 'printers.scan', args: {} });
+    assert.equal(result(d, 'over').code, 'RATE_LIMITED');
+    assert.ok(!d.take().some((e) => e.type === 'control'));
+    d.handle({ type: 'control.answer', ref: 'q0', ok: true });
+    d.server({ t: 'control', ref: 'again', name: 'printers.scan', args: {} });
+    assert.ok(d.take().some((e) => e.type === 'control' && e.ref === 'again'));
+  });
+
+  test('an answer that comes after the session ended is not sent on the next one', () => {
+    const d = hosted();
+    d.server({ t: 'control', ref: 'old', name: 'printers.scan', args: {} });
+    d.handle({ type: 'ws.closed', code: 1006 });
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    d.handle({ type: 'ws.open' });
+    d.server({ t: 'welcome', v: [...PROTOCOL_VERSION], hb: 25_000, time: 0 });
+    d.take();
+    d.handle({ type: 'control.answer', ref: 'old', ok: true, data: { printers: [] } });
+    assert.deepEqual(d.sent().filter((m) => m.t === 'control.result'), []);
+  });
+
+  test('a port the host adds is said in a new hello; a job on another port carries on across the reconnect', () => {
+    const d = hosted();
+    d.handle({ type: 'port.writable', port: 0, room: 100 });
+    d.server({ t: 'job.start', id: 'j1', stream: 1, port: 0, size: 4 });
+    d.data(1, 0, new Uint8Array([1, 2]));
+    d.take();
+    d.handle({ type: 'port.added', port: { port: 1, dialect: 'escpos', name: 'Added' } });
+    const fx = d.take();
+    assert.ok(fx.some((e) => e.type === 'ws.close'), 'the link starts over to say hello again');
+    d.advanceUntil((e) => e.type === 'ws.connect');
+    d.handle({ type: 'ws.open' });
+    const hello = d.sent().find((m) => m.t === 'hello');
+    assert.ok(hello?.t === 'hello');
+    assert.deepEqual(hello.ports.map((p) => [p.port, p.dialect, p.name]), [[0, 'raw', undefined], [1, 'escpos', 'Added']]);
+    d.server({ t: 'welcome', v: [...PROTOCOL_VERSION], hb: 25_000, time: 0 });
+    d.server({ t: 'job.start', id: 'j1', stream: 2, port: 0, size: 4 });
+    const accept = d.sent().find((m) => m.t === 'job.accept');
+    assert.deepEqual(accept, { t: 'job.accept', id: 'j1', received: 2, written: 2, fresh: false });
+    // The same number twice, or a 17th port, is not taken.
+    d.handle({ type: 'port.added', port: { port: 1, dialect: 'raw' } });
+    assert.equal(d.core.snapshot().ports.length, 2);
+  });
+
+  test(`a device never has more than ${PORTS_MAX} ports`, () => {
+    const d = new VirtualDevice({ hostControls: ['printers.add'], ports: Array.from({ length: PORTS_MAX }, (_, port) => ({ port, dialect: 'raw' as const })) });
+    d.bringOnline();
+    d.take();
+    d.handle({ type: 'port.added', port: { port: PORTS_MAX, dialect: 'raw' } });
+    assert.equal(d.core.snapshot().ports.length, PORTS_MAX);
+    assert.ok(!d.take().some((e) => e.type === 'ws.close'));
+  });
 });

@@ -92,6 +92,12 @@ describe('firmware on the SDK runtime: control messages', () => {
     const report = await control(w.client, 'self-destruct', { now: 'yes' });
     assert.equal(report.status, 'error');
     assert.equal(report.code, 'UNSUPPORTED');
+    // A board has no computer's printers to list or add: what a Node bridge answers, the firmware does not.
+    assert.equal((await deviceView(w.client))?.caps, undefined, 'the firmware announces no capabilities');
+    for (const name of ['printers.scan', 'printers.add']) {
+      const r = await control(w.client, name, { uri: 'serial:/dev/ttyUSB0' });
+      assert.deepEqual([r.status, r.code], ['error', 'UNSUPPORTED'], name);
+    }
     await until(`job ${id} done`, () => w.jobs.get(id)?.state === 'done', 60_000);
     await w.emulator.waitForEvent({ event: 'received', bytes: before + data.length }, { timeout: 30_000 });
     assert.equal(sha256(printed(w).subarray(before)), sha256(data));

@@ -204,5 +204,5 @@ test('CUPS gone is the printer offline; CUPS back is the printer online, and it 
 test('a cups: printer takes --dialect raw only', async () => {
   const r = await procs.run(['bridge', '--server', 'ws://127.0.0.1:1', '--id', 'x', '--token', 't', '--printer', 'cups:pos-58', '--dialect', 'escpos']);
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /cups:pos-58: a CUPS queue takes --dialect raw only, not escpos/);
+  assert.match(r.stderr, /cups:pos-58: a CUPS queue takes the raw dialect only, not escpos/);
 });

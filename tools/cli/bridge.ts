@@ -8,7 +8,7 @@ import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
 import { formatBytes } from '../../protocol/units.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
 import type { FlowControl } from '../../device/core/types.js';
-import { parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
+import { dialectProblem, parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
 import { cupsServer } from '../../device/hosts/node/ipp.js';
 import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
 import { didYouMean } from './suggest.js';
@@ -199,8 +199,8 @@ export const bridge: Command = {
     }
     const dialects = perPrinter(values.dialect as Dialect[] | undefined, uris.length, '--dialect');
     uris.forEach((uri, i) => {
-      // CUPS takes the job whole and passes nothing back: no status queries, no pacing of the printer's own.
-      if (uri.startsWith('cups:') && (dialects[i] ?? 'raw') !== 'raw') throw new UsageError(`${uri}: a CUPS queue takes --dialect raw only, not ${dialects[i]}`);
+      const problem = dialectProblem(uri, dialects[i] ?? 'raw');
+      if (problem !== undefined) throw new UsageError(problem);
     });
     if (uris.some((uri) => uri.startsWith('cups:'))) {
       try {

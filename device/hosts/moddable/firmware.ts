@@ -137,6 +137,9 @@ export class Firmware {
         return this.persist(effect.settings);
       case 'restart':
         return this.restart(effect.reason);
+      case 'control':
+        // The firmware names no host controls, so the core never asks; an answer keeps the server from waiting if it ever did.
+        return this.loop.post({ type: 'control.answer', ref: effect.ref, ok: false, code: 'UNSUPPORTED', message: `control ${effect.name.slice(0, 64)}` });
       default:
         return effect satisfies never;
     }

@@ -9,16 +9,25 @@
 // built from the options plus the saved settings, and it is told the
 // network is up and what each port currently looks like. Printer ports stay
 // open across it, as a UART would across an ESP32 reset.
+//
+// The server may ask which printers this computer can reach and add one
+// (printer-admin.ts): an added printer is opened at once, told to the core
+// (which says hello again), and kept in the settings file, after the
+// printers of the options, with the next port number.
 
 import { createDevice } from '../../core/device.js';
 import { HostLoop, type Scheduler } from '../../core/host-loop.js';
 import { ALL_DIALECTS } from '../../core/dialects/all.js';
-import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, FlowControl, LinkTimings, LogLevel } from '../../core/types.js';
+import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, ErrorCode, FlowControl, LinkTimings, LogLevel, PortConfig } from '../../core/types.js';
 import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
+import type { Obj } from '../../../protocol/fields.js';
+import type { AddAnswer, ScanAnswer } from '../../../protocol/printer-scan.js';
 import { DeviceSocket, type SocketPhase } from './device-socket.js';
 import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-port.js';
-import { openPrinterPort, portTransport } from './ports/uri.js';
+import { openPrinterPort, parsePrinterUri, portTransport, sameAddress } from './ports/uri.js';
 import { loadSettings, saveSettings, type Settings } from './settings.js';
+import { listPrinters, type PrinterList } from './list-printers.js';
+import { ADDED_SETTING, addRefusal, addRequest, HOST_CONTROLS, savedPrinters, savedValue, scanAnswer } from './printer-admin.js';
 import { PACKAGE_VERSION } from '../../../server/version.js';
 
 export interface BridgePrinter {
@@ -83,6 +92,13 @@ export interface Bridge {
 
 export const NODE_BRIDGE_FW = `printbridge-node/${PACKAGE_VERSION}`;
 
+/** printers.add refused, with the code the server hears. */
+class AddRefused extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
 export async function runBridge(opts: BridgeOptions): Promise<Bridge> {
   const bridge = new NodeBridge(opts);
   bridge.start();
@@ -99,8 +115,14 @@ const NODE_SCHEDULER: Scheduler<NodeJS.Timeout> = {
 class NodeBridge implements Bridge {
   private readonly loop: HostLoop<NodeJS.Timeout>;
   private readonly socket: DeviceSocket;
-  private readonly ports: readonly PrinterPort[];
+  /** The options' printers, then the ones added (printers.add); a port's number is its place here. */
+  private readonly printers: BridgePrinter[];
+  private readonly ports: PrinterPort[];
   private readonly portStates: { state: PortLinkState | undefined; detail: string | undefined }[];
+  /** The scan under way: asked again meanwhile, it answers everyone. */
+  private scanning: Promise<PrinterList> | undefined;
+  /** printers.add one at a time, so two cannot take the same port number. */
+  private adding: Promise<void> = Promise.resolve();
   private led: LedPattern = 'off';
   private stopped = false;
   private readonly log: (level: LogLevel, message: string) => void;
@@ -108,7 +130,11 @@ class NodeBridge implements Bridge {
   constructor(private readonly opts: BridgeOptions) {
     this.log = opts.log ?? ((level, message) => process.stderr.write(`${level}: ${message}\n`));
     if (opts.ports && opts.ports.length !== opts.printers.length) throw new RangeError('ports must match printers one to one');
-    this.ports = opts.ports ?? opts.printers.map((p) => openPrinterPort(p.uri, { ...opts.portOptions, rtscts: p.flow === 'rtscts' }));
+    this.printers = [...opts.printers, ...this.addedBefore()];
+    this.ports = [
+      ...(opts.ports ?? opts.printers.map((p) => this.openPort(p))),
+      ...this.printers.slice(opts.printers.length).map((p) => this.openPort(p)),
+    ];
     this.portStates = this.ports.map(() => ({ state: undefined, detail: undefined }));
     this.socket = new DeviceSocket((e) => this.loop.post(e), this.log, opts.ca);
     const onChange = opts.onChange;
@@ -122,18 +148,38 @@ class NodeBridge implements Bridge {
   }
 
   start(): void {
-    this.ports.forEach((port, i) => {
-      port.onState((state, detail) => {
-        this.portStates[i] = { state, detail };
-        this.log(state === 'online' ? 'info' : 'warn', `printer ${i} (${port.label}) ${state}${detail ? `: ${detail}` : ''}`);
-        this.loop.post({ type: 'port.state', port: i, state, ...(detail === undefined ? {} : { detail }) });
-      });
-      port.onWritable((room) => this.loop.post({ type: 'port.writable', port: i, room }));
-      port.onData((bytes) => this.loop.post({ type: 'port.data', port: i, bytes }));
-      port.onVerdict?.((job, ok, detail) => this.loop.post({ type: 'port.verdict', port: i, job, ok, ...(detail === undefined ? {} : { detail }) }));
-    });
+    this.ports.forEach((port, i) => this.attach(port, i));
     this.loop.postAll(this.bootEvents());
     for (const port of this.ports) port.open();
+  }
+
+  private openPort(p: BridgePrinter): PrinterPort {
+    return openPrinterPort(p.uri, { ...this.opts.portOptions, rtscts: p.flow === 'rtscts' });
+  }
+
+  /** Printer `i`'s callbacks become the core's events. */
+  private attach(port: PrinterPort, i: number): void {
+    port.onState((state, detail) => {
+      this.portStates[i] = { state, detail };
+      this.log(state === 'online' ? 'info' : 'warn', `printer ${i} (${port.label}) ${state}${detail ? `: ${detail}` : ''}`);
+      this.loop.post({ type: 'port.state', port: i, state, ...(detail === undefined ? {} : { detail }) });
+    });
+    port.onWritable((room) => this.loop.post({ type: 'port.writable', port: i, room }));
+    port.onData((bytes) => this.loop.post({ type: 'port.data', port: i, bytes }));
+    port.onVerdict?.((job, ok, detail) => this.loop.post({ type: 'port.verdict', port: i, job, ok, ...(detail === undefined ? {} : { detail }) }));
+  }
+
+  /** The printers added by the server before this start (ADDED_SETTING), less any the options name too. */
+  private addedBefore(): BridgePrinter[] {
+    if (!this.opts.settingsPath) return [];
+    const { printers, problems } = savedPrinters(loadSettings(this.opts.settingsPath)[ADDED_SETTING]);
+    for (const problem of problems) this.log('error', `${this.opts.settingsPath}: ${problem}: skipped`);
+    const given = this.opts.printers.map((p) => parsePrinterUri(p.uri));
+    return printers.filter((p) => {
+      const twice = given.some((g) => sameAddress(g, parsePrinterUri(p.uri)));
+      if (twice) this.log('warn', `${p.uri} (added before) is a --printer too: kept once`);
+      return !twice;
+    });
   }
 
   snapshot(): BridgeSnapshot {
@@ -165,12 +211,17 @@ class NodeBridge implements Bridge {
       server,
       fw: o.fw ?? NODE_BRIDGE_FW,
       // A TCP printer's connection is its session; a serial line can only be judged by silence (docs/printers.md).
-      ports: o.printers.map((p, i) => ({ port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, cancelScript: p.cancelScript, transport: portTransport(p.uri) })),
+      ports: this.printers.map((p, i) => this.portConfig(p, i)),
+      hostControls: HOST_CONTROLS,
       window: o.window, maxChunk: o.maxChunk, statusInterval: o.statusInterval,
       // Started by a person or a service manager, not by a power cut shared with a fleet: the first attempt goes at once.
       timings: { firstWindow: 0, ...o.timings },
     };
     return createDevice(config, { random: Math.random, dialects: ALL_DIALECTS });
+  }
+
+  private portConfig(p: BridgePrinter, i: number): PortConfig {
+    return { port: i, dialect: p.dialect, name: p.name, poll: p.poll, flow: p.flow, cancelScript: p.cancelScript, transport: portTransport(p.uri) };
   }
 
   /** What a freshly started core needs to hear: it booted, a PC has its own network, and how the ports are. */
@@ -214,9 +265,72 @@ class NodeBridge implements Bridge {
         return;
       case 'restart':
         return this.reboot(effect.reason);
+      case 'control':
+        return this.hostControl(effect.ref, effect.name, effect.args);
       default:
         return effect satisfies never;
     }
+  }
+
+  private hostControl(ref: string, name: string, args: Obj): void {
+    const answer = (work: Promise<ScanAnswer | AddAnswer>): void => {
+      work.then(
+        (data) => this.loop.post({ type: 'control.answer', ref, ok: true, data: { ...data } }),
+        (e: unknown) => {
+          const refused = e instanceof AddRefused;
+          if (!refused) this.log('error', `${name}: ${(e as Error).message}`);
+          this.loop.post({ type: 'control.answer', ref, ok: false, code: refused ? e.code : 'INTERNAL', message: (e as Error).message });
+        },
+      );
+    };
+    switch (name) {
+      case 'printers.scan':
+        return answer(this.scan().then((found) => scanAnswer(found, this.printers)));
+      case 'printers.add': {
+        const done = this.adding.then(() => this.add(args));
+        this.adding = done.then(() => undefined, () => undefined);
+        return answer(done);
+      }
+      default:
+        this.loop.post({ type: 'control.answer', ref, ok: false, code: 'UNSUPPORTED', message: `control ${name.slice(0, 64)}` });
+    }
+  }
+
+  private scan(): Promise<PrinterList> {
+    this.scanning ??= listPrinters({
+      ...(this.opts.portOptions?.cups === undefined ? {} : { cups: this.opts.portOptions.cups }),
+      ...(this.opts.portOptions?.sysfs === undefined ? {} : { sysfs: this.opts.portOptions.sysfs }),
+    }).finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  /** printers.add: checked against what is plugged in now, opened, told to the core, and kept. */
+  private async add(args: Obj): Promise<AddAnswer> {
+    const wanted = addRequest(args);
+    if ('code' in wanted) throw new AddRefused(wanted.code, wanted.message);
+    const refusal = addRefusal(wanted, this.printers, await this.scan());
+    if (refusal !== undefined) throw new AddRefused(refusal.code, refusal.message);
+    if (this.stopped) throw new AddRefused('UNSUPPORTED', 'the bridge is stopping');
+    const printer: BridgePrinter = { ...wanted, ...(wanted.name === undefined && wanted.uri.startsWith('cups:') ? { name: wanted.uri.slice(5) } : {}) };
+    // Kept first: a printer the file cannot hold is not added at all.
+    const added = [...this.printers.slice(this.opts.printers.length), printer];
+    const saved = this.opts.settingsPath !== undefined;
+    if (this.opts.settingsPath) saveSettings(this.opts.settingsPath, { [ADDED_SETTING]: savedValue(added) });
+    else this.log('warn', `printer ${wanted.uri} added until the bridge stops: no settings file (--settings) to keep it in`);
+    const i = this.printers.length;
+    const port = this.openPort(printer);
+    this.printers.push(printer);
+    this.ports.push(port);
+    this.portStates.push({ state: undefined, detail: undefined });
+    this.attach(port, i);
+    this.log('info', `printer ${i} added: ${printer.uri} (${printer.dialect})`);
+    // The answer goes out before the core reconnects to say hello with the new port.
+    setImmediate(() => {
+      if (this.stopped) return;
+      this.loop.postAll([{ type: 'port.added', port: this.portConfig(printer, i) }, { type: 'port.writable', port: i, room: port.room() }]);
+      port.open();
+    });
+    return { port: i, saved };
   }
 
   /** A soft reboot: the old socket is cut off, and a new core starts over on the same ports. */

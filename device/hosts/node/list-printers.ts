@@ -20,6 +20,8 @@ export interface ReachablePrinter {
   readonly kind: 'serial' | 'usb' | 'cups';
   /** What the system says about it, for a person. */
   readonly detail: string;
+  /** A USB printer's address by its ids (usb:VID:PID[:SERIAL]), which survives a replug that renumbers it. */
+  readonly stable?: string;
 }
 
 export interface PrinterList {
@@ -104,9 +106,9 @@ function sysfsUsbPrinters(sysfs: string): ReachablePrinter[] {
   return usblpDevices(sysfs).map(({ name, usb }) => {
     const ids = usb === undefined ? undefined : `USB ${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : ` serial ${usb.serial}`}`;
     // The ids are the name that survives a replug (usb:VID:PID[:SERIAL]).
-    const stable = usb === undefined ? undefined : `or usb:${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : `:${usb.serial}`}`;
-    const detail = ['USB printer', ids, usb?.manufacturer, usb?.name, stable].filter((x) => x !== undefined && x !== '').join(', ');
-    return { uri: `usb:/dev/usb/${name}`, kind: 'usb' as const, detail };
+    const stable = usb === undefined ? undefined : `usb:${usb.vendor}:${usb.product}${usb.serial === undefined ? '' : `:${usb.serial}`}`;
+    const detail = ['USB printer', ids, usb?.manufacturer, usb?.name, stable === undefined ? undefined : `or ${stable}`].filter((x) => x !== undefined && x !== '').join(', ');
+    return { uri: `usb:/dev/usb/${name}`, kind: 'usb' as const, detail, ...(stable === undefined ? {} : { stable }) };
   });
 }
 

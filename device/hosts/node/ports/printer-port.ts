@@ -10,6 +10,7 @@
 //   data(bytes)     what the printer sent back (status answers)
 
 import type { JobPiece } from '../../../core/types.js';
+import type { IppServer } from '../ipp.js';
 
 /**
  * online when open, offline (the session ends) when not; a port that hears
@@ -52,6 +53,8 @@ export interface PortOptions {
   stableAfter?: number;
   /** Serial only: RTS/CTS hardware handshake (the OS holds writes while the printer drops CTS, so room shrinks). */
   rtscts?: boolean;
+  /** CUPS queues only: the CUPS server (default: CUPS_SERVER, as lp reads it). */
+  cups?: IppServer;
   /** USB by ids only: where sysfs is mounted (default /sys) and where device nodes are (default /dev). */
   sysfs?: string;
   devDir?: string;

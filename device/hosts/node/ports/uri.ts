@@ -7,6 +7,7 @@
 //                              (as for lp; localhost:631 when unset)
 
 import type { PortTransport } from '../../../core/types.js';
+import type { Dialect } from '../../../../protocol/device-messages.js';
 import { cupsServer } from '../ipp.js';
 import { CupsPort } from './cups-port.js';
 import type { PortOptions, PrinterPort } from './printer-port.js';
@@ -64,9 +65,35 @@ export function portTransport(uri: string): PortTransport {
   return uri.startsWith('tcp:') ? 'network' : uri.startsWith('cups:') ? 'spooler' : 'serial';
 }
 
+/**
+ * Why the printer at `uri` cannot be driven in `dialect`, or undefined. A
+ * CUPS queue takes each job whole and passes nothing back: no status
+ * queries, no pacing of the printer's own, so raw only.
+ */
+export function dialectProblem(uri: string, dialect: Dialect): string | undefined {
+  return uri.startsWith('cups:') && dialect !== 'raw' ? `${uri}: a CUPS queue takes the raw dialect only, not ${dialect}` : undefined;
+}
+
+/** Whether two addresses name the same printer (a serial line at any speed, USB ids in any case). */
+export function sameAddress(a: PrinterAddress, b: PrinterAddress): boolean {
+  switch (a.kind) {
+    case 'tcp':
+      return b.kind === 'tcp' && a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
+    case 'serial':
+    case 'usb':
+      return b.kind === a.kind && a.path === b.path;
+    case 'usb-ids':
+      return b.kind === 'usb-ids' && a.vendor.toLowerCase() === b.vendor.toLowerCase() && a.product.toLowerCase() === b.product.toLowerCase() && a.serial === b.serial;
+    case 'cups':
+      return b.kind === 'cups' && a.queue === b.queue;
+    default:
+      return a satisfies never;
+  }
+}
+
 export function openPrinterPort(uri: string, opts: PortOptions = {}): PrinterPort {
   const a = parsePrinterUri(uri);
-  if (a.kind === 'cups') return new CupsPort(a.queue, cupsServer(), opts);
+  if (a.kind === 'cups') return new CupsPort(a.queue, opts.cups ?? cupsServer(), opts);
   if (a.kind === 'usb') return usbPort(a.path, opts);
   if (a.kind === 'usb-ids') return usbPortByIds(uri, () => findUsbPrinter(a, opts.sysfs, opts.devDir), opts);
   return a.kind === 'tcp' ? tcpPort(a.host, a.port, opts) : serialPort(a.path, a.baud, opts);
