@@ -47,6 +47,7 @@ import { base64, fromBase64, jobContent, toBytes, utf8Length, type JobContent, t
 import { defaultHost, type Host, type WebSocketConstructor, type WebSocketLike } from './env.js';
 import { PrintbridgeError } from './errors.js';
 import { expandSnapshot, SNAPSHOT_REQUEST } from './snapshot.js';
+import { readAdded, readScan, reportOf, type AddedPrinter, type NewPrinter, type PrinterScan } from './printer-scan.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'backoff' | 'closed';
 
@@ -157,6 +158,8 @@ const REPEATABLE = new Set<Op>([
 ]);
 /** Ops that queue a job: repeatable under an idempotency key, which makes the second one answer with the first job. */
 const KEYED = new Set<Op>(['job.submit', 'job.reprint']);
+/** How long the server waits for a bridge to list or add printers: a CUPS server that is slow to answer still makes it. */
+const SCAN_TIMEOUT_MS = 10_000;
 
 interface Call {
   readonly id: number;
@@ -452,6 +455,28 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
   /** Blinks the device's identify LED pattern for `seconds` (default 10). */
   identify(device: string, seconds?: number): Promise<ControlResult> {
     return this.control({ device }, 'identify', seconds === undefined ? {} : { seconds });
+  }
+
+  /**
+   * Asks a Node bridge which printers its computer can reach (control `printers.scan`, scope `control`; a device
+   * whose `caps` include it, since 1.6): serial ports, USB printers, CUPS queues, and its own printers marked with
+   * their `port`. Rejects with the device's code (UNSUPPORTED…), DEVICE_OFFLINE or TIMEOUT.
+   */
+  async scanPrinters(device: string, opts: { timeout?: number } = {}): Promise<PrinterScan> {
+    const r = await this.control({ device }, 'printers.scan', {}, { timeout: opts.timeout ?? SCAN_TIMEOUT_MS });
+    return readScan(reportOf(r, device).data, r.ref);
+  }
+
+  /**
+   * Adds a printer to a Node bridge's configuration (control `printers.add`, scope `devices:config`) and resolves
+   * with its port: the printer is `${device}/${port}`, listed once the bridge has reconnected. `saved` is false
+   * when the bridge has no settings file (the printer lasts until the bridge stops). Rejects with the device's
+   * code: BAD_FIELD (an address or dialect it does not take, or one it has already), UNSUPPORTED…
+   */
+  async addPrinter(device: string, printer: NewPrinter, opts: { timeout?: number } = {}): Promise<AddedPrinter> {
+    const args = { uri: printer.uri, dialect: printer.dialect, ...(printer.name ? { name: printer.name } : {}) };
+    const r = await this.control({ device }, 'printers.add', args, { timeout: opts.timeout ?? SCAN_TIMEOUT_MS });
+    return readAdded(reportOf(r, device).data, r.ref);
   }
 
   /** Starts receiving events; resolves with (and emits) the snapshot. Repeated after every reconnect. */

@@ -18,6 +18,9 @@ export type { WebSocketConstructor, WebSocketLike } from './env.js';
 export { PrintbridgeError, type SdkErrorCode } from './errors.js';
 export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
+export {
+  ADD_CAP, readAdded, readScan, SCAN_CAP, type AddedPrinter, type NewPrinter, type PrinterScan, type ScannedKind, type ScannedPrinter,
+} from './printer-scan.js';
 export type {
   ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobData, JobState, JobView, PrinterCommandResult,
   PrinterView, RemovedDevice, RevokedToken, Scope, SgdResult, Target, TextEncodingName,
@@ -25,6 +28,7 @@ export type {
 export { DEFAULT_SCOPES, JOB_NAME_MAX, SCOPES, WEBLINK_TAG } from '../protocol/client-messages.js';
 export { requiredScope } from '../protocol/scopes.js';
 export type { Dialect, LedPattern, PrinterState, Temperature } from '../protocol/device-messages.js';
+export { DIALECTS } from '../protocol/device-messages.js';
 export type { ErrorCode, ProtocolError } from '../protocol/errors.js';
 export { PROTOCOL_VERSION } from '../protocol/version.js';
 export { etaMs, formatBytes, formatDuration, RateMeter } from '../protocol/units.js';

@@ -1,9 +1,12 @@
 // The devices table: online state, firmware, signal, memory, LED, tags, and
 // an identify button that blinks the board so someone can find it (bridges
 // only: a Zebra printer on Weblink is its own device and has no such LED).
+// A Node bridge also has "Printers…": what its computer can reach, and a
+// way to add one (bridge-printers.ts).
 
 import { WEBLINK_TAG, type DeviceView } from '../sdk/index.js';
 import { describe, type App } from './app.js';
+import { canScan, printerFinder, type PrinterFinder } from './bridge-printers.js';
 import { byId, h, setAttr, setChildren, setText, type Row } from './dom.js';
 import { bytes, duration, grouped, signalBars, time } from './format.js';
 import { fillTags, PagedList, pagedControls, type Filter } from './paged.js';
@@ -13,12 +16,14 @@ const PAGE = 50;
 
 export function devicesSection(app: App, redraw: () => void): () => void {
   const controls = pagedControls('device', 'devices');
+  const finder = printerFinder(app);
   const list = new PagedList<DeviceView>({
-    container: byId('device-rows'), controls, pageSize: PAGE, key: (d) => d.id, create: (d) => deviceRow(app, d), matches: deviceMatches, redraw,
+    container: byId('device-rows'), controls, pageSize: PAGE, key: (d) => d.id, create: (d) => deviceRow(app, finder, d), matches: deviceMatches, redraw,
   });
   return () => {
     const { devices } = app.live;
     list.render(devices);
+    finder.render();
     let online = 0;
     const tags = new Set<string>();
     for (const d of devices.values()) {
@@ -37,7 +42,7 @@ export function deviceMatches(d: DeviceView, f: Filter): boolean {
   return f.text === '' || d.id.toLowerCase().includes(f.text) || d.tags.some((t) => t.toLowerCase().includes(f.text));
 }
 
-function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
+function deviceRow(app: App, finder: PrinterFinder, first: DeviceView): Row<DeviceView> {
   const id = first.id;
   const name = h('th', { attrs: { scope: 'row' } });
   const status = h('span', { class: 'badge' });
@@ -65,6 +70,8 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
       )
       .finally(() => (identify.disabled = false));
   });
+  const printers = h('button', { text: 'Printers…', attrs: { type: 'button', 'aria-label': `Find printers for ${id}`, 'aria-haspopup': 'dialog' } });
+  printers.addEventListener('click', () => finder.open(id, printers));
   const el = h(
     'tr',
     {},
@@ -76,7 +83,7 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
     h('td', { attrs: { 'data-label': 'LED' } }, led, ledText),
     tags,
     address,
-    h('td', { class: 'row-actions' }, identify),
+    h('td', { class: 'row-actions' }, printers, identify),
   );
   return {
     el,
@@ -99,6 +106,8 @@ function deviceRow(app: App, first: DeviceView): Row<DeviceView> {
       setAttr(el, 'data-online', String(d.online));
       // A Zebra printer on Weblink (the server's `weblink` tag) has no LED of ours to blink: the server refuses controls to it.
       identify.hidden = !d.online || d.tags.includes(WEBLINK_TAG);
+      // Only a bridge that announced it can list what its computer reaches (a Node bridge; not the ESP32 firmware, not Weblink).
+      printers.hidden = !canScan(d);
     },
   };
 }
