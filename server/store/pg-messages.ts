@@ -23,15 +23,20 @@ export interface PgAsk {
   params: readonly unknown[];
   /** A NOTIFY nobody waits for (params: channel, payload): sent on a connection of its own, its failure dropped. */
   quiet?: boolean;
+  /** A statement timed out: drop the query connection and probe until PostgreSQL answers. */
+  reset?: boolean;
 }
 
 export type PgAnswer =
   | { id: number; rows: Record<string, unknown>[]; rowCount: number; error?: undefined }
-  | { id: number; error: { message: string; code: string | undefined } };
+  /** `silent`: PostgreSQL did not answer at all; the worker probes until it does ('answering'). */
+  | { id: number; error: { message: string; code: string | undefined; silent?: boolean | undefined } };
 
 export type PgNews =
   /** The query connection is (again) open, as backend `pid`: notifications from it are this node's own. */
   | { kind: 'connected'; pid: number }
   | { kind: 'notify'; channel: string; payload: string; pid: number }
   /** The listening connection is (again) open: anything may have changed while it was not. */
-  | { kind: 'resync' };
+  | { kind: 'resync' }
+  /** After a statement timed out, PostgreSQL answered a probe: statements may go again. */
+  | { kind: 'answering' };

@@ -9,7 +9,7 @@ import { POSTGRES } from './dialect.js';
 import { PG_BUS, PG_CHANNEL, type PgNews } from './pg-messages.js';
 import { ERRORS } from '../../protocol/errors.js';
 import { PrintbridgeError } from '../errors.js';
-import { PgSync } from './pg-sync.js';
+import { PG_TIMEOUT_MS, PgSync } from './pg-sync.js';
 import { FOLD, type BusListener, type Store, type StoreStatement } from './store.js';
 
 /** NOTIFY's payload is under 8000 bytes. */
@@ -190,7 +190,8 @@ function shownUrl(url: string): string {
   }
 }
 
-export function openPostgresStore(dataDir: string, url: string): Store {
+/** `timeoutMs`: how long one statement may go unanswered (tests shorten it). */
+export function openPostgresStore(dataDir: string, url: string, timeoutMs = PG_TIMEOUT_MS): Store {
   let ownPid = 0;
   let elsewhere = 0;
   /** Of `elsewhere`, the changes to the devices table (registered ids are read again only then). */
@@ -216,9 +217,13 @@ export function openPostgresStore(dataDir: string, url: string): Store {
         changed();
         for (const l of listeners) l.listening?.();
         return;
+      case 'answering':
+        // What others committed while it was silent is looked at again.
+        changed();
+        return;
     }
   };
-  const conn = new PgSync(url, onNews);
+  const conn = new PgSync(url, onNews, timeoutMs);
   const statements = new Map<string, PgStatement>();
   const closing = new Set<() => void>();
   let open = true;
@@ -234,23 +239,28 @@ export function openPostgresStore(dataDir: string, url: string): Store {
       },
       transaction<T>(fn: () => T): () => T {
         return () => {
+          const outermost = depth === 0;
           const savepoint = `pb_${depth}`;
-          conn.query(depth === 0 ? 'BEGIN' : `SAVEPOINT ${savepoint}`);
+          conn.query(outermost ? 'BEGIN' : `SAVEPOINT ${savepoint}`);
           depth += 1;
+          let result: T;
           try {
-            const result = fn();
-            depth -= 1;
-            conn.query(depth === 0 ? 'COMMIT' : `RELEASE SAVEPOINT ${savepoint}`);
-            return result;
+            result = fn();
           } catch (e) {
-            depth -= 1;
             try {
-              conn.query(depth === 0 ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${savepoint}`);
+              conn.query(outermost ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${savepoint}`);
             } catch {
               // The connection that failed the statement may be gone with its transaction.
             }
             throw e;
+          } finally {
+            depth -= 1;
           }
+          // Outside the try: a COMMIT that fails (unanswered, its connection
+          // lost) must not count the depth down twice, which would leave every
+          // later transaction a savepoint of one that is not there.
+          conn.query(outermost ? 'COMMIT' : `RELEASE SAVEPOINT ${savepoint}`);
+          return result;
         };
       },
     },

@@ -68,6 +68,12 @@ export class PgSync {
   private readonly news: MessagePort;
   private nextId = 1;
   private closed = false;
+  /**
+   * A statement went unanswered: until the worker hears PostgreSQL answer
+   * again, statements fail at once instead of each holding the loop for the
+   * whole timeout (a database that stopped answering, not one that refuses).
+   */
+  private silent = false;
 
   constructor(
     readonly url: string,
@@ -83,12 +89,16 @@ export class PgSync {
     // Neither the thread nor its doorbell keeps a process alive that is done.
     this.worker.unref();
     this.news.unref();
-    this.news.on('message', onNews);
+    this.news.on('message', (news: PgNews) => {
+      if (news.kind === 'answering') this.silent = false;
+      onNews(news);
+    });
     this.worker.on('error', (e) => { if (process.env['PB_PG_DEBUG']) console.error('pg worker', e); });
   }
 
   query(sql: string, params: readonly unknown[] = []): PgResult {
     if (this.closed) throw storeUnavailable('the store is closed');
+    if (this.silent) throw storeUnavailable('PostgreSQL stopped answering; waiting until it answers again');
     const id = this.nextId++;
     this.queries.postMessage({ id, sql, params } satisfies PgAsk);
     const deadline = Date.now() + this.timeoutMs + 1_000;
@@ -99,6 +109,7 @@ export class PgSync {
       const answer = this.take(id);
       if (answer !== undefined) {
         if (answer.error !== undefined) {
+          if (answer.error.silent === true) this.silent = true;
           if (linkFailure(answer.error.code)) throw storeUnavailable(answer.error.message);
           throw new PgError(answer.error.message, answer.error.code);
         }
@@ -106,6 +117,9 @@ export class PgSync {
       }
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(this.signal, 0, 0, left) === 'timed-out') {
+        this.silent = true;
+        // The worker drops the stuck connection and asks until PostgreSQL answers ('answering').
+        this.queries.postMessage({ id: 0, sql: '', params: [], reset: true } satisfies PgAsk);
         throw storeUnavailable(`PostgreSQL did not answer within ${this.timeoutMs} ms`);
       }
     }
@@ -113,7 +127,8 @@ export class PgSync {
 
   /** NOTIFY `channel` with `payload`, without waiting: best effort, its failure unseen. */
   notify(channel: string, payload: string): void {
-    if (this.closed) return;
+    // While PostgreSQL is silent messages would only pile up; the nodes look at the rows again when it answers.
+    if (this.closed || this.silent) return;
     this.queries.postMessage({ id: 0, sql: 'SELECT pg_notify($1, $2)', params: [channel, payload], quiet: true } satisfies PgAsk);
   }
 
