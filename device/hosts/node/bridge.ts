@@ -27,7 +27,7 @@ import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-po
 import { openPrinterPort, parsePrinterUri, portTransport, sameAddress } from './ports/uri.js';
 import { loadSettings, saveSettings, type Settings } from './settings.js';
 import { listPrinters, type PrinterList } from './list-printers.js';
-import { ADDED_SETTING, addRefusal, addRequest, HOST_CONTROLS, savedPrinters, savedValue, scanAnswer } from './printer-admin.js';
+import { ADDED_SETTING, addressOf, addRefusal, addRequest, HOST_CONTROLS, savedPrinters, savedValue, scanAnswer } from './printer-admin.js';
 import { PACKAGE_VERSION } from '../../../server/version.js';
 
 export interface BridgePrinter {
@@ -174,7 +174,7 @@ class NodeBridge implements Bridge {
     if (!this.opts.settingsPath) return [];
     const { printers, problems } = savedPrinters(loadSettings(this.opts.settingsPath)[ADDED_SETTING]);
     for (const problem of problems) this.log('error', `${this.opts.settingsPath}: ${problem}: skipped`);
-    const given = this.opts.printers.map((p) => parsePrinterUri(p.uri));
+    const given = this.opts.printers.flatMap((p) => addressOf(p.uri) ?? []);
     return printers.filter((p) => {
       const twice = given.some((g) => sameAddress(g, parsePrinterUri(p.uri)));
       if (twice) this.log('warn', `${p.uri} (added before) is a --printer too: kept once`);
@@ -327,7 +327,10 @@ class NodeBridge implements Bridge {
     // The answer goes out before the core reconnects to say hello with the new port.
     setImmediate(() => {
       if (this.stopped) return;
-      this.loop.postAll([{ type: 'port.added', port: this.portConfig(printer, i) }, { type: 'port.writable', port: i, room: port.room() }]);
+      // A restart in between built its core with this printer already.
+      if (this.loop.core.snapshot().ports.length <= i) {
+        this.loop.postAll([{ type: 'port.added', port: this.portConfig(printer, i) }, { type: 'port.writable', port: i, room: port.room() }]);
+      }
       port.open();
     });
     return { port: i, saved };

@@ -49,7 +49,10 @@ export type Refusal = { readonly code: ErrorCode; readonly message: string };
  * SCAN_ANSWER_MAX are counted in `more`.
  */
 export function scanAnswer(found: PrinterList, configured: readonly ConfiguredPrinter[]): ScanAnswer {
-  const mine = configured.map((p, port) => ({ port, address: parsePrinterUri(p.uri), uri: p.uri }));
+  const mine = configured.flatMap((p, port) => {
+    const address = addressOf(p.uri);
+    return address === undefined ? [] : [{ port, address, uri: p.uri }];
+  });
   const entries: ScanEntry[] = [];
   const claimed = new Set<number>();
   for (const f of found.printers) {
@@ -81,16 +84,24 @@ export function scanAnswer(found: PrinterList, configured: readonly ConfiguredPr
 
 /** The addresses a found printer goes by: its path, and a USB printer's ids too. */
 function addressesOf(f: ReachablePrinter): PrinterAddress[] {
-  const out: PrinterAddress[] = [];
-  for (const uri of [f.uri, f.stable]) {
-    if (uri === undefined) continue;
-    try {
-      out.push(parsePrinterUri(uri));
-    } catch {
-      // A USB serial number with characters an address cannot carry: the path still names it.
-    }
+  // A USB serial number with characters an address cannot carry has no ids form: the path still names it.
+  return [f.uri, f.stable].flatMap((uri) => {
+    const a = uri === undefined ? undefined : addressOf(uri);
+    return a === undefined ? [] : [a];
+  });
+}
+
+/**
+ * The address `uri` names, or undefined when it names none: a host given
+ * ready-made ports may label them as it likes, and such a printer matches
+ * no address.
+ */
+export function addressOf(uri: string): PrinterAddress | undefined {
+  try {
+    return parsePrinterUri(uri);
+  } catch {
+    return undefined;
   }
-  return out;
 }
 
 /** printers.add's arguments checked alone (before looking at what is plugged in). */
@@ -114,7 +125,10 @@ export function addRequest(args: Obj): ConfiguredPrinter | Refusal {
 /** Whether `wanted` may become a port of a bridge that has `configured`, given what the scan found now. */
 export function addRefusal(wanted: ConfiguredPrinter, configured: readonly ConfiguredPrinter[], found: PrinterList): Refusal | undefined {
   const address = parsePrinterUri(wanted.uri);
-  const port = configured.findIndex((p) => sameAddress(parsePrinterUri(p.uri), address));
+  const port = configured.findIndex((p) => {
+    const theirs = addressOf(p.uri);
+    return theirs !== undefined && sameAddress(theirs, address);
+  });
   if (port >= 0) return bad(`${wanted.uri} is already printer ${port} of this bridge`);
   if (configured.length >= PORTS_MAX) return bad(`this bridge has ${configured.length} printers, the most one device may have`);
   if (address.kind === 'tcp') return undefined;
