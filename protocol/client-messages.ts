@@ -457,6 +457,8 @@ export type ClientEvent =
   | { event: 'device.online'; device: DeviceView }
   | { event: 'device.offline'; device: DeviceView }
   | { event: 'device.status'; device: DeviceView }
+  /** Since 1.6: the device was removed (device.remove), online or not; `device` is its last view. Its printers go with it. */
+  | { event: 'device.removed'; device: DeviceView }
   | { event: 'printer.status'; printer: PrinterView }
   | { event: 'control.delivered'; ref: string; reports: DeliveryReport[] }
   | { event: 'client.connected'; client: ClientView }

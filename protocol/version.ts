@@ -17,7 +17,7 @@ export const PROTOCOL_MAJOR = 1;
 //      device carries is UNKNOWN_TAG; JobView `line` and `layer` of G-code jobs.
 //      The hello answer's `limits` (maxJobBytes, maxFrame, maxUnsent), and
 //      REPLY_TOO_LARGE for a job.data answer over maxUnsent.
-// 1.6: DeviceView `caps`; the control messages `printers.scan` (scope
+// 1.6: DeviceView `caps`; the event `device.removed`; the control messages `printers.scan` (scope
 //      `control`) and `printers.add` of devices that announce them (Node
 //      bridges): the printers a bridge's computer can reach, and adding one.
 export const PROTOCOL_MINOR = 6;

@@ -99,6 +99,8 @@ export interface ClientEvents {
   'job.updated': JobView;
   'device.online': DeviceView;
   'device.offline': DeviceView;
+  /** Since 1.6: removed (device.remove); its last view. */
+  'device.removed': DeviceView;
   'device.status': DeviceView;
   'printer.status': PrinterView;
   'control.delivered': ControlResult;
@@ -828,6 +830,7 @@ export class PrintbridgeClient extends Emitter<ClientEvents> {
       case 'device.online':
       case 'device.offline':
       case 'device.status':
+      case 'device.removed':
         return this.emit(e.event, e.device);
       case 'printer.status':
         return this.emit('printer.status', e.printer);

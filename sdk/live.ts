@@ -39,6 +39,11 @@ export class LiveState extends Emitter<{ change: LiveChange }> {
       client.on('device.online', device),
       client.on('device.offline', device),
       client.on('device.status', device),
+      client.on('device.removed', (d) => {
+        this.devices.delete(d.id);
+        for (const id of this.printers.keys()) if (id.slice(0, id.lastIndexOf('/')) === d.id) this.printers.delete(id);
+        this.emit('change', { kind: 'device', id: d.id });
+      }),
       client.on('printer.status', (p) => {
         this.printers.set(p.id, p);
         this.emit('change', { kind: 'printer', id: p.id });

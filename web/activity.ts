@@ -130,6 +130,10 @@ export function followEvents(app: App): void {
         if (!d.online) return gather('offline', 'devices went offline', 'warn', d.id, `${d.id} went offline`);
         return gather('online', 'devices came online', 'ok', d.id, `${d.id} came online${d.fw ? ` (firmware ${d.fw})` : ''}${d.address ? ` from ${d.address}` : ''}`);
       }
+      case 'device.removed':
+        deviceOnline.delete(e.device.id);
+        for (const id of printerState.keys()) if (id.slice(0, id.lastIndexOf('/')) === e.device.id) printerState.delete(id);
+        return app.log(`${e.device.id} was removed`, 'warn');
       case 'printer.status': {
         const now = describePrinter(e.printer);
         if (printerState.get(e.printer.id) === now) return;

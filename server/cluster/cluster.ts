@@ -44,7 +44,7 @@ const LOOK_DEBOUNCE_MS = 20;
 
 /** Event kinds passed between nodes: what a subscriber follows. */
 const RELAYED: ReadonlySet<ClientEvent['event']> = new Set([
-  'job.updated', 'device.online', 'device.offline', 'device.status', 'printer.status', 'client.connected', 'client.disconnected',
+  'job.updated', 'device.online', 'device.offline', 'device.status', 'device.removed', 'printer.status', 'client.connected', 'client.disconnected',
 ]);
 
 type BusMessage =

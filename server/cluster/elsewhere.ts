@@ -45,6 +45,10 @@ export class Elsewhere implements OtherNodes {
         this.devices.delete(e.device.id);
         return true;
       }
+      case 'device.removed':
+        this.devices.delete(e.device.id);
+        this.printers.delete(e.device.id);
+        return true;
       case 'printer.status': {
         const ofDevice = this.printers.get(e.printer.device);
         const held = ofDevice?.get(e.printer.id);

@@ -213,6 +213,7 @@ function coalesceKey(event: ClientEvent): string | undefined {
     case 'device.online':
     case 'device.offline':
     case 'device.status':
+    case 'device.removed':
       return `d ${event.device.id}`;
     case 'printer.status':
       return `p ${event.printer.id}`;

@@ -139,9 +139,13 @@ export class Hub {
    * not, are closed with 4006 REVOKED, which a device takes as final.
    */
   removeDevice(id: string): RemovedDevice {
+    // Its last view, for those who follow it (a device removed while offline goes away from their lists, and from the broker).
+    const last = this.views.device(id);
     if (!removeStoredDevice(this.store, id)) throw new PrintbridgeError('UNKNOWN_DEVICE', id);
     this.log('info', 'device removed', { device: id });
-    return { id, removed: true, closed: this.deviceRemoved(id) };
+    const closed = this.deviceRemoved(id);
+    if (last !== undefined) this.events.emit({ event: 'device.removed', device: { ...last, online: false, caps: undefined } });
+    return { id, removed: true, closed };
   }
 
   /**

@@ -55,7 +55,7 @@ export interface StateDeps {
 }
 
 /** The kinds of event the state uses. */
-export const HEARD: ReadonlySet<ClientEvent['event']> = new Set(['device.online', 'device.status', 'device.offline', 'printer.status', 'job.updated', 'control.delivered']);
+export const HEARD: ReadonlySet<ClientEvent['event']> = new Set(['device.online', 'device.status', 'device.offline', 'device.removed', 'printer.status', 'job.updated', 'control.delivered']);
 
 interface Printer {
   view: PrinterView;
@@ -104,6 +104,9 @@ export class MqttState {
         break;
       case 'device.offline':
         this.deviceGone(e.device, now, out, connected);
+        break;
+      case 'device.removed':
+        this.deviceRemoved(e.device, out, connected);
         break;
       case 'printer.status':
         this.printerSeen(e.printer, now, out);
@@ -200,6 +203,27 @@ export class MqttState {
       // Removed: nothing of it stays on the broker, Home Assistant's device included.
       for (const topic of h.topics) said.push({ topic, payload: '', retain: true });
     }
+    out.push(...said);
+    this.forget(view.id);
+    if (!connected) this.gone.set(view.id, said);
+  }
+
+  /**
+   * Removed, wherever it was and whoever held it: every retained topic it
+   * can have is emptied by name (its own, each printer's, Home Assistant's
+   * device), since the node that published them may have let go of it long
+   * before (a device offline when it was removed). Every node that hears the
+   * event says the same; emptying a topic twice changes nothing.
+   */
+  private deviceRemoved(view: DeviceView, out: Publication[], connected: boolean): void {
+    const t = this.deps.topics;
+    const topics = new Set([
+      ...(this.held.get(view.id)?.topics ?? []),
+      t.availability(view.id), t.deviceState(view.id),
+      ...view.ports.flatMap((p) => [t.printerAvailability(view.id, p.port), t.printerState(view.id, p.port)]),
+      ...(t.discoveryConfig(view.id) === undefined ? [] : [t.discoveryConfig(view.id)!]),
+    ]);
+    const said = [...topics].map((topic) => ({ topic, payload: '', retain: true }));
     out.push(...said);
     this.forget(view.id);
     if (!connected) this.gone.set(view.id, said);

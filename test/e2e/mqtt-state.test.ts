@@ -85,7 +85,7 @@ before(async () => {
   broker = await startMosquitto(procs, dir, { config: `listener ${wsPort} 127.0.0.1\nprotocol websockets` });
   const store = openStore(DATA);
   try {
-    for (const id of ['shop-1', 'shop-2', 'shop-3d']) TOKENS.set(id, addDevice(store, id, []));
+    for (const id of ['shop-1', 'shop-2', 'shop-3d', 'shop-4']) TOKENS.set(id, addDevice(store, id, []));
   } finally {
     store.close();
   }
@@ -280,6 +280,37 @@ test('a device going offline is offline on the broker; removed, nothing of it st
   for (const topic of emptied) await w.waitFor(topic, (m) => m.payload.length === 0);
   // A subscriber after the removal: the node's status comes (retained), and nothing of shop-2.
   const after = await fresh([config, `${P}/shop-2/#`, `${P}/node/${NODE}/status`]);
+  await after.waitFor(`${P}/node/${NODE}/status`);
+  assert.deepEqual(after.heard.filter((m) => m.topic !== `${P}/node/${NODE}/status`).map((m) => m.topic), []);
+});
+
+test('a device removed while offline: nothing of it stays on the broker either, and subscribers hear device.removed', async () => {
+  await bridge('shop-4', 'escpos');
+  const config = `homeassistant/device/${P}_shop-4/config`;
+  const w = await fresh([`${P}/shop-4/#`, config]);
+  await w.waitFor(config, (m) => m.text !== '');
+  const from = w.mark();
+  await rigs.get('shop-4')?.bridge.kill();
+  await w.waitFor(`${P}/shop-4/0/availability`, (m) => m.text === 'offline', { from });
+  // What a broker keeps for an offline device: its last word, retained.
+  const retained = await fresh([`${P}/shop-4/#`, config]);
+  assert.equal((await retained.waitFor(`${P}/shop-4/availability`)).text, 'offline');
+  const watcher = await connectClient(`ws://127.0.0.1:${serverPort}/v1/client`, ADMIN);
+  try {
+    const heard: unknown[] = [];
+    watcher.on('event', (e) => {
+      if (e.event === 'device.removed') heard.push(e.device.id);
+    });
+    await watcher.request('subscribe', {});
+    await client.request('device.remove', { device: 'shop-4' });
+    for (const topic of [`${P}/shop-4/availability`, `${P}/shop-4/state`, `${P}/shop-4/0/availability`, `${P}/shop-4/0/state`, config]) {
+      await w.waitFor(topic, (m) => m.payload.length === 0, { from });
+    }
+    await until('device.removed heard', () => heard.includes('shop-4'));
+  } finally {
+    await watcher.close();
+  }
+  const after = await fresh([config, `${P}/shop-4/#`, `${P}/node/${NODE}/status`]);
   await after.waitFor(`${P}/node/${NODE}/status`);
   assert.deepEqual(after.heard.filter((m) => m.topic !== `${P}/node/${NODE}/status`).map((m) => m.topic), []);
 });

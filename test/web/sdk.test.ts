@@ -379,3 +379,21 @@ test('encoding and backoff: base64 and UTF-8 agree with Node, delays stay inside
   assert.equal(sdk.clientUrl('https://x.example/pb/', 'a b', undefined), 'wss://x.example/pb/v1/client?token=a%20b');
   assert.equal(sdk.clientUrl('/v1/client', 't', 'ws://here:1'), 'ws://here:1/v1/client?token=t');
 });
+
+test('a device removed while offline leaves LiveState with its printers, and the event says which', { timeout: 30_000 }, async () => {
+  const watcher = client();
+  const live = new sdk.LiveState(watcher);
+  const token = registerDevice(t, 'leaving-1', []);
+  const dev = await FakeDevice.connect(t, 'leaving-1', token, { ports: [{ port: 0, dialect: 'escpos' }, { port: 1, dialect: 'zpl' }] });
+  dev.close();
+  await watcher.subscribe();
+  await eventually(() => live.devices.get('leaving-1')?.online === false && live.printers.has('leaving-1/1'), 'the offline device and its printers are known');
+  const removed = nextEvent(watcher, 'device.removed');
+  await watcher.request('device.remove', { device: 'leaving-1' });
+  const last = await removed;
+  assert.equal(last.id, 'leaving-1');
+  assert.deepEqual(last.ports.map((p) => p.port), [0, 1]);
+  assert.ok(!live.devices.has('leaving-1'), 'LiveState dropped the device');
+  assert.ok(!live.printers.has('leaving-1/0') && !live.printers.has('leaving-1/1'), 'and its printers');
+  live.detach();
+});
