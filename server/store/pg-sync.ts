@@ -45,6 +45,9 @@ function storeUnavailable(detail: string): PrintbridgeError {
 
 /** How long one statement may take, connecting included, before the store gives up on it. */
 export const PG_TIMEOUT_MS = 10_000;
+/** A thread that ended unasked is started again after this, doubled for each that ends soon after (at most REVIVE_MAX_MS). */
+export const REVIVE_MS = 100;
+const REVIVE_MAX_MS = 30_000;
 
 /**
  * The worker as built: beside this module in a bundle. Run from TypeScript
@@ -61,13 +64,19 @@ function startWorker(options: WorkerOptions): Worker {
 }
 
 export class PgSync {
-  private readonly worker: Worker;
+  private worker!: Worker;
   private readonly flag = new SharedArrayBuffer(4);
   private readonly signal = new Int32Array(this.flag);
-  private readonly queries: MessagePort;
-  private readonly news: MessagePort;
+  private queries!: MessagePort;
+  private news!: MessagePort;
   private nextId = 1;
   private closed = false;
+  /** The thread ended unasked (an exception nothing caught there): statements fail at once until it runs again. */
+  private dead = false;
+  private reviveDelay = REVIVE_MS;
+  private lastRevive = 0;
+  /** How many times the thread was started again, for the logs and tests. */
+  revived = 0;
   /**
    * A statement went unanswered: until the worker hears PostgreSQL answer
    * again, statements fail at once instead of each holding the loop for the
@@ -77,27 +86,53 @@ export class PgSync {
 
   constructor(
     readonly url: string,
-    onNews: (news: PgNews) => void,
+    private readonly onNews: (news: PgNews) => void,
     private readonly timeoutMs = PG_TIMEOUT_MS,
   ) {
+    this.start();
+  }
+
+  private start(): void {
     const queries = new MessageChannel();
     const news = new MessageChannel();
     this.queries = queries.port1;
     this.news = news.port1;
-    const data: PgWorkerData = { url, flag: this.flag, queries: queries.port2, news: news.port2, statementTimeoutMs: timeoutMs };
-    this.worker = startWorker({ workerData: data, transferList: [queries.port2, news.port2] });
+    const data: PgWorkerData = { url: this.url, flag: this.flag, queries: queries.port2, news: news.port2, statementTimeoutMs: this.timeoutMs };
+    const worker = startWorker({ workerData: data, transferList: [queries.port2, news.port2] });
+    this.worker = worker;
     // Neither the thread nor its doorbell keeps a process alive that is done.
-    this.worker.unref();
+    worker.unref();
     this.news.unref();
     this.news.on('message', (news: PgNews) => {
       if (news.kind === 'answering') this.silent = false;
-      onNews(news);
+      this.onNews(news);
     });
-    this.worker.on('error', (e) => { if (process.env['PB_PG_DEBUG']) console.error('pg worker', e); });
+    worker.on('error', (e) => { if (process.env['PB_PG_DEBUG']) console.error('pg worker', e); });
+    worker.on('exit', () => {
+      if (this.closed || worker !== this.worker) return;
+      // Its connections went with it, and a transaction on them: a new thread makes new ones.
+      this.dead = true;
+      const soon = Date.now() - this.lastRevive < REVIVE_MAX_MS;
+      this.reviveDelay = soon ? Math.min(this.reviveDelay * 2, REVIVE_MAX_MS) : REVIVE_MS;
+      setTimeout(() => this.revive(), this.reviveDelay).unref();
+    });
+  }
+
+  /** A new thread in place of one that ended; its listening connection says "look again" (resync) once it is up. */
+  private revive(): void {
+    if (this.closed || !this.dead) return;
+    this.news.close();
+    this.queries.close();
+    this.dead = false;
+    this.silent = false;
+    this.lastRevive = Date.now();
+    this.revived += 1;
+    this.start();
   }
 
   query(sql: string, params: readonly unknown[] = []): PgResult {
     if (this.closed) throw storeUnavailable('the store is closed');
+    if (this.dead) throw storeUnavailable('the PostgreSQL thread stopped; it is being started again');
     if (this.silent) throw storeUnavailable('PostgreSQL stopped answering; waiting until it answers again');
     const id = this.nextId++;
     this.queries.postMessage({ id, sql, params } satisfies PgAsk);
@@ -128,7 +163,7 @@ export class PgSync {
   /** NOTIFY `channel` with `payload`, without waiting: best effort, its failure unseen. */
   notify(channel: string, payload: string): void {
     // While PostgreSQL is silent messages would only pile up; the nodes look at the rows again when it answers.
-    if (this.closed || this.silent) return;
+    if (this.closed || this.silent || this.dead) return;
     this.queries.postMessage({ id: 0, sql: 'SELECT pg_notify($1, $2)', params: [channel, payload], quiet: true } satisfies PgAsk);
   }
 

@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pgClient from 'pg';
 import { openStore } from '../../server/store/db.js';
+import { PgSync } from '../../server/store/pg-sync.js';
+import type { Worker } from 'node:worker_threads';
 import { addDevice, recordHello } from '../../server/store/devices.js';
 import { openPostgresStore } from '../../server/store/pg-store.js';
 import type { Store } from '../../server/store/store.js';
@@ -278,6 +280,35 @@ describe('the store itself when its connection goes or PostgreSQL falls silent',
     } finally {
       child.kill('SIGKILL');
       thaw(pids);
+    }
+  });
+  it('the store\'s thread ended unasked: statements fail at once, a new thread takes over, and the store works again', async () => {
+    const news: string[] = [];
+    const sync = new PgSync(url, (n) => news.push(n.kind), SHORT_TIMEOUT);
+    try {
+      assert.deepEqual(sync.query('SELECT 1 AS one').rows, [{ one: 1 }]);
+      // As an exception nothing caught in the thread would end it.
+      await (sync as unknown as { worker: Worker }).worker.terminate();
+      await until('the thread seen gone', () => {
+        try {
+          sync.query('SELECT 1');
+          return false;
+        } catch (e) {
+          return unavailable(e) && /thread stopped/.test((e as Error).message);
+        }
+      });
+      await until('a new thread answering', () => {
+        try {
+          return sync.query('SELECT 2 AS two').rows[0]?.['two'] === 2;
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(sync.revived, 1);
+      // Its listening connection is new too: what changed meanwhile is looked at again.
+      await until('resync heard from the new thread', () => news.filter((k) => k === 'resync').length >= 2);
+    } finally {
+      sync.close();
     }
   });
 });
