@@ -4,18 +4,19 @@
 // the bridge (control printers.add). After an add the bridge reconnects
 // with the new printer, so the device goes offline for a moment: the list
 // is asked for again once it is back, or once the new printer shows up,
-// whichever the page sees first.
+// whichever the page sees first. A network printer, which no scan finds,
+// is added by its address in a form of its own (printer-add.ts).
 
 import { DIALECTS, SCAN_CAP, type Dialect, type DeviceView, type PrinterScan, type ScannedPrinter } from '../sdk/index.js';
 import { describe, type App } from './app.js';
 import { byId, h, KeyedList, setAttr, setChildren, setText, type Row } from './dom.js';
 import { grouped, type Tone } from './format.js';
+import { dialectOptions, networkForm, sendAdd, type AddContext } from './printer-add.js';
 
 /** Asked again after an add even if the page never saw the bridge come back (it may come back within one coalesced event). */
 const RESCAN_AFTER_ADD_MS = 8000;
 
 const KIND_LABEL: Record<ScannedPrinter['kind'], string> = { serial: 'Serial', usb: 'USB', cups: 'CUPS', network: 'Network' };
-const DIALECT_LABEL: Record<Dialect, string> = { raw: 'raw (bytes as sent)', escpos: 'ESC/POS', tspl: 'TSPL', zpl: 'ZPL', gcode: 'G-code' };
 /** CUPS gets the job's bytes and prints them unfiltered: the bridge cannot speak a printer language through it. */
 const CUPS_DIALECTS: readonly Dialect[] = ['raw'];
 
@@ -49,8 +50,9 @@ export function printerFinder(app: App): PrinterFinder {
   /** The port of a printer just added, until the page sees it or the timer gives up. */
   let awaiting: number | undefined;
   let awaitTimer: ReturnType<typeof setTimeout> | undefined;
-  const ctx: EntryContext = { app, device: () => device, online: () => online, added };
+  const ctx: AddContext = { app, device: () => device, online: () => online, added };
   const list = new KeyedList<ScannedPrinter>(byId('finder-list'), (p) => p.uri, (p) => entryRow(ctx, p));
+  const network = networkForm(ctx);
 
   function ask(): void {
     const mine = ++generation;
@@ -103,6 +105,7 @@ export function printerFinder(app: App): PrinterFinder {
     const lines = scan?.problems ?? [];
     setChildren(problems, lines.join('\n'), () => lines.map((p) => h('li', { text: p })));
     problems.hidden = lines.length === 0;
+    network.update();
   }
 
   again.addEventListener('click', ask);
@@ -128,6 +131,7 @@ export function printerFinder(app: App): PrinterFinder {
       scan = undefined;
       online = app.live.devices.get(id)?.online ?? false;
       setText(heading, `Printers ${id} can reach`);
+      network.reset();
       dialog.showModal();
       ask();
     },
@@ -175,16 +179,8 @@ function stateLine(device: string, d: DeviceView | undefined, p: Progress): [str
   return [`${grouped(found)} found${own ? ` · ${grouped(own)} ${own === 1 ? 'is already a printer' : 'are already printers'} of ${device}` : ''}${problems}.`, unread ? 'warn' : 'ok'];
 }
 
-interface EntryContext {
-  app: App;
-  device(): string;
-  online(): boolean;
-  /** An add succeeded: the bridge is reconnecting with printer `port`. */
-  added(port: number): void;
-}
-
 /** One address the bridge can reach: what it is, and either the printer it already is or a form that adds it. */
-function entryRow(ctx: EntryContext, first: ScannedPrinter): Row<ScannedPrinter> {
+function entryRow(ctx: AddContext, first: ScannedPrinter): Row<ScannedPrinter> {
   const { app } = ctx;
   const uri = first.uri;
   const kind = h('span', { class: 'badge kind' });
@@ -202,7 +198,7 @@ function entryRow(ctx: EntryContext, first: ScannedPrinter): Row<ScannedPrinter>
     add,
   );
   const choices = uri.startsWith('cups:') ? CUPS_DIALECTS : DIALECTS;
-  dialect.append(...choices.map((x) => new Option(DIALECT_LABEL[x], x, x === 'raw', x === 'raw')));
+  dialect.append(...dialectOptions(choices));
   if (uri.startsWith('cups:')) setAttr(dialect, 'title', 'A CUPS queue prints the bytes as they are: raw only');
   let busy = false;
   /** Added: nothing more to do here until the next scan lists it as a printer. */
@@ -217,33 +213,17 @@ function entryRow(ctx: EntryContext, first: ScannedPrinter): Row<ScannedPrinter>
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     if (busy || !ctx.online()) return;
-    const device = ctx.device();
-    const chosen = dialect.value as Dialect;
     const label = name.value.trim();
     busy = true;
     enable();
     setText(error, '');
     setText(add, 'Adding…');
-    app.client
-      .addPrinter(device, { uri, dialect: chosen, name: label || undefined })
-      .then(
-        (r) => {
-          const id = `${device}/${r.port}`;
-          app.toast(`Added ${id}${r.saved ? '' : ' (not saved: the bridge has no settings file, so it lasts until the bridge stops)'}`, r.saved ? 'ok' : 'warn');
-          app.log(`Added ${id}: ${uri} (${chosen})${label ? ` "${label}"` : ''}`, 'ok', r.ref);
-          done = true;
-          ctx.added(r.port);
-        },
-        (err) => {
-          setText(error, describe(err));
-          app.toast(`Adding ${uri} to ${device} failed — ${describe(err)}`, 'bad');
-        },
-      )
-      .finally(() => {
-        busy = false;
-        setText(add, done ? 'Added' : 'Add');
-        enable();
-      });
+    void sendAdd(ctx, { uri, dialect: dialect.value as Dialect, name: label || undefined }, error).then((added) => {
+      busy = false;
+      done = added;
+      setText(add, done ? 'Added' : 'Add');
+      enable();
+    });
   });
 
   const el = h(

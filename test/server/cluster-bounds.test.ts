@@ -53,3 +53,48 @@ test(`${CLAIM_BATCH + 100} devices at once on one node, a broadcast from the oth
   assert.deepEqual(outcome.reports.filter((r) => r.status !== 'ok'), []);
   assert.deepEqual(outcome.reports.map((r) => r.device), ids);
 });
+
+test('a control message too large for the bus: the device on the other node is reported, not waited on, and both nodes go on', async () => {
+  assert.ok(pg, 'the first test started PostgreSQL');
+  const [a, b] = servers;
+  assert.ok(a && b);
+  const far = devices[0]!;
+  const admin = await TestClient.connect(a);
+  try {
+    // Under a client's frame limit, over what NOTIFY carries (8000 bytes).
+    const big = { note: 'x'.repeat(9_000) };
+    const started = Date.now();
+    const outcome = await admin.call<{ reports: { device: string; status: string }[] }>('control.send', { to: { device: far.id }, name: 'identify', args: big, timeout: 2_000 });
+    assert.equal(outcome.reports.length, 1);
+    assert.notEqual(outcome.reports[0]?.status, 'ok');
+    assert.ok(Date.now() - started < 10_000);
+    // A small one still crosses.
+    void far.json((m) => m['t'] === 'control', 'control').then((m) => far.sendJson({ t: 'control.result', ref: m['ref'], ok: true }));
+    const small = await admin.call<{ reports: { device: string; status: string }[] }>('control.send', { to: { device: far.id }, name: 'identify', args: {}, timeout: 10_000 });
+    assert.deepEqual(small.reports.map((r) => r.status), ['ok']);
+  } finally {
+    admin.close();
+  }
+});
+
+test('a burst of bus messages larger than one NOTIFY batch arrives whole, in order', async () => {
+  assert.ok(pg);
+  const url = await pg.createDatabase();
+  const sender = openStore(tempDir(), url);
+  const receiver = openStore(tempDir(), url);
+  try {
+    const heard: string[] = [];
+    let listening = false;
+    receiver.bus?.listen({ message: (m) => heard.push(m), listening: () => (listening = true) });
+    const deadline = Date.now() + 10_000;
+    while (!listening && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // 2.5 of the worker's batches of 100 NOTIFYs, posted in one go.
+    const sent = Array.from({ length: 250 }, (_, i) => `burst-${i}`);
+    for (const m of sent) sender.bus?.publish(m);
+    while (heard.length < sent.length && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(heard, sent);
+  } finally {
+    sender.close();
+    receiver.close();
+  }
+});

@@ -4,9 +4,11 @@
 // queue whose device is a second emulator. The page asks the bridge what
 // its computer can reach, finds the CUPS queue, adds it, and a test page
 // printed on the new printer from its card reaches the emulator behind
-// CUPS. A device that announced no such capability (the ESP32 firmware,
-// played by a FakeDevice) has no button; the bridge going away while the
-// dialog is open shows in it.
+// CUPS. A network printer, which no scan finds, is added by its address
+// (a third emulator) after the page has refused a bad one and the bridge an
+// address it already has, and prints too. A device that announced no such
+// capability (the ESP32 firmware, played by a FakeDevice) has no button;
+// the bridge going away while the dialog is open shows in it.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -89,8 +91,15 @@ function behindCupsGot(): string {
   }
 }
 
-async function openDashboard(): Promise<Page> {
+/** `sent`, when given, collects the printers.add requests the page sends. */
+async function openDashboard(sent?: Record<string, unknown>[]): Promise<Page> {
   const page = await browser!.newPage();
+  if (sent) {
+    page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => {
+      const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+      if (text.includes('printers.add')) sent.push(JSON.parse(text) as Record<string, unknown>);
+    }));
+  }
   await page.goto(`${t!.server.url}/#token=test-admin-token`);
   await page.locator('#conn[data-state="open"]').waitFor();
   return page;
@@ -166,6 +175,114 @@ test('a bridge lists what its computer reaches; the CUPS queue is added from the
   await page.close();
 });
 
+test('a network printer is added by its address: the page checks it, the bridge refuses one it has, the new one prints', { timeout: 120_000 }, async () => {
+  const kitchen = await tcpEmulator(procs, tmp.dir, [], 'escpos');
+  const sent: Record<string, unknown>[] = [];
+  const page = await openDashboard(sent);
+  await page.getByRole('listitem', { name: `Printer ${BRIDGE}/1` }).waitFor();
+  await page.getByRole('button', { name: `Find printers for ${BRIDGE}` }).click();
+  const dialog = page.getByRole('dialog', { name: `Printers ${BRIDGE} can reach` });
+  await dialog.getByRole('listitem', { name: `tcp://127.0.0.1:${tcp.port}` }).getByText('printer 0').waitFor({ timeout: 20_000 });
+  const form = dialog.getByRole('form', { name: 'Add a network printer' });
+  const host = form.getByRole('textbox', { name: 'Host' });
+  const port = form.getByRole('textbox', { name: 'Port' });
+  const dialect = form.getByRole('combobox', { name: 'Dialect' });
+  const add = form.getByRole('button', { name: 'Add printer' });
+  const error = dialog.locator('#finder-net-error');
+  const preview = dialog.locator('#finder-net-uri');
+  const focused = (): Promise<string | null> => page.evaluate<string | null>('document.activeElement?.id ?? null');
+  assert.equal(await port.inputValue(), '9100');
+  assert.equal(await dialect.inputValue(), 'raw', 'raw by default, as in the scanned entries\' forms');
+  const offered = await Promise.all((await dialect.locator('option').all()).map((o) => o.getAttribute('value')));
+  assert.deepEqual(offered, ['raw', 'escpos', 'tspl', 'zpl', 'gcode']);
+
+  // What the page refuses stays in the page: said next to the form, focus on the field to fix.
+  await add.click();
+  await error.getByText("Enter the printer's host name or IP address.").waitFor();
+  assert.equal(await host.getAttribute('aria-invalid'), 'true');
+  assert.equal(await focused(), 'finder-net-host');
+  await host.fill('front counter');
+  assert.equal(await error.textContent(), '', 'the complaint goes once the field is edited');
+  assert.equal(await host.getAttribute('aria-invalid'), null);
+  await host.press('Enter');
+  await error.getByText('front counter is not a host name', { exact: false }).waitFor();
+  await host.fill('10.0.0.256');
+  await host.press('Enter');
+  await error.getByText('10.0.0.256 is not an IPv4 address', { exact: false }).waitFor();
+  // An IPv6 address goes in brackets, typed with them or without.
+  await host.fill('fe80::1');
+  await preview.getByText('Adds tcp://[fe80::1]:9100', { exact: true }).waitFor();
+  await host.fill('[::1]');
+  await preview.getByText('Adds tcp://[::1]:9100', { exact: true }).waitFor();
+  await host.fill('127.0.0.1');
+  await port.fill('70000');
+  assert.equal(await preview.textContent(), '', 'no address while the port is out of range');
+  await port.press('Enter');
+  await error.getByText('The port must be a number from 1 to 65535.').waitFor();
+  assert.equal(await port.getAttribute('aria-invalid'), 'true');
+  assert.equal(await host.getAttribute('aria-invalid'), null);
+  assert.equal(await focused(), 'finder-net-port');
+  await port.fill('0');
+  await add.click();
+  await error.getByText('The port must be a number from 1 to 65535.').waitFor();
+  assert.deepEqual(sent, [], 'nothing the page refused was sent');
+
+  // The bridge's own printer, by the address it was configured with: the bridge refuses, and its reason is shown with its code.
+  await port.fill(String(tcp.port));
+  await add.click();
+  await error.getByText(new RegExp(`^BAD_FIELD: tcp://127\\.0\\.0\\.1:${tcp.port} is already printer 0 of this bridge$`)).waitFor({ timeout: 20_000 });
+  await page.locator('.toast', { hasText: `Adding tcp://127.0.0.1:${tcp.port} to ${BRIDGE} failed` }).waitFor();
+  assert.equal(sent.length, 1);
+  assert.equal(await host.inputValue(), '127.0.0.1', 'what was typed stays, to be corrected');
+  await until('the form usable again', () => add.isEnabled());
+  await screenshot(page, 'dashboard-bridge-printers-network', false);
+
+  // The new printer, from the keyboard: Tab from field to field, an arrow key picks the dialect after raw.
+  await port.fill(String(kitchen.port));
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'finder-net-dialect');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await dialect.inputValue(), 'escpos');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'finder-net-name');
+  await page.keyboard.type('Kitchen');
+  await preview.getByText(`Adds tcp://127.0.0.1:${kitchen.port}`, { exact: true }).waitFor();
+  assert.equal(await error.textContent(), '', 'the bridge\'s reason was about the address as it was');
+  await page.keyboard.press('Enter');
+  const toast = page.locator('.toast', { hasText: `Added ${BRIDGE}/2` });
+  await toast.waitFor({ timeout: 20_000 });
+  assert.match(await toast.innerText(), /not saved/);
+  assert.equal(sent.length, 2);
+  const request = JSON.stringify(sent[1]);
+  for (const part of [`"uri":"tcp://127.0.0.1:${kitchen.port}"`, '"dialect":"escpos"', '"name":"Kitchen"']) assert.ok(request.includes(part), `${part} in ${request}`);
+  assert.equal(await error.textContent(), '');
+  const card = page.getByRole('listitem', { name: `Printer ${BRIDGE}/2` });
+  await card.getByText('Kitchen').waitFor({ timeout: 20_000 });
+  assert.match(await card.innerText(), /ESCPOS/);
+  // Asked again once the bridge came back: the address is listed as its printer 2, and the form is empty for the next one.
+  await dialog.getByRole('listitem', { name: `tcp://127.0.0.1:${kitchen.port}` }).getByText('printer 2').waitFor({ timeout: 20_000 });
+  assert.equal(await host.inputValue(), '');
+  assert.equal(await port.inputValue(), '9100');
+  await until('the form usable again', () => host.isEnabled());
+
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  await card.locator('.badge', { hasText: 'Ready' }).waitFor({ timeout: 20_000 });
+  await card.getByRole('button', { name: `Test print on ${BRIDGE}/2` }).click();
+  await page.locator('.toast', { hasText: `Test page on ${BRIDGE}/2: done` }).waitFor({ timeout: 60_000 });
+  const printed = (): string => {
+    try {
+      return readFileSync(kitchen.printed, 'latin1');
+    } catch {
+      return '';
+    }
+  };
+  await until('the test page at the network printer', () => printed().endsWith('\x1dV\x42\x00'), 30_000);
+  // The ESC/POS page (sdk/test-page.ts), as the dashboard made it.
+  assert.match(printed(), /^\x1b@\x1ba\x01\x1d!\x11printbridge test page\n\x1d!\x00\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\nIf you can read this, the printer works\.\n\x1ba\x00\x1bd\x04\x1dV\x42\x00$/);
+  await page.close();
+});
+
 test('the bridge going away while the dialog is open: the list stays, marked as from before, and nothing can be added', { timeout: 60_000 }, async () => {
   const page = await openDashboard();
   await page.getByRole('button', { name: `Find printers for ${BRIDGE}` }).click();
@@ -190,6 +307,9 @@ test('the bridge going away while the dialog is open: the list stays, marked as 
   assert.ok(await again.isDisabled(), 'nothing to ask');
   await dialog.getByRole('listitem', { name: `cups:${QUEUE}` }).waitFor();
   for (const add of await dialog.getByRole('button', { name: /^Add / }).all()) assert.ok(await add.isDisabled(), 'no Add while the bridge is away');
+  const network = dialog.getByRole('form', { name: 'Add a network printer' });
+  assert.ok(await network.getByRole('button', { name: 'Add printer' }).isDisabled());
+  for (const field of await network.locator('input, select').all()) assert.ok(await field.isDisabled(), 'no network printer either');
   // Its row says so too, and no longer offers the dialog.
   await deviceRow(page, BRIDGE).locator('.badge', { hasText: 'Offline' }).waitFor();
   assert.equal(await page.getByRole('button', { name: `Find printers for ${BRIDGE}` }).count(), 0);
