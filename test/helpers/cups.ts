@@ -11,9 +11,15 @@
 // /etc/cups or /run/cups is read or written, and the system's scheduler (if
 // any) is never touched. Queues are made with the real lpadmin, pointed at
 // this scheduler with -h.
+//
+// Its ServerBin is its own too: links to the system's programs, but no
+// backend that probes the real network (snmp, dnssd…), so a test's
+// CUPS-Get-Devices finds nothing but what its stand-in backends announce:
+//
+//   const cups = await startCups(procs, dir, { backends: { snmp: script } });
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../tools/free-port.js';
@@ -22,6 +28,17 @@ import { until } from './until.js';
 
 export const CUPSD = '/usr/sbin/cupsd';
 export const LPADMIN = '/usr/sbin/lpadmin';
+/** The system's ServerBin, whose programs the private one links to. */
+export const SYSTEM_SERVER_BIN = '/usr/lib/cups';
+/** Backends that look for printers on the real network when CUPS-Get-Devices runs them: left out unless a test stands in for one. */
+const NETWORK_PROBES = new Set(['snmp', 'dnssd', 'mdns', 'driverless', 'driverless-fax']);
+
+export interface CupsOptions {
+  /** Backends of the test's own, name → shell script, in place of (or besides) the system's. */
+  backends?: Record<string, string>;
+  /** IPP operations kept for CUPS's administrators, as CUPS's default policy keeps them: asked without a password, cupsd answers HTTP 401. */
+  adminOnly?: string[];
+}
 
 export interface Cups {
   proc: Proc;
@@ -38,12 +55,33 @@ export interface Cups {
   stop(): Promise<void>;
   /** Starts it again on the same port and configuration: its queues and job history are still there. */
   start(): Promise<void>;
+  /** Puts a backend script in place (atomically): cupsd runs the new one at its next use. */
+  setBackend(name: string, script: string): void;
 }
 
-export async function startCups(procs: Processes, dir: string): Promise<Cups> {
+export async function startCups(procs: Processes, dir: string, opts: CupsOptions = {}): Promise<Cups> {
   const root = join(dir, 'cups');
-  const folders = ['etc', 'etc/ppd', 'spool', 'spool/tmp', 'cache', 'state', 'log'];
+  const folders = ['etc', 'etc/ppd', 'spool', 'spool/tmp', 'cache', 'state', 'log', 'bin/backend'];
   for (const f of folders) mkdirSync(join(root, f), { recursive: true });
+  const serverBin = join(root, 'bin');
+  for (const sub of readdirSync(SYSTEM_SERVER_BIN)) {
+    if (sub !== 'backend') symlinkSync(join(SYSTEM_SERVER_BIN, sub), join(serverBin, sub));
+  }
+  for (const name of readdirSync(join(SYSTEM_SERVER_BIN, 'backend'))) {
+    if (!NETWORK_PROBES.has(name)) symlinkSync(join(SYSTEM_SERVER_BIN, 'backend', name), join(serverBin, 'backend', name));
+  }
+  // cupsd runs a program only when it and its folder belong to root and no one else may write them.
+  chmodSync(serverBin, 0o755);
+  chmodSync(join(serverBin, 'backend'), 0o755);
+  const setBackend = (name: string, script: string): void => {
+    const file = join(serverBin, 'backend', name);
+    const next = join(serverBin, 'backend', `.${name}.new`);
+    writeFileSync(next, script, { mode: 0o755 });
+    // Readable and runnable by all: cupsd runs it as its unprivileged user.
+    chmodSync(next, 0o755);
+    renameSync(next, file);
+  };
+  for (const [name, script] of Object.entries(opts.backends ?? {})) setBackend(name, script);
   // Run as root, cupsd starts its backends as user lp: they must reach the
   // job's files through these folders and write their temp files.
   chmodSync(dir, 0o711);
@@ -63,6 +101,7 @@ export async function startCups(procs: Processes, dir: string): Promise<Cups> {
     `PageLog ${join(root, 'log/page_log')}`,
     // Its printcap goes here, not to /run/cups.
     `Printcap ${join(root, 'printcap')}`,
+    `ServerBin ${serverBin}`,
     'FileDevice No',
     '',
   ].join('\n'));
@@ -79,6 +118,13 @@ export async function startCups(procs: Processes, dir: string): Promise<Cups> {
     '  Allow all',
     '</Location>',
     '<Policy default>',
+    ...(opts.adminOnly === undefined || opts.adminOnly.length === 0 ? [] : [
+      `  <Limit ${opts.adminOnly.join(' ')}>`,
+      '    AuthType Basic',
+      '    Require user @SYSTEM',
+      '    Order deny,allow',
+      '  </Limit>',
+    ]),
     '  <Limit All>',
     '    Order deny,allow',
     '  </Limit>',
@@ -123,6 +169,7 @@ export async function startCups(procs: Processes, dir: string): Promise<Cups> {
       proc = spawnCupsd();
       await listening(proc);
     },
+    setBackend,
   };
 }
 

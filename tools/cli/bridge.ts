@@ -61,7 +61,7 @@ Options:
   --list-printers   print the printers this machine can reach, one --printer
                     address per line with what the system says about it
                     (serial ports with their USB ids, USB printers, CUPS
-                    queues), and exit
+                    queues, network printers CUPS finds), and exit
   --verbose         also log debug messages
   -h, --help        show this help`;
 

@@ -308,7 +308,9 @@ class NodeBridge implements Bridge {
   private async add(args: Obj): Promise<AddAnswer> {
     const wanted = addRequest(args);
     if ('code' in wanted) throw new AddRefused(wanted.code, wanted.message);
-    const refusal = addRefusal(wanted, this.printers, await this.scan());
+    // A network printer is taken as given: no need to wait for a scan (CUPS's discovery may take seconds).
+    const found = wanted.uri.startsWith('tcp:') ? { printers: [], problems: [] } : await this.scan();
+    const refusal = addRefusal(wanted, this.printers, found);
     if (refusal !== undefined) throw new AddRefused(refusal.code, refusal.message);
     if (this.stopped) throw new AddRefused('UNSUPPORTED', 'the bridge is stopping');
     const printer: BridgePrinter = { ...wanted, ...(wanted.name === undefined && wanted.uri.startsWith('cups:') ? { name: wanted.uri.slice(5) } : {}) };

@@ -1,8 +1,9 @@
 // A small IPP/1.1 client (RFC 8010 encoding, RFC 8011 operations, the CUPS
-// extension CUPS-Get-Printers) over HTTP, enough for the bridge's CUPS
-// ports: print a raw document, follow its job, read a queue's state, list
-// the queues. Requests and answers are bounded; a peer that sends more, or
-// nothing in time, is an IppError, never a hang.
+// extensions CUPS-Get-Printers and CUPS-Get-Devices) over HTTP, enough for
+// the bridge's CUPS ports: print a raw document, follow its job, read a
+// queue's state, list the queues and the network printers CUPS finds.
+// Requests and answers are bounded; a peer that sends more, or nothing in
+// time, is an IppError, never a hang.
 
 import http from 'node:http';
 
@@ -12,6 +13,7 @@ export const OP = {
   getJobAttributes: 0x0009,
   getPrinterAttributes: 0x000b,
   cupsGetPrinters: 0x4002,
+  cupsGetDevices: 0x400b,
 } as const;
 
 /** Job states (RFC 8011 §5.3.7). */
@@ -66,6 +68,13 @@ export class IppError extends Error {}
 /** CUPS answered, with an IPP status that is not success (see statusName). */
 export class IppStatusError extends IppError {
   constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** CUPS answered at the HTTP level with something other than 200: 401 or 403 when its policy keeps the operation from this user. */
+export class IppHttpError extends IppError {
+  constructor(readonly httpStatus: number, message: string) {
     super(message);
   }
 }
@@ -216,24 +225,30 @@ export function statusName(status: number): string {
   return STATUS_NAMES[status] ?? `IPP status 0x${status.toString(16).padStart(4, '0')}`;
 }
 
-/** Sends one IPP request to `path` (/printers/NAME, /jobs, /); rejects with an IppError on a transport or format failure. */
-export function ippRequest(server: IppServer, path: string, body: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<IppResponse> {
+/**
+ * Sends one IPP request to `path` (/printers/NAME, /jobs, /); rejects with an
+ * IppError on a transport or format failure. `timeoutMs` is how long the
+ * connection may stay silent (default 10 s): longer for an operation CUPS
+ * is known to take its time over.
+ */
+export function ippRequest(server: IppServer, path: string, body: Uint8Array, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<IppResponse> {
+  const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const req = http.request({
       ...('socketPath' in server ? { socketPath: server.socketPath } : { host: server.host, port: server.port }),
       method: 'POST',
       path,
       headers: { 'content-type': 'application/ipp', 'content-length': body.byteLength },
-      timeout: REQUEST_TIMEOUT_MS,
+      timeout: timeoutMs,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
     const fail = (why: string): void => reject(new IppError(`CUPS at ${describeServer(server)}: ${why}`));
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
     req.on('error', (e) => fail(e.message));
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        return fail(`HTTP ${res.statusCode ?? '?'} for ${path}`);
+        return reject(new IppHttpError(res.statusCode ?? 0, `CUPS at ${describeServer(server)}: HTTP ${res.statusCode ?? '?'} for ${path}`));
       }
       const chunks: Buffer[] = [];
       let size = 0;

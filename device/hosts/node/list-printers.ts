@@ -1,8 +1,9 @@
 // What this machine's bridge could print to, as --printer addresses: the
 // serial ports the OS has (with their USB ids, when they are USB adapters),
-// the USB printer-class devices (Linux's usblp) and the queues of the CUPS server CUPS_SERVER names (network printers that
-// CUPS found among them). A source that cannot be read is a problem in the
-// answer, not a failure: the other source is still worth showing.
+// the USB printer-class devices (Linux's usblp), the queues of the CUPS
+// server CUPS_SERVER names, and the AppSocket printers that server finds on
+// the network (cups-devices.ts). A source that cannot be read is a problem
+// in the answer, not a failure: the other sources are still worth showing.
 //
 // On Linux the serial ports are read from sysfs, as udev would describe
 // them: serialport's own list needs udevadm, which containers and small
@@ -12,23 +13,11 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { cupsServer, describeServer, PRINTER_STATE, type IppServer } from './ipp.js';
-import { listQueues } from './ports/cups-queue.js';
+import { DEVICES_MAX, DISCOVERY_SECONDS, discoverDevices, networkPrinters } from './cups-devices.js';
+import { listQueues, type QueueInfo } from './ports/cups-queue.js';
+import type { PrinterList, ReachablePrinter } from './reachable.js';
 
-export interface ReachablePrinter {
-  /** The --printer address: serial:/dev/NAME, usb:/dev/usb/lpN or cups:QUEUE. */
-  readonly uri: string;
-  readonly kind: 'serial' | 'usb' | 'cups';
-  /** What the system says about it, for a person. */
-  readonly detail: string;
-  /** A USB printer's address by its ids (usb:VID:PID[:SERIAL]), which survives a replug that renumbers it. */
-  readonly stable?: string;
-}
-
-export interface PrinterList {
-  readonly printers: readonly ReachablePrinter[];
-  /** Sources that could not be read, and why. */
-  readonly problems: readonly string[];
-}
+export type { PrinterList, ReachablePrinter } from './reachable.js';
 
 export interface ListOptions {
   /** The CUPS server (default: CUPS_SERVER, as lp reads it). */
@@ -38,18 +27,39 @@ export interface ListOptions {
 }
 
 export async function listPrinters(opts: ListOptions = {}): Promise<PrinterList> {
-  const problems: string[] = [];
   const [serial, cups] = await Promise.all([
-    serialPrinters(opts.sysfs).catch((e: unknown) => {
-      problems.push(`serial ports: ${(e as Error).message}`);
-      return [];
-    }),
-    (async () => cupsPrinters(opts.cups ?? cupsServer()))().catch((e: unknown) => {
-      problems.push(`CUPS: ${(e as Error).message}`);
-      return [];
-    }),
+    serialPrinters(opts.sysfs).then((printers) => ({ printers, problems: [] }), (e: unknown) => ({ printers: [], problems: [`serial ports: ${(e as Error).message}`] })),
+    cupsSources(opts.cups),
   ]);
-  return { printers: [...serial, ...cups], problems };
+  return { printers: [...serial.printers, ...cups.printers], problems: [...serial.problems, ...cups.problems] };
+}
+
+/** CUPS's queues and the network printers it finds, asked at once: the discovery takes seconds. */
+async function cupsSources(given: IppServer | undefined): Promise<{ printers: ReachablePrinter[]; problems: string[] }> {
+  let server: IppServer;
+  try {
+    server = given ?? cupsServer();
+  } catch (e) {
+    return { printers: [], problems: [`CUPS: ${(e as Error).message}`] };
+  }
+  const [queues, discovery] = await Promise.all([
+    listQueues(server).then((q) => ({ ok: true as const, q }), (e: unknown) => ({ ok: false as const, why: (e as Error).message })),
+    discoverDevices(server).then((d) => ({ ok: true as const, d }), (e: unknown) => ({ ok: false as const, why: (e as Error).message })),
+  ]);
+  const problems: string[] = [];
+  if (!queues.ok) problems.push(`CUPS: ${queues.why}`);
+  const known: readonly QueueInfo[] = queues.ok ? queues.q : [];
+  const network: ReachablePrinter[] = [];
+  if (discovery.ok) {
+    const { printers, more } = networkPrinters(discovery.d.devices, known);
+    network.push(...printers);
+    if (more > 0) problems.push(`CUPS device discovery: ${more} more printers found than the ${DEVICES_MAX} listed`);
+    if (discovery.d.cutOff) problems.push(`CUPS device discovery: stopped after ${DISCOVERY_SECONDS} s; a printer slower to answer is not listed`);
+  } else if (queues.ok) {
+    // When CUPS cannot be reached at all, the queues' problem already says so.
+    problems.push(`CUPS device discovery: ${discovery.why}`);
+  }
+  return { printers: [...known.map((q) => queuePrinter(server, q)), ...network], problems };
 }
 
 async function serialPrinters(sysfs = '/sys'): Promise<ReachablePrinter[]> {
@@ -64,20 +74,17 @@ async function serialPrinters(sysfs = '/sys'): Promise<ReachablePrinter[]> {
 
 const STATE_NAMES: Record<number, string> = { [PRINTER_STATE.idle]: 'idle', [PRINTER_STATE.processing]: 'printing', [PRINTER_STATE.stopped]: 'stopped' };
 
-async function cupsPrinters(server: IppServer): Promise<ReachablePrinter[]> {
-  const queues = await listQueues(server);
-  return queues.map((q) => {
-    const reasons = q.reasons.filter((r) => r !== 'none');
-    const detail = [
-      `CUPS queue at ${describeServer(server)}`,
-      q.deviceUri === undefined ? undefined : `device ${q.deviceUri}`,
-      q.makeModel,
-      q.info,
-      `${STATE_NAMES[q.state] ?? `state ${q.state}`}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
-      q.accepting ? undefined : 'not accepting jobs',
-    ].filter((x) => x !== undefined && x !== '');
-    return { uri: `cups:${q.name}`, kind: 'cups' as const, detail: detail.join(', ') };
-  });
+function queuePrinter(server: IppServer, q: QueueInfo): ReachablePrinter {
+  const reasons = q.reasons.filter((r) => r !== 'none');
+  const detail = [
+    `CUPS queue at ${describeServer(server)}`,
+    q.deviceUri === undefined ? undefined : `device ${q.deviceUri}`,
+    q.makeModel,
+    q.info,
+    `${STATE_NAMES[q.state] ?? `state ${q.state}`}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
+    q.accepting ? undefined : 'not accepting jobs',
+  ].filter((x) => x !== undefined && x !== '');
+  return { uri: `cups:${q.name}`, kind: 'cups', detail: detail.join(', ') };
 }
 
 /** The serial devices the kernel has: USB-serial and CDC-ACM adapters, UARTs with hardware behind them. */

@@ -5,7 +5,8 @@
 
 import { attr, attrs, encodeRequest, IppError, ippRequest, IppStatusError, OP, STATUS_NOT_FOUND, printerUri, statusName, statusOk, TAG, type IppResponse, type IppServer } from '../ipp.js';
 
-const USER = 'printbridge';
+/** The requesting-user-name of every request: CUPS shows it as the jobs' owner. */
+export const USER = 'printbridge';
 
 export interface QueueState {
   /** 3 idle, 4 processing, 5 stopped (PRINTER_STATE). */
@@ -30,7 +31,8 @@ export interface QueueInfo extends QueueState {
   readonly makeModel: string | undefined;
 }
 
-function checked(res: IppResponse, what: string): IppResponse {
+/** `res` when CUPS answered success; otherwise an IppStatusError naming `what` and CUPS's status and message. */
+export function checked(res: IppResponse, what: string): IppResponse {
   if (!statusOk(res.status)) {
     const message = attr(res, TAG.operation, 'status-message');
     throw new IppStatusError(res.status, `${what}: ${statusName(res.status)}${typeof message === 'string' && message !== '' ? ` (${message})` : ''}`);
