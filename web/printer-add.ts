@@ -1,8 +1,8 @@
 // Adding a printer to a Node bridge from the "Printers…" dialog
 // (bridge-printers.ts): the request both of its forms send, and the form
-// for a network printer. A scan never lists network printers (the bridge
-// cannot tell a printer's raw port from any other open port), so the
-// operator gives the address; the bridge takes a tcp:// address as given.
+// for a network printer. A scan lists only the network printers CUPS's
+// discovery found, and only where CUPS lets the bridge ask; any other the
+// operator gives by its address, which the bridge takes as given.
 
 import { DIALECTS, type Dialect, type NewPrinter } from '../sdk/index.js';
 import { describe, type App } from './app.js';
