@@ -11,12 +11,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DeviceView, JobView } from '../../protocol/client-messages.js';
-import { addDevice } from '../../server/store/devices.js';
-import { openStore } from '../../server/store/db.js';
+import type { ScanEntry as Entry } from '../../protocol/printer-scan.js';
 import { connectClient, type Client } from '../../tools/client/client.js';
 import { ADDED_SETTING } from '../../device/hosts/node/printer-admin.js';
 import { startCups, type Cups } from '../helpers/cups.js';
 import { Processes, type Proc } from '../helpers/processes.js';
+import { serveWithDevices } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 import { fileHash, received, sha256, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
@@ -24,7 +24,6 @@ const ADMIN = 'bridge-printers-admin';
 const FINAL = ['done', 'failed', 'canceled'];
 
 interface Report { device: string; status: string; code?: string; data?: Record<string, unknown> }
-interface Entry { uri: string; kind: string; detail: string; port?: number }
 
 const procs = new Processes();
 const tmp = tempDir('printbridge-bridge-printers-');
@@ -55,17 +54,10 @@ before(async () => {
   spare = await tcpEmulator(procs, tmp.dir, [], 'raw');
   await cups.addRawQueue('pos-58', `socket://127.0.0.1:${first.port}`);
   await cups.addRawQueue('spare', `socket://127.0.0.1:${spare.port}`);
-  const data = `${tmp.dir}/data`;
-  const store = openStore(data);
-  try {
-    token = addDevice(store, 'pos-pc', []);
-  } finally {
-    store.close();
-  }
-  const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json'], { env: { PRINTBRIDGE_ADMIN_TOKEN: ADMIN } });
-  const listening = await serve.waitForEvent<{ event: string; port: number }>('listening', { timeout: 20_000 });
-  serverUrl = `ws://127.0.0.1:${listening.port}`;
-  client = await connectClient(`${serverUrl}/v1/client`, ADMIN);
+  const serve = await serveWithDevices(procs, `${tmp.dir}/data`, ADMIN, ['pos-pc']);
+  serverUrl = serve.url;
+  token = serve.tokens.get('pos-pc') ?? '';
+  client = serve.client;
   bridge = startBridge();
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
   await until('pos-pc/0 online', async () => ((await client.request('printer.get', { printer: 'pos-pc/0' })) as { status: string }).status === 'online');

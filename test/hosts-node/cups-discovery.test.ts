@@ -12,22 +12,21 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { JobView } from '../../protocol/client-messages.js';
-import { addDevice } from '../../server/store/devices.js';
-import { openStore } from '../../server/store/db.js';
-import { connectClient, type Client } from '../../tools/client/client.js';
+import type { ScanEntry as Entry } from '../../protocol/printer-scan.js';
+import type { Client } from '../../tools/client/client.js';
 import { freePort } from '../../tools/free-port.js';
 import { DEVICES_MAX, DISCOVERY_SECONDS } from '../../device/hosts/node/cups-devices.js';
 import { cupsServer } from '../../device/hosts/node/ipp.js';
 import { listPrinters } from '../../device/hosts/node/list-printers.js';
 import { startCups, type Cups } from '../helpers/cups.js';
 import { Processes, type Proc } from '../helpers/processes.js';
+import { serveWithDevices } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 import { fileHash, received, sha256, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
 const ADMIN = 'cups-discovery-admin';
 
 interface Report { device: string; status: string; code?: string; message?: string; data?: Record<string, unknown> }
-interface Entry { uri: string; kind: string; detail: string; port?: number }
 interface Scan { printers: Entry[]; problems: string[] }
 
 const procs = new Processes();
@@ -112,18 +111,9 @@ async function scan(): Promise<Scan> {
 }
 
 test('a bridge\'s printers.scan offers the printer CUPS found; added, it prints byte-identical and is listed once, with its port', async () => {
-  const data = join(tmp.dir, 'data');
-  const store = openStore(data);
-  let token: string;
-  try {
-    token = addDevice(store, 'pos-pc', []);
-  } finally {
-    store.close();
-  }
-  const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json'], { env: { PRINTBRIDGE_ADMIN_TOKEN: ADMIN } });
-  const listening = await serve.waitForEvent<{ event: string; port: number }>('listening', { timeout: 20_000 });
-  client = await connectClient(`ws://127.0.0.1:${listening.port}/v1/client`, ADMIN);
-  bridge = procs.cli(['bridge', '--server', `ws://127.0.0.1:${listening.port}`, '--id', 'pos-pc', '--token', token, '--printer', 'cups:pos-58'], {
+  const serve = await serveWithDevices(procs, join(tmp.dir, 'data'), ADMIN, ['pos-pc']);
+  client = serve.client;
+  bridge = procs.cli(['bridge', '--server', serve.url, '--id', 'pos-pc', '--token', serve.tokens.get('pos-pc') ?? '', '--printer', 'cups:pos-58'], {
     env: { CUPS_SERVER: cups.server },
   });
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });

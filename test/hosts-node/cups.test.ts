@@ -14,14 +14,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import type { JobView } from '../../protocol/client-messages.js';
-import { addDevice } from '../../server/store/devices.js';
-import { openStore } from '../../server/store/db.js';
-import { connectClient, type Client } from '../../tools/client/client.js';
+import type { Client } from '../../tools/client/client.js';
 import { freePort } from '../../tools/free-port.js';
 import { cupsServer } from '../../device/hosts/node/ipp.js';
 import { listPrinters } from '../../device/hosts/node/list-printers.js';
 import { startCups, type Cups } from '../helpers/cups.js';
 import { Processes, type Proc } from '../helpers/processes.js';
+import { serveWithDevices } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 import { fileHash, received, sha256, tcpEmulator, tempDir, type TcpEmulator } from '../tools/emulator-fixture.js';
 
@@ -50,19 +49,10 @@ before(async () => {
   const nobody = await freePort();
   await cups.addRawQueue('broken', `socket://127.0.0.1:${nobody}/?contimeout=1`, '-o', 'printer-error-policy=abort-job');
 
-  const data = `${tmp.dir}/data`;
-  const store = openStore(data);
-  let token: string;
-  try {
-    token = addDevice(store, 'pos-pc', []);
-  } finally {
-    store.close();
-  }
-  const serve = procs.cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data', data, '--json', '--compat-port', '0'], { env: { PRINTBRIDGE_ADMIN_TOKEN: ADMIN } });
-  const listening = await serve.waitForEvent<{ event: string; port: number; compat: string }>('listening', { timeout: 20_000 });
-  compatUrl = listening.compat;
-  client = await connectClient(`ws://127.0.0.1:${listening.port}/v1/client`, ADMIN);
-  bridge = procs.cli(['bridge', '--server', `ws://127.0.0.1:${listening.port}`, '--id', 'pos-pc', '--token', token, '--printer', 'cups:pos-58', '--printer', 'cups:broken'], {
+  const serve = await serveWithDevices(procs, `${tmp.dir}/data`, ADMIN, ['pos-pc'], ['--compat-port', '0']);
+  compatUrl = serve.compat ?? '';
+  client = serve.client;
+  bridge = procs.cli(['bridge', '--server', serve.url, '--id', 'pos-pc', '--token', serve.tokens.get('pos-pc') ?? '', '--printer', 'cups:pos-58', '--printer', 'cups:broken'], {
     env: { CUPS_SERVER: cups.server },
   });
   await bridge.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
