@@ -220,6 +220,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       .catch((e: unknown) => new Promise<never>((_, fail) => transport.server.close(() => fail(e))));
     // Devices come only now that the server listens; the link hears them from their hello on.
     const mqtt = mqttConfig === undefined ? undefined : new MqttLink(mqttConfig, { hub, clock, log, node: opts.node ?? hostname(), version: PACKAGE_VERSION });
+    if (cluster !== undefined && mqtt !== undefined) cluster.nodesGone = (gone) => mqtt.orphaned(gone.devices, gone.printers);
     const heartbeat = setInterval(() => hub.heartbeat.round(clock.now()), heartbeatMs);
     heartbeat.unref();
     const sweeper = setInterval(sweep, retention.sweepMs);

@@ -23,12 +23,12 @@ import { CLOSE } from '../../protocol/errors.js';
 import type { ClientEvent, DeliveryReport, Target } from '../../protocol/client-messages.js';
 import type { Obj } from '../../protocol/fields.js';
 import type { RemoteControl } from '../core/router.js';
-import { Elsewhere } from './elsewhere.js';
+import { Elsewhere, type Vanished } from './elsewhere.js';
 import type { Cancel, Clock, Log } from '../core/context.js';
 import type { DeviceOwnership } from '../core/device-session.js';
 import type { EventBus, Listener } from '../core/events.js';
 import { writeHellosNow } from '../store/devices.js';
-import { claimDevices, liveOwners, releaseDevice, renewLeases } from '../store/owners.js';
+import { claimDevices, liveOwners, ownerOf, releaseDevice, renewLeases } from '../store/owners.js';
 import type { ClusterBus, Store } from '../store/store.js';
 
 /** How long a claim holds without renewal: a node that died holds its devices this long at most. */
@@ -329,7 +329,35 @@ export class Cluster implements DeviceOwnership, RemoteControl {
     for (const device of gone.devices) this.tell({ event: 'device.offline', device });
     for (const printer of gone.printers) this.tell({ event: 'printer.status', printer });
     for (const client of gone.clients) this.tell({ event: 'client.disconnected', client });
+    if (this.nodesGone !== undefined && gone.devices.length > 0) this.nodesGone(this.orphans(gone));
   }
+
+  /**
+   * Of what silent nodes held, what no live node has claimed since: a device
+   * that reconnected elsewhere (its claim is in the store before its new
+   * node says anything of it) is that node's to tell.
+   */
+  private orphans(gone: Vanished): Vanished {
+    try {
+      const devices = gone.devices.filter((d) => {
+        const owner = ownerOf(this.deps.store, d.id);
+        return owner === undefined || gone.nodes.includes(owner.node);
+      });
+      const kept = new Set(devices.map((d) => d.id));
+      return { ...gone, devices, printers: gone.printers.filter((p) => kept.has(p.device)) };
+    } catch (e) {
+      // The store out of reach: nothing is said rather than something wrong.
+      this.deps.log('warn', 'could not tell which devices of a silent node are orphaned', { error: e instanceof Error ? e.message : String(e) });
+      return { ...gone, devices: [], printers: [] };
+    }
+  }
+
+  /**
+   * Told what nodes that went silent held (devices and printers, offline):
+   * what they said of them elsewhere (a broker's retained messages) no one
+   * else says again. The MQTT link listens (server.ts).
+   */
+  nodesGone: ((gone: Vanished) => void) | undefined;
 
   private passOn(eventText: string): void {
     // The event as encoded for the clients, wrapped without decoding it again.

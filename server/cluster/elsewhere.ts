@@ -14,6 +14,8 @@ interface Held<V> {
 
 /** What a node that went silent held: told to this node's subscribers as gone. */
 export interface Vanished {
+  /** The nodes, as the store names them. */
+  nodes: string[];
   devices: DeviceView[];
   printers: PrinterView[];
   clients: ClientView[];
@@ -101,7 +103,7 @@ export class Elsewhere implements OtherNodes {
   forgetSilent(before: number): Vanished {
     const gone = new Set<string>();
     for (const [node, at] of this.heard) if (at < before) gone.add(node);
-    const out: Vanished = { devices: [], printers: [], clients: [] };
+    const out: Vanished = { nodes: [...gone], devices: [], printers: [], clients: [] };
     if (gone.size === 0) return out;
     for (const node of gone) {
       this.heard.delete(node);

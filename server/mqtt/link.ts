@@ -24,7 +24,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Cancel, Clock, Log } from '../core/context.js';
 import type { Listener } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
-import type { Scope } from '../../protocol/client-messages.js';
+import type { DeviceView, PrinterView, Scope } from '../../protocol/client-messages.js';
 import { getDevice } from '../store/devices.js';
 import { attachCommands, type Commands } from './commands.js';
 import { HEARD, MAX_PAYLOAD_BYTES, MqttState, type Publication } from './state.js';
@@ -282,6 +282,11 @@ export class MqttLink {
   private publishAll(): void {
     this.lastRepublish = this.deps.clock.now();
     this.publishEach(this.state.all(this.lastRepublish));
+  }
+
+  /** Devices and printers a node that went silent held: said offline here, since that node no longer can. */
+  orphaned(devices: readonly DeviceView[], printers: readonly PrinterView[]): void {
+    this.publishEach(this.state.orphaned(devices, printers, this.deps.clock.now(), this.up));
   }
 
   private publishEach(pubs: readonly Publication[]): void {

@@ -229,6 +229,35 @@ export class MqttState {
     if (!connected) this.gone.set(view.id, said);
   }
 
+  /**
+   * What a node that went silent held, said offline from here: its Will
+   * says only that the node is gone, and its devices' retained topics would
+   * say `online` for good if they reconnect nowhere. A device held here
+   * meanwhile (it reconnected to this node) is left alone; one that
+   * reconnects elsewhere later is said online by its new node after this.
+   */
+  orphaned(devices: readonly DeviceView[], printers: readonly PrinterView[], now: number, connected: boolean): Publication[] {
+    const out: Publication[] = [];
+    const t = this.deps.topics;
+    for (const view of devices) {
+      if (this.deps.holds(view.id)) continue;
+      const h: Held = { view: { ...view, online: false }, since: now, printers: new Map(), heaters: new Map(), topics: new Set() };
+      const said: Publication[] = [
+        { topic: t.availability(view.id), payload: OFFLINE, retain: true },
+        { topic: t.deviceState(view.id), payload: this.deviceState(h), retain: true },
+      ];
+      for (const p of printers) {
+        if (p.device !== view.id) continue;
+        const printer: Printer = { view: { ...p, online: false, status: 'offline' }, progress: undefined };
+        said.push({ topic: t.printerAvailability(view.id, p.port), payload: OFFLINE, retain: true });
+        said.push({ topic: t.printerState(view.id, p.port), payload: this.printerState(printer), retain: true });
+      }
+      out.push(...said);
+      if (!connected) this.gone.set(view.id, said);
+    }
+    return out;
+  }
+
   private printerSeen(view: PrinterView, now: number, out: Publication[]): void {
     const h = this.held.get(view.device);
     if (h === undefined || !this.deps.holds(view.device)) return;

@@ -82,3 +82,31 @@ test('the holder killed: its Will says it is offline, and the node the bridge mo
     await fresh.close();
   }
 });
+
+test('a node dies and its device reconnects nowhere: the node that notices says the device and its printer offline, retained', async () => {
+  // node-0 back; till-1 stays at node-1 (its bridge holds to the node that works), and till-2 knows node-1 only.
+  const restarted = watch.mark();
+  await cluster.restart(0);
+  await watch.waitFor(`${P}/node/node-0/status`, (m) => m.text === 'online', { from: restarted });
+  const token = cluster.addDevice('till-2');
+  const emu = await tcpEmulator(procs, dir);
+  const lonely = procs.cli(['bridge', '--server', cluster.nodes[1]!.url, '--id', 'till-2', '--token', token, '--printer', `tcp://127.0.0.1:${emu.port}`]);
+  await lonely.waitForLine(/link online/, { stream: 'stderr', timeout: 20_000 });
+  await watch.json(`${P}/till-2/0/state`, (s) => s['node'] === 'node-1' && s['status'] === 'online');
+  const from = watch.mark();
+  await cluster.nodes[1]!.proc.kill('SIGKILL');
+  // node-0 takes node-1 for gone after 15 s of silence, and says what it held.
+  await watch.waitFor(`${P}/till-2/availability`, (m) => m.text === 'offline', { from, ms: 40_000 });
+  const state = await watch.json<Record<string, unknown>>(`${P}/till-2/state`, (s) => s['online'] === false, { from });
+  assert.equal(state['node'], 'node-0');
+  await watch.waitFor(`${P}/till-2/0/availability`, (m) => m.text === 'offline', { from });
+  assert.equal((await watch.json<Record<string, unknown>>(`${P}/till-2/0/state`, (s) => s['online'] === false, { from }))['status'], 'offline');
+  // till-1's bridge moved to node-0, which publishes it online: the sweep did not overwrite it.
+  const fresh = await watchTopics(broker.url, [`${P}/till-1/availability`, `${P}/till-2/availability`]);
+  try {
+    assert.equal((await fresh.waitFor(`${P}/till-2/availability`)).text, 'offline');
+    await fresh.waitFor(`${P}/till-1/availability`, (m) => m.text === 'online', { ms: 20_000 });
+  } finally {
+    await fresh.close();
+  }
+});
