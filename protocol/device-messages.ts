@@ -108,6 +108,8 @@ export type ServerMessage =
 const ID_MAX = 128;
 /** The most printer ports one device may announce in hello (and report status of). */
 export const PORTS_MAX = 16;
+/** The longest printer name a hello may carry. */
+export const PORT_NAME_MAX = 64;
 
 /**
  * Characters of a control.result's `data` as JSON. What devices answer is
@@ -135,7 +137,7 @@ function errorCode(o: Obj, key: string): ErrorCode {
 function portInfo(item: unknown): PortInfo {
   if (!isObj(item)) throw new FieldError(protocolError('BAD_FIELD', 'ports must hold objects'));
   return {
-    port: int(item, 'port', 0, 255), dialect: oneOf(item, 'dialect', DIALECTS), name: optStr(item, 'name', 64),
+    port: int(item, 'port', 0, 255), dialect: oneOf(item, 'dialect', DIALECTS), name: optStr(item, 'name', PORT_NAME_MAX),
     confirms: optBool(item, 'confirms'),
   };
 }

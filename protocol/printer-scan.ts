@@ -4,6 +4,8 @@
 // device. The shapes of their answers, shared by the bridge that sends them
 // and the clients that read them.
 
+import { DIALECTS, type Dialect } from './device-messages.js';
+
 /** The control names, which are also the caps that announce them. */
 export const SCAN_CAP = 'printers.scan';
 export const ADD_CAP = 'printers.add';
@@ -35,4 +37,13 @@ export interface AddAnswer {
   port: number;
   /** False when the device has nowhere to keep it: the printer lasts until the device stops. */
   saved: boolean;
+}
+
+/**
+ * The dialects a printer at `uri` can be driven in. A CUPS queue takes each
+ * job whole and passes nothing back (no status queries, no pacing of the
+ * printer's own), so raw only.
+ */
+export function dialectsFor(uri: string): readonly Dialect[] {
+  return uri.startsWith('cups:') ? ['raw'] : DIALECTS;
 }

@@ -19,7 +19,7 @@ export { PrintbridgeError, type SdkErrorCode } from './errors.js';
 export { LiveState, type LiveChange } from './live.js';
 export { testPage } from './test-page.js';
 export {
-  ADD_CAP, readAdded, readScan, SCAN_CAP, type AddedPrinter, type NewPrinter, type PrinterScan, type ScannedKind, type ScannedPrinter,
+  ADD_CAP, dialectsFor, readAdded, readScan, SCAN_CAP, type AddedPrinter, type NewPrinter, type PrinterScan, type ScannedKind, type ScannedPrinter,
 } from './printer-scan.js';
 export type {
   ClientEvent, ClientResults, ClientView, DeliveryReport, DeliveryStatus, DeviceView, Eol, IssuedToken, JobData, JobState, JobView, PrinterCommandResult,

@@ -9,7 +9,7 @@ import type { Dialect } from '../protocol/device-messages.js';
 import { SCAN_KINDS, type AddAnswer, type ScanEntry, type ScanKind } from '../protocol/printer-scan.js';
 import { PrintbridgeError } from './errors.js';
 
-export { ADD_CAP, SCAN_CAP } from '../protocol/printer-scan.js';
+export { ADD_CAP, dialectsFor, SCAN_CAP } from '../protocol/printer-scan.js';
 export type ScannedKind = ScanKind;
 export type ScannedPrinter = ScanEntry;
 

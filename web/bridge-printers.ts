@@ -7,7 +7,7 @@
 // whichever the page sees first. A network printer, which no scan finds,
 // is added by its address in a form of its own (printer-add.ts).
 
-import { DIALECTS, SCAN_CAP, type Dialect, type DeviceView, type PrinterScan, type ScannedPrinter } from '../sdk/index.js';
+import { dialectsFor, SCAN_CAP, type Dialect, type DeviceView, type PrinterScan, type ScannedPrinter } from '../sdk/index.js';
 import { describe, type App } from './app.js';
 import { byId, h, KeyedList, setAttr, setChildren, setText, type Row } from './dom.js';
 import { grouped, type Tone } from './format.js';
@@ -17,8 +17,6 @@ import { dialectOptions, networkForm, sendAdd, type AddContext } from './printer
 const RESCAN_AFTER_ADD_MS = 8000;
 
 const KIND_LABEL: Record<ScannedPrinter['kind'], string> = { serial: 'Serial', usb: 'USB', cups: 'CUPS', network: 'Network' };
-/** CUPS gets the job's bytes and prints them unfiltered: the bridge cannot speak a printer language through it. */
-const CUPS_DIALECTS: readonly Dialect[] = ['raw'];
 
 export interface PrinterFinder {
   /** Opens the dialog for `device` and asks it; focus goes back to `opener` when it closes. */
@@ -197,9 +195,9 @@ function entryRow(ctx: AddContext, first: ScannedPrinter): Row<ScannedPrinter> {
     h('label', {}, h('span', { class: 'small muted', text: 'Name' }), name),
     add,
   );
-  const choices = uri.startsWith('cups:') ? CUPS_DIALECTS : DIALECTS;
+  const choices = dialectsFor(uri);
   dialect.append(...dialectOptions(choices));
-  if (uri.startsWith('cups:')) setAttr(dialect, 'title', 'A CUPS queue prints the bytes as they are: raw only');
+  if (choices.length === 1) setAttr(dialect, 'title', 'A CUPS queue prints the bytes as they are: raw only');
   let busy = false;
   /** Added: nothing more to do here until the next scan lists it as a printer. */
   let done = false;

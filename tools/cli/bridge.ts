@@ -8,7 +8,7 @@ import { DIALECTS, type Dialect } from '../../protocol/device-messages.js';
 import { formatBytes } from '../../protocol/units.js';
 import type { BridgeSnapshot } from '../../device/hosts/node/bridge.js';
 import type { FlowControl } from '../../device/core/types.js';
-import { dialectProblem, parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
+import { dialectProblem, parsePrinterUri, systemName } from '../../device/hosts/node/ports/uri.js';
 import { cupsServer } from '../../device/hosts/node/ipp.js';
 import { EXIT_OK, note, parse, required, untilSignal, UsageError, type Command } from './command.js';
 import { didYouMean } from './suggest.js';
@@ -142,12 +142,6 @@ function changeLogger(): (s: BridgeSnapshot) => void {
   };
 }
 
-/** A CUPS queue is known by its name: clients (the compat printers.find) see it unless --name says otherwise. */
-function queueName(uri: string): { name?: string } {
-  const a = parsePrinterUri(uri);
-  return a.kind === 'cups' ? { name: a.queue } : {};
-}
-
 /** --list-printers: one line per address on stdout; a source that could not be read is a note on stderr. */
 async function listReachable(): Promise<number> {
   const { listPrinters } = await import('../../device/hosts/node/list-printers.js');
@@ -245,7 +239,8 @@ export const bridge: Command = {
       token,
       printers: uris.map((uri, i) => ({
         uri, dialect: dialects[i] ?? 'raw',
-        ...(names[i] === undefined ? queueName(uri) : { name: names[i] }),
+        // A CUPS queue is known by its name: clients (the compat printers.find) see it unless --name says otherwise.
+        name: names[i] ?? systemName(uri),
         ...(polls[i] === undefined ? {} : { poll: polls[i] }),
         ...(flows[i] === undefined ? {} : { flow: flows[i] }),
         ...(cancels[i] === undefined ? {} : { cancelScript: cancels[i] }),

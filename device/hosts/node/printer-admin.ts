@@ -10,7 +10,7 @@
 // CUPS queue. The bridge often runs with the rights to open any device node,
 // and job data written to /dev/sda is not a print.
 
-import { CONTROL_DATA_MAX, DIALECTS, PORTS_MAX, type Dialect } from '../../../protocol/device-messages.js';
+import { CONTROL_DATA_MAX, DIALECTS, PORT_NAME_MAX, PORTS_MAX, type Dialect } from '../../../protocol/device-messages.js';
 import type { ErrorCode } from '../../../protocol/errors.js';
 import type { Obj } from '../../../protocol/fields.js';
 import { ADD_CAP, SCAN_CAP, type ScanAnswer, type ScanEntry, type ScanKind } from '../../../protocol/printer-scan.js';
@@ -31,7 +31,6 @@ export const SCAN_ANSWER_MAX = CONTROL_DATA_MAX - 512;
 /** A system's description of one printer, cut to this many characters. */
 export const DETAIL_MAX = 200;
 const URI_MAX = 300;
-const NAME_MAX = 64;
 
 /** One of the bridge's printers, as far as these messages care. */
 export interface ConfiguredPrinter {
@@ -116,8 +115,8 @@ export function addRequest(args: Obj): ConfiguredPrinter | Refusal {
   if (typeof dialect !== 'string' || !(DIALECTS as readonly string[]).includes(dialect)) return bad(`dialect must be one of ${DIALECTS.join(', ')}`);
   const problem = dialectProblem(uri, dialect as Dialect);
   if (problem !== undefined) return bad(problem);
-  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > NAME_MAX || /[\x00-\x1f\x7f]/.test(name))) {
-    return bad(`name must be 1..${NAME_MAX} characters without control characters`);
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > PORT_NAME_MAX || /[\x00-\x1f\x7f]/.test(name))) {
+    return bad(`name must be 1..${PORT_NAME_MAX} characters without control characters`);
   }
   return { uri, dialect: dialect as Dialect, ...(name === undefined ? {} : { name }) };
 }

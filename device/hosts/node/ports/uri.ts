@@ -8,6 +8,7 @@
 
 import type { PortTransport } from '../../../core/types.js';
 import type { Dialect } from '../../../../protocol/device-messages.js';
+import { dialectsFor } from '../../../../protocol/printer-scan.js';
 import { cupsServer } from '../ipp.js';
 import { CupsPort } from './cups-port.js';
 import type { PortOptions, PrinterPort } from './printer-port.js';
@@ -65,13 +66,14 @@ export function portTransport(uri: string): PortTransport {
   return uri.startsWith('tcp:') ? 'network' : uri.startsWith('cups:') ? 'spooler' : 'serial';
 }
 
-/**
- * Why the printer at `uri` cannot be driven in `dialect`, or undefined. A
- * CUPS queue takes each job whole and passes nothing back: no status
- * queries, no pacing of the printer's own, so raw only.
- */
+/** Why the printer at `uri` cannot be driven in `dialect` (dialectsFor), or undefined. */
 export function dialectProblem(uri: string, dialect: Dialect): string | undefined {
-  return uri.startsWith('cups:') && dialect !== 'raw' ? `${uri}: a CUPS queue takes the raw dialect only, not ${dialect}` : undefined;
+  return dialectsFor(uri).includes(dialect) ? undefined : `${uri}: a CUPS queue takes the raw dialect only, not ${dialect}`;
+}
+
+/** The name the system knows the printer by, for clients (compat printers.find) when no name is given: a CUPS queue's. */
+export function systemName(uri: string): string | undefined {
+  return uri.startsWith('cups:') ? uri.slice('cups:'.length) : undefined;
 }
 
 /** Whether two addresses name the same printer (a serial line at any speed, USB ids in any case). */
