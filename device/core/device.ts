@@ -73,10 +73,8 @@ class Device implements DeviceCore {
     this.maxChunk = config.maxChunk ?? DEFAULT_MAX_CHUNK;
     this.statusInterval = config.statusInterval ?? DEFAULT_STATUS_INTERVAL;
     this.ackStep = Math.max(1, Math.floor(this.window / 4));
-    this.spools = config.ports.map((p) => {
-      if (opts.dialects[p.dialect] === undefined) this.missing.push(`port ${p.port}: ${missingReason(opts.dialects, p.dialect)}`);
-      return this.newSpool(p);
-    });
+    // Told at boot, with the other complaints.
+    this.spools = config.ports.map((p) => this.newSpool(p, (m) => this.missing.push(m)));
     this.link = new Link({ ...DEFAULT_TIMINGS, ...config.timings }, opts.random, {
       servers: () => this.servers,
       url: (server) => `${server}/v1/device?id=${encodeURIComponent(this.config.id)}`,
@@ -189,7 +187,9 @@ class Device implements DeviceCore {
     return this.spools.find((s) => s.port === port);
   }
 
-  private newSpool(p: DeviceConfig['ports'][number]): PortSpool {
+  /** A port's spool; a dialect this build does not carry is told to `complain` (the port then stays in error). */
+  private newSpool(p: DeviceConfig['ports'][number], complain: (message: string) => void): PortSpool {
+    if (this.opts.dialects[p.dialect] === undefined) complain(`port ${p.port}: ${missingReason(this.opts.dialects, p.dialect)}`);
     return new PortSpool(p, createDialect(this.opts.dialects, p.dialect, p.poll, p), this.window, this.ackStep);
   }
 
@@ -198,8 +198,7 @@ class Device implements DeviceCore {
       out.push({ type: 'log', level: 'error', message: `port ${p.port} not added: ${this.spools.length >= PORTS_MAX ? `a device has at most ${PORTS_MAX}` : 'that number is taken'}` });
       return;
     }
-    if (this.opts.dialects[p.dialect] === undefined) out.push({ type: 'log', level: 'error', message: `port ${p.port}: ${missingReason(this.opts.dialects, p.dialect)}` });
-    this.spools.push(this.newSpool(p));
+    this.spools.push(this.newSpool(p, (message) => out.push({ type: 'log', level: 'error', message })));
     this.reported.push('');
     // Only a hello tells the server of a new printer.
     this.link.restart(now, `printer ${p.port} added`, out);
