@@ -19,12 +19,12 @@ import { createDevice } from '../../core/device.js';
 import { HostLoop, type Scheduler } from '../../core/host-loop.js';
 import { ALL_DIALECTS } from '../../core/dialects/all.js';
 import type { DeviceConfig, DeviceCore, DeviceEffect, DeviceEvent, DeviceSnapshot, ErrorCode, FlowControl, LinkTimings, LogLevel, PortConfig } from '../../core/types.js';
-import type { Dialect, LedPattern } from '../../../protocol/device-messages.js';
+import { PORTS_MAX, type Dialect, type LedPattern } from '../../../protocol/device-messages.js';
 import type { Obj } from '../../../protocol/fields.js';
 import type { AddAnswer, ScanAnswer } from '../../../protocol/printer-scan.js';
 import { DeviceSocket, type SocketPhase } from './device-socket.js';
 import type { PortLinkState, PortOptions, PrinterPort } from './ports/printer-port.js';
-import { openPrinterPort, parsePrinterUri, portTransport, sameAddress } from './ports/uri.js';
+import { openPrinterPort, parsePrinterUri, portTransport, sameAddress, systemName } from './ports/uri.js';
 import { loadSettings, saveSettings, type Settings } from './settings.js';
 import { listPrinters, type PrinterList } from './list-printers.js';
 import { ADDED_SETTING, addressOf, addRefusal, addRequest, HOST_CONTROLS, savedPrinters, savedValue, scanAnswer } from './printer-admin.js';
@@ -175,11 +175,15 @@ class NodeBridge implements Bridge {
     const { printers, problems } = savedPrinters(loadSettings(this.opts.settingsPath)[ADDED_SETTING]);
     for (const problem of problems) this.log('error', `${this.opts.settingsPath}: ${problem}: skipped`);
     const given = this.opts.printers.flatMap((p) => addressOf(p.uri) ?? []);
-    return printers.filter((p) => {
+    const kept = printers.filter((p) => {
       const twice = given.some((g) => sameAddress(g, parsePrinterUri(p.uri)));
       if (twice) this.log('warn', `${p.uri} (added before) is a --printer too: kept once`);
       return !twice;
     });
+    // A hello carries at most PORTS_MAX printers: more --printer options since leave fewer for the added ones.
+    const room = Math.max(0, PORTS_MAX - this.opts.printers.length);
+    for (const p of kept.slice(room)) this.log('error', `${p.uri} (added before) not opened: a device has at most ${PORTS_MAX} printers`);
+    return kept.slice(0, room);
   }
 
   snapshot(): BridgeSnapshot {
@@ -273,9 +277,16 @@ class NodeBridge implements Bridge {
   }
 
   private hostControl(ref: string, name: string, args: Obj): void {
-    const answer = (work: Promise<ScanAnswer | AddAnswer>): void => {
+    const answer = <T extends ScanAnswer | AddAnswer>(work: Promise<T>, then?: (data: T) => void): void => {
       work.then(
-        (data) => this.loop.post({ type: 'control.answer', ref, ok: true, data: { ...data } }),
+        (data) => {
+          this.loop.post({ type: 'control.answer', ref, ok: true, data: { ...data } });
+          try {
+            then?.(data);
+          } catch (e) {
+            this.log('error', `${name}: ${(e as Error).message}`);
+          }
+        },
         (e: unknown) => {
           const refused = e instanceof AddRefused;
           if (!refused) this.log('error', `${name}: ${(e as Error).message}`);
@@ -289,7 +300,8 @@ class NodeBridge implements Bridge {
       case 'printers.add': {
         const done = this.adding.then(() => this.add(args));
         this.adding = done.then(() => undefined, () => undefined);
-        return answer(done);
+        // Answered first: announcing the printer restarts the link.
+        return answer(done, (added) => this.announce(added.port));
       }
       default:
         this.loop.post({ type: 'control.answer', ref, ok: false, code: 'UNSUPPORTED', message: `control ${name.slice(0, 64)}` });
@@ -313,7 +325,7 @@ class NodeBridge implements Bridge {
     const refusal = addRefusal(wanted, this.printers, found);
     if (refusal !== undefined) throw new AddRefused(refusal.code, refusal.message);
     if (this.stopped) throw new AddRefused('UNSUPPORTED', 'the bridge is stopping');
-    const printer: BridgePrinter = { ...wanted, ...(wanted.name === undefined && wanted.uri.startsWith('cups:') ? { name: wanted.uri.slice(5) } : {}) };
+    const printer: BridgePrinter = { ...wanted, name: wanted.name ?? systemName(wanted.uri) };
     // Kept first: a printer the file cannot hold is not added at all.
     const added = [...this.printers.slice(this.opts.printers.length), printer];
     const saved = this.opts.settingsPath !== undefined;
@@ -326,16 +338,19 @@ class NodeBridge implements Bridge {
     this.portStates.push({ state: undefined, detail: undefined });
     this.attach(port, i);
     this.log('info', `printer ${i} added: ${printer.uri} (${printer.dialect})`);
-    // The answer goes out before the core reconnects to say hello with the new port.
-    setImmediate(() => {
-      if (this.stopped) return;
-      // A restart in between built its core with this printer already.
-      if (this.loop.core.snapshot().ports.length <= i) {
-        this.loop.postAll([{ type: 'port.added', port: this.portConfig(printer, i) }, { type: 'port.writable', port: i, room: port.room() }]);
-      }
-      port.open();
-    });
     return { port: i, saved };
+  }
+
+  /** Printer `i`, just added, told to the core (which says hello again with it) and opened. */
+  private announce(i: number): void {
+    const port = this.ports[i];
+    const printer = this.printers[i];
+    if (this.stopped || port === undefined || printer === undefined) return;
+    // A restart in between built its core with this printer already.
+    if (this.loop.core.snapshot().ports.length <= i) {
+      this.loop.postAll([{ type: 'port.added', port: this.portConfig(printer, i) }, { type: 'port.writable', port: i, room: port.room() }]);
+    }
+    port.open();
   }
 
   /** A soft reboot: the old socket is cut off, and a new core starts over on the same ports. */
