@@ -15,8 +15,10 @@
 // handed over and then dropped is canceled in CUPS.
 
 import { describeServer, IppStatusError, JOB_STATE, STATUS_NOT_FOUND, type IppServer } from '../ipp.js';
+import { backoffCeiling } from '../../../core/backoff.js';
 import { cancelJob, getQueue, jobState, printRaw } from './cups-queue.js';
-import { queueStatus } from './cups-status.js';
+import { queueStatus, type QueueStatus } from './cups-status.js';
+import { PortReports } from './port-reports.js';
 import { DEFAULT_HIGH_WATER_MARK, type JobPiece, type PortLinkState, type PortOptions, type PrinterPort } from './printer-port.js';
 
 /** The most bytes one job may have: CUPS takes it whole, so the port holds it whole. */
@@ -41,13 +43,14 @@ export class CupsPort implements PrinterPort {
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private job: HeldJob | undefined;
-  private lastState: string | undefined;
-  private reportQueued = false;
+  /** The queue as the last check found it. */
+  private queueState: QueueStatus = { state: 'online', detail: undefined };
+  /** The followed job CUPS holds, and why, while it does: the printer is in error for that time. */
+  private held: { readonly job: HeldJob; readonly why: string } | undefined;
+  private readonly reports = new PortReports(this);
   private readonly hwm: number;
   private readonly base: number;
   private readonly cap: number;
-  private writableListener: (room: number) => void = () => {};
-  private stateListener: (state: PortLinkState, detail?: string) => void = () => {};
   private verdictListener: (job: string, ok: boolean, detail?: string) => void = () => {};
 
   constructor(readonly queue: string, private readonly server: IppServer, opts: PortOptions = {}) {
@@ -62,14 +65,14 @@ export class CupsPort implements PrinterPort {
   }
 
   onWritable(listener: (room: number) => void): void {
-    this.writableListener = listener;
+    this.reports.writable = listener;
   }
 
   /** CUPS passes nothing back from the printer: no status answers. */
   onData(): void {}
 
   onState(listener: (state: PortLinkState, detail?: string) => void): void {
-    this.stateListener = listener;
+    this.reports.state = listener;
   }
 
   onVerdict(listener: (job: string, ok: boolean, detail?: string) => void): void {
@@ -104,7 +107,7 @@ export class CupsPort implements PrinterPort {
       if (job.size <= MAX_CUPS_JOB_BYTES) job.chunks.push(bytes.slice());
       if (piece.last) void this.submit(job);
     }
-    this.reportRoom();
+    this.reports.room();
     return true;
   }
 
@@ -126,9 +129,9 @@ export class CupsPort implements PrinterPort {
       this.attempt = 0;
       const was = this.online;
       this.online = true;
-      const status = queueStatus(q);
-      this.setState(status.state, status.detail);
-      if (!was) this.reportRoom();
+      this.queueState = queueStatus(q);
+      this.showState();
+      if (!was) this.reports.room();
       next = QUEUE_CHECK_MS;
     } catch (e) {
       if (this.closed) return;
@@ -139,16 +142,16 @@ export class CupsPort implements PrinterPort {
         this.drop(this.job);
         this.job = undefined;
       }
-      this.setState('offline', (e as Error).message);
-      this.writableListener(0);
-      next = Math.min(this.cap, this.base * 2 ** Math.min(this.attempt++, 20));
+      this.reports.setState('offline', (e as Error).message);
+      this.reports.writable(0);
+      next = backoffCeiling(this.attempt++, this.base, this.cap);
     }
     this.timer = setTimeout(() => void this.check(), next);
   }
 
   private async submit(job: HeldJob): Promise<void> {
     if (job.size > MAX_CUPS_JOB_BYTES) return this.finish(job, false, `the job has ${job.size} bytes; a CUPS port takes at most ${MAX_CUPS_JOB_BYTES}`);
-    const data = concat(job.chunks, job.size);
+    const data = Buffer.concat(job.chunks, job.size);
     job.chunks.length = 0;
     try {
       job.cupsId = await printRaw(this.server, this.queue, data, `printbridge ${job.id}`);
@@ -167,10 +170,10 @@ export class CupsPort implements PrinterPort {
       try {
         const s = await jobState(this.server, this.queue, cupsId);
         if (s.state === JOB_STATE.completed) return this.finish(job, true);
+        this.holds(job, s.state === JOB_STATE.held || s.state === JOB_STATE.stopped ? `CUPS holds job ${cupsId} on ${this.queue}${describeReasons(s.reasons)}` : undefined);
         if (s.state === JOB_STATE.aborted || s.state === JOB_STATE.canceled) {
           const how = s.state === JOB_STATE.aborted ? 'aborted' : 'canceled';
-          const reasons = s.reasons.filter((r) => r !== 'none');
-          return this.finish(job, false, `CUPS job ${cupsId} on ${this.queue} ${how}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}${s.message === undefined ? '' : `: ${s.message}`}`);
+          return this.finish(job, false, `CUPS job ${cupsId} on ${this.queue} ${how}${describeReasons(s.reasons)}${s.message === undefined ? '' : `: ${s.message}`}`);
         }
       } catch (e) {
         // CUPS forgot the job (its history purged) before the bridge saw it end: the outcome is unknown.
@@ -185,43 +188,40 @@ export class CupsPort implements PrinterPort {
     if (job.done || this.closed) return;
     job.done = true;
     if (this.job === job) this.job = undefined;
+    this.holds(job, undefined);
     this.verdictListener(job.id, ok, detail);
+  }
+
+  /** A held CUPS job (held for authentication, job-hold-until, stopped) never ends by itself: it is told as the printer in error until it moves on. */
+  private holds(job: HeldJob, why: string | undefined): void {
+    const now = job.done ? undefined : why;
+    // A dropped job's last answer must not clear the hold of the job after it.
+    if (now === undefined && this.held?.job !== job) return;
+    this.held = now === undefined ? undefined : { job, why: now };
+    if (this.online) this.showState();
+  }
+
+  /** The queue's own trouble names the cause better than the job it holds up; a held job is trouble on an otherwise working queue. */
+  private showState(): void {
+    const q = this.queueState.state;
+    if (this.held !== undefined && (q === 'online' || q === 'busy' || q === 'paper-low')) this.reports.setState('error', this.held.why);
+    else this.reports.setState(this.queueState.state, this.queueState.detail);
   }
 
   /** A job the core moved on from: its bytes go, and a CUPS job made of them is canceled. */
   private drop(job: HeldJob): void {
     job.done = true;
     job.chunks.length = 0;
+    this.holds(job, undefined);
     if (job.cupsId !== undefined) cancelJob(this.server, this.queue, job.cupsId).catch(() => {});
   }
 
   private submitLoose(bytes: Uint8Array): void {
     printRaw(this.server, this.queue, bytes, 'printbridge command').catch(() => {});
   }
-
-  private setState(state: PortLinkState, detail: string | undefined): void {
-    const key = `${state} ${detail ?? ''}`;
-    if (key === this.lastState) return;
-    this.lastState = key;
-    this.stateListener(state, detail);
-  }
-
-  private reportRoom(): void {
-    if (this.reportQueued) return;
-    this.reportQueued = true;
-    queueMicrotask(() => {
-      this.reportQueued = false;
-      if (this.online) this.writableListener(this.room());
-    });
-  }
 }
 
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+function describeReasons(reasons: readonly string[]): string {
+  const named = reasons.filter((r) => r !== 'none');
+  return named.length > 0 ? ` (${named.join(', ')})` : '';
 }

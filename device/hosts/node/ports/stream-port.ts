@@ -4,6 +4,8 @@
 // tcp-port.ts and serial-port.ts only say how to open their stream.
 
 import type { Duplex } from 'node:stream';
+import { backoffCeiling } from '../../../core/backoff.js';
+import { PortReports } from './port-reports.js';
 import { DEFAULT_HIGH_WATER_MARK, type PortLinkState, type PortOptions, type PrinterPort } from './printer-port.js';
 
 /** Resolves with an open stream, or rejects with the reason it cannot open. */
@@ -16,15 +18,12 @@ export class StreamPort implements PrinterPort {
   private attempt = 0;
   private openedAt = 0;
   private retry: NodeJS.Timeout | undefined;
-  private reportQueued = false;
-  private lastState: { state: PortLinkState; detail: string | undefined } | undefined;
+  private readonly reports = new PortReports(this);
   private readonly hwm: number;
   private readonly base: number;
   private readonly cap: number;
   private readonly stableAfter: number;
-  private writableListener: (room: number) => void = () => {};
   private dataListener: (bytes: Uint8Array) => void = () => {};
-  private stateListener: (state: PortLinkState, detail?: string) => void = () => {};
 
   constructor(readonly label: string, private readonly opener: Opener, opts: PortOptions = {}) {
     this.hwm = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
@@ -38,7 +37,7 @@ export class StreamPort implements PrinterPort {
   }
 
   onWritable(listener: (room: number) => void): void {
-    this.writableListener = listener;
+    this.reports.writable = listener;
   }
 
   onData(listener: (bytes: Uint8Array) => void): void {
@@ -46,7 +45,7 @@ export class StreamPort implements PrinterPort {
   }
 
   onState(listener: (state: PortLinkState, detail?: string) => void): void {
-    this.stateListener = listener;
+    this.reports.state = listener;
   }
 
   open(): void {
@@ -74,8 +73,8 @@ export class StreamPort implements PrinterPort {
     const stream = this.stream;
     if (!stream) return false;
     // The callback runs once the OS took the bytes: room grows again.
-    stream.write(bytes, () => this.reportRoom());
-    this.reportRoom();
+    stream.write(bytes, () => this.reports.room());
+    this.reports.room();
     return true;
   }
 
@@ -107,35 +106,19 @@ export class StreamPort implements PrinterPort {
       if (performance.now() - this.openedAt >= this.stableAfter) this.attempt = 0;
       if (!this.closed) this.failed(why ?? 'closed');
     });
-    this.setState('online');
-    this.reportRoom();
+    this.reports.setState('online');
+    this.reports.room();
   }
 
   private failed(detail: string): void {
-    this.setState('offline', detail);
-    this.writableListener(0);
-    const delay = Math.min(this.cap, this.base * 2 ** Math.min(this.attempt, 20));
+    this.reports.setState('offline', detail);
+    this.reports.writable(0);
+    const delay = backoffCeiling(this.attempt, this.base, this.cap);
     this.attempt++;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (!this.closed) this.open();
     }, delay);
-  }
-
-  private setState(state: PortLinkState, detail?: string): void {
-    if (this.lastState?.state === state && this.lastState.detail === detail) return;
-    this.lastState = { state, detail };
-    this.stateListener(state, detail);
-  }
-
-  /** Coalesces the reports of one turn of the event loop into one figure. */
-  private reportRoom(): void {
-    if (this.reportQueued) return;
-    this.reportQueued = true;
-    queueMicrotask(() => {
-      this.reportQueued = false;
-      if (this.stream) this.writableListener(this.room());
-    });
   }
 }
 
