@@ -3,7 +3,10 @@
 // every report so a test can check the port's honesty.
 
 import assert from 'node:assert/strict';
+import { after } from 'node:test';
 import type { PortLinkState, PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
+import { Processes } from '../helpers/processes.js';
+import { tempDir } from '../tools/emulator-fixture.js';
 
 export class PortDriver {
   /** The room the writer believes it has: last report less bytes written since. */
@@ -95,3 +98,17 @@ export async function expectStatusAnswer(d: PortDriver): Promise<void> {
   await d.until(() => d.replies.length === 1, 'one status byte');
   assert.deepEqual(d.replies, [0x12]);
 }
+
+/** A port test file's emulator processes, temporary folder and ports, all closed by the after() it registers. */
+export function portTestFile(): { procs: Processes; tmp: ReturnType<typeof tempDir>; ports: PrinterPort[]; drive(port: PrinterPort): PortDriver } {
+  const procs = new Processes();
+  const tmp = tempDir();
+  const ports: PrinterPort[] = [];
+  after(async () => {
+    await Promise.all(ports.map((p) => p.close()));
+    await procs.killAll();
+    tmp.cleanup();
+  });
+  return { procs, tmp, ports, drive: (port) => driven(port, ports) };
+}
+

@@ -5,26 +5,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { serialPort } from '../../device/hosts/node/ports/serial-port.js';
-import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
-import { Processes, type Proc } from '../helpers/processes.js';
-import { fileHash, ptyEmulator, received, settled, sha256, tempDir } from '../tools/emulator-fixture.js';
-import { driven, expectStatusAnswer, PortDriver } from './port-harness.js';
+import type { Proc } from '../helpers/processes.js';
+import { fileHash, ptyEmulator, received, settled, sha256 } from '../tools/emulator-fixture.js';
+import { expectStatusAnswer, PortDriver, portTestFile } from './port-harness.js';
 
 const HWM = 4096;
 
-const procs = new Processes();
-const tmp = tempDir();
-const ports: PrinterPort[] = [];
-after(async () => {
-  await Promise.all(ports.map((p) => p.close()));
-  await procs.killAll();
-  tmp.cleanup();
-});
+const { procs, tmp, drive } = portTestFile();
 
 function open(path: string): PortDriver {
-  return driven(serialPort(path, 115200, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 }), ports);
+  return drive(serialPort(path, 115200, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 }));
 }
 
 function lastReceived(proc: Proc): number {

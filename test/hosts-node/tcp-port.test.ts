@@ -4,28 +4,20 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { tcpPort } from '../../device/hosts/node/ports/tcp-port.js';
-import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
-import { Processes, type Proc } from '../helpers/processes.js';
-import { fileHash, received, settled, sha256, tcpEmulator, tempDir } from '../tools/emulator-fixture.js';
-import { driven, expectStatusAnswer, PortDriver } from './port-harness.js';
+import type { Proc } from '../helpers/processes.js';
+import { fileHash, received, settled, sha256, tcpEmulator } from '../tools/emulator-fixture.js';
+import { expectStatusAnswer, PortDriver, portTestFile } from './port-harness.js';
 import { freePort } from '../../tools/free-port.js';
 
 const HWM = 4096;
 const FAST_RETRY = { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 };
 
-const procs = new Processes();
-const tmp = tempDir();
-const ports: PrinterPort[] = [];
-after(async () => {
-  await Promise.all(ports.map((p) => p.close()));
-  await procs.killAll();
-  tmp.cleanup();
-});
+const { procs, tmp, drive } = portTestFile();
 
 function open(port: number, opts = FAST_RETRY): PortDriver {
-  return driven(tcpPort('127.0.0.1', port, opts), ports);
+  return drive(tcpPort('127.0.0.1', port, opts));
 }
 
 function lastReceived(proc: Proc): number {

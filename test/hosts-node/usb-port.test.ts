@@ -9,26 +9,17 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
-import type { PrinterPort } from '../../device/hosts/node/ports/printer-port.js';
+import { test } from 'node:test';
 import { openPrinterPort, parsePrinterUri } from '../../device/hosts/node/ports/uri.js';
-import { Processes } from '../helpers/processes.js';
-import { fileHash, ptyEmulator, received, sha256, tempDir } from '../tools/emulator-fixture.js';
-import { driven, expectStatusAnswer, PortDriver } from './port-harness.js';
+import { fileHash, ptyEmulator, received, sha256 } from '../tools/emulator-fixture.js';
+import { expectStatusAnswer, PortDriver, portTestFile } from './port-harness.js';
 
 const HWM = 4096;
 
-const procs = new Processes();
-const tmp = tempDir();
-const ports: PrinterPort[] = [];
-after(async () => {
-  await Promise.all(ports.map((p) => p.close()));
-  await procs.killAll();
-  tmp.cleanup();
-});
+const { procs, tmp, ports, drive } = portTestFile();
 
 function open(path: string): PortDriver {
-  return driven(openPrinterPort(`usb:${path}`, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 }), ports);
+  return drive(openPrinterPort(`usb:${path}`, { highWaterMark: HWM, backoffBase: 20, backoffCap: 200 }));
 }
 
 test('usb: addresses are absolute paths', () => {
