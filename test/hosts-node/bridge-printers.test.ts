@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DeviceView, JobView } from '../../protocol/client-messages.js';
@@ -180,3 +180,26 @@ test('a network printer may be added without the scan listing it', async () => {
   const found = await scan();
   assert.deepEqual(found.find((e) => e.port === 2), { uri: `tcp://127.0.0.1:${net.port}`, kind: 'network', detail: 'network printer', port: 2 });
 });
+
+test('the settings file cannot be written during printers.add: refused, nothing added, the file as it was; writable again, the add goes through', async () => {
+  const keptBefore = readFileSync(settings, 'utf8');
+  const portsBefore = ((await client.request('printers.list', {})) as { id: string }[]).filter((p) => p.id.startsWith('pos-pc/')).length;
+  const net = await tcpEmulator(procs, tmp.dir, [], 'raw');
+  // Root writes through any mode bits: a directory where the bridge writes its temporary file fails the write instead.
+  const blocker = `${settings}.${bridge.pid}.tmp`;
+  mkdirSync(blocker);
+  try {
+    const r = await control('printers.add', { uri: `tcp://127.0.0.1:${net.port}` });
+    assert.equal(r.status, 'error', JSON.stringify(r));
+    assert.equal(r.code, 'INTERNAL', JSON.stringify(r));
+  } finally {
+    rmdirSync(blocker);
+  }
+  assert.equal(readFileSync(settings, 'utf8'), keptBefore);
+  const listed = ((await client.request('printers.list', {})) as { id: string }[]).filter((p) => p.id.startsWith('pos-pc/'));
+  assert.equal(listed.length, portsBefore, JSON.stringify(listed));
+  const again = await control('printers.add', { uri: `tcp://127.0.0.1:${net.port}` });
+  assert.equal(again.status, 'ok', JSON.stringify(again));
+  assert.deepEqual(again.data, { port: portsBefore, saved: true });
+});
+

@@ -326,13 +326,13 @@ class NodeBridge implements Bridge {
     if (refusal !== undefined) throw new AddRefused(refusal.code, refusal.message);
     if (this.stopped) throw new AddRefused('UNSUPPORTED', 'the bridge is stopping');
     const printer: BridgePrinter = { ...wanted, name: wanted.name ?? systemName(wanted.uri) };
-    // Kept first: a printer the file cannot hold is not added at all.
+    // Made before it is kept, and kept before it is added: a printer that cannot be opened or kept is not added at all.
+    const port = this.openPort(printer);
     const added = [...this.printers.slice(this.opts.printers.length), printer];
     const saved = this.opts.settingsPath !== undefined;
     if (this.opts.settingsPath) saveSettings(this.opts.settingsPath, { [ADDED_SETTING]: savedValue(added) });
     else this.log('warn', `printer ${wanted.uri} added until the bridge stops: no settings file (--settings) to keep it in`);
     const i = this.printers.length;
-    const port = this.openPort(printer);
     this.printers.push(printer);
     this.ports.push(port);
     this.portStates.push({ state: undefined, detail: undefined });
