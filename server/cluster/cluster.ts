@@ -28,7 +28,7 @@ import type { Cancel, Clock, Log } from '../core/context.js';
 import type { DeviceOwnership } from '../core/device-session.js';
 import type { EventBus, Listener } from '../core/events.js';
 import { writeHellosNow } from '../store/devices.js';
-import { claimDevices, liveOwners, ownerOf, releaseDevice, renewLeases } from '../store/owners.js';
+import { claimDevices, liveOwners, nodesOf, releaseDevice, renewLeases } from '../store/owners.js';
 import type { ClusterBus, Store } from '../store/store.js';
 
 /** How long a claim holds without renewal: a node that died holds its devices this long at most. */
@@ -339,9 +339,10 @@ export class Cluster implements DeviceOwnership, RemoteControl {
    */
   private orphans(gone: Vanished): Vanished {
     try {
+      const owners = nodesOf(this.deps.store, gone.devices.map((d) => d.id));
       const devices = gone.devices.filter((d) => {
-        const owner = ownerOf(this.deps.store, d.id);
-        return owner === undefined || gone.nodes.includes(owner.node);
+        const owner = owners.get(d.id);
+        return owner === undefined || gone.nodes.includes(owner);
       });
       const kept = new Set(devices.map((d) => d.id));
       return { ...gone, devices, printers: gone.printers.filter((p) => kept.has(p.device)) };

@@ -88,6 +88,24 @@ export function ownerOf(store: Store, device: string): DeviceOwner | undefined {
   return row === undefined ? undefined : fromRow(row);
 }
 
+/** Ids per statement in nodesOf; a chunk is padded to a power of two so that few statements are prepared. */
+const NODES_OF_CHUNK = 512;
+
+/** The node each of `devices` was last claimed by (devices never claimed left out): a statement per NODES_OF_CHUNK ids, not one per id. */
+export function nodesOf(store: Store, devices: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < devices.length; i += NODES_OF_CHUNK) {
+    const chunk = devices.slice(i, i + NODES_OF_CHUNK);
+    let size = 1;
+    while (size < chunk.length) size *= 2;
+    // A repeated id matches the same row again: the padding changes nothing.
+    const ids = [...chunk, ...Array<string>(size - chunk.length).fill(chunk[0]!)];
+    const rows = store.stmt(`SELECT device, node FROM device_owner WHERE device IN (${ids.map(() => '?').join(', ')})`).all(...ids) as { device: string; node: string }[];
+    for (const r of rows) out.set(r.device, r.node);
+  }
+  return out;
+}
+
 /** Every device whose lease runs past `now`: the devices online somewhere. */
 export function liveOwners(store: Store, now: number): DeviceOwner[] {
   return (store.stmt('SELECT device, node, epoch, lease_until FROM device_owner WHERE lease_until > ? ORDER BY device').all(now) as OwnerRow[]).map(fromRow);

@@ -26,7 +26,7 @@ import {
   queuedBefore, saveJob, saveJobLater, setPrinterPaused, unfinishedByPrinter, unfinishedBytes, unfinishedJobs,
   type JobRecord, type NewJob,
 } from '../../server/store/jobs.js';
-import { claimDevices, FencedOut, fenceOf, liveOwners, ownerOf, releaseDevice, renewLeases } from '../../server/store/owners.js';
+import { claimDevices, FencedOut, fenceOf, liveOwners, nodesOf, ownerOf, releaseDevice, renewLeases } from '../../server/store/owners.js';
 import { findTokenByHash, getToken, insertToken, pruneTokens, revokeToken } from '../../server/store/tokens.js';
 import { startPostgres, type DatabaseOptions, type Postgres } from '../helpers/postgres.js';
 import { randomBytes } from '../helpers/random.js';
@@ -547,6 +547,18 @@ for (const backend of BACKENDS) {
         assert.deepEqual(liveOwners(b, T + 200).map((o) => o.device), ['d2'], 'd1\'s lease lapsed');
         assert.equal(releaseDevice(b, 'd1', 2), true);
         assert.deepEqual(liveOwners(a, T).map((o) => o.device), ['d2'], 'released: offline at once');
+      });
+
+      it('reads the node of many devices at once, past one statement\'s worth of ids; devices never claimed are left out', async () => {
+        const a = await fresh();
+        const many = Array.from({ length: 1_300 }, (_, i) => `m${String(i).padStart(4, '0')}`);
+        claimDevices(a, many.slice(0, 650), 'node-a', T + 100);
+        claimDevices(a, many.slice(650, 1_299), 'node-b', T + 100);
+        const nodes = nodesOf(await again(), [...many, 'never']);
+        assert.equal(nodes.size, 1_299);
+        assert.deepEqual([nodes.get('m0000'), nodes.get('m0649'), nodes.get('m0650'), nodes.get('m1298'), nodes.get('m1299'), nodes.get('never')], ['node-a', 'node-a', 'node-b', 'node-b', undefined, undefined]);
+        assert.deepEqual([...nodesOf(a, ['m0003'])], [['m0003', 'node-a']]);
+        assert.equal(nodesOf(a, []).size, 0);
       });
 
       it('a write fenced by an epoch another node replaced is refused, and moves nothing', async () => {
