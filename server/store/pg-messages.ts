@@ -8,9 +8,15 @@ export const PG_CHANNEL = 'printbridge';
 /** The channel nodes tell each other things on (store.ts ClusterBus). */
 export const PG_BUS = 'printbridge_bus';
 
+/** Messages to other nodes waiting for PostgreSQL beyond this many are dropped: a database that lags far behind makes them stale anyway. */
+export const OUTBOX_MAX = 10_000;
+
+/** The flag's slot the thread sets on its way out, so that a statement waiting on it wakes at once. */
+export const FLAG_GONE = 1;
+
 export interface PgWorkerData {
   url: string;
-  /** A SharedArrayBuffer of one Int32: the id of the latest answer. */
+  /** A SharedArrayBuffer of two Int32: the doorbell (an answer was posted), and FLAG_GONE. */
   flag: SharedArrayBuffer;
   queries: MessagePort;
   news: MessagePort;
@@ -25,6 +31,12 @@ export interface PgAsk {
   quiet?: boolean;
   /** A statement timed out: drop the query connection and probe until PostgreSQL answers. */
   reset?: boolean;
+  /**
+   * The statement ends the outermost transaction (pg-store's COMMIT or
+   * ROLLBACK): one whose connection was lost is over with it, and a
+   * ROLLBACK of it succeeds without running.
+   */
+  ends?: 'commit' | 'rollback' | undefined;
 }
 
 export type PgAnswer =

@@ -248,7 +248,8 @@ export function openPostgresStore(dataDir: string, url: string, timeoutMs = PG_T
             result = fn();
           } catch (e) {
             try {
-              conn.query(outermost ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${savepoint}`);
+              if (outermost) conn.query('ROLLBACK', [], 'rollback');
+              else conn.query(`ROLLBACK TO SAVEPOINT ${savepoint}`);
             } catch {
               // The connection that failed the statement may be gone with its transaction.
             }
@@ -259,7 +260,8 @@ export function openPostgresStore(dataDir: string, url: string, timeoutMs = PG_T
           // Outside the try: a COMMIT that fails (unanswered, its connection
           // lost) must not count the depth down twice, which would leave every
           // later transaction a savepoint of one that is not there.
-          conn.query(outermost ? 'COMMIT' : `RELEASE SAVEPOINT ${savepoint}`);
+          if (outermost) conn.query('COMMIT', [], 'commit');
+          else conn.query(`RELEASE SAVEPOINT ${savepoint}`);
           return result;
         };
       },

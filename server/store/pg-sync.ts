@@ -12,7 +12,7 @@
 
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
 import { PrintbridgeError } from '../errors.js';
-import type { PgAnswer, PgAsk, PgNews, PgWorkerData } from './pg-messages.js';
+import { FLAG_GONE, type PgAnswer, type PgAsk, type PgNews, type PgWorkerData } from './pg-messages.js';
 
 export interface PgResult {
   rows: Record<string, unknown>[];
@@ -65,14 +65,12 @@ function startWorker(options: WorkerOptions): Worker {
 
 export class PgSync {
   private worker!: Worker;
-  private readonly flag = new SharedArrayBuffer(4);
+  private readonly flag = new SharedArrayBuffer(8);
   private readonly signal = new Int32Array(this.flag);
   private queries!: MessagePort;
   private news!: MessagePort;
   private nextId = 1;
   private closed = false;
-  /** The thread ended unasked (an exception nothing caught there): statements fail at once until it runs again. */
-  private dead = false;
   private reviveDelay = REVIVE_MS;
   private lastRevive = 0;
   /** How many times the thread was started again, for the logs and tests. */
@@ -111,7 +109,8 @@ export class PgSync {
     worker.on('exit', () => {
       if (this.closed || worker !== this.worker) return;
       // Its connections went with it, and a transaction on them: a new thread makes new ones.
-      this.dead = true;
+      // A thread ended by an exception has said so itself; one terminated or out of memory has not.
+      Atomics.store(this.signal, FLAG_GONE, 1);
       const soon = Date.now() - this.lastRevive < REVIVE_MAX_MS;
       this.reviveDelay = soon ? Math.min(this.reviveDelay * 2, REVIVE_MAX_MS) : REVIVE_MS;
       setTimeout(() => this.revive(), this.reviveDelay).unref();
@@ -123,19 +122,19 @@ export class PgSync {
     if (this.closed || !this.dead) return;
     this.news.close();
     this.queries.close();
-    this.dead = false;
+    Atomics.store(this.signal, FLAG_GONE, 0);
     this.silent = false;
     this.lastRevive = Date.now();
     this.revived += 1;
     this.start();
   }
 
-  query(sql: string, params: readonly unknown[] = []): PgResult {
+  query(sql: string, params: readonly unknown[] = [], ends?: PgAsk['ends']): PgResult {
     if (this.closed) throw storeUnavailable('the store is closed');
     if (this.dead) throw storeUnavailable('the PostgreSQL thread stopped; it is being started again');
     if (this.silent) throw storeUnavailable('PostgreSQL stopped answering; waiting until it answers again');
     const id = this.nextId++;
-    this.queries.postMessage({ id, sql, params } satisfies PgAsk);
+    this.queries.postMessage({ id, sql, params, ends } satisfies PgAsk);
     const deadline = Date.now() + this.timeoutMs + 1_000;
     for (;;) {
       // Cleared before the port is read, so that an answer posted after the
@@ -150,6 +149,7 @@ export class PgSync {
         }
         return answer;
       }
+      if (this.dead) throw storeUnavailable('the PostgreSQL thread stopped; it is being started again');
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(this.signal, 0, 0, left) === 'timed-out') {
         this.silent = true;
@@ -158,6 +158,14 @@ export class PgSync {
         throw storeUnavailable(`PostgreSQL did not answer within ${this.timeoutMs} ms`);
       }
     }
+  }
+
+  /**
+   * The thread ended unasked (an exception nothing caught there): statements
+   * fail at once until a new one runs.
+   */
+  private get dead(): boolean {
+    return Atomics.load(this.signal, FLAG_GONE) === 1;
   }
 
   /** NOTIFY `channel` with `payload`, without waiting: best effort, its failure unseen. */

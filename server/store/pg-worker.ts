@@ -8,10 +8,17 @@
 
 import { workerData, type MessagePort } from 'node:worker_threads';
 import pg from 'pg';
-import { PG_BUS, PG_CHANNEL, type PgAnswer, type PgAsk, type PgNews, type PgWorkerData } from './pg-messages.js';
+import { FLAG_GONE, OUTBOX_MAX, PG_BUS, PG_CHANNEL, type PgAnswer, type PgAsk, type PgNews, type PgWorkerData } from './pg-messages.js';
 
 const { url, flag, queries, news, statementTimeoutMs } = workerData as PgWorkerData;
 const signal = new Int32Array(flag);
+// An exception nothing caught ends this thread; a statement the server's
+// thread sleeps on would otherwise wait out its whole timeout.
+process.on('exit', () => {
+  Atomics.store(signal, FLAG_GONE, 1);
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+});
 
 // int8 (counts, sums of bigint, times in ms) and numeric (sum) as numbers: the
 // store keeps nothing near 2^53, and SQLite gives numbers for all of them.
@@ -106,9 +113,9 @@ let inTransaction: pg.Client | undefined;
 
 async function run(ask: PgAsk): Promise<void> {
   if (inTransaction !== undefined && inTransaction !== client) {
-    if (ask.sql === 'COMMIT' || ask.sql === 'ROLLBACK') inTransaction = undefined;
+    if (ask.ends !== undefined) inTransaction = undefined;
     // Rolled back already, with the connection.
-    if (ask.sql === 'ROLLBACK') return answer({ id: ask.id, rows: [], rowCount: 0 });
+    if (ask.ends === 'rollback') return answer({ id: ask.id, rows: [], rowCount: 0 });
     return answer({ id: ask.id, error: { message: 'the connection holding the transaction was lost; PostgreSQL rolled the transaction back', code: '08003' } });
   }
   let c: pg.Client | undefined;
@@ -192,8 +199,6 @@ async function probe(): Promise<void> {
 // Everything the server committed before posting one is committed already:
 // its statements are synchronous.
 const PUBLISH_BATCH = 100;
-/** Messages waiting beyond this many are dropped: a database that lags far behind makes them stale anyway. */
-const OUTBOX_MAX = 100 * PUBLISH_BATCH;
 const outbox: PgAsk[] = [];
 let publishing = false;
 let publisher: pg.Client | undefined;

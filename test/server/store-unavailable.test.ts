@@ -13,8 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pgClient from 'pg';
 import { openStore } from '../../server/store/db.js';
-import { PgSync } from '../../server/store/pg-sync.js';
-import type { Worker } from 'node:worker_threads';
+import { OUTBOX_MAX, PG_BUS } from '../../server/store/pg-messages.js';
+import { PgSync, REVIVE_MS } from '../../server/store/pg-sync.js';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { addDevice, recordHello } from '../../server/store/devices.js';
 import { openPostgresStore } from '../../server/store/pg-store.js';
 import type { Store } from '../../server/store/store.js';
@@ -189,6 +190,43 @@ describe('the store itself when its connection goes or PostgreSQL falls silent',
     assert.deepEqual(await committed('silent_tx'), ['d', 'e', 'f']);
   });
 
+  it('a COMMIT PostgreSQL does not answer fails the transaction to its caller; what PostgreSQL kept of it is all or nothing, and later transactions commit', async (t) => {
+    const store = open();
+    store.stmt('CREATE TABLE silent_commit (v TEXT)').run();
+    const insert = store.stmt('INSERT INTO silent_commit (v) VALUES (?)');
+    let pids: number[] = [];
+    try {
+      assert.throws(
+        () =>
+          store.db.transaction(() => {
+            insert.run('a');
+            insert.run('b');
+            // Both statements answered; the COMMIT that follows is not.
+            pids = freeze(db as Postgres);
+          })(),
+        (e) => unavailable(e) && /did not answer/.test((e as Error).message),
+      );
+    } finally {
+      thaw(pids);
+    }
+    await until('the store answers again', () => {
+      try {
+        return store.stmt('SELECT 1').pluck().get() === 1;
+      } catch (e) {
+        if (!unavailable(e)) throw e;
+        return false;
+      }
+    });
+    store.db.transaction(() => {
+      insert.run('c');
+      store.db.transaction(() => insert.run('d'))();
+    })();
+    // The COMMIT may have reached PostgreSQL before its connection was dropped, and run once it woke: never half of it.
+    const rows = await committed('silent_commit');
+    assert.ok(['a,b,c,d', 'c,d'].includes(rows.join(',')), `committed: ${rows.join(',')}`);
+    t.diagnostic(`committed after the unanswered COMMIT: ${rows.join(',')}`);
+  });
+
   it('a transaction whose connection is cut between two statements fails whole, and its second statement is not committed alone on a new connection', async () => {
     const store = open();
     store.stmt('CREATE TABLE cut_tx (v TEXT)').run();
@@ -308,6 +346,76 @@ describe('the store itself when its connection goes or PostgreSQL falls silent',
       assert.equal(sync.revived, 1);
       // Its listening connection is new too: what changed meanwhile is looked at again.
       await until('resync heard from the new thread', () => news.includes('resync@1'));
+    } finally {
+      sync.close();
+    }
+  });
+  it('a thread that keeps ending is started again later each time: REVIVE_MS, then twice as long', async () => {
+    const sync = new PgSync(url, () => undefined, SHORT_TIMEOUT);
+    const waits: number[] = [];
+    try {
+      for (let round = 1; round <= 3; round++) {
+        await (sync as unknown as { worker: Worker }).worker.terminate();
+        const ended = Date.now();
+        await until(`thread ${round} started again`, () => sync.revived === round, 10_000);
+        waits.push(Date.now() - ended);
+      }
+      // The first after a long quiet waits REVIVE_MS; each that ends soon after its start waits twice the one before.
+      assert.ok(waits[0]! >= REVIVE_MS - 10, `waits ${waits.join(', ')} ms`);
+      assert.ok(waits[1]! >= 2 * REVIVE_MS - 10, `waits ${waits.join(', ')} ms`);
+      assert.ok(waits[2]! >= 4 * REVIVE_MS - 10, `waits ${waits.join(', ')} ms`);
+      assert.deepEqual(sync.query('SELECT 3 AS three').rows, [{ three: 3 }]);
+    } finally {
+      sync.close();
+    }
+  });
+  it('messages to other nodes waiting for a PostgreSQL that lags are bounded: those beyond OUTBOX_MAX are dropped, the rest delivered once it answers', async () => {
+    let heard = 0;
+    let listening = false;
+    const sync = new PgSync(url, (n) => {
+      if (n.kind === 'resync') listening = true;
+      if (n.kind === 'notify' && n.channel === PG_BUS) heard += 1;
+    }, SHORT_TIMEOUT);
+    let pids: number[] = [];
+    try {
+      await until('the thread listening', () => listening);
+      // The publishing connection open before PostgreSQL stops: its statement then waits, it does not fail.
+      sync.notify(PG_BUS, 'warm');
+      await until('the first message heard back', () => heard === 1);
+      heard = 0;
+      pids = freeze(db!);
+      for (let i = 0; i < 2 * OUTBOX_MAX; i++) sync.notify(PG_BUS, `m${i}`);
+      // The loop is free: the thread takes every message in.
+      await new Promise((r) => setTimeout(r, 500));
+      thaw(pids);
+      pids = [];
+      await until('the kept messages heard', () => heard >= OUTBOX_MAX, 20_000);
+      await new Promise((r) => setTimeout(r, 500));
+      // One batch may have left before the rest queued up.
+      assert.ok(heard <= OUTBOX_MAX + 100, `${heard} messages went out, ${2 * OUTBOX_MAX} posted`);
+    } finally {
+      thaw(pids);
+      sync.close();
+    }
+  });
+  it('the store\'s thread ending while a statement waits on it fails that statement at once, not after the timeout', async () => {
+    const sync = new PgSync(url, () => undefined, SHORT_TIMEOUT);
+    try {
+      assert.deepEqual(sync.query('SELECT 1 AS one').rows, [{ one: 1 }]);
+      // A message the thread cannot read ends it with an exception nothing catches, before it reaches the statement posted next.
+      (sync as unknown as { queries: MessagePort }).queries.postMessage(null);
+      const started = Date.now();
+      assert.throws(() => sync.query('SELECT pg_sleep(0.2)'), (e) => unavailable(e) && /thread stopped/.test((e as Error).message));
+      const waited = Date.now() - started;
+      assert.ok(waited < SHORT_TIMEOUT / 2, `the statement waited ${waited} ms for a thread that had ended`);
+      await until('a new thread answering', () => {
+        try {
+          return sync.query('SELECT 2 AS two').rows[0]?.['two'] === 2;
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(sync.revived, 1);
     } finally {
       sync.close();
     }
