@@ -51,6 +51,7 @@ import type { ClientAuth } from '../core/tokens.js';
 import { PrintbridgeError } from '../errors.js';
 import { commandRequest } from './command-requests.js';
 import { commandFilters, parseCommandTopic, replyTopic, type ParsedTopic } from './command-topics.js';
+import { prefixProblem } from './topics.js';
 
 /** What the broker connection may do unless told otherwise: print, and control names that change nothing on a device. */
 export const DEFAULT_COMMAND_SCOPES: readonly Scope[] = ['print', 'control'];
@@ -96,7 +97,8 @@ type Answer = { ok: true; result: unknown } | { ok: false; error: ProtocolError 
 export function attachCommands(client: MqttClient, opts: CommandOptions): Commands {
   const { prefix, hub, log, node } = opts;
   const group = opts.group ?? DEFAULT_COMMAND_GROUP;
-  if (/[+#\0]|^\/|\/$|^$/.test(prefix)) throw new RangeError(`MQTT prefix ${JSON.stringify(prefix)}: one or more topic levels without wildcards`);
+  const prefixWrong = prefixProblem(prefix);
+  if (prefixWrong !== undefined) throw new RangeError(`the MQTT prefix ${JSON.stringify(prefix)} ${prefixWrong}`);
   if (group !== false && (group === '' || /[/+#]/.test(group))) throw new RangeError(`shared-subscription group ${JSON.stringify(group)}: one topic level`);
   const maxInFlight = opts.maxInFlight ?? hub.limits.maxRequestsInFlight;
   const requireKey = opts.requireKey ?? false;
