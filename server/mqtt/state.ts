@@ -25,8 +25,9 @@
 
 import { FINAL_JOB_STATES, type ClientEvent, type DeliveryReport, type DeviceView, type JobState, type JobView, type PrinterView } from '../../protocol/client-messages.js';
 import { canTransition, isFinal } from '../core/job-states.js';
+import { parsePrinterId } from '../core/jobs.js';
 import { discoveryPayload } from './discovery.js';
-import { OFFLINE, ONLINE, PAYLOAD_SCHEMA, splitPrinter, type Topics } from './topics.js';
+import { OFFLINE, ONLINE, PAYLOAD_SCHEMA, type Topics } from './topics.js';
 
 export interface Publication {
   readonly topic: string;
@@ -40,7 +41,7 @@ export const MAX_PAYLOAD_BYTES = 256 * 1024;
 /** Default: a printer's progress and temperatures at most once a second. */
 export const COALESCE_MS = 1000;
 /** Jobs whose last state is remembered (so that a change is told once); the oldest are forgotten first. */
-const MAX_TRACKED_JOBS = 10_000;
+export const MAX_TRACKED_JOBS = 10_000;
 
 export interface StateDeps {
   readonly topics: Topics;
@@ -188,24 +189,14 @@ export class MqttState {
     const h = this.held.get(view.id);
     // Another node's device (a relayed event), or one held here again already.
     if (h === undefined || this.deps.holds(view.id)) return;
-    const said: Publication[] = [];
     if (this.deps.registered(view.id)) {
       h.view = view;
       h.since = now;
-      said.push({ topic: this.deps.topics.availability(view.id), payload: OFFLINE, retain: true });
-      said.push({ topic: this.deps.topics.deviceState(view.id), payload: this.deviceState(h), retain: true });
-      for (const p of h.printers.values()) {
-        p.view = { ...p.view, online: false, status: 'offline' };
-        said.push({ topic: this.deps.topics.printerAvailability(view.id, p.view.port), payload: OFFLINE, retain: true });
-        said.push({ topic: this.deps.topics.printerState(view.id, p.view.port), payload: this.printerState(p), retain: true });
-      }
+      this.say(view.id, this.offline(h), out, connected);
     } else {
       // Removed: nothing of it stays on the broker, Home Assistant's device included.
-      for (const topic of h.topics) said.push({ topic, payload: '', retain: true });
+      this.say(view.id, this.emptied(view), out, connected);
     }
-    out.push(...said);
-    this.forget(view.id);
-    if (!connected) this.gone.set(view.id, said);
   }
 
   /**
@@ -216,17 +207,7 @@ export class MqttState {
    * event says the same; emptying a topic twice changes nothing.
    */
   private deviceRemoved(view: DeviceView, out: Publication[], connected: boolean): void {
-    const t = this.deps.topics;
-    const topics = new Set([
-      ...(this.held.get(view.id)?.topics ?? []),
-      t.availability(view.id), t.deviceState(view.id),
-      ...view.ports.flatMap((p) => [t.printerAvailability(view.id, p.port), t.printerState(view.id, p.port)]),
-      ...(t.discoveryConfig(view.id) === undefined ? [] : [t.discoveryConfig(view.id)!]),
-    ]);
-    const said = [...topics].map((topic) => ({ topic, payload: '', retain: true }));
-    out.push(...said);
-    this.forget(view.id);
-    if (!connected) this.gone.set(view.id, said);
+    this.say(view.id, this.emptied(view), out, connected);
   }
 
   /**
@@ -238,24 +219,53 @@ export class MqttState {
    */
   orphaned(devices: readonly DeviceView[], printers: readonly PrinterView[], now: number, connected: boolean): Publication[] {
     const out: Publication[] = [];
-    const t = this.deps.topics;
     for (const view of devices) {
       if (this.deps.holds(view.id)) continue;
       const h: Held = { view: { ...view, online: false }, since: now, printers: new Map(), heaters: new Map(), topics: new Set() };
-      const said: Publication[] = [
-        { topic: t.availability(view.id), payload: OFFLINE, retain: true },
-        { topic: t.deviceState(view.id), payload: this.deviceState(h), retain: true },
-      ];
-      for (const p of printers) {
-        if (p.device !== view.id) continue;
-        const printer: Printer = { view: { ...p, online: false, status: 'offline' }, progress: undefined };
-        said.push({ topic: t.printerAvailability(view.id, p.port), payload: OFFLINE, retain: true });
-        said.push({ topic: t.printerState(view.id, p.port), payload: this.printerState(printer), retain: true });
-      }
-      out.push(...said);
-      if (!connected) this.gone.set(view.id, said);
+      for (const p of printers) if (p.device === view.id) h.printers.set(p.port, { view: p, progress: undefined });
+      this.say(view.id, this.offline(h), out, connected);
     }
     return out;
+  }
+
+  /** A device and each of its printers said offline, their last views kept (the printers' marked offline). */
+  private offline(h: Held): Publication[] {
+    const t = this.deps.topics;
+    const id = h.view.id;
+    const said: Publication[] = [
+      { topic: t.availability(id), payload: OFFLINE, retain: true },
+      { topic: t.deviceState(id), payload: this.deviceState(h), retain: true },
+    ];
+    for (const p of h.printers.values()) {
+      p.view = { ...p.view, online: false, status: 'offline' };
+      said.push({ topic: t.printerAvailability(id, p.view.port), payload: OFFLINE, retain: true });
+      said.push({ topic: t.printerState(id, p.view.port), payload: this.printerState(p), retain: true });
+    }
+    return said;
+  }
+
+  /**
+   * Every retained topic a device can have, emptied by name (its own, each
+   * printer's, Home Assistant's device) as well as every one published for
+   * it here: the node that published them may have let go of it long before.
+   */
+  private emptied(view: DeviceView): Publication[] {
+    const t = this.deps.topics;
+    const discovery = t.discoveryConfig(view.id);
+    const topics = new Set([
+      ...(this.held.get(view.id)?.topics ?? []),
+      t.availability(view.id), t.deviceState(view.id),
+      ...view.ports.flatMap((p) => [t.printerAvailability(view.id, p.port), t.printerState(view.id, p.port)]),
+      ...(discovery === undefined ? [] : [discovery]),
+    ]);
+    return [...topics].map((topic) => ({ topic, payload: '', retain: true }));
+  }
+
+  /** What is said of a device that leaves here: out now, and kept for all() while the link is down; it is published from here no more. */
+  private say(device: string, said: Publication[], out: Publication[], connected: boolean): void {
+    out.push(...said);
+    this.forget(device);
+    if (!connected) this.gone.set(device, said);
   }
 
   private printerSeen(view: PrinterView, now: number, out: Publication[]): void {
@@ -278,8 +288,8 @@ export class MqttState {
   }
 
   private jobSeen(job: JobView, now: number, out: Publication[]): void {
-    const at = splitPrinter(job.printer);
-    if (at === undefined || !this.deps.holds(at.device)) return;
+    const at = parsePrinterId(job.printer);
+    if (!this.deps.holds(at.device)) return;
     const before = this.jobs.get(job.id);
     // In a cluster the node where a job was submitted tells its changes too, relayed here late: older news is no news.
     // Two changes in one millisecond (printing, then done) are told apart by the lifecycle: a job ends once.
@@ -329,8 +339,13 @@ export class MqttState {
     const { topics } = this.deps;
     this.retained(h, topics.availability(h.view.id), ONLINE, ONLINE, now, out);
     const { rssi: _rssi, heap: _heap, uptime: _uptime, lastSeen: _lastSeen, ...steady } = h.view;
-    this.retained(h, topics.deviceState(h.view.id), this.deviceState(h), JSON.stringify(steady), now, out);
-    this.publishDiscovery(h, now, out);
+    const stateTopic = topics.deviceState(h.view.id);
+    const key = JSON.stringify(steady);
+    // Discovery is built from steady fields only (id, firmware, ports): a status that moved none of them, a fleet's
+    // rssi and heap every few seconds, cannot change it and builds none. all() and forget() clear what was sent.
+    const discoveryMayChange = this.sent.get(stateTopic)?.key !== key;
+    this.retained(h, stateTopic, this.deviceState(h), key, now, out);
+    if (discoveryMayChange) this.publishDiscovery(h, now, out);
   }
 
   private publishDiscovery(h: Held, now: number, out: Publication[]): void {

@@ -112,12 +112,3 @@ export class Topics {
     return this.discoveryPrefix === undefined ? undefined : `${this.discoveryPrefix}/status`;
   }
 }
-
-/** A printer id (`device/port`) split, or undefined when it is not one. */
-export function splitPrinter(id: string): { device: string; port: number } | undefined {
-  const slash = id.lastIndexOf('/');
-  if (slash <= 0) return undefined;
-  const port = Number(id.slice(slash + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 255) return undefined;
-  return { device: id.slice(0, slash), port };
-}

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect, connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { ClientRequest, ClientResults, ControlResult, JobView } from '../../protocol/client-messages.js';
 import type { Caller } from '../../server/core/client-api.js';
 import type { Clock, Log } from '../../server/core/context.js';
@@ -564,4 +564,52 @@ test('a print the store could not take is answered STORE_UNAVAILABLE and not ack
   const stored = await user.json<{ id?: string }>(`down/reply/${PRINTER}/print`, (v) => v.id !== undefined, { from: mark });
   assert.equal(stored.id, 'stored');
   assert.equal(calls, 2);
+});
+
+test('a command prefix that is no topic prefix (a wildcard, an empty level, $ first) is refused before anything is subscribed', () => {
+  for (const prefix of ['a/+', 'a//b', '/a', '$SYS', '']) {
+    assert.throws(() => attachCommands(user.client, { prefix, hub, log, node: 'bad' }), RangeError, prefix);
+  }
+});
+
+test('a node\'s session taken over by a new connection with its client id: an unacknowledged print and one published meanwhile each print once', async () => {
+  const options: IClientOptions = { protocolVersion: 5, clientId: 'pb-test-takeover', clean: false, properties: { sessionExpiryInterval: 300 } };
+  // No reconnect for the old connection: it would take the session back, and the two would take turns.
+  const old = await connectAsync(broker.url, { ...options, reconnectPeriod: 0 });
+  const oldCommands = attachCommands(old, { prefix: 'take', hub, log, node: 'take-old', group: false });
+  cleanups.push(async () => {
+    await oldCommands.detach();
+    await old.endAsync(true);
+  });
+  const ours = old.handleMessage;
+  let stored = 0;
+  // The old node stores the print but never acknowledges it: its PUBACK is what the takeover cuts off.
+  old.handleMessage = (packet, _ack) => ours.call(old, packet, () => void stored++);
+  await old.subscribeAsync('take/never', { qos: 1 });
+
+  const pub = (tag: string): Promise<unknown> =>
+    user.client.publishAsync(`take/${PRINTER}/print`, Buffer.from(receipt(tag), 'latin1'), { qos: 1, properties: { userProperties: { key: tag.toLowerCase() } } });
+  await pub('TAKE-1');
+  await until('the old node stored the first print', () => stored === 1);
+
+  const oldGone = new Promise<void>((resolve) => old.once('close', () => resolve()));
+  // Attached before the CONNACK, as the link attaches at its first: the session's unacknowledged print comes right after it.
+  const fresh = connect(broker.url, { ...options, reconnectPeriod: 100 });
+  const freshCommands = attachCommands(fresh, { prefix: 'take', hub, log, node: 'take-new', group: false });
+  cleanups.push(async () => {
+    await freshCommands.detach();
+    await fresh.endAsync(true);
+  });
+  await Promise.all([new Promise<void>((resolve) => fresh.once('connect', () => resolve())), pub('TAKE-2')]);
+  await oldGone;
+  await fresh.subscribeAsync('take/never', { qos: 1 });
+  await pub('TAKE-3');
+
+  const jobs = await until('three jobs stored', async () => {
+    const list = (await api({ op: 'jobs.list', id: null, printer: PRINTER, limit: 200 })).filter((j) => /^take-\d$/.test(j.key ?? ''));
+    return list.length >= 3 ? list : undefined;
+  }, 20_000);
+  assert.deepEqual(jobs.map((j) => j.key).sort(), ['take-1', 'take-2', 'take-3']);
+  for (const j of jobs) await done(j.id);
+  for (const tag of ['TAKE-1', 'TAKE-2', 'TAKE-3']) assert.equal(count(printed(), `${tag} line one`), 1, tag);
 });

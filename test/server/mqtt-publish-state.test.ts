@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClientEvent, DeviceView, JobView, PrinterView } from '../../protocol/client-messages.js';
-import { MAX_PAYLOAD_BYTES, MqttState, type Publication } from '../../server/mqtt/state.js';
+import { MAX_PAYLOAD_BYTES, MAX_TRACKED_JOBS, MqttState, type Publication } from '../../server/mqtt/state.js';
 import { Topics } from '../../server/mqtt/topics.js';
 
 const topics = new Topics('pb', 'ha');
@@ -168,4 +168,41 @@ test('printing and done in the same millisecond, then both told again by another
   const at = (state: JobView['state']): JobView => ({ ...job('j2', 'd1', state, 100), updated: 430 });
   const told = (['printing', 'done', 'printing', 'done'] as const).flatMap((state, i) => topicsOf(s.event({ event: 'job.updated', job: at(state) }, 430 + i, true)));
   assert.deepEqual(told.filter((t) => t.includes('/job/')), ['pb/d1/0/job/printing', 'pb/d1/0/job/done']);
+});
+
+test('a silent node\'s devices are said offline here with their printers, unless held here; owed again after a reconnect when the link was down', () => {
+  const held = new Set(['d2']);
+  const s = rig(held);
+  const views = [device('d1'), device('d2')];
+  const printers = [printer('d1', { job: 'j9' }), printer('d2')];
+  const said = s.orphaned(views, printers, 40, true);
+  assert.deepEqual(topicsOf(said), ['pb/d1/availability', 'pb/d1/state', 'pb/d1/0/availability', 'pb/d1/0/state']);
+  assert.equal(payloadOn(said, 'pb/d1/availability'), 'offline');
+  assert.equal(JSON.parse(payloadOn(said, 'pb/d1/state') ?? '{}').online, false);
+  const state = JSON.parse(payloadOn(said, 'pb/d1/0/state') ?? '{}');
+  assert.deepEqual([state.online, state.status, state.job, state.progress], [false, 'offline', 'j9', null]);
+
+  held.delete('d2');
+  assert.deepEqual(topicsOf(s.orphaned(views, printers, 41, false)).filter((t) => t.startsWith('pb/d2/')), ['pb/d2/availability', 'pb/d2/state', 'pb/d2/0/availability', 'pb/d2/0/state']);
+  assert.equal(payloadOn(s.all(42), 'pb/d2/0/availability'), 'offline');
+});
+
+test('past MAX_TRACKED_JOBS the oldest job is forgotten: its state told again is an event again, a newer one\'s is not', () => {
+  const s = rig(new Set(['d1']));
+  online(s, 'd1');
+  const queued = (id: string): ClientEvent => ({ event: 'job.updated', job: job(id, 'd1', 'queued', 0) });
+  for (let i = 0; i <= MAX_TRACKED_JOBS; i++) s.event(queued(`j${i}`), 0, true);
+  assert.deepEqual(topicsOf(s.event(queued(`j${MAX_TRACKED_JOBS}`), 1, true)), []);
+  assert.deepEqual(topicsOf(s.event(queued('j1'), 1, true)), []);
+  assert.deepEqual(topicsOf(s.event(queued('j0'), 1, true)), ['pb/d1/0/job/queued']);
+});
+
+test('a device status that moves only rssi or heap sends no discovery; a new firmware sends it again', () => {
+  const s = rig(new Set(['d1']));
+  online(s, 'd1');
+  const status = (extra: Partial<DeviceView>, now: number): Publication[] => s.event({ event: 'device.status', device: device('d1', true, extra) }, now, true);
+  assert.deepEqual(topicsOf(status({ rssi: -60, heap: 1000 }, 5000)), ['pb/d1/state']);
+  const upgraded = status({ rssi: -60, heap: 1000, fw: 'fw-2' }, 6000);
+  assert.deepEqual(topicsOf(upgraded), ['pb/d1/state', 'ha/device/pb_d1/config']);
+  assert.equal(JSON.parse(payloadOn(upgraded, 'ha/device/pb_d1/config') ?? '{}').dev.sw, 'fw-2');
 });
