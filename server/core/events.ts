@@ -14,6 +14,12 @@ export interface Listener {
   wants(event: ClientEvent): boolean;
   /** `text` is `event` encoded, once for every listener. */
   send(text: string, event: ClientEvent): void;
+  /**
+   * Set by a listener that reads the event itself, not its text (the MQTT
+   * link): it gets the event instead of `send`, and the bus encodes no text
+   * for it, which on every job's progress nobody else may want.
+   */
+  readsEvents?: true;
 }
 
 export class EventBus {
@@ -62,6 +68,14 @@ export class EventBus {
         if (!listener.wants(event)) continue;
       } catch (e) {
         this.failed(e, event.event);
+        continue;
+      }
+      if (listener.readsEvents === true) {
+        try {
+          listener.send('', event);
+        } catch (e) {
+          this.failed(e, event.event);
+        }
         continue;
       }
       if (text === undefined) {

@@ -198,15 +198,11 @@ export class MqttLink {
       // Home Assistant started (a live birth; a retained one was already answered by the republish on connect).
       if (topic === cfg.topics.discoveryStatus() && !packet.retain && payload.toString() === ONLINE) this.homeAssistantStarted();
     });
-    // The event is acted on when the bus asks whether it is wanted, and the answer is no: the link never reads the encoded
-    // text, which the bus would otherwise build for it alone on every job's progress where no client listens.
     this.listener = {
       hears: (kind) => HEARD.has(kind),
-      wants: (event) => {
-        this.publishEach(this.state.event(event, deps.clock.now(), this.up));
-        return false;
-      },
-      send: () => undefined,
+      wants: () => true,
+      readsEvents: true,
+      send: (_text, event) => this.publishEach(this.state.event(event, deps.clock.now(), this.up)),
     };
     hub.events.add(this.listener);
   }
